@@ -1,0 +1,7 @@
+//! The pure core of apportion.
+//!
+//! Everything here is deterministic code without I/O, async or clocks, so that it can be
+//! tested exhaustively and driven by a simulation: the key layout, the values, the `State`
+//! the allocator reads, and the solver that turns a state into a desired assignment.
+
+pub mod solver;

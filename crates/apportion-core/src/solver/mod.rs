@@ -1,0 +1,1 @@
+//! The solver: turns members, items and current assignments into a desired assignment.
