@@ -1,20 +1,12 @@
 //! The `apportion` command-line tool.
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
 /// Assigns items to the members of a service, coordinated through etcd.
 #[derive(Parser)]
 #[command(name = "apportion", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-/// What the tool can do; each subcommand lives in its own module.
-#[derive(Subcommand)]
-enum Command {}
+struct Cli {}
 
 fn main() {
-    let cli = Cli::parse();
-    match cli.command {}
+    Cli::parse();
 }

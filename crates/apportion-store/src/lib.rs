@@ -1,1 +1,24 @@
-//! The coordination store.
+//! The coordination store of apportion.
+//!
+//! Everything in apportion is coordinated through a key-value store with etcd v3's
+//! semantics. The [`Store`] trait is that data model; [`MemoryStore`] implements it in the
+//! process (for the demo, simulation and single-process use) and [`EtcdStore`] over a real
+//! etcd. Both pass one conformance suite, so code written against the trait behaves the same
+//! on either.
+
+mod error;
+mod etcd;
+mod lease;
+mod memory;
+mod store;
+mod types;
+pub mod validate;
+mod watch;
+
+pub use error::StoreError;
+pub use etcd::EtcdStore;
+pub use lease::{KeepAlive, LeaseStatus};
+pub use memory::MemoryStore;
+pub use store::Store;
+pub use types::*;
+pub use watch::Watch;

@@ -1,1 +1,161 @@
-//! Test support.
+//! Test support for apportion: a real `etcd` server on free loopback ports.
+//!
+//! Tests that need etcd start one with [`TestEtcd::start`]; it runs from `PATH` with a
+//! temporary data directory, is ready when `start` returns, and is killed and cleaned up when
+//! dropped. Without an `etcd` binary the test fails, naming the package to install: a suite
+//! that silently skips its etcd half would prove nothing.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a fresh etcd may take to answer its health check.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running single-node etcd, stopped and deleted on drop.
+pub struct TestEtcd {
+    child: Option<Child>,
+    data: tempfile::TempDir,
+    client_port: u16,
+    peer_port: u16,
+}
+
+impl TestEtcd {
+    /// Starts etcd on free loopback ports and waits until it reports healthy.
+    ///
+    /// # Panics
+    /// When `etcd` is not on `PATH` (the message names the package to install), or when it
+    /// does not become healthy in time (the message includes its log).
+    pub fn start() -> TestEtcd {
+        let data = tempfile::Builder::new()
+            .prefix("apportion-etcd-")
+            .tempdir()
+            .expect("cannot create a temporary directory for etcd");
+        let mut etcd = TestEtcd {
+            child: None,
+            data,
+            client_port: free_port(),
+            peer_port: free_port(),
+        };
+        etcd.launch();
+        etcd
+    }
+
+    /// The client URL, for example `http://127.0.0.1:40123`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    /// Kills the server (SIGKILL) without removing its data, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same ports and data, after [`kill`](Self::kill).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.data.path().join("etcd.log")
+    }
+
+    fn launch(&mut self) {
+        let client = self.endpoint();
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("cannot create the etcd log file");
+        let child = Command::new("etcd")
+            .arg("--name=test")
+            .arg(format!(
+                "--data-dir={}",
+                self.data.path().join("data").display()
+            ))
+            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--advertise-client-urls={client}"))
+            .arg(format!("--listen-peer-urls={peer}"))
+            .arg(format!("--initial-advertise-peer-urls={peer}"))
+            .arg(format!("--initial-cluster=test={peer}"))
+            .arg("--initial-cluster-state=new")
+            // Short raft timings: a 1-second lease really lasts about a second.
+            .arg("--heartbeat-interval=50")
+            .arg("--election-timeout=500")
+            .arg("--logger=zap")
+            .arg("--log-level=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("cannot share the etcd log file"))
+            .stderr(log)
+            .spawn();
+        match child {
+            Ok(child) => self.child = Some(child),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                "`etcd` is not on PATH; the etcd tests need it. Install it with \
+                 `sudo apt-get install etcd-server` (Debian/Ubuntu) or put an etcd 3.4+ binary on PATH"
+            ),
+            Err(e) => panic!("cannot start etcd: {e}"),
+        }
+        self.wait_healthy();
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!(
+                    "etcd exited with {status} during start; its log:\n{}",
+                    self.log()
+                );
+            }
+            if health_ok(self.client_port) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "etcd did not become healthy within {START_TIMEOUT:?}; its log:\n{}",
+            self.log()
+        );
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+}
+
+impl Drop for TestEtcd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A loopback port that was free a moment ago (the OS picks it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("cannot find a free loopback port")
+}
+
+/// Asks etcd's `/health` endpoint whether the server can serve requests.
+fn health_ok(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /health HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.contains("\"health\":\"true\"")
+}

@@ -1,0 +1,54 @@
+//! The errors a store call can return, the same for every backend.
+
+use crate::types::{LeaseId, Revision};
+
+/// Why a store call failed. Both backends map their failures onto these variants, so that
+/// callers (the KeySpace, the runtime) handle them once.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The call's arguments are invalid (empty key, TTL not positive, duplicate key in a txn...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A transaction branch has more operations than the store accepts.
+    #[error("transaction has {ops} {what}, more than the limit of {limit}; split it into batches")]
+    TooManyOps {
+        /// What was counted: "compares", "success operations" or "failure operations".
+        what: &'static str,
+        /// How many there were.
+        ops: usize,
+        /// The store's limit.
+        limit: usize,
+    },
+    /// The lease does not exist: it was never granted, has expired or was revoked.
+    #[error("lease {0} not found (never granted, expired or revoked)")]
+    LeaseNotFound(LeaseId),
+    /// The requested revision is older than the oldest the store still keeps.
+    #[error("revision {requested} has been compacted (history starts at {compacted})")]
+    Compacted {
+        /// The revision asked for.
+        requested: Revision,
+        /// The store's compaction revision.
+        compacted: Revision,
+    },
+    /// The requested revision has not happened yet.
+    #[error("revision {requested} is in the future (the store is at {current})")]
+    FutureRevision {
+        /// The revision asked for.
+        requested: Revision,
+        /// The store's current revision.
+        current: Revision,
+    },
+    /// The store could not be reached or did not answer in time; the call may be retried.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Any other failure reported by the store.
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+impl StoreError {
+    /// Whether retrying the same call later may succeed (the store was unreachable).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}

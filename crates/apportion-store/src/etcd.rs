@@ -1,0 +1,426 @@
+//! `EtcdStore`: the `Store` trait over a real etcd (3.4 or later) through `etcd-client`.
+//!
+//! Arguments are checked by the same validation as `MemoryStore` before anything is sent, so
+//! both backends refuse bad input with the same error. Watches run in a task that reconnects
+//! after a transport failure and resumes from the revision after the last one it delivered.
+
+use std::time::Duration;
+
+use etcd_client::{
+    Client, CompactionOptions, ConnectOptions, DeleteOptions, GetOptions, LeaseKeepAliveStream,
+    LeaseKeeper, PutOptions, TxnOpResponse, WatchOptions,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::error::StoreError;
+use crate::lease::{self, KeepAlive, Renewer};
+use crate::store::Store;
+use crate::types::*;
+use crate::validate::{self, DEFAULT_MAX_TXN_OPS};
+use crate::watch::Watch;
+
+/// How long a single request may take before it counts as unavailable.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest pause between two attempts to re-open a broken watch.
+const MAX_WATCH_BACKOFF: Duration = Duration::from_secs(2);
+
+/// A handle to an etcd cluster. Cloning shares the connection.
+#[derive(Clone)]
+pub struct EtcdStore {
+    client: Client,
+    endpoints: Vec<String>,
+    max_txn_ops: usize,
+}
+
+impl EtcdStore {
+    /// Connects to the cluster at `endpoints` (for example `http://127.0.0.1:2379`).
+    pub async fn connect(endpoints: &[impl AsRef<str>]) -> Result<Self> {
+        let endpoints: Vec<String> = endpoints.iter().map(|e| e.as_ref().to_string()).collect();
+        if endpoints.is_empty() {
+            return Err(StoreError::InvalidArgument(
+                "no etcd endpoint given".to_string(),
+            ));
+        }
+        let options = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5))
+            .with_keep_alive_while_idle(true);
+        let client = Client::connect(&endpoints, Some(options))
+            .await
+            .map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot connect to etcd at {}: {e}",
+                    endpoints.join(",")
+                ))
+            })?;
+        Ok(EtcdStore {
+            client,
+            endpoints,
+            max_txn_ops: DEFAULT_MAX_TXN_OPS,
+        })
+    }
+
+    /// Sets the most operations per transaction branch; it must not exceed the server's
+    /// `--max-txn-ops` (128 by default), or the server refuses large transactions itself.
+    pub fn with_max_txn_ops(mut self, max_txn_ops: usize) -> Self {
+        self.max_txn_ops = max_txn_ops;
+        self
+    }
+
+    /// The endpoints this handle was connected with.
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+}
+
+/// Runs one request with a deadline, mapping etcd's errors onto `StoreError`.
+async fn call<T>(
+    request: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
+        Ok(result) => result.map_err(classify),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "etcd did not answer within {REQUEST_TIMEOUT:?}"
+        ))),
+    }
+}
+
+/// Maps an etcd error onto the store's errors. Lease ids and revisions are filled in by
+/// the caller where the error concerns them (see `with_lease`).
+fn classify(e: etcd_client::Error) -> StoreError {
+    use etcd_client::Error as E;
+    match e {
+        E::GRpcStatus(status) => {
+            let message = status.message();
+            if message.contains("lease not found") {
+                StoreError::LeaseNotFound(0)
+            } else if message.contains("required revision has been compacted") {
+                StoreError::Compacted {
+                    requested: 0,
+                    compacted: 0,
+                }
+            } else if message.contains("future revision") {
+                StoreError::FutureRevision {
+                    requested: 0,
+                    current: 0,
+                }
+            } else if message.contains("too many operations") {
+                StoreError::Other(message.to_string())
+            } else {
+                // gRPC codes: 3 invalid argument, 4 deadline exceeded, 14 unavailable.
+                match i32::from(status.code()) {
+                    4 | 14 => StoreError::Unavailable(message.to_string()),
+                    3 => StoreError::InvalidArgument(message.to_string()),
+                    _ => StoreError::Other(message.to_string()),
+                }
+            }
+        }
+        E::LeaseKeepAliveError(message) if message.contains("lease not found") => {
+            StoreError::LeaseNotFound(0)
+        }
+        E::TransportError(_) | E::IoError(_) | E::WatchError(_) | E::LeaseKeepAliveError(_) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        other => StoreError::Other(other.to_string()),
+    }
+}
+
+fn with_lease(e: StoreError, id: LeaseId) -> StoreError {
+    match e {
+        StoreError::LeaseNotFound(_) => StoreError::LeaseNotFound(id),
+        other => other,
+    }
+}
+
+fn get_options(range: &KeyRange) -> (Vec<u8>, GetOptions) {
+    match range {
+        KeyRange::Key(k) => (k.clone(), GetOptions::new()),
+        KeyRange::Prefix(p) if p.is_empty() => (vec![0], GetOptions::new().with_all_keys()),
+        KeyRange::Prefix(p) => (p.clone(), GetOptions::new().with_prefix()),
+    }
+}
+
+fn delete_options(range: &KeyRange) -> (Vec<u8>, DeleteOptions) {
+    match range {
+        KeyRange::Key(k) => (k.clone(), DeleteOptions::new()),
+        KeyRange::Prefix(p) if p.is_empty() => (vec![0], DeleteOptions::new().with_all_keys()),
+        KeyRange::Prefix(p) => (p.clone(), DeleteOptions::new().with_prefix()),
+    }
+}
+
+fn watch_options(range: &KeyRange, from: Revision) -> (Vec<u8>, WatchOptions) {
+    let options = WatchOptions::new()
+        .with_start_revision(from)
+        .with_prev_key()
+        .with_progress_notify();
+    match range {
+        KeyRange::Key(k) => (k.clone(), options),
+        KeyRange::Prefix(p) if p.is_empty() => (vec![0], options.with_all_keys()),
+        KeyRange::Prefix(p) => (p.clone(), options.with_prefix()),
+    }
+}
+
+fn key_value(kv: &etcd_client::KeyValue) -> KeyValue {
+    KeyValue {
+        key: kv.key().to_vec(),
+        value: kv.value().to_vec(),
+        create_revision: kv.create_revision(),
+        mod_revision: kv.mod_revision(),
+        version: kv.version(),
+        lease: kv.lease(),
+    }
+}
+
+fn compare(c: &Compare) -> etcd_client::Compare {
+    use etcd_client::CompareOp as E;
+    let op = match c.op {
+        CompareOp::Equal => E::Equal,
+        CompareOp::NotEqual => E::NotEqual,
+        CompareOp::Less => E::Less,
+        CompareOp::Greater => E::Greater,
+    };
+    let key = c.key.clone();
+    match &c.target {
+        CompareTarget::Value(v) => etcd_client::Compare::value(key, op, v.clone()),
+        CompareTarget::Version(n) => etcd_client::Compare::version(key, op, *n),
+        CompareTarget::CreateRevision(n) => etcd_client::Compare::create_revision(key, op, *n),
+        CompareTarget::ModRevision(n) => etcd_client::Compare::mod_revision(key, op, *n),
+        CompareTarget::Lease(n) => etcd_client::Compare::lease(key, op, *n),
+    }
+}
+
+fn txn_op(op: &Op) -> etcd_client::TxnOp {
+    match op {
+        Op::Put { key, value, lease } => {
+            let options = lease.map(|l| PutOptions::new().with_lease(l));
+            etcd_client::TxnOp::put(key.clone(), value.clone(), options)
+        }
+        Op::Delete(range) => {
+            let (key, options) = delete_options(range);
+            etcd_client::TxnOp::delete(key, Some(options))
+        }
+        Op::Range(range) => {
+            let (key, options) = get_options(range);
+            etcd_client::TxnOp::get(key, Some(options))
+        }
+    }
+}
+
+fn revision(header: Option<&etcd_client::ResponseHeader>) -> Revision {
+    header.map_or(0, |h| h.revision())
+}
+
+impl Store for EtcdStore {
+    async fn range(&self, range: KeyRange) -> Result<RangeResult> {
+        validate::range(&range)?;
+        let (key, options) = get_options(&range);
+        let mut client = self.client.clone();
+        let response = call(client.get(key, Some(options))).await?;
+        Ok(RangeResult {
+            kvs: response.kvs().iter().map(key_value).collect(),
+            revision: revision(response.header()),
+        })
+    }
+
+    async fn txn(&self, txn: Txn) -> Result<TxnResult> {
+        validate::txn(&txn, self.max_txn_ops)?;
+        let request = etcd_client::Txn::new()
+            .when(txn.compares.iter().map(compare).collect::<Vec<_>>())
+            .and_then(txn.success.iter().map(txn_op).collect::<Vec<_>>())
+            .or_else(txn.failure.iter().map(txn_op).collect::<Vec<_>>());
+        let mut client = self.client.clone();
+        let response = call(client.txn(request)).await.map_err(|e| {
+            let lease = txn
+                .success
+                .iter()
+                .chain(&txn.failure)
+                .find_map(|op| match op {
+                    Op::Put { lease: Some(l), .. } => Some(*l),
+                    _ => None,
+                });
+            with_lease(e, lease.unwrap_or(0))
+        })?;
+        let results = response
+            .op_responses()
+            .into_iter()
+            .map(|r| match r {
+                TxnOpResponse::Put(_) => OpResult::Put,
+                TxnOpResponse::Delete(d) => OpResult::Delete {
+                    deleted: d.deleted(),
+                },
+                TxnOpResponse::Get(g) => OpResult::Range(g.kvs().iter().map(key_value).collect()),
+                TxnOpResponse::Txn(_) => OpResult::Put,
+            })
+            .collect();
+        Ok(TxnResult {
+            succeeded: response.succeeded(),
+            revision: revision(response.header()),
+            results,
+        })
+    }
+
+    async fn watch(&self, range: KeyRange, from_revision: Revision) -> Result<Watch> {
+        validate::range(&range)?;
+        let from = if from_revision > 0 {
+            from_revision
+        } else {
+            self.range(range.clone()).await?.revision + 1
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(follow(self.client.clone(), range, from, tx));
+        Ok(Watch::new(rx, Some(task)))
+    }
+
+    async fn grant(&self, ttl_secs: i64) -> Result<Lease> {
+        validate::ttl(ttl_secs)?;
+        let mut client = self.client.clone();
+        let response = call(client.lease_grant(ttl_secs, None)).await?;
+        Ok(Lease {
+            id: response.id(),
+            ttl_secs: response.ttl(),
+        })
+    }
+
+    async fn keep_alive(&self, lease: Lease) -> Result<KeepAlive> {
+        let granted_at = Instant::now();
+        let mut renewer = EtcdRenewer {
+            client: self.client.clone(),
+            id: lease.id,
+            stream: None,
+        };
+        let ttl = renewer.renew().await?;
+        if ttl <= 0 {
+            return Err(StoreError::LeaseNotFound(lease.id));
+        }
+        Ok(lease::spawn(lease, granted_at, renewer))
+    }
+
+    async fn revoke(&self, lease: LeaseId) -> Result<()> {
+        let mut client = self.client.clone();
+        call(client.lease_revoke(lease))
+            .await
+            .map_err(|e| with_lease(e, lease))?;
+        Ok(())
+    }
+
+    async fn compact(&self, revision: Revision) -> Result<()> {
+        let mut client = self.client.clone();
+        let options = CompactionOptions::new().with_physical();
+        match call(client.compact(revision, Some(options))).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::Compacted { .. }) => Err(StoreError::Compacted {
+                requested: revision,
+                compacted: revision,
+            }),
+            Err(StoreError::FutureRevision { .. }) => {
+                let current = self.range(KeyRange::key(vec![0])).await?.revision;
+                Err(StoreError::FutureRevision {
+                    requested: revision,
+                    current,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn max_txn_ops(&self) -> usize {
+        self.max_txn_ops
+    }
+}
+
+/// Follows a watch for as long as the receiver lives: re-opens it after a transport failure
+/// from the revision after the last delivered, and ends after reporting a compaction.
+async fn follow(
+    client: Client,
+    range: KeyRange,
+    mut next: Revision,
+    tx: mpsc::UnboundedSender<Result<WatchBatch>>,
+) {
+    let mut backoff = Duration::from_millis(50);
+    while !tx.is_closed() {
+        let (key, options) = watch_options(&range, next);
+        let mut client = client.clone();
+        if let Ok(mut stream) = client.watch(key, Some(options)).await {
+            while let Ok(Some(response)) = stream.message().await {
+                if response.compact_revision() > 0 {
+                    let _ = tx.send(Err(StoreError::Compacted {
+                        requested: next,
+                        compacted: response.compact_revision(),
+                    }));
+                    return;
+                }
+                if response.canceled() {
+                    break;
+                }
+                backoff = Duration::from_millis(50);
+                let events: Vec<Event> = response.events().iter().filter_map(event).collect();
+                let batch_revision = match events.last() {
+                    Some(e) => e.kv.mod_revision,
+                    None if response.created() => continue,
+                    None => revision(response.header()),
+                };
+                next = next.max(batch_revision + 1);
+                if tx
+                    .send(Ok(WatchBatch {
+                        events,
+                        revision: batch_revision,
+                    }))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_WATCH_BACKOFF);
+    }
+}
+
+fn event(e: &etcd_client::Event) -> Option<Event> {
+    let kind = match e.event_type() {
+        etcd_client::EventType::Put => EventKind::Put,
+        etcd_client::EventType::Delete => EventKind::Delete,
+    };
+    Some(Event {
+        kind,
+        kv: key_value(e.kv()?),
+        prev_kv: e.prev_kv().map(key_value),
+    })
+}
+
+/// Renews an etcd lease over one keep-alive stream, re-opened after any failure.
+struct EtcdRenewer {
+    client: Client,
+    id: LeaseId,
+    stream: Option<(LeaseKeeper, LeaseKeepAliveStream)>,
+}
+
+impl Renewer for EtcdRenewer {
+    async fn renew(&mut self) -> Result<i64> {
+        self.exchange().await.map_err(|e| with_lease(e, self.id))
+    }
+}
+
+impl EtcdRenewer {
+    /// One renewal request and its answer.
+    async fn exchange(&mut self) -> Result<i64> {
+        // A renewal that times out is dropped mid-way; its late answer must not be taken for
+        // the next one's, so the stream is taken out and only put back after a full exchange.
+        let (mut keeper, mut stream) = match self.stream.take() {
+            Some(s) => s,
+            None => call(self.client.lease_keep_alive(self.id)).await?,
+        };
+        keeper.keep_alive().await.map_err(classify)?;
+        match stream.message().await.map_err(classify)? {
+            Some(response) => {
+                self.stream = Some((keeper, stream));
+                Ok(response.ttl())
+            }
+            None => Err(StoreError::Unavailable(format!(
+                "keep-alive stream of lease {} closed by etcd",
+                self.id
+            ))),
+        }
+    }
+}

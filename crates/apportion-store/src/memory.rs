@@ -1,0 +1,396 @@
+//! `MemoryStore`: etcd's data model in the process.
+//!
+//! A multi-version store behind one mutex: the current keys in a `BTreeMap` (so prefix reads
+//! are ordered), the history of events since the last compaction (watches replay it, then
+//! follow live changes, with no gap because both happen under the lock), and leases whose
+//! expiry is driven by tokio timers, so a test with paused time controls expiry exactly.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use tokio::sync::mpsc;
+use tokio::time::{Duration, Instant};
+
+use crate::error::StoreError;
+use crate::lease::{self, KeepAlive, Renewer};
+use crate::store::Store;
+use crate::types::*;
+use crate::validate::{self, DEFAULT_MAX_TXN_OPS};
+use crate::watch::Watch;
+
+/// An in-process store with etcd v3's semantics. Cloning gives another handle to the same
+/// store; it lives as long as any handle.
+#[derive(Clone)]
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    mvcc: Mutex<Mvcc>,
+    max_txn_ops: usize,
+}
+
+struct Mvcc {
+    revision: Revision,
+    compacted: Revision,
+    keys: BTreeMap<Vec<u8>, KeyValue>,
+    history: VecDeque<Event>,
+    leases: HashMap<LeaseId, LeaseEntry>,
+    next_lease: LeaseId,
+    watchers: Vec<Watcher>,
+}
+
+struct LeaseEntry {
+    ttl_secs: i64,
+    deadline: Instant,
+    keys: BTreeSet<Vec<u8>>,
+}
+
+struct Watcher {
+    range: KeyRange,
+    tx: mpsc::UnboundedSender<Result<WatchBatch>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store at revision 1 (as a fresh etcd), with etcd's default txn op limit.
+    pub fn new() -> Self {
+        Self::with_max_txn_ops(DEFAULT_MAX_TXN_OPS)
+    }
+
+    /// An empty store that accepts at most `max_txn_ops` operations per transaction branch.
+    pub fn with_max_txn_ops(max_txn_ops: usize) -> Self {
+        MemoryStore {
+            shared: Arc::new(Shared {
+                mvcc: Mutex::new(Mvcc {
+                    revision: 1,
+                    compacted: 0,
+                    keys: BTreeMap::new(),
+                    history: VecDeque::new(),
+                    leases: HashMap::new(),
+                    next_lease: 0x1000,
+                    watchers: Vec::new(),
+                }),
+                max_txn_ops,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Mvcc> {
+        lock(&self.shared)
+    }
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Mvcc> {
+    // A panic while holding the lock cannot leave the map half-written (every mutation
+    // completes before unlocking), so a poisoned lock is still consistent.
+    shared.mvcc.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Mvcc {
+    fn matching<'a>(&'a self, range: &'a KeyRange) -> Box<dyn Iterator<Item = &'a KeyValue> + 'a> {
+        match range {
+            KeyRange::Key(k) => Box::new(self.keys.get(k).into_iter()),
+            KeyRange::Prefix(p) => Box::new(
+                self.keys
+                    .range(p.clone()..)
+                    .take_while(move |(k, _)| k.starts_with(p))
+                    .map(|(_, kv)| kv),
+            ),
+        }
+    }
+
+    fn apply(&mut self, txn: &Txn) -> Result<TxnResult> {
+        let succeeded = txn.compares.iter().all(|c| c.holds(self.keys.get(&c.key)));
+        let ops = if succeeded {
+            &txn.success
+        } else {
+            &txn.failure
+        };
+        for op in ops {
+            if let Op::Put { lease: Some(l), .. } = op {
+                if !self.leases.contains_key(l) {
+                    return Err(StoreError::LeaseNotFound(*l));
+                }
+            }
+        }
+        let next = self.revision + 1;
+        let mut events = Vec::new();
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            results.push(match op {
+                Op::Put { key, value, lease } => {
+                    events.push(self.put(key, value, lease.unwrap_or(0), next));
+                    OpResult::Put
+                }
+                Op::Delete(range) => {
+                    let keys: Vec<Vec<u8>> =
+                        self.matching(range).map(|kv| kv.key.clone()).collect();
+                    let deleted = keys.len() as i64;
+                    events.extend(keys.iter().map(|k| self.remove(k, next)));
+                    OpResult::Delete { deleted }
+                }
+                Op::Range(range) => OpResult::Range(self.matching(range).cloned().collect()),
+            });
+        }
+        self.commit(events);
+        Ok(TxnResult {
+            succeeded,
+            revision: self.revision,
+            results,
+        })
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8], lease: LeaseId, rev: Revision) -> Event {
+        let prev = self.keys.get(key).cloned();
+        if let Some(p) = &prev {
+            self.detach(p.lease, key);
+        }
+        if let Some(entry) = self.leases.get_mut(&lease) {
+            entry.keys.insert(key.to_vec());
+        }
+        let kv = KeyValue {
+            key: key.to_vec(),
+            value: value.to_vec(),
+            create_revision: prev.as_ref().map_or(rev, |p| p.create_revision),
+            mod_revision: rev,
+            version: prev.as_ref().map_or(1, |p| p.version + 1),
+            lease,
+        };
+        self.keys.insert(key.to_vec(), kv.clone());
+        Event {
+            kind: EventKind::Put,
+            kv,
+            prev_kv: prev,
+        }
+    }
+
+    fn remove(&mut self, key: &[u8], rev: Revision) -> Event {
+        let prev = self.keys.remove(key);
+        if let Some(p) = &prev {
+            self.detach(p.lease, key);
+        }
+        Event {
+            kind: EventKind::Delete,
+            kv: KeyValue {
+                key: key.to_vec(),
+                mod_revision: rev,
+                ..KeyValue::default()
+            },
+            prev_kv: prev,
+        }
+    }
+
+    fn detach(&mut self, lease: LeaseId, key: &[u8]) {
+        if let Some(entry) = self.leases.get_mut(&lease) {
+            entry.keys.remove(key);
+        }
+    }
+
+    /// Records the events of one revision (if any), and hands them to the watchers.
+    fn commit(&mut self, events: Vec<Event>) {
+        let Some(first) = events.first() else { return };
+        self.revision = first.kv.mod_revision;
+        let revision = self.revision;
+        self.watchers.retain(|w| {
+            let mine: Vec<Event> = events
+                .iter()
+                .filter(|e| w.range.contains(&e.kv.key))
+                .cloned()
+                .collect();
+            let delivered = mine.is_empty()
+                || w.tx
+                    .send(Ok(WatchBatch {
+                        events: mine,
+                        revision,
+                    }))
+                    .is_ok();
+            delivered && !w.tx.is_closed()
+        });
+        self.history.extend(events);
+    }
+
+    /// Ends a lease, deleting its keys in one revision.
+    fn end_lease(&mut self, id: LeaseId) -> Result<()> {
+        let entry = self
+            .leases
+            .remove(&id)
+            .ok_or(StoreError::LeaseNotFound(id))?;
+        let rev = self.revision + 1;
+        let events = entry.keys.iter().map(|k| self.remove(k, rev)).collect();
+        self.commit(events);
+        Ok(())
+    }
+}
+
+impl Store for MemoryStore {
+    async fn range(&self, range: KeyRange) -> Result<RangeResult> {
+        validate::range(&range)?;
+        let mvcc = self.lock();
+        Ok(RangeResult {
+            kvs: mvcc.matching(&range).cloned().collect(),
+            revision: mvcc.revision,
+        })
+    }
+
+    async fn txn(&self, txn: Txn) -> Result<TxnResult> {
+        validate::txn(&txn, self.shared.max_txn_ops)?;
+        self.lock().apply(&txn)
+    }
+
+    async fn watch(&self, range: KeyRange, from_revision: Revision) -> Result<Watch> {
+        validate::range(&range)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut mvcc = self.lock();
+        let from = if from_revision <= 0 {
+            mvcc.revision + 1
+        } else {
+            from_revision
+        };
+        if from < mvcc.compacted {
+            let _ = tx.send(Err(StoreError::Compacted {
+                requested: from,
+                compacted: mvcc.compacted,
+            }));
+            return Ok(Watch::new(rx, None));
+        }
+        let past: Vec<Event> = mvcc
+            .history
+            .iter()
+            .filter(|e| e.kv.mod_revision >= from && range.contains(&e.kv.key))
+            .cloned()
+            .collect();
+        if let Some(last) = past.last() {
+            let revision = last.kv.mod_revision;
+            let _ = tx.send(Ok(WatchBatch {
+                events: past,
+                revision,
+            }));
+        }
+        mvcc.watchers.push(Watcher { range, tx });
+        Ok(Watch::new(rx, None))
+    }
+
+    async fn grant(&self, ttl_secs: i64) -> Result<Lease> {
+        validate::ttl(ttl_secs)?;
+        let id = {
+            let mut mvcc = self.lock();
+            mvcc.next_lease += 1;
+            let id = mvcc.next_lease;
+            mvcc.leases.insert(
+                id,
+                LeaseEntry {
+                    ttl_secs,
+                    deadline: Instant::now() + Duration::from_secs(ttl_secs as u64),
+                    keys: BTreeSet::new(),
+                },
+            );
+            id
+        };
+        tokio::spawn(expire_when_due(Arc::downgrade(&self.shared), id));
+        Ok(Lease { id, ttl_secs })
+    }
+
+    async fn keep_alive(&self, lease: Lease) -> Result<KeepAlive> {
+        let renewer = MemoryRenewer {
+            store: Arc::downgrade(&self.shared),
+            id: lease.id,
+        };
+        let granted_at = Instant::now();
+        renew(&self.shared, lease.id)?;
+        Ok(lease::spawn(lease, granted_at, renewer))
+    }
+
+    async fn revoke(&self, lease: LeaseId) -> Result<()> {
+        self.lock().end_lease(lease)
+    }
+
+    async fn compact(&self, revision: Revision) -> Result<()> {
+        let mut mvcc = self.lock();
+        if revision <= mvcc.compacted {
+            return Err(StoreError::Compacted {
+                requested: revision,
+                compacted: mvcc.compacted,
+            });
+        }
+        if revision > mvcc.revision {
+            return Err(StoreError::FutureRevision {
+                requested: revision,
+                current: mvcc.revision,
+            });
+        }
+        mvcc.compacted = revision;
+        while mvcc
+            .history
+            .front()
+            .is_some_and(|e| e.kv.mod_revision < revision)
+        {
+            mvcc.history.pop_front();
+        }
+        Ok(())
+    }
+
+    fn max_txn_ops(&self) -> usize {
+        self.shared.max_txn_ops
+    }
+}
+
+/// Pushes a lease's deadline a TTL into the future; returns its TTL.
+fn renew(shared: &Shared, id: LeaseId) -> Result<i64> {
+    let mut mvcc = lock(shared);
+    let entry = mvcc
+        .leases
+        .get_mut(&id)
+        .ok_or(StoreError::LeaseNotFound(id))?;
+    entry.deadline = Instant::now() + Duration::from_secs(entry.ttl_secs as u64);
+    Ok(entry.ttl_secs)
+}
+
+/// Sleeps until the lease's deadline, re-reading it after each renewal, and ends the lease
+/// once the deadline passes. Holds only a weak reference so a dropped store goes away.
+async fn expire_when_due(store: Weak<Shared>, id: LeaseId) {
+    loop {
+        let deadline = {
+            let Some(shared) = store.upgrade() else {
+                return;
+            };
+            let mvcc = lock(&shared);
+            match mvcc.leases.get(&id) {
+                Some(entry) => entry.deadline,
+                None => return,
+            }
+        };
+        tokio::time::sleep_until(deadline).await;
+        let Some(shared) = store.upgrade() else {
+            return;
+        };
+        let mut mvcc = lock(&shared);
+        match mvcc.leases.get(&id) {
+            Some(entry) if entry.deadline <= Instant::now() => {
+                let _ = mvcc.end_lease(id);
+                return;
+            }
+            Some(_) => continue,
+            None => return,
+        }
+    }
+}
+
+struct MemoryRenewer {
+    store: Weak<Shared>,
+    id: LeaseId,
+}
+
+impl Renewer for MemoryRenewer {
+    async fn renew(&mut self) -> Result<i64> {
+        match self.store.upgrade() {
+            Some(shared) => renew(&shared, self.id),
+            None => Err(StoreError::LeaseNotFound(self.id)),
+        }
+    }
+}

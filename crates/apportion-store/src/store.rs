@@ -1,0 +1,71 @@
+//! The `Store` trait: etcd v3's data model as the rest of apportion sees it.
+
+use std::future::Future;
+
+use crate::lease::KeepAlive;
+use crate::types::{KeyRange, Lease, LeaseId, Op, OpResult, RangeResult, Result, Revision, Txn};
+use crate::watch::Watch;
+
+/// A key-value store with etcd v3's semantics: a single revision counter advanced by each
+/// write transaction, keys carrying create/mod revisions and versions, watches that replay
+/// history from a revision, leases whose end deletes their keys, and guarded transactions.
+///
+/// Handles are cheap to clone and share one underlying store (or connection).
+pub trait Store: Clone + Send + Sync + 'static {
+    /// Reads a key or every key under a prefix, sorted by key, with the store revision.
+    fn range(&self, range: KeyRange) -> impl Future<Output = Result<RangeResult>> + Send;
+
+    /// Runs a transaction atomically. Each branch may hold at most
+    /// [`max_txn_ops`](Store::max_txn_ops) operations; a key may be written once per branch.
+    fn txn(&self, txn: Txn) -> impl Future<Output = Result<crate::types::TxnResult>> + Send;
+
+    /// Streams every change under `range` from `from_revision` on (0: from the next
+    /// revision). Fails with `Compacted` when that revision's history is gone.
+    fn watch(
+        &self,
+        range: KeyRange,
+        from_revision: Revision,
+    ) -> impl Future<Output = Result<Watch>> + Send;
+
+    /// Grants a lease that lives `ttl_secs` seconds unless kept alive.
+    fn grant(&self, ttl_secs: i64) -> impl Future<Output = Result<Lease>> + Send;
+
+    /// Starts renewing a lease in the background until the returned handle is dropped.
+    fn keep_alive(&self, lease: Lease) -> impl Future<Output = Result<KeepAlive>> + Send;
+
+    /// Ends a lease now, deleting its keys in one revision.
+    fn revoke(&self, lease: LeaseId) -> impl Future<Output = Result<()>> + Send;
+
+    /// Discards the history before `revision`; watches from earlier revisions then fail.
+    fn compact(&self, revision: Revision) -> impl Future<Output = Result<()>> + Send;
+
+    /// The most operations one transaction branch may hold.
+    fn max_txn_ops(&self) -> usize;
+
+    /// Writes one key (attached to `lease` when given); returns the write's revision.
+    fn put(
+        &self,
+        key: impl Into<Vec<u8>> + Send,
+        value: impl Into<Vec<u8>> + Send,
+        lease: Option<LeaseId>,
+    ) -> impl Future<Output = Result<Revision>> + Send {
+        let op = Op::Put {
+            key: key.into(),
+            value: value.into(),
+            lease,
+        };
+        async move { Ok(self.txn(Txn::new().and_then([op])).await?.revision) }
+    }
+
+    /// Deletes a key or prefix; returns how many keys went and the store revision after.
+    fn delete(&self, range: KeyRange) -> impl Future<Output = Result<(i64, Revision)>> + Send {
+        async move {
+            let result = self.txn(Txn::new().and_then([Op::Delete(range)])).await?;
+            let deleted = match result.results.first() {
+                Some(OpResult::Delete { deleted }) => *deleted,
+                _ => 0,
+            };
+            Ok((deleted, result.revision))
+        }
+    }
+}

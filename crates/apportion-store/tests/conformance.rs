@@ -1,0 +1,112 @@
+//! The store conformance suite: every case runs on `MemoryStore` (with paused tokio time, so
+//! lease expiry is exact and instant) and on `EtcdStore` against a real etcd started for the
+//! test. Test names say the backend: `memory::case` and `etcd::case`.
+
+mod conformance {
+    pub mod cases;
+}
+
+use apportion_store::{EtcdStore, MemoryStore};
+use apportion_testkit::TestEtcd;
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(start_paused = true)]
+                async fn $case() {
+                    super::conformance::cases::$case(super::MemoryStore::new()).await;
+                }
+            )*
+        }
+        mod etcd {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let etcd = super::TestEtcd::start();
+                    let store = super::EtcdStore::connect(&[etcd.endpoint()]).await.unwrap();
+                    super::conformance::cases::$case(store).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    put_sets_revisions_and_versions,
+    delete_removes_and_recreate_starts_over,
+    delete_of_missing_key_writes_nothing,
+    prefix_range_is_sorted_and_bounded,
+    prefix_delete_removes_only_the_prefix,
+    txn_compares_value,
+    txn_compares_version,
+    txn_compares_create_revision,
+    txn_compares_mod_revision,
+    txn_compares_lease,
+    txn_compares_on_missing_key,
+    txn_takes_one_revision,
+    txn_range_sees_earlier_ops,
+    txn_op_limit_is_enforced,
+    txn_refuses_duplicate_keys,
+    bad_arguments_are_refused,
+    put_with_unknown_lease_is_refused,
+    put_without_lease_detaches_key,
+    watch_replays_history_in_order,
+    watch_reports_deletes_with_previous_value,
+    watch_from_now_sees_only_later_changes,
+    watch_filters_by_prefix,
+    watch_events_of_one_txn_share_a_revision,
+    watch_from_compacted_revision_fails,
+    compact_refuses_bad_revisions,
+    revoke_deletes_keys_in_one_revision,
+    lease_expiry_deletes_keys_and_notifies,
+    keep_alive_keeps_keys,
+    keep_alive_reports_lost_lease,
+    concurrent_writers_lose_nothing,
+);
+
+/// A watch follows the store across an etcd restart, resuming after the last revision it
+/// delivered: nothing is lost and nothing is repeated. (The memory store has no connection
+/// to lose, so this case is etcd's alone.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_watch_resumes_after_restart() {
+    use apportion_store::{KeyRange, Store};
+    let mut etcd = TestEtcd::start();
+    let store = EtcdStore::connect(&[etcd.endpoint()]).await.unwrap();
+    let mut watch = store.watch(KeyRange::prefix("w/"), 0).await.unwrap();
+    store.put("w/1", "a", None).await.unwrap();
+    etcd.restart();
+    let mut written = None;
+    for _ in 0..100 {
+        match store.put("w/2", "b", None).await {
+            Ok(rev) => {
+                written = Some(rev);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    let written = written.expect("etcd did not come back after restart");
+    let keys = conformance::cases::collect_until(&mut watch, written).await;
+    assert_eq!(keys, vec!["w/1".to_string(), "w/2".to_string()]);
+}
+
+/// The op limit is a setting: a store built with a small one refuses what exceeds it.
+#[tokio::test]
+async fn memory_op_limit_is_configurable() {
+    use apportion_store::{Op, Store, StoreError, Txn};
+    let store = MemoryStore::with_max_txn_ops(3);
+    let ops = (0..4).map(|i| Op::put(format!("k{i}"), "v"));
+    let err = store.txn(Txn::new().and_then(ops)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::TooManyOps {
+                ops: 4,
+                limit: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
