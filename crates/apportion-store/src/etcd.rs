@@ -268,8 +268,12 @@ impl Store for EtcdStore {
             self.range(range.clone()).await?.revision + 1
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(follow(self.client.clone(), range, from, tx));
-        Ok(Watch::new(rx, Some(task)))
+        let (progress_tx, progress_rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(follow(self.client.clone(), range, from, tx, progress_rx));
+        let progress = move || {
+            let _ = progress_tx.send(());
+        };
+        Ok(Watch::new(rx, Some(task), Some(Box::new(progress))))
     }
 
     async fn grant(&self, ttl_secs: i64) -> Result<Lease> {
@@ -336,13 +340,26 @@ async fn follow(
     range: KeyRange,
     mut next: Revision,
     tx: mpsc::UnboundedSender<Result<WatchBatch>>,
+    mut progress: mpsc::UnboundedReceiver<()>,
 ) {
     let mut backoff = Duration::from_millis(50);
     while !tx.is_closed() {
         let (key, options) = watch_options(&range, next);
         let mut client = client.clone();
         if let Ok(mut stream) = client.watch(key, Some(options)).await {
-            while let Ok(Some(response)) = stream.message().await {
+            loop {
+                let response = tokio::select! {
+                    message = stream.message() => match message {
+                        Ok(Some(response)) => response,
+                        _ => break,
+                    },
+                    Some(()) = progress.recv() => {
+                        if stream.request_progress().await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                };
                 if response.compact_revision() > 0 {
                     let _ = tx.send(Err(StoreError::Compacted {
                         requested: next,

@@ -4,10 +4,11 @@
 //! semantics. The [`Store`] trait is that data model; [`MemoryStore`] implements it in the
 //! process (for the demo, simulation and single-process use) and [`EtcdStore`] over a real
 //! etcd. Both pass one conformance suite, so code written against the trait behaves the same
-//! on either.
+//! on either. A [`KeySpace`] mirrors a prefix of either store in memory and keeps it current.
 
 mod error;
 mod etcd;
+mod keyspace;
 mod lease;
 mod memory;
 mod store;
@@ -17,6 +18,7 @@ mod watch;
 
 pub use error::StoreError;
 pub use etcd::EtcdStore;
+pub use keyspace::{Decode, Entry, KeySpace, KeySpaceOptions, Observer, Snapshot};
 pub use lease::{KeepAlive, LeaseStatus};
 pub use memory::MemoryStore;
 pub use store::Store;

@@ -257,7 +257,7 @@ impl Store for MemoryStore {
                 requested: from,
                 compacted: mvcc.compacted,
             }));
-            return Ok(Watch::new(rx, None));
+            return Ok(Watch::new(rx, None, None));
         }
         let past: Vec<Event> = mvcc
             .history
@@ -272,8 +272,21 @@ impl Store for MemoryStore {
                 revision,
             }));
         }
+        let progress_tx = tx.clone();
         mvcc.watchers.push(Watcher { range, tx });
-        Ok(Watch::new(rx, None))
+        // Changes are handed to watchers under the lock, so a progress batch sent under the
+        // lock comes after every change up to the revision it reports.
+        let store = Arc::downgrade(&self.shared);
+        let progress = move || {
+            if let Some(shared) = store.upgrade() {
+                let revision = lock(&shared).revision;
+                let _ = progress_tx.send(Ok(WatchBatch {
+                    events: Vec::new(),
+                    revision,
+                }));
+            }
+        };
+        Ok(Watch::new(rx, None, Some(Box::new(progress))))
     }
 
     async fn grant(&self, ttl_secs: i64) -> Result<Lease> {

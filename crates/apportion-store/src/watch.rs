@@ -8,20 +8,41 @@ use crate::types::{Result, WatchBatch};
 /// A stream of change batches for a key range, in revision order, from the revision the
 /// watch started at. It ends after yielding an error (for example `Compacted`), or when the
 /// store handle behind it is gone. Dropping it cancels the watch.
-#[derive(Debug)]
 pub struct Watch {
     rx: mpsc::UnboundedReceiver<Result<WatchBatch>>,
     task: Option<JoinHandle<()>>,
+    progress: Option<ProgressRequester>,
+}
+
+/// Asks the backend for a progress batch on this watch.
+pub(crate) type ProgressRequester = Box<dyn Fn() + Send + Sync>;
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch").finish_non_exhaustive()
+    }
 }
 
 impl Watch {
     /// A watch fed through `rx`; `task`, when given, produces the batches and is stopped
     /// when the watch is dropped.
+    /// `progress`, when given, makes the backend send a progress batch.
     pub(crate) fn new(
         rx: mpsc::UnboundedReceiver<Result<WatchBatch>>,
         task: Option<JoinHandle<()>>,
+        progress: Option<ProgressRequester>,
     ) -> Self {
-        Watch { rx, task }
+        Watch { rx, task, progress }
+    }
+
+    /// Asks for a batch without events whose `revision` is the store revision up to which
+    /// every change has been delivered. This is how a caller learns that it has seen
+    /// everything up to a revision that touched nothing in the watched range (etcd answers
+    /// only once the watch has caught up, so ask again if nothing comes).
+    pub fn request_progress(&self) {
+        if let Some(progress) = &self.progress {
+            progress();
+        }
     }
 
     /// The next batch; `None` once the watch has ended.

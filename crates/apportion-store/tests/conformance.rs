@@ -6,33 +6,14 @@ mod conformance {
     pub mod cases;
 }
 
+#[macro_use]
+mod support;
+
 use apportion_store::{EtcdStore, MemoryStore};
 use apportion_testkit::TestEtcd;
 
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(start_paused = true)]
-                async fn $case() {
-                    super::conformance::cases::$case(super::MemoryStore::new()).await;
-                }
-            )*
-        }
-        mod etcd {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let etcd = super::TestEtcd::start();
-                    let store = super::EtcdStore::connect(&[etcd.endpoint()]).await.unwrap();
-                    super::conformance::cases::$case(store).await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+on_both_backends!(
+    crate::conformance::cases =>
     put_sets_revisions_and_versions,
     delete_removes_and_recreate_starts_over,
     delete_of_missing_key_writes_nothing,
@@ -57,6 +38,7 @@ conformance!(
     watch_filters_by_prefix,
     watch_events_of_one_txn_share_a_revision,
     watch_from_compacted_revision_fails,
+    watch_progress_covers_writes_elsewhere,
     compact_refuses_bad_revisions,
     revoke_deletes_keys_in_one_revision,
     lease_expiry_deletes_keys_and_notifies,

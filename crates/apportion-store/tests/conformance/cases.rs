@@ -425,6 +425,26 @@ pub async fn watch_from_compacted_revision_fails<S: Store>(store: S) {
     assert_eq!(collect_until(&mut watch, last).await, ["c/k"]);
 }
 
+pub async fn watch_progress_covers_writes_elsewhere<S: Store>(store: S) {
+    let mut watch = store.watch(KeyRange::prefix("mine/"), 0).await.unwrap();
+    let elsewhere = store.put("theirs/k", "v", None).await.unwrap();
+    let start = tokio::time::Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < 20 * SECOND,
+            "no progress batch reached {elsewhere}"
+        );
+        watch.request_progress();
+        if let Ok(batch) = tokio::time::timeout(SECOND / 2, watch.next()).await {
+            let batch = batch.expect("watch ended").expect("watch failed");
+            assert!(batch.events.is_empty(), "nothing under the prefix changed");
+            if batch.revision >= elsewhere {
+                return;
+            }
+        }
+    }
+}
+
 pub async fn compact_refuses_bad_revisions<S: Store>(store: S) {
     let rev = store.put("k", "v", None).await.unwrap();
     let err = store.compact(rev + 10).await.unwrap_err();

@@ -1,0 +1,204 @@
+//! `KeySpace` on both backends: load then follow, reload after compaction, bad values
+//! skipped while good ones apply, observers, and waiting for revisions outside the prefix.
+
+#[macro_use]
+mod support;
+
+mod cases {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use apportion_store::*;
+    use tokio::sync::Notify;
+
+    /// Decodes values as integers; keys under `p/` only.
+    fn decode(kv: &KeyValue) -> Result<Option<i64>, String> {
+        if !kv.key.starts_with(b"p/") {
+            return Ok(None);
+        }
+        let text = String::from_utf8_lossy(&kv.value);
+        text.parse()
+            .map(Some)
+            .map_err(|e| format!("{text:?} is not an integer: {e}"))
+    }
+
+    fn values(ks: &KeySpace<i64>) -> Vec<(String, i64)> {
+        ks.read(|s| {
+            s.entries()
+                .iter()
+                .map(|(k, e)| (String::from_utf8_lossy(k).into_owned(), e.value))
+                .collect()
+        })
+    }
+
+    fn pairs(list: &[(&str, i64)]) -> Vec<(String, i64)> {
+        list.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    async fn wait(ks: &KeySpace<i64>, revision: Revision) {
+        tokio::time::timeout(Duration::from_secs(20), ks.wait_for_revision(revision))
+            .await
+            .expect("the key space did not reach the revision");
+    }
+
+    async fn start<S: Store>(store: S, options: KeySpaceOptions) -> KeySpace<i64> {
+        KeySpace::start(store, "p/", decode, options).await.unwrap()
+    }
+
+    pub async fn loads_then_follows<S: Store>(store: S) {
+        store.put("p/a", "1", None).await.unwrap();
+        store.put("p/b", "2", None).await.unwrap();
+        store.put("q/x", "9", None).await.unwrap();
+        let ks = start(store.clone(), KeySpaceOptions::default()).await;
+        assert_eq!(values(&ks), pairs(&[("p/a", 1), ("p/b", 2)]));
+        store.put("p/c", "3", None).await.unwrap();
+        store.put("p/a", "10", None).await.unwrap();
+        let last = store.delete(KeyRange::key("p/b")).await.unwrap().1;
+        wait(&ks, last).await;
+        assert_eq!(values(&ks), pairs(&[("p/a", 10), ("p/c", 3)]));
+        let entry = ks.read(|s| s.entries()[&b"p/a"[..]].clone());
+        assert_eq!(entry.version, 2);
+        assert_eq!(ks.revision(), last);
+    }
+
+    pub async fn reloads_after_compaction<S: Store>(store: S) {
+        store.put("p/a", "1", None).await.unwrap();
+        let gated = Gated::new(store.clone());
+        let ks = start(gated.clone(), KeySpaceOptions::default()).await;
+        // While the key space cannot open its watch, history moves on and is compacted.
+        store.put("p/b", "2", None).await.unwrap();
+        store.delete(KeyRange::key("p/a")).await.unwrap();
+        let last = store.put("p/c", "3", None).await.unwrap();
+        store.compact(last).await.unwrap();
+        gated.open();
+        wait(&ks, last).await;
+        assert_eq!(values(&ks), pairs(&[("p/b", 2), ("p/c", 3)]));
+        // And it keeps following after the reload.
+        let next = store.put("p/d", "4", None).await.unwrap();
+        wait(&ks, next).await;
+        assert_eq!(values(&ks).len(), 3);
+    }
+
+    pub async fn bad_values_are_skipped<S: Store>(store: S) {
+        store.put("p/a", "1", None).await.unwrap();
+        store.put("p/bad", "garbage", None).await.unwrap();
+        let ks = start(store.clone(), KeySpaceOptions::default()).await;
+        assert_eq!(values(&ks), pairs(&[("p/a", 1)]));
+        assert!(ks.read(|s| s.rejected()[&b"p/bad"[..]].contains("garbage")));
+        // A bad write to a good key keeps the good value; the good ones around it apply.
+        store.put("p/c", "3", None).await.unwrap();
+        store.put("p/a", "oops", None).await.unwrap();
+        let last = store.put("p/d", "4", None).await.unwrap();
+        wait(&ks, last).await;
+        assert_eq!(values(&ks), pairs(&[("p/a", 1), ("p/c", 3), ("p/d", 4)]));
+        assert_eq!(ks.read(|s| s.rejected().len()), 2);
+        // A good write clears the rejection, and so does a delete.
+        store.put("p/a", "5", None).await.unwrap();
+        let last = store.delete(KeyRange::key("p/bad")).await.unwrap().1;
+        wait(&ks, last).await;
+        assert_eq!(values(&ks)[0], ("p/a".to_string(), 5));
+        assert!(ks.read(|s| s.rejected().is_empty()));
+    }
+
+    pub async fn observers_see_each_burst<S: Store>(store: S) {
+        let ks = start(
+            store.clone(),
+            KeySpaceOptions {
+                batch_delay: Duration::from_millis(300),
+            },
+        )
+        .await;
+        let seen: Vec<Arc<Mutex<Vec<(Revision, usize)>>>> =
+            (0..2).map(|_| Arc::default()).collect();
+        for log in &seen {
+            let log = log.clone();
+            ks.observe(move |s| log.lock().unwrap().push((s.revision(), s.entries().len())));
+        }
+        let mut last = 0;
+        for i in 0..10 {
+            last = store
+                .put(format!("p/{i}"), i.to_string(), None)
+                .await
+                .unwrap();
+        }
+        wait(&ks, last).await;
+        for log in &seen {
+            let log = log.lock().unwrap();
+            assert_eq!(
+                log.last(),
+                Some(&(last, 10)),
+                "every observer sees the final state"
+            );
+            assert!(
+                log.len() < 10,
+                "ten quick writes arrive in fewer bursts: {log:?}"
+            );
+        }
+    }
+
+    pub async fn waits_for_revisions_elsewhere<S: Store>(store: S) {
+        let ks = start(store.clone(), KeySpaceOptions::default()).await;
+        let elsewhere = store.put("q/x", "1", None).await.unwrap();
+        wait(&ks, elsewhere).await;
+        assert!(ks.revision() >= elsewhere);
+        assert!(values(&ks).is_empty());
+    }
+
+    /// A store whose `watch` waits until the test opens the gate: lets history be compacted
+    /// between the key space's load and its watch, deterministically.
+    #[derive(Clone)]
+    struct Gated<S> {
+        inner: S,
+        gate: Arc<Notify>,
+    }
+
+    impl<S: Store> Gated<S> {
+        fn new(inner: S) -> Self {
+            Gated {
+                inner,
+                gate: Arc::new(Notify::new()),
+            }
+        }
+        fn open(&self) {
+            self.gate.notify_one();
+        }
+    }
+
+    impl<S: Store> Store for Gated<S> {
+        async fn range(&self, range: KeyRange) -> Result<RangeResult> {
+            self.inner.range(range).await
+        }
+        async fn txn(&self, txn: Txn) -> Result<TxnResult> {
+            self.inner.txn(txn).await
+        }
+        async fn watch(&self, range: KeyRange, from: Revision) -> Result<Watch> {
+            self.gate.notified().await;
+            self.gate.notify_one();
+            self.inner.watch(range, from).await
+        }
+        async fn grant(&self, ttl_secs: i64) -> Result<Lease> {
+            self.inner.grant(ttl_secs).await
+        }
+        async fn keep_alive(&self, lease: Lease) -> Result<KeepAlive> {
+            self.inner.keep_alive(lease).await
+        }
+        async fn revoke(&self, lease: LeaseId) -> Result<()> {
+            self.inner.revoke(lease).await
+        }
+        async fn compact(&self, revision: Revision) -> Result<()> {
+            self.inner.compact(revision).await
+        }
+        fn max_txn_ops(&self) -> usize {
+            self.inner.max_txn_ops()
+        }
+    }
+}
+
+on_both_backends!(
+    crate::cases =>
+    loads_then_follows,
+    reloads_after_compaction,
+    bad_values_are_skipped,
+    observers_see_each_burst,
+    waits_for_revisions_elsewhere,
+);
