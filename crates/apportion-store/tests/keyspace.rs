@@ -108,8 +108,9 @@ mod cases {
             },
         )
         .await;
-        let seen: Vec<Arc<Mutex<Vec<(Revision, usize)>>>> =
-            (0..2).map(|_| Arc::default()).collect();
+        // Each observer logs (revision, entry count) per call.
+        type Log = Arc<Mutex<Vec<(Revision, usize)>>>;
+        let seen: Vec<Log> = (0..2).map(|_| Log::default()).collect();
         for log in &seen {
             let log = log.clone();
             ks.observe(move |s| log.lock().unwrap().push((s.revision(), s.entries().len())));
