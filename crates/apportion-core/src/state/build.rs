@@ -1,6 +1,8 @@
 //! [`State::build`]: sorting a snapshot and deriving the indexes, counts, leader and hash.
 
+use std::collections::HashMap;
 use std::fmt::Display;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::hash::StableHasher;
 use super::{BuildError, Entry, Snapshot, State};
@@ -76,11 +78,14 @@ fn check_len(count: usize, kind: &'static str) -> Result<(), BuildError> {
 }
 
 /// Sorts entries by key and rejects a key that appears twice. A store read returns keys
-/// already sorted, which the sort detects in linear time.
+/// already sorted and distinct, which one linear pass confirms without sorting.
 fn sort_unique<K: Ord + Display, V>(
     entries: &mut [Entry<K, V>],
     kind: &'static str,
 ) -> Result<(), BuildError> {
+    if entries.is_sorted_by(|a, b| a.key < b.key) {
+        return Ok(());
+    }
     entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     match entries.windows(2).find(|pair| pair[0].key == pair[1].key) {
         Some(pair) => Err(BuildError::Duplicate {
@@ -98,6 +103,9 @@ fn index_of<M>(members: &[Entry<MemberId, M>], id: &MemberId) -> Option<u32> {
         .map(|index| index as u32)
 }
 
+/// Marks a dangling assignment in `Links::assignment_member` until it is moved out.
+const DANGLING: u32 = u32::MAX;
+
 /// The assignments split into live and dangling, with the indexes that tie live ones to
 /// their items and members.
 struct Links<A> {
@@ -111,16 +119,22 @@ struct Links<A> {
 }
 
 impl<A> Links<A> {
-    /// One pass over the sorted assignments. Items are found by walking the sorted item
-    /// list alongside (both are in item order), members by binary search.
+    /// One pass over the sorted assignments computes every index and count; the entries
+    /// themselves are only moved when some are dangling. Items are found by walking the
+    /// sorted item list alongside (both are in item order), members through a hash table.
     fn new<I, M>(
         items: &[Entry<ItemId, I>],
         members: &[Entry<MemberId, M>],
         assignments: Vec<Entry<AssignmentKey, A>>,
         local: Option<u32>,
     ) -> Self {
+        let member_table: HashMap<&str, u32, BuildHasherDefault<StableHasher>> = members
+            .iter()
+            .enumerate()
+            .map(|(index, e)| (e.key.as_str(), index as u32))
+            .collect();
         let mut links = Links {
-            live: Vec::with_capacity(assignments.len()),
+            live: Vec::new(),
             dangling: Vec::new(),
             assignment_member: Vec::with_capacity(assignments.len()),
             item_start: vec![0; items.len() + 1],
@@ -129,7 +143,8 @@ impl<A> Links<A> {
             local_assignments: Vec::new(),
         };
         let mut item_cursor = 0;
-        for entry in assignments {
+        let mut dangling = 0;
+        for (position, entry) in assignments.iter().enumerate() {
             while items
                 .get(item_cursor)
                 .is_some_and(|item| item.key < entry.key.item)
@@ -139,12 +154,21 @@ impl<A> Links<A> {
             let item_exists = items
                 .get(item_cursor)
                 .is_some_and(|item| item.key == entry.key.item);
-            match index_of(members, &entry.key.member) {
-                Some(member) if item_exists => {
-                    links.add_live(entry, item_cursor as u32, member, local)
+            match member_table.get(entry.key.member.as_str()) {
+                Some(&member) if item_exists => {
+                    let live_position = (position - dangling) as u32;
+                    links.count(entry, live_position, item_cursor as u32, member, local);
                 }
-                _ => links.dangling.push(entry),
+                _ => {
+                    dangling += 1;
+                    links.assignment_member.push(DANGLING);
+                }
             }
+        }
+        if dangling == 0 {
+            links.live = assignments;
+        } else {
+            links.split_dangling(assignments, dangling);
         }
         // Turn per-item counts (stored one place to the right) into start offsets.
         for index in 1..links.item_start.len() {
@@ -153,14 +177,15 @@ impl<A> Links<A> {
         links
     }
 
-    fn add_live(
+    /// Records live assignment `entry`, which will sit at `position` among live ones.
+    fn count(
         &mut self,
-        entry: Entry<AssignmentKey, A>,
+        entry: &Entry<AssignmentKey, A>,
+        position: u32,
         item: u32,
         member: u32,
         local: Option<u32>,
     ) {
-        let position = self.live.len() as u32;
         self.item_start[item as usize + 1] += 1;
         self.member_assigned[member as usize] += 1;
         if entry.key.slot.is_primary() {
@@ -170,7 +195,20 @@ impl<A> Links<A> {
             self.local_assignments.push((position, item));
         }
         self.assignment_member.push(member);
-        self.live.push(entry);
+    }
+
+    /// Moves the entries marked [`DANGLING`] out of the live list, keeping both sorted.
+    fn split_dangling(&mut self, assignments: Vec<Entry<AssignmentKey, A>>, dangling: usize) {
+        self.live = Vec::with_capacity(assignments.len() - dangling);
+        self.dangling = Vec::with_capacity(dangling);
+        for (entry, &member) in assignments.into_iter().zip(&self.assignment_member) {
+            if member == DANGLING {
+                self.dangling.push(entry);
+            } else {
+                self.live.push(entry);
+            }
+        }
+        self.assignment_member.retain(|&member| member != DANGLING);
     }
 }
 
@@ -195,7 +233,7 @@ fn solver_hash<I: ItemValue, M: MemberValue, A>(
     members: &[Entry<MemberId, M>],
     live: &[Entry<AssignmentKey, A>],
 ) -> u64 {
-    let mut hasher = StableHasher::new();
+    let mut hasher = StableHasher::default();
     hasher.write_u64(members.len() as u64);
     for member in members {
         hasher.write_str(member.key.as_str());
