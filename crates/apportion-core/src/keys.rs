@@ -94,7 +94,7 @@ pub enum KeyError {
         position: usize,
     },
     /// A part contains `/`, `#` or another character at or below `#` (space, `"`, `!`,
-    /// control characters).
+    /// control characters), or a control character above it (DEL, C1 controls).
     #[error("key `{key}`: {part} has forbidden character {character:?} at byte {position}")]
     ForbiddenCharacter {
         /// The text being parsed.
@@ -148,7 +148,8 @@ pub enum KeyError {
     },
 }
 
-/// Checks one id-like part: non-empty, and no character at or below `#` and no `/`.
+/// Checks one id-like part: non-empty, no character at or below `#`, no `/`, and no
+/// other control character (DEL, C1 controls), which would make keys unreadable.
 /// `offset` is where the part starts in `key`, so that positions refer to the whole text.
 fn check_part(key: &str, part: Part, text: &str, offset: usize) -> Result<(), KeyError> {
     if text.is_empty() {
@@ -160,7 +161,7 @@ fn check_part(key: &str, part: Part, text: &str, offset: usize) -> Result<(), Ke
     }
     match text
         .char_indices()
-        .find(|&(_, c)| c <= SEPARATOR || c == '/')
+        .find(|&(_, c)| c <= SEPARATOR || c == '/' || c.is_control())
     {
         Some((at, character)) => Err(KeyError::ForbiddenCharacter {
             key: key.to_owned(),
@@ -182,7 +183,8 @@ pub struct Prefix {
 
 impl Prefix {
     /// Validates `path`: it starts with `/`, does not end with `/`, and every segment is
-    /// non-empty, not `.` or `..`, and free of characters at or below `#`.
+    /// non-empty, not `.` or `..`, and free of characters at or below `#` and of control
+    /// characters.
     pub fn new(path: &str) -> Result<Self, KeyError> {
         let Some(rest) = path.strip_prefix('/') else {
             return Err(KeyError::PrefixNotAbsolute {
@@ -304,7 +306,8 @@ pub enum Key {
 pub struct ItemId(Box<str>);
 
 impl ItemId {
-    /// Validates an item id: non-empty, no `/` and no character at or below `#`.
+    /// Validates an item id: non-empty, no `/`, no character at or below `#`, no control
+    /// character.
     pub fn new(id: &str) -> Result<Self, KeyError> {
         Self::parse_in(id, id, 0)
     }
