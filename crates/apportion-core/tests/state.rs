@@ -276,6 +276,9 @@ fn duplicate_keys_are_rejected() {
     );
 }
 
+/// A named edit of the sample snapshot.
+type Change = fn(&mut JsonSnapshot);
+
 fn hash(snapshot: JsonSnapshot) -> u64 {
     build(snapshot).solver_hash()
 }
@@ -283,7 +286,7 @@ fn hash(snapshot: JsonSnapshot) -> u64 {
 #[test]
 fn the_hash_changes_with_every_solver_input() {
     let base = hash(sample());
-    let changes: Vec<(&str, fn(&mut JsonSnapshot))> = vec![
+    let changes: Vec<(&str, Change)> = vec![
         ("member limit", |s| s.members[0].value.item_limit += 1),
         ("member exiting", |s| s.members[0].value.exiting = true),
         ("member added", |s| s.members.push(member("z3#m3", 1, 9))),
@@ -314,7 +317,7 @@ fn the_hash_changes_with_every_solver_input() {
 #[test]
 fn the_hash_ignores_what_the_solver_does_not_read() {
     let base = hash(sample());
-    let changes: Vec<(&str, fn(&mut JsonSnapshot))> = vec![
+    let changes: Vec<(&str, Change)> = vec![
         ("status", |s| s.assignments[0].value.ready = true),
         ("status extra", |s| {
             s.assignments[0].value.extra.insert("lag".into(), 3.into());
