@@ -323,6 +323,14 @@ impl ItemId {
     }
 }
 
+impl AsRef<str> for ItemId {
+    /// The id as text, so code can treat both id types alike when it only needs text
+    /// (lookup tables, order).
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for ItemId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -375,6 +383,14 @@ impl MemberId {
 
     /// The `ZONE#SUFFIX` spelling.
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for MemberId {
+    /// The id as text, so code can treat both id types alike when it only needs text
+    /// (lookup tables, order).
+    fn as_ref(&self) -> &str {
         &self.0
     }
 }

@@ -1,10 +1,10 @@
 //! [`State::build`]: sorting a snapshot and deriving the indexes, counts, leader and hash.
 
 use std::collections::HashMap;
-use std::fmt::Display;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::hash::StableHasher;
+use super::order::sort_unique;
 use super::{BuildError, Entry, Snapshot, State};
 use crate::keys::{AssignmentKey, ItemId, MemberId};
 use crate::values::{ItemValue, MemberValue};
@@ -32,9 +32,10 @@ impl<I: ItemValue, M: MemberValue, A> State<I, M, A> {
         sort_unique(&mut items, "item")?;
         sort_unique(&mut members, "member")?;
         sort_unique(&mut assignments, "assignment")?;
+        let member_table = table(&members);
 
         let local = local.and_then(|id| index_of(&members, id));
-        let links = Links::new(&items, &members, assignments, local);
+        let links = Links::new(&items, &member_table, members.len(), assignments, local);
         let zones = zones_with_capacity(&members);
         let item_slots = items.iter().map(|e| u64::from(e.value.replication())).sum();
         let member_slots = members
@@ -77,23 +78,16 @@ fn check_len(count: usize, kind: &'static str) -> Result<(), BuildError> {
     }
 }
 
-/// Sorts entries by key and rejects a key that appears twice. A store read returns keys
-/// already sorted and distinct, which one linear pass confirms without sorting.
-fn sort_unique<K: Ord + Display, V>(
-    entries: &mut [Entry<K, V>],
-    kind: &'static str,
-) -> Result<(), BuildError> {
-    if entries.is_sorted_by(|a, b| a.key < b.key) {
-        return Ok(());
-    }
-    entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-    match entries.windows(2).find(|pair| pair[0].key == pair[1].key) {
-        Some(pair) => Err(BuildError::Duplicate {
-            kind,
-            key: pair[0].key.to_string(),
-        }),
-        None => Ok(()),
-    }
+/// Maps member ids (as text) to their index; hashing beats binary search by string
+/// comparison when every assignment needs a lookup.
+type Table<'a> = HashMap<&'a str, u32, BuildHasherDefault<StableHasher>>;
+
+fn table<K: AsRef<str>, V>(entries: &[Entry<K, V>]) -> Table<'_> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(index, e)| (e.key.as_ref(), index as u32))
+        .collect()
 }
 
 fn index_of<M>(members: &[Entry<MemberId, M>], id: &MemberId) -> Option<u32> {
@@ -122,24 +116,20 @@ impl<A> Links<A> {
     /// One pass over the sorted assignments computes every index and count; the entries
     /// themselves are only moved when some are dangling. Items are found by walking the
     /// sorted item list alongside (both are in item order), members through a hash table.
-    fn new<I, M>(
+    fn new<I>(
         items: &[Entry<ItemId, I>],
-        members: &[Entry<MemberId, M>],
+        member_table: &Table<'_>,
+        members: usize,
         assignments: Vec<Entry<AssignmentKey, A>>,
         local: Option<u32>,
     ) -> Self {
-        let member_table: HashMap<&str, u32, BuildHasherDefault<StableHasher>> = members
-            .iter()
-            .enumerate()
-            .map(|(index, e)| (e.key.as_str(), index as u32))
-            .collect();
         let mut links = Links {
             live: Vec::new(),
             dangling: Vec::new(),
             assignment_member: Vec::with_capacity(assignments.len()),
             item_start: vec![0; items.len() + 1],
-            member_assigned: vec![0; members.len()],
-            member_primaries: vec![0; members.len()],
+            member_assigned: vec![0; members],
+            member_primaries: vec![0; members],
             local_assignments: Vec::new(),
         };
         let mut item_cursor = 0;

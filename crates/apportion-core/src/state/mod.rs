@@ -12,6 +12,7 @@
 
 mod build;
 mod hash;
+mod order;
 
 use std::ops::Range;
 
