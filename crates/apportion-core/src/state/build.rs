@@ -34,7 +34,7 @@ impl<I: ItemValue, M: MemberValue, A> State<I, M, A> {
         sort_unique(&mut assignments, "assignment")?;
         let member_table = table(&members);
 
-        let local = local.and_then(|id| index_of(&members, id));
+        let local = local.and_then(|id| member_table.get(id.as_str()).copied());
         let links = Links::new(&items, &member_table, members.len(), assignments, local);
         let zones = zones_with_capacity(&members);
         let item_slots = items.iter().map(|e| u64::from(e.value.replication())).sum();
@@ -88,13 +88,6 @@ fn table<K: AsRef<str>, V>(entries: &[Entry<K, V>]) -> Table<'_> {
         .enumerate()
         .map(|(index, e)| (e.key.as_ref(), index as u32))
         .collect()
-}
-
-fn index_of<M>(members: &[Entry<MemberId, M>], id: &MemberId) -> Option<u32> {
-    members
-        .binary_search_by(|e| e.key.cmp(id))
-        .ok()
-        .map(|index| index as u32)
 }
 
 /// Marks a dangling assignment in `Links::assignment_member` until it is moved out.
