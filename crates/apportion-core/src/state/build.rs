@@ -26,9 +26,9 @@ impl<I: ItemValue, M: MemberValue, A> State<I, M, A> {
             mut members,
             mut assignments,
         } = snapshot;
-        check_len(items.len(), "items")?;
-        check_len(members.len(), "members")?;
-        check_len(assignments.len(), "assignments")?;
+        check_len(items.len(), "item")?;
+        check_len(members.len(), "member")?;
+        check_len(assignments.len(), "assignment")?;
         sort_unique(&mut items, "item")?;
         sort_unique(&mut members, "member")?;
         sort_unique(&mut assignments, "assignment")?;

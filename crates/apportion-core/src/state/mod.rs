@@ -82,7 +82,7 @@ pub enum BuildError {
     /// More entries of one kind than the `u32` indexes can address.
     #[error("snapshot holds {count} {kind} entries, more than {max}", max = u32::MAX)]
     TooLarge {
-        /// `items`, `members` or `assignments`.
+        /// `item`, `member` or `assignment`.
         kind: &'static str,
         /// How many there were.
         count: usize,
