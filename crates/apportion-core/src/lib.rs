@@ -4,4 +4,7 @@
 //! tested exhaustively and driven by a simulation: the key layout, the values, the `State`
 //! the allocator reads, and the solver that turns a state into a desired assignment.
 
+pub mod keys;
 pub mod solver;
+pub mod state;
+pub mod values;

@@ -1,0 +1,352 @@
+//! The values stored under item, member and assignment keys.
+//!
+//! Applications bring their own value types (their items may carry a database URL, their
+//! members an address) through a [`Decoder`]; the allocator only reads what the traits
+//! below expose. [`JsonDecoder`] is the default: small JSON objects that keep any fields
+//! they do not know, so an application can add its own next to the ones apportion reads.
+
+use serde_json::{Map, Value};
+
+/// What the allocator reads from an item's value.
+pub trait ItemValue {
+    /// How many copies of the item to place: slot 0 is the primary, the others are
+    /// replicas, and 0 means the item is not placed at all (parked).
+    fn replication(&self) -> u16;
+
+    /// Whether a member holding this item may hold no other item, for items too heavy to
+    /// share a member.
+    fn is_exclusive(&self) -> bool;
+}
+
+/// What the allocator reads from a member's value.
+pub trait MemberValue {
+    /// How many copies this member may hold; 0 makes it a member that takes no work
+    /// (it can still lead).
+    fn item_limit(&self) -> u32;
+
+    /// Whether the member is draining before shutdown: it keeps its copies until they are
+    /// moved, but gets no new ones and its capacity no longer counts.
+    fn is_exiting(&self) -> bool;
+}
+
+/// What the allocator reads from an assignment's value: the status the member writes.
+pub trait AssignmentValue {
+    /// Whether the member has loaded the item and can serve it; the default consistency
+    /// check waits for this before it moves a primary or drops an old copy.
+    fn is_ready(&self) -> bool;
+}
+
+/// Turns stored bytes into the application's value types and back. Members encode their
+/// own value and their assignments' status, the leader encodes new assignments, and every
+/// process decodes what it watches.
+pub trait Decoder {
+    /// The value under `P/items/ID`.
+    type Item: ItemValue;
+    /// The value under `P/members/ZONE#SUFFIX`.
+    type Member: MemberValue;
+    /// The value under `P/assign/...`; the leader creates it, the member updates it.
+    type Assignment: AssignmentValue;
+    /// Says what is wrong with a value, so the runtime can log the key and the reason.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Decodes an item value.
+    fn decode_item(&self, bytes: &[u8]) -> Result<Self::Item, Self::Error>;
+    /// Decodes a member value.
+    fn decode_member(&self, bytes: &[u8]) -> Result<Self::Member, Self::Error>;
+    /// Decodes an assignment value. The leader creates assignments with an empty value, so
+    /// an empty value must decode to a status that is not ready.
+    fn decode_assignment(&self, bytes: &[u8]) -> Result<Self::Assignment, Self::Error>;
+
+    /// Encodes an item value.
+    fn encode_item(&self, value: &Self::Item) -> Result<Vec<u8>, Self::Error>;
+    /// Encodes a member value.
+    fn encode_member(&self, value: &Self::Member) -> Result<Vec<u8>, Self::Error>;
+    /// Encodes an assignment value.
+    fn encode_assignment(&self, value: &Self::Assignment) -> Result<Vec<u8>, Self::Error>;
+}
+
+/// Which kind of value a [`JsonError`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// An item value.
+    Item,
+    /// A member value.
+    Member,
+    /// An assignment status.
+    Assignment,
+}
+
+impl std::fmt::Display for ValueKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ValueKind::Item => "item",
+            ValueKind::Member => "member",
+            ValueKind::Assignment => "assignment",
+        })
+    }
+}
+
+/// Why [`JsonDecoder`] rejected a value: which kind of value, and which field.
+#[derive(Debug, thiserror::Error)]
+pub enum JsonError {
+    /// The bytes are not JSON at all.
+    #[error("{kind} value is not valid JSON: {source}")]
+    Syntax {
+        /// The kind of value.
+        kind: ValueKind,
+        /// The parser's message, with line and column.
+        source: serde_json::Error,
+    },
+    /// The JSON is not an object.
+    #[error("{kind} value must be a JSON object, found {found}")]
+    NotObject {
+        /// The kind of value.
+        kind: ValueKind,
+        /// The JSON type found instead.
+        found: &'static str,
+    },
+    /// A required field is absent.
+    #[error("{kind} value is missing field `{field}`")]
+    Missing {
+        /// The kind of value.
+        kind: ValueKind,
+        /// The missing field.
+        field: &'static str,
+    },
+    /// A field holds the wrong type or is out of range.
+    #[error("{kind} value field `{field}` must be {expected}, found {found}")]
+    Invalid {
+        /// The kind of value.
+        kind: ValueKind,
+        /// The offending field.
+        field: &'static str,
+        /// What the field must hold.
+        expected: &'static str,
+        /// The value found, as JSON.
+        found: String,
+    },
+    /// Encoding failed (only possible if extra fields cannot be written).
+    #[error("{kind} value could not be encoded: {source}")]
+    Encode {
+        /// The kind of value.
+        kind: ValueKind,
+        /// The serializer's message.
+        source: serde_json::Error,
+    },
+}
+
+/// The default item value: `{"replication": 3, "exclusive": false}`.
+/// `replication` is required (a typo must not silently park an item); `exclusive`
+/// defaults to false. Other fields are kept in `extra` and written back on encode.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JsonItem {
+    /// See [`ItemValue::replication`].
+    pub replication: u16,
+    /// See [`ItemValue::is_exclusive`].
+    pub exclusive: bool,
+    /// Fields apportion does not read, kept so re-encoding does not lose them.
+    pub extra: Map<String, Value>,
+}
+
+impl ItemValue for JsonItem {
+    fn replication(&self) -> u16 {
+        self.replication
+    }
+    fn is_exclusive(&self) -> bool {
+        self.exclusive
+    }
+}
+
+/// The default member value: `{"item_limit": 100, "exiting": false}`.
+/// `item_limit` is required; `exiting` defaults to false. Other fields are kept in `extra`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JsonMember {
+    /// See [`MemberValue::item_limit`].
+    pub item_limit: u32,
+    /// See [`MemberValue::is_exiting`].
+    pub exiting: bool,
+    /// Fields apportion does not read, kept so re-encoding does not lose them.
+    pub extra: Map<String, Value>,
+}
+
+impl MemberValue for JsonMember {
+    fn item_limit(&self) -> u32 {
+        self.item_limit
+    }
+    fn is_exiting(&self) -> bool {
+        self.exiting
+    }
+}
+
+/// The default assignment status: `{"ready": true}`. An empty value (what the leader
+/// writes) and a missing `ready` both mean not ready. Other fields are kept in `extra`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JsonStatus {
+    /// See [`AssignmentValue::is_ready`].
+    pub ready: bool,
+    /// Fields apportion does not read, kept so re-encoding does not lose them.
+    pub extra: Map<String, Value>,
+}
+
+impl AssignmentValue for JsonStatus {
+    fn is_ready(&self) -> bool {
+        self.ready
+    }
+}
+
+/// The default [`Decoder`], for [`JsonItem`], [`JsonMember`] and [`JsonStatus`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonDecoder;
+
+impl Decoder for JsonDecoder {
+    type Item = JsonItem;
+    type Member = JsonMember;
+    type Assignment = JsonStatus;
+    type Error = JsonError;
+
+    fn decode_item(&self, bytes: &[u8]) -> Result<JsonItem, JsonError> {
+        let mut fields = Fields::parse(ValueKind::Item, bytes)?;
+        Ok(JsonItem {
+            replication: fields.take_u16("replication")?,
+            exclusive: fields.take_bool("exclusive")?,
+            extra: fields.rest,
+        })
+    }
+
+    fn decode_member(&self, bytes: &[u8]) -> Result<JsonMember, JsonError> {
+        let mut fields = Fields::parse(ValueKind::Member, bytes)?;
+        Ok(JsonMember {
+            item_limit: fields.take_u32("item_limit")?,
+            exiting: fields.take_bool("exiting")?,
+            extra: fields.rest,
+        })
+    }
+
+    fn decode_assignment(&self, bytes: &[u8]) -> Result<JsonStatus, JsonError> {
+        if bytes.is_empty() {
+            return Ok(JsonStatus::default());
+        }
+        let mut fields = Fields::parse(ValueKind::Assignment, bytes)?;
+        Ok(JsonStatus {
+            ready: fields.take_bool("ready")?,
+            extra: fields.rest,
+        })
+    }
+
+    fn encode_item(&self, value: &JsonItem) -> Result<Vec<u8>, JsonError> {
+        encode(
+            ValueKind::Item,
+            &value.extra,
+            [
+                ("replication", value.replication.into()),
+                ("exclusive", value.exclusive.into()),
+            ],
+        )
+    }
+
+    fn encode_member(&self, value: &JsonMember) -> Result<Vec<u8>, JsonError> {
+        encode(
+            ValueKind::Member,
+            &value.extra,
+            [
+                ("item_limit", value.item_limit.into()),
+                ("exiting", value.exiting.into()),
+            ],
+        )
+    }
+
+    fn encode_assignment(&self, value: &JsonStatus) -> Result<Vec<u8>, JsonError> {
+        encode(
+            ValueKind::Assignment,
+            &value.extra,
+            [("ready", value.ready.into())],
+        )
+    }
+}
+
+/// Writes the known fields over a copy of the extra ones, so known fields always win.
+fn encode<const N: usize>(
+    kind: ValueKind,
+    extra: &Map<String, Value>,
+    known: [(&str, Value); N],
+) -> Result<Vec<u8>, JsonError> {
+    let mut object = extra.clone();
+    for (name, value) in known {
+        object.insert(name.to_owned(), value);
+    }
+    serde_json::to_vec(&object).map_err(|source| JsonError::Encode { kind, source })
+}
+
+/// A decoded JSON object from which known fields are taken one by one; what remains is
+/// kept as the value's extra fields.
+struct Fields {
+    kind: ValueKind,
+    rest: Map<String, Value>,
+}
+
+impl Fields {
+    fn parse(kind: ValueKind, bytes: &[u8]) -> Result<Self, JsonError> {
+        match serde_json::from_slice(bytes) {
+            Ok(Value::Object(rest)) => Ok(Self { kind, rest }),
+            Ok(other) => Err(JsonError::NotObject {
+                kind,
+                found: json_type(&other),
+            }),
+            Err(source) => Err(JsonError::Syntax { kind, source }),
+        }
+    }
+
+    /// Takes a required unsigned integer field that must fit in `T`.
+    fn take_unsigned<T: TryFrom<u64>>(
+        &mut self,
+        field: &'static str,
+        expected: &'static str,
+    ) -> Result<T, JsonError> {
+        let value = self.rest.remove(field).ok_or(JsonError::Missing {
+            kind: self.kind,
+            field,
+        })?;
+        value
+            .as_u64()
+            .and_then(|n| T::try_from(n).ok())
+            .ok_or_else(|| self.invalid(field, expected, &value))
+    }
+
+    fn take_u16(&mut self, field: &'static str) -> Result<u16, JsonError> {
+        self.take_unsigned(field, "an integer from 0 to 65535")
+    }
+
+    fn take_u32(&mut self, field: &'static str) -> Result<u32, JsonError> {
+        self.take_unsigned(field, "an integer from 0 to 4294967295")
+    }
+
+    /// Takes an optional boolean field; absent means false.
+    fn take_bool(&mut self, field: &'static str) -> Result<bool, JsonError> {
+        match self.rest.remove(field) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(b),
+            Some(other) => Err(self.invalid(field, "true or false", &other)),
+        }
+    }
+
+    fn invalid(&self, field: &'static str, expected: &'static str, found: &Value) -> JsonError {
+        JsonError::Invalid {
+            kind: self.kind,
+            field,
+            expected,
+            found: found.to_string(),
+        }
+    }
+}
+
+/// The name of a JSON value's type, for error messages.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,170 @@
+//! Properties of `State::build` over small random snapshots: every assignment is either
+//! live (item and member exist) or dangling, the indexes and counts agree with the
+//! entries, and nothing depends on the order of the input.
+
+use std::collections::BTreeMap;
+
+use apportion_core::keys::{AssignmentKey, ItemId, MemberId, Slot};
+use apportion_core::state::{Entry, JsonState, Meta, Snapshot};
+use apportion_core::values::{JsonItem, JsonMember, JsonStatus};
+use proptest::prelude::*;
+
+type JsonSnapshot = Snapshot<JsonItem, JsonMember, JsonStatus>;
+
+fn meta(revision: i64) -> Meta {
+    Meta {
+        create_revision: revision,
+        mod_revision: revision,
+        lease: 0,
+    }
+}
+
+/// Members are drawn from zones z1..z3 and suffixes m1..m2; assignments also name zone z4
+/// and suffix m3, and items g and h, which never exist, so some are dangling.
+fn snapshot() -> impl Strategy<Value = JsonSnapshot> {
+    let items = prop::collection::btree_map(
+        prop::sample::select(vec!["a", "b", "c", "d", "e", "f"]),
+        (0u16..4, any::<bool>()),
+        0..6,
+    );
+    let members =
+        prop::collection::btree_map((1u8..4, 1u8..3), (0u32..4, any::<bool>(), 0i64..4), 0..6);
+    let assignments = prop::collection::btree_map(
+        (
+            prop::sample::select(vec!["a", "b", "c", "f", "g", "h"]),
+            1u8..5,
+            1u8..4,
+            0u16..4,
+        ),
+        any::<bool>(),
+        0..24,
+    );
+    (items, members, assignments).prop_map(|(items, members, assignments)| Snapshot {
+        items: items
+            .into_iter()
+            .map(|(id, (replication, exclusive))| Entry {
+                key: ItemId::new(id).unwrap(),
+                value: JsonItem {
+                    replication,
+                    exclusive,
+                    ..JsonItem::default()
+                },
+                meta: meta(1),
+            })
+            .collect(),
+        members: members
+            .into_iter()
+            .map(|((zone, host), (item_limit, exiting, created))| Entry {
+                key: member(zone, host),
+                value: JsonMember {
+                    item_limit,
+                    exiting,
+                    ..JsonMember::default()
+                },
+                meta: meta(created),
+            })
+            .collect(),
+        assignments: assignments
+            .into_iter()
+            .map(|((item, zone, host, slot), ready)| Entry {
+                key: AssignmentKey {
+                    item: ItemId::new(item).unwrap(),
+                    member: member(zone, host),
+                    slot: Slot(slot),
+                },
+                value: JsonStatus {
+                    ready,
+                    ..JsonStatus::default()
+                },
+                meta: meta(5),
+            })
+            .collect(),
+    })
+}
+
+fn member(zone: u8, host: u8) -> MemberId {
+    MemberId::new(&format!("z{zone}"), &format!("m{host}")).unwrap()
+}
+
+fn keys<K: Clone, V>(entries: &[Entry<K, V>]) -> Vec<K> {
+    entries.iter().map(|e| e.key.clone()).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn indexes_and_counts_agree_with_the_entries(snapshot in snapshot()) {
+        let input = snapshot.assignments.len();
+        let state = JsonState::build(snapshot, None).unwrap();
+        prop_assert_eq!(state.assignments().len() + state.dangling().len(), input);
+        for dangling in state.dangling() {
+            let item = state.item_index(&dangling.key.item);
+            let member = state.member_index(&dangling.key.member);
+            prop_assert!(item.is_none() || member.is_none());
+        }
+        let mut assigned: BTreeMap<usize, u32> = BTreeMap::new();
+        let mut primaries: BTreeMap<usize, u32> = BTreeMap::new();
+        for item in 0..state.items().len() {
+            for position in state.item_assignment_range(item) {
+                let key = &state.assignments()[position].key;
+                prop_assert_eq!(&key.item, &state.items()[item].key);
+                let member = state.assignment_member(position).unwrap();
+                prop_assert_eq!(&key.member, &state.members()[member].key);
+                *assigned.entry(member).or_default() += 1;
+                if key.slot.is_primary() {
+                    *primaries.entry(member).or_default() += 1;
+                }
+            }
+        }
+        prop_assert_eq!(assigned.values().sum::<u32>() as usize, state.assignments().len());
+        for member in 0..state.members().len() {
+            prop_assert_eq!(state.member_assignment_count(member), assigned.get(&member).copied().unwrap_or(0));
+            prop_assert_eq!(state.member_primary_count(member), primaries.get(&member).copied().unwrap_or(0));
+        }
+    }
+
+    #[test]
+    fn input_order_does_not_matter(snapshot in snapshot(), local in (1u8..5, 1u8..4)) {
+        let local = member(local.0, local.1);
+        let mut reversed = snapshot.clone();
+        reversed.items.reverse();
+        reversed.members.reverse();
+        reversed.assignments.reverse();
+        let a = JsonState::build(snapshot, Some(&local)).unwrap();
+        let b = JsonState::build(reversed, Some(&local)).unwrap();
+        prop_assert_eq!(a.solver_hash(), b.solver_hash());
+        prop_assert_eq!(keys(a.items()), keys(b.items()));
+        prop_assert_eq!(keys(a.members()), keys(b.members()));
+        prop_assert_eq!(keys(a.assignments()), keys(b.assignments()));
+        prop_assert_eq!(keys(a.dangling()), keys(b.dangling()));
+        prop_assert_eq!(a.zones(), b.zones());
+        prop_assert_eq!(a.leader(), b.leader());
+        let held = |s: &JsonState| s.local_assignments().map(|l| l.assignment.key.clone()).collect::<Vec<_>>();
+        prop_assert_eq!(held(&a), held(&b));
+    }
+
+    #[test]
+    fn the_local_view_is_exactly_the_local_members_assignments(
+        snapshot in snapshot(),
+        local in (1u8..4, 1u8..3),
+    ) {
+        let local = member(local.0, local.1);
+        let state = JsonState::build(snapshot, Some(&local)).unwrap();
+        let expected: Vec<AssignmentKey> = state
+            .assignments()
+            .iter()
+            .filter(|a| a.key.member == local)
+            .map(|a| a.key.clone())
+            .collect();
+        let held: Vec<AssignmentKey> = state
+            .local_assignments()
+            .map(|l| {
+                assert_eq!(l.item.key, l.assignment.key.item);
+                assert_eq!(l.others().count() + 1, l.copies.len());
+                l.assignment.key.clone()
+            })
+            .collect();
+        prop_assert_eq!(held, expected);
+    }
+}
