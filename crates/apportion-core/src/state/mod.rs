@@ -28,6 +28,9 @@ pub struct Meta {
     pub create_revision: i64,
     /// Revision of the last write to the key; guards compare-and-swap updates.
     pub mod_revision: i64,
+    /// How many writes the key has had since it was created (1 after creation), as etcd
+    /// counts them; an alternative guard for conditional updates.
+    pub version: i64,
     /// Lease the key is attached to, 0 for none; members and assignments live under the
     /// member's lease so they vanish when the member dies.
     pub lease: i64,
