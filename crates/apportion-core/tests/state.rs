@@ -11,6 +11,7 @@ fn meta(create_revision: i64) -> Meta {
     Meta {
         create_revision,
         mod_revision: create_revision,
+        version: 1,
         lease: 0,
     }
 }

@@ -15,6 +15,7 @@ fn meta(revision: i64) -> Meta {
     Meta {
         create_revision: revision,
         mod_revision: revision,
+        version: 1,
         lease: 0,
     }
 }

@@ -1,8 +1,8 @@
 //! [`State`]: one consistent snapshot of items, members and assignments, sorted and
 //! indexed for the solver, the planner and the member runtime.
 //!
-//! The store crate reads (or watches) the three directories, decodes the values and hands
-//! them over as a [`Snapshot`]; [`State::build`] sorts them once and derives everything the
+//! The store crate reads (or watches) the three directories, decodes each key-value with
+//! [`decode_entry`], files the results into a [`Snapshot`] with [`Snapshot::push`]; [`State::build`] sorts them once and derives everything the
 //! allocator asks about: zones with capacity, slot totals, per-member counts, each item's
 //! assignments as one contiguous range, the leader, the local member's view, assignments
 //! left behind by deleted items or members, and a hash of the solver's inputs.
@@ -11,10 +11,13 @@
 //! a handful of allocations however large the snapshot.
 
 mod build;
+mod decode;
 mod hash;
 mod order;
 
 use std::ops::Range;
+
+pub use decode::{decode_entry, Decoded, DecodedBy, EntryError};
 
 use crate::keys::{AssignmentKey, ItemId, MemberId};
 use crate::values::{JsonItem, JsonMember, JsonStatus};
@@ -28,6 +31,9 @@ pub struct Meta {
     pub create_revision: i64,
     /// Revision of the last write to the key; guards compare-and-swap updates.
     pub mod_revision: i64,
+    /// How many writes the key has had since it was created (1 after creation), as etcd
+    /// counts them; an alternative guard for conditional updates.
+    pub version: i64,
     /// Lease the key is attached to, 0 for none; members and assignments live under the
     /// member's lease so they vanish when the member dies.
     pub lease: i64,

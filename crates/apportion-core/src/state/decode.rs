@@ -1,0 +1,75 @@
+//! From raw key-values to snapshot entries: classify the key, decode the value with the
+//! application's [`Decoder`], and file the result under its kind.
+//!
+//! This is the one place that ties the key layout to the value types, so the store's
+//! mirror can hold [`Decoded`] values and the runtime can fill a [`Snapshot`] from them
+//! without knowing either.
+
+use super::{Entry, Meta, Snapshot};
+use crate::keys::{AssignmentKey, ItemId, Key, KeyError, MemberId, Prefix};
+use crate::values::Decoder;
+
+/// One decoded key-value under the prefix, of any of the three kinds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded<I, M, A> {
+    /// An item key and its value.
+    Item(ItemId, I),
+    /// A member key and its value.
+    Member(MemberId, M),
+    /// An assignment key and its status.
+    Assignment(AssignmentKey, A),
+}
+
+/// The [`Decoded`] type of a decoder's values.
+pub type DecodedBy<D> =
+    Decoded<<D as Decoder>::Item, <D as Decoder>::Member, <D as Decoder>::Assignment>;
+
+/// Why a raw key-value was not decoded: the key is not one of the three kinds, or its
+/// value is malformed (then the message names the key as well as the decoder's reason).
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError<E: std::error::Error + 'static> {
+    /// The key is not an item, member or assignment key under the prefix.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The key is fine but its value did not decode.
+    #[error("key `{key}`: {source}")]
+    Value {
+        /// The key, as text.
+        key: String,
+        /// The decoder's reason.
+        source: E,
+    },
+}
+
+/// Classifies `key` under `prefix` and decodes `value` with `decoder` as the key's kind
+/// requires.
+pub fn decode_entry<D: Decoder>(
+    prefix: &Prefix,
+    decoder: &D,
+    key: &[u8],
+    value: &[u8],
+) -> Result<DecodedBy<D>, EntryError<D::Error>> {
+    let parsed = prefix.classify(key)?;
+    let value_error = |source| EntryError::Value {
+        key: String::from_utf8_lossy(key).into_owned(),
+        source,
+    };
+    Ok(match parsed {
+        Key::Item(id) => Decoded::Item(id, decoder.decode_item(value).map_err(value_error)?),
+        Key::Member(id) => Decoded::Member(id, decoder.decode_member(value).map_err(value_error)?),
+        Key::Assignment(id) => {
+            Decoded::Assignment(id, decoder.decode_assignment(value).map_err(value_error)?)
+        }
+    })
+}
+
+impl<I, M, A> Snapshot<I, M, A> {
+    /// Files a decoded entry under its kind.
+    pub fn push(&mut self, decoded: Decoded<I, M, A>, meta: Meta) {
+        match decoded {
+            Decoded::Item(key, value) => self.items.push(Entry { key, value, meta }),
+            Decoded::Member(key, value) => self.members.push(Entry { key, value, meta }),
+            Decoded::Assignment(key, value) => self.assignments.push(Entry { key, value, meta }),
+        }
+    }
+}
