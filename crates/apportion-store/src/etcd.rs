@@ -180,13 +180,18 @@ fn compare(c: &Compare) -> etcd_client::Compare {
         CompareOp::Less => E::Less,
         CompareOp::Greater => E::Greater,
     };
-    let key = c.key.clone();
-    match &c.target {
+    let key = c.range.bytes().to_vec();
+    let compare = match &c.target {
         CompareTarget::Value(v) => etcd_client::Compare::value(key, op, v.clone()),
         CompareTarget::Version(n) => etcd_client::Compare::version(key, op, *n),
         CompareTarget::CreateRevision(n) => etcd_client::Compare::create_revision(key, op, *n),
         CompareTarget::ModRevision(n) => etcd_client::Compare::mod_revision(key, op, *n),
         CompareTarget::Lease(n) => etcd_client::Compare::lease(key, op, *n),
+    };
+    match &c.range {
+        KeyRange::Key(_) => compare,
+        KeyRange::Prefix(p) if p.is_empty() => compare.with_range(vec![0]),
+        KeyRange::Prefix(_) => compare.with_prefix(),
     }
 }
 

@@ -106,7 +106,10 @@ impl Mvcc {
     }
 
     fn apply(&mut self, txn: &Txn) -> Result<TxnResult> {
-        let succeeded = txn.compares.iter().all(|c| c.holds(self.keys.get(&c.key)));
+        let succeeded = txn
+            .compares
+            .iter()
+            .all(|c| c.holds_for(self.matching(&c.range)));
         let ops = if succeeded {
             &txn.success
         } else {

@@ -102,10 +102,14 @@ pub enum CompareTarget {
 }
 
 /// One guard of a transaction.
+///
+/// Over a prefix, the compare must hold for every key under it; with no key under it, it is
+/// evaluated as for one absent key (so `mod_revision < R` over an empty prefix holds). This is
+/// how a writer says "nothing under this prefix changed after revision R-1".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Compare {
-    /// The key whose field is compared.
-    pub key: Vec<u8>,
+    /// The key, or the prefix of the keys, whose field is compared.
+    pub range: KeyRange,
     /// The relation that must hold.
     pub op: CompareOp,
     /// The field and the value it is compared with.
@@ -136,13 +140,30 @@ impl Compare {
     /// The common constructor behind the named ones.
     pub fn new(key: impl Into<Vec<u8>>, op: CompareOp, target: CompareTarget) -> Self {
         Compare {
-            key: key.into(),
+            range: KeyRange::Key(key.into()),
             op,
             target,
         }
     }
 
-    /// Evaluates the compare against the key's current state (`None` when absent).
+    /// The same compare applied to every key under the prefix formed by its key.
+    pub fn over_prefix(self) -> Self {
+        let prefix = self.range.bytes().to_vec();
+        Compare {
+            range: KeyRange::Prefix(prefix),
+            ..self
+        }
+    }
+
+    /// Evaluates the compare against the matching keys' current state (empty when absent).
+    pub fn holds_for<'a>(&self, mut matching: impl Iterator<Item = &'a KeyValue>) -> bool {
+        match matching.next() {
+            None => self.holds(None),
+            Some(first) => self.holds(Some(first)) && matching.all(|kv| self.holds(Some(kv))),
+        }
+    }
+
+    /// Evaluates the compare against one key's current state (`None` when absent).
     pub fn holds(&self, current: Option<&KeyValue>) -> bool {
         use std::cmp::Ordering;
         let ordering: Ordering = match (&self.target, current) {

@@ -50,7 +50,7 @@ pub fn txn(txn: &Txn, limit: usize) -> Result<()> {
         }
     }
     for compare in &txn.compares {
-        key(&compare.key)?;
+        range(&compare.range)?;
     }
     branch(&txn.success)?;
     branch(&txn.failure)

@@ -25,6 +25,7 @@ on_both_backends!(
     txn_compares_mod_revision,
     txn_compares_lease,
     txn_compares_on_missing_key,
+    txn_compares_over_a_prefix,
     txn_takes_one_revision,
     txn_range_sees_earlier_ops,
     txn_op_limit_is_enforced,

@@ -195,6 +195,40 @@ pub async fn txn_compares_on_missing_key<S: Store>(store: S) {
     assert!(!guarded(&store, Compare::value("absent", NotEqual, "x")).await);
 }
 
+pub async fn txn_compares_over_a_prefix<S: Store>(store: S) {
+    use CompareOp::*;
+    // Over an empty prefix, a compare is judged as for one absent key.
+    assert!(guarded(&store, Compare::mod_revision("g/", Less, 1).over_prefix()).await);
+    assert!(guarded(&store, Compare::version("g/", Equal, 0).over_prefix()).await);
+    let first = store.put("g/a", "1", None).await.unwrap();
+    let second = store.put("g/b", "2", None).await.unwrap();
+    store.put("h", "outside", None).await.unwrap();
+    // Every key under the prefix must satisfy it.
+    assert!(
+        guarded(
+            &store,
+            Compare::mod_revision("g/", Less, second + 1).over_prefix()
+        )
+        .await
+    );
+    assert!(
+        !guarded(
+            &store,
+            Compare::mod_revision("g/", Less, second).over_prefix()
+        )
+        .await
+    );
+    assert!(
+        guarded(
+            &store,
+            Compare::mod_revision("g/", Greater, first - 1).over_prefix()
+        )
+        .await
+    );
+    assert!(!guarded(&store, Compare::value("g/", Equal, "1").over_prefix()).await);
+    assert!(guarded(&store, Compare::version("g/", Equal, 1).over_prefix()).await);
+}
+
 pub async fn txn_takes_one_revision<S: Store>(store: S) {
     let before = store.put("d", "v", None).await.unwrap();
     let result = store
