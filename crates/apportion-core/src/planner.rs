@@ -115,11 +115,42 @@ pub struct ItemChanges<'a, I, A> {
     pub changes: Vec<Change<'a, A>>,
 }
 
-/// Plans the next safe changes toward `desired`: for each item index of `state`, the wanted
-/// member indices, the wanted primary first. Items with nothing to do are left out.
+/// The assignment the planner works toward: for each item index, the wanted member indices,
+/// the wanted primary first. Stored flat (two vectors for any number of items), like the
+/// solver's solution it is made from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Desired {
+    first: Vec<u32>,
+    members: Vec<u32>,
+}
+
+impl Desired {
+    /// Builds it from one list of member indices per item, in item order.
+    pub fn from_lists<L: IntoIterator<Item = u32>>(lists: impl IntoIterator<Item = L>) -> Self {
+        let mut desired = Desired {
+            first: vec![0],
+            members: Vec::new(),
+        };
+        for list in lists {
+            desired.members.extend(list);
+            desired.first.push(desired.members.len() as u32);
+        }
+        desired
+    }
+
+    /// The wanted members of item `x`, primary first (none for an unknown item).
+    pub fn wanted(&self, x: usize) -> &[u32] {
+        match (self.first.get(x), self.first.get(x + 1)) {
+            (Some(&start), Some(&end)) => &self.members[start as usize..end as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// Plans the next safe changes toward `desired`. Items with nothing to do are left out.
 pub fn plan<'a, I, M, A>(
     state: &'a State<I, M, A>,
-    desired: &[Vec<u32>],
+    desired: &Desired,
     consistency: &impl Consistency<I, A>,
 ) -> Vec<ItemChanges<'a, I, A>>
 where
@@ -133,7 +164,7 @@ where
     }
     let mut plans = Vec::new();
     for (x, item) in state.items().iter().enumerate() {
-        let wanted = desired.get(x).map_or(&[][..], Vec::as_slice);
+        let wanted = desired.wanted(x);
         let orphans = dangling.remove(&item.key).unwrap_or_default();
         let changes = if item.value.is_exclusive() {
             plan_exclusive(state, x, wanted, &orphans)

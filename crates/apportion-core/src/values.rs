@@ -29,6 +29,12 @@ pub trait MemberValue {
     /// Whether the member is draining before shutdown: it keeps its copies until they are
     /// moved, but gets no new ones and its capacity no longer counts.
     fn is_exiting(&self) -> bool;
+
+    /// Changes the limit; a member lowers it to shed load, or raises it to take more.
+    fn set_item_limit(&mut self, item_limit: u32);
+
+    /// Marks the member draining (or not); a member sets it on shutdown.
+    fn set_exiting(&mut self, exiting: bool);
 }
 
 /// What the allocator reads from an assignment's value: the status the member writes, and
@@ -185,6 +191,14 @@ impl MemberValue for JsonMember {
     }
     fn is_exiting(&self) -> bool {
         self.exiting
+    }
+
+    fn set_item_limit(&mut self, item_limit: u32) {
+        self.item_limit = item_limit;
+    }
+
+    fn set_exiting(&mut self, exiting: bool) {
+        self.exiting = exiting;
     }
 }
 

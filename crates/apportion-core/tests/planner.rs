@@ -1,7 +1,7 @@
 //! The planner's rules, case by case, and its safety invariants on random states.
 
 use apportion_core::keys::{AssignmentKey, ItemId, MemberId, Slot};
-use apportion_core::planner::{plan, Change, ReadyStatus};
+use apportion_core::planner::{plan, Change, Desired, ReadyStatus};
 use apportion_core::state::{Entry, JsonState, Meta, Snapshot};
 use apportion_core::values::{JsonItem, JsonMember, JsonStatus};
 use proptest::prelude::*;
@@ -93,7 +93,7 @@ fn key(item: &str, member: &str, slot: u16) -> AssignmentKey {
 /// The changes as readable strings: `+m2@1`, `-m1@1`, `m2@2>1`, `release m0@0`.
 fn describe(state: &JsonState, desired: &[Vec<u32>]) -> Vec<String> {
     let short = |k: &AssignmentKey| format!("{}@{}", k.member.suffix(), k.slot.0);
-    plan(state, desired, &ReadyStatus)
+    plan(state, &lists(desired), &ReadyStatus)
         .iter()
         .flat_map(|p| &p.changes)
         .map(|c| match c {
@@ -105,6 +105,10 @@ fn describe(state: &JsonState, desired: &[Vec<u32>]) -> Vec<String> {
         .collect()
 }
 
+fn lists(desired: &[Vec<u32>]) -> Desired {
+    Desired::from_lists(desired.iter().map(|l| l.iter().copied()))
+}
+
 fn changes(cluster: &Cluster, desired: &[u32]) -> Vec<String> {
     describe(&cluster.state(), &[desired.to_vec()])
 }
@@ -114,7 +118,7 @@ fn a_new_item_gets_every_replica_at_once_under_the_members_leases() {
     let cluster = Cluster::item(3, false, &[]);
     assert_eq!(changes(&cluster, &[2, 0, 3]), ["+m2@0", "+m0@1", "+m3@2"]);
     let state = cluster.state();
-    let plans = plan(&state, &[vec![2]], &ReadyStatus);
+    let plans = plan(&state, &lists(&[vec![2]]), &ReadyStatus);
     assert!(matches!(
         plans[0].changes[0],
         Change::Add { lease: 102, .. }
@@ -216,7 +220,7 @@ fn dangling_assignments_of_replicated_or_vanished_items_are_removed() {
     cluster.dangling.push(("x".into(), "z#gone", 1, false));
     cluster.dangling.push(("y".into(), "a#m0", 0, false));
     let state = cluster.state();
-    let plans = plan(&state, &[vec![0]], &ReadyStatus);
+    let plans = plan(&state, &lists(&[vec![0]]), &ReadyStatus);
     assert_eq!(plans.len(), 2);
     assert!(
         matches!(&plans[0].changes[..], [Change::Remove(e)] if e.key.member.suffix() == "gone")
@@ -277,7 +281,7 @@ proptest! {
     ) {
         let cluster = Cluster::item(desired.len() as u16, false, &copies);
         let state = cluster.state();
-        let plans = plan(&state, std::slice::from_ref(&desired), &ReadyStatus);
+        let plans = plan(&state, &lists(std::slice::from_ref(&desired)), &ReadyStatus);
         let changes = plans.first().map_or(&[][..], |p| &p.changes[..]);
         let after = apply(&copies, changes);
         let consistent = |cs: &[Copy]| cs.iter().filter(|c| c.2).count();
@@ -309,7 +313,7 @@ proptest! {
         }
         let state = cluster.state();
         let desired: Vec<u32> = owner.into_iter().collect();
-        let plans = plan(&state, &[desired], &ReadyStatus);
+        let plans = plan(&state, &lists(&[desired]), &ReadyStatus);
         let changes = plans.first().map_or(&[][..], |p| &p.changes[..]);
         let adds = changes.iter().filter(|c| matches!(c, Change::Add { .. })).count();
         if !copies.is_empty() || orphan {
