@@ -151,7 +151,7 @@ impl Desired {
 pub fn plan<'a, I, M, A>(
     state: &'a State<I, M, A>,
     desired: &Desired,
-    consistency: &impl Consistency<I, A>,
+    consistency: &(impl Consistency<I, A> + ?Sized),
 ) -> Vec<ItemChanges<'a, I, A>>
 where
     I: ItemValue,
@@ -206,7 +206,7 @@ impl<A> Copy<'_, A> {
 fn copies<'a, I, M, A>(
     state: &'a State<I, M, A>,
     x: usize,
-    consistency: &impl Consistency<I, A>,
+    consistency: &(impl Consistency<I, A> + ?Sized),
 ) -> Vec<Copy<'a, A>> {
     let range = state.item_assignment_range(x);
     let all = &state.assignments()[range.clone()];
@@ -242,7 +242,7 @@ fn plan_replicated<'a, I, M, A>(
     state: &'a State<I, M, A>,
     x: usize,
     wanted: &[u32],
-    consistency: &impl Consistency<I, A>,
+    consistency: &(impl Consistency<I, A> + ?Sized),
 ) -> Vec<Change<'a, A>>
 where
     M: MemberValue,
