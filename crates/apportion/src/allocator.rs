@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::session::Fence;
 use crate::solve::{solve, Solved};
-use crate::view::{Observed, View};
+use crate::view::{ClusterView, Observed};
 use crate::writer;
 
 /// What one round did, for tests and monitoring.
@@ -27,6 +27,8 @@ use crate::writer;
 pub struct RoundReport {
     /// Counts the rounds of this member's loop, from 1.
     pub round: u64,
+    /// The store revision of the view the round planned from.
+    pub revision: i64,
     /// The round found nothing to change.
     pub idle: bool,
     /// Changes planned (adds, removes, slot moves, release requests).
@@ -51,7 +53,7 @@ pub(crate) struct Allocator<S, D: Decoder> {
     pub store: S,
     pub decoder: Arc<D>,
     pub prefix: Prefix,
-    pub view: Arc<View<D>>,
+    pub view: Arc<ClusterView<D>>,
     pub fence: watch::Receiver<Fence>,
     pub consistency: ConsistencyCheck<D>,
     pub hook: Option<RoundHook>,
@@ -123,6 +125,7 @@ where
         }
         let mut report = RoundReport {
             round,
+            revision: observed.revision,
             idle: true,
             changes: 0,
             txns: 0,

@@ -23,7 +23,7 @@ use crate::config::MemberConfig;
 use crate::error::Error;
 use crate::events::{self, Event};
 use crate::session::{self, Fence};
-use crate::view::{Observed, View};
+use crate::view::{ClusterView, Observed};
 
 /// A running member. See the module documentation.
 pub struct Member<S: Store, D: Decoder> {
@@ -42,7 +42,7 @@ struct Shared<S, D: Decoder> {
     key: String,
     lease: Lease,
     value: Mutex<D::Member>,
-    view: Arc<View<D>>,
+    view: Arc<ClusterView<D>>,
     fence: watch::Receiver<Fence>,
 }
 
@@ -112,7 +112,7 @@ where
             batch_delay: config.batch_delay,
         };
         let view = Arc::new(
-            View::start(
+            ClusterView::start_for(
                 store.clone(),
                 &prefix,
                 decoder.clone(),

@@ -1,5 +1,6 @@
-//! The member's view of the cluster: a `KeySpace` over the prefix whose every burst of
-//! changes is turned into a fresh [`State`], published on a watch channel.
+//! A live view of the cluster: a `KeySpace` over the prefix whose every burst of changes is
+//! turned into a fresh [`State`], published on a watch channel. Members use one; tools and
+//! tests that only watch use one too.
 
 use std::sync::Arc;
 
@@ -23,21 +24,28 @@ pub struct Observed<D: Decoder> {
     pub rejected: usize,
 }
 
-/// The live view: the mirror and the state derived from it.
-pub(crate) struct View<D: Decoder> {
+/// The live view: the mirror and the state derived from it. Dropping it stops the watch.
+pub struct ClusterView<D: Decoder> {
     keyspace: KeySpace<DecodedBy<D>>,
     states: watch::Receiver<Arc<Observed<D>>>,
 }
 
-impl<D> View<D>
+impl<D> ClusterView<D>
 where
     D: Decoder + Send + Sync + 'static,
     D::Item: Clone + Send + Sync,
     D::Member: Clone + Send + Sync,
     D::Assignment: Clone + Send + Sync,
 {
-    /// Loads the prefix and starts following it.
-    pub(crate) async fn start<S: Store>(
+    /// Loads the cluster under `prefix` and starts following it, as an observer (no member).
+    pub async fn start<S: Store>(store: S, prefix: &str, decoder: D) -> Result<Self, crate::Error> {
+        let prefix = Prefix::new(prefix)?;
+        let options = KeySpaceOptions::default();
+        Ok(Self::start_for(store, &prefix, Arc::new(decoder), None, options).await?)
+    }
+
+    /// Loads the prefix and starts following it; `local` is the member it serves, if any.
+    pub(crate) async fn start_for<S: Store>(
         store: S,
         prefix: &Prefix,
         decoder: Arc<D>,
@@ -67,23 +75,23 @@ where
             }
             Err(e) => tracing::error!(error = %e, "cannot build the state; keeping the last one"),
         });
-        Ok(View { keyspace, states })
+        Ok(ClusterView { keyspace, states })
     }
 }
 
-impl<D: Decoder> View<D> {
+impl<D: Decoder> ClusterView<D> {
     /// The latest state.
-    pub(crate) fn current(&self) -> Arc<Observed<D>> {
+    pub fn current(&self) -> Arc<Observed<D>> {
         self.states.borrow().clone()
     }
 
     /// A receiver notified of every new state.
-    pub(crate) fn subscribe(&self) -> watch::Receiver<Arc<Observed<D>>> {
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Observed<D>>> {
         self.states.clone()
     }
 
     /// Resolves once the view reflects `revision`.
-    pub(crate) async fn wait_for_revision(&self, revision: Revision) {
+    pub async fn wait_for_revision(&self, revision: Revision) {
         self.keyspace.wait_for_revision(revision).await;
         let mut states = self.subscribe();
         let _ = states.wait_for(|o| o.revision >= revision).await;
