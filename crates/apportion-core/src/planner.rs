@@ -8,7 +8,9 @@
 //!   empty, not-ready status). A replica that is no longer wanted is removed at once if it is
 //!   not consistent (it serves nothing yet), and otherwise only while the item keeps at least
 //!   as many consistent replicas as it wants. So a move completes in two rounds: add, wait
-//!   for the new replica to become consistent, remove the old one.
+//!   for the new replica to become consistent, remove the old one. An item that wants any
+//!   replica never loses its last consistent one, even when capacity has shrunk so far that
+//!   the solver places it nowhere: a member then holds it above its limit until room appears.
 //! - **Primaries** (slot 0) move to the solver's choice only once that replica is consistent.
 //!   When slot 0 is empty, a consistent replica is promoted, the wanted one first.
 //! - **Slots stay contiguous** from 0: a replica keeps its slot when it can, and the others
@@ -245,6 +247,7 @@ fn plan_replicated<'a, I, M, A>(
     consistency: &(impl Consistency<I, A> + ?Sized),
 ) -> Vec<Change<'a, A>>
 where
+    I: ItemValue,
     M: MemberValue,
 {
     let item = &state.items()[x].key;
@@ -265,9 +268,12 @@ where
     // Drop what is not wanted, as far as consistency allows: the copies that serve nothing
     // first, then replicas before the primary.
     let mut consistent = stay.iter().chain(&leave).filter(|c| c.consistent).count();
+    let keep_at_least = wanted
+        .len()
+        .max(usize::from(state.items()[x].value.replication() > 0));
     leave.sort_by_key(|c| (c.consistent, c.slot() == 0, std::cmp::Reverse(c.slot())));
     for copy in leave {
-        if !copy.consistent || consistent > wanted.len() {
+        if !copy.consistent || consistent > keep_at_least {
             consistent -= usize::from(copy.consistent);
             changes.push(Change::Remove(copy.entry));
         } else {

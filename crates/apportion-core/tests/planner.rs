@@ -188,6 +188,14 @@ fn a_parked_item_loses_every_replica() {
 }
 
 #[test]
+fn an_item_the_solver_cannot_place_keeps_its_last_consistent_replica() {
+    let cluster = Cluster::item(2, false, &[(0, 0, true, false), (1, 1, true, false)]);
+    assert_eq!(changes(&cluster, &[]), ["-m1@1"]);
+    let last = Cluster::item(2, false, &[(0, 0, true, false)]);
+    assert_eq!(changes(&last, &[]), Vec::<String>::new());
+}
+
+#[test]
 fn a_second_copy_on_one_member_is_removed() {
     let cluster = Cluster::item(2, false, &[(0, 0, true, false), (0, 1, true, false)]);
     assert_eq!(changes(&cluster, &[0, 1]), ["-m0@1", "+m1@1"]);
@@ -278,15 +286,18 @@ proptest! {
     fn replicated_plans_keep_consistency_and_contiguous_slots(
         copies in arbitrary_copies(),
         desired in arbitrary_desired(),
+        replication in 0u16..4,
     ) {
-        let cluster = Cluster::item(desired.len() as u16, false, &copies);
+        // The solver wants at most R replicas; it may want fewer when capacity is short.
+        let replication = replication.max(desired.len() as u16);
+        let cluster = Cluster::item(replication, false, &copies);
         let state = cluster.state();
         let plans = plan(&state, &lists(std::slice::from_ref(&desired)), &ReadyStatus);
         let changes = plans.first().map_or(&[][..], |p| &p.changes[..]);
         let after = apply(&copies, changes);
         let consistent = |cs: &[Copy]| cs.iter().filter(|c| c.2).count();
         prop_assert!(
-            consistent(&after) >= consistent(&copies).min(desired.len()),
+            consistent(&after) >= consistent(&copies).min(desired.len().max(usize::from(replication > 0))),
             "consistent replicas dropped below what the item wants: {copies:?} -> {after:?}"
         );
         let mut slots: Vec<u16> = after.iter().map(|c| c.1).collect();
