@@ -12,6 +12,10 @@ mod status;
 mod summary;
 mod view;
 
+#[cfg(test)]
+#[path = "../tests/support/cluster.rs"]
+mod cluster;
+
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 

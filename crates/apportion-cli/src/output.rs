@@ -89,6 +89,15 @@ pub fn write_json_line(out: &mut impl Write, value: &impl Serialize) -> Result<(
     Ok(())
 }
 
+/// `n` followed by `word`, with an `s` unless `n` is 1: "1 item", "3 items".
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

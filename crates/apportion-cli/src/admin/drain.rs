@@ -15,6 +15,7 @@ use clap::Args;
 use crate::admin::{parse_member, update, NewValue};
 use crate::connect::Target;
 use crate::error::{CliError, Result};
+use crate::output::plural;
 use crate::view::{self, View};
 
 /// Flags of `apportion drain`.
@@ -112,7 +113,8 @@ pub async fn wait_until_empty<S: Store>(
             return Ok(());
         }
         if reported != Some(held) {
-            writeln!(out, "member {member} holds {held} assignments; waiting")?;
+            let count = plural(held, "assignment");
+            writeln!(out, "member {member} holds {count}; waiting")?;
             out.flush()?;
             reported = Some(held);
         }
@@ -120,5 +122,106 @@ pub async fn wait_until_empty<S: Store>(
             .changed()
             .await
             .map_err(|_| CliError::failed("the live view of etcd stopped unexpectedly"))?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use apportion_store::{KeyRange, KeyValue, MemoryStore};
+
+    use super::*;
+    use crate::cluster;
+
+    fn prefix() -> Prefix {
+        Prefix::new(cluster::PREFIX).unwrap()
+    }
+
+    fn member(text: &str) -> MemberId {
+        MemberId::parse(text).unwrap()
+    }
+
+    async fn member_key(store: &MemoryStore, text: &str) -> KeyValue {
+        let key = prefix().member_key(&member(text));
+        store.range(KeyRange::key(key)).await.unwrap().kvs.remove(0)
+    }
+
+    #[tokio::test]
+    async fn drain_marks_the_member_exiting_under_its_own_lease_and_keeps_its_fields() {
+        let store = MemoryStore::new();
+        let leases = cluster::write(&store).await;
+        let mut out = Vec::new();
+        drain(&store, &prefix(), &member("us#h1"), &mut out)
+            .await
+            .unwrap();
+        let kv = member_key(&store, "us#h1").await;
+        assert_eq!(kv.lease, leases["us#h1"]);
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&kv.value).unwrap(),
+            serde_json::json!({"item_limit": 8, "exiting": true, "addr": "10.0.0.3"})
+        );
+
+        // Draining again writes nothing.
+        drain(&store, &prefix(), &member("us#h1"), &mut out)
+            .await
+            .unwrap();
+        assert_eq!(
+            member_key(&store, "us#h1").await.mod_revision,
+            kv.mod_revision
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "member us#h1 marked exiting; the leader moves its copies away\n\
+             member us#h1 is already exiting\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn drain_refuses_a_member_that_is_absent_or_does_not_decode() {
+        let store = MemoryStore::new();
+        cluster::write(&store).await;
+        let error = drain(&store, &prefix(), &member("eu#nope"), &mut Vec::new())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "member `eu#nope` is not registered under /apportion (no key `/apportion/members/eu#nope`)"
+        );
+        let error = drain(&store, &prefix(), &member("eu#bad"), &mut Vec::new())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("member `eu#bad` has a value that does not decode"),
+            "{error}"
+        );
+        assert_eq!(member_key(&store, "eu#bad").await.value, b"not json");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_ends_when_the_member_holds_no_assignment() {
+        let store = MemoryStore::new();
+        cluster::write(&store).await;
+        let writer = store.clone();
+        let leader = async move {
+            // eu#h1 holds orders (primary) and an assignment of the deleted item `gone`.
+            for item in ["orders", "gone"] {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let key = format!("{}/assign/{item}#eu#h1#00000", cluster::PREFIX);
+                writer.delete(KeyRange::key(key)).await.unwrap();
+            }
+        };
+        let (prefix, member) = (prefix(), member("eu#h1"));
+        let mut out = Vec::new();
+        let (waited, ()) =
+            tokio::join!(wait_until_empty(store, &prefix, &member, &mut out), leader);
+        waited.unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "member eu#h1 holds 2 assignments; waiting\n\
+             member eu#h1 holds 1 assignment; waiting\n\
+             member eu#h1 holds no assignment\n"
+        );
     }
 }

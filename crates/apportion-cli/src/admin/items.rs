@@ -167,3 +167,119 @@ pub async fn list<S: Store>(
         summary::item_table(&rows).write(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use apportion_store::MemoryStore;
+
+    use super::*;
+
+    fn prefix() -> Prefix {
+        Prefix::new("/svc").unwrap()
+    }
+
+    fn id(text: &str) -> ItemId {
+        ItemId::new(text).unwrap()
+    }
+
+    async fn value(store: &MemoryStore, key: &str) -> Option<serde_json::Value> {
+        let read = store.range(KeyRange::key(key)).await.unwrap();
+        read.kvs
+            .first()
+            .map(|kv| serde_json::from_slice(&kv.value).unwrap())
+    }
+
+    #[tokio::test]
+    async fn put_creates_then_updates_keeping_fields_it_does_not_know() {
+        let store = MemoryStore::new();
+        let mut out = Vec::new();
+        put(&store, &prefix(), &id("orders"), 3, true, &mut out)
+            .await
+            .unwrap();
+        assert_eq!(
+            value(&store, "/svc/items/orders").await.unwrap(),
+            serde_json::json!({"replication": 3, "exclusive": true})
+        );
+        store
+            .put(
+                "/svc/items/orders",
+                r#"{"replication": 3, "exclusive": true, "owner": "team-a"}"#,
+                None,
+            )
+            .await
+            .unwrap();
+        put(&store, &prefix(), &id("orders"), 1, false, &mut out)
+            .await
+            .unwrap();
+        assert_eq!(
+            value(&store, "/svc/items/orders").await.unwrap(),
+            serde_json::json!({"replication": 1, "exclusive": false, "owner": "team-a"})
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "created item orders (replication 3)\nupdated item orders (replication 3 -> 1)\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn put_leaves_a_value_that_does_not_decode_alone() {
+        let store = MemoryStore::new();
+        store
+            .put("/svc/items/orders", "{garbage", None)
+            .await
+            .unwrap();
+        let error = put(&store, &prefix(), &id("orders"), 2, false, &mut Vec::new())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("item `orders` has a value that does not decode"),
+            "{error}"
+        );
+        assert!(error.contains("apportion items rm orders"), "{error}");
+        let read = store
+            .range(KeyRange::key("/svc/items/orders"))
+            .await
+            .unwrap();
+        assert_eq!(read.kvs[0].value, b"{garbage");
+    }
+
+    #[tokio::test]
+    async fn rm_deletes_an_item_and_refuses_one_that_does_not_exist() {
+        let store = MemoryStore::new();
+        put(&store, &prefix(), &id("orders"), 2, false, &mut Vec::new())
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        remove(&store, &prefix(), &id("orders"), &mut out)
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "removed item orders\n");
+        assert_eq!(value(&store, "/svc/items/orders").await, None);
+        let error = remove(&store, &prefix(), &id("orders"), &mut Vec::new())
+            .await
+            .unwrap_err();
+        assert_eq!(error.to_string(), "item `orders` does not exist under /svc");
+    }
+
+    #[tokio::test]
+    async fn list_shows_assigned_and_consistent_copies() {
+        let store = MemoryStore::new();
+        crate::cluster::write(&store).await;
+        let prefix = Prefix::new(crate::cluster::PREFIX).unwrap();
+        let mut out = Vec::new();
+        list(&store, &prefix, false, &mut out).await.unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "ITEM      REPLICATION  EXCLUSIVE  ASSIGNED  CONSISTENT\n\
+             orders              2  no                2           1\n\
+             parked              0  no                0           0\n\
+             payments            3  yes               2           2\n"
+        );
+        let mut out = Vec::new();
+        list(&store, &Prefix::new("/empty").unwrap(), false, &mut out)
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "no items under /empty\n");
+    }
+}

@@ -6,6 +6,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::output::plural;
 use crate::summary::{self, ItemRow, MemberRow, ZoneRow};
 use crate::view::{Rejected, View};
 
@@ -104,14 +105,18 @@ impl Report {
         )?;
         writeln!(
             out,
-            "{} items, {} of {} copies placed, capacity {}, {} members",
-            totals.items, totals.slots_filled, totals.slots_wanted, totals.capacity, totals.members
+            "{}, {} of {} copies placed, capacity {}, {}",
+            plural(totals.items, "item"),
+            totals.slots_filled,
+            totals.slots_wanted,
+            totals.capacity,
+            plural(totals.members, "member")
         )?;
         if totals.dangling > 0 {
             writeln!(
                 out,
-                "{} assignments of deleted items or members wait for the leader to remove them",
-                totals.dangling
+                "{} left by deleted items or members, for the leader to remove",
+                plural(totals.dangling, "assignment")
             )?;
         }
         writeln!(out)?;
@@ -133,8 +138,8 @@ impl Report {
             writeln!(out)?;
             writeln!(
                 out,
-                "{} keys did not decode and are ignored:",
-                self.rejected.count
+                "{} ignored (did not decode):",
+                plural(self.rejected.count, "key")
             )?;
             for rejected in &self.rejected.first {
                 writeln!(out, "  {}: {}", rejected.key, rejected.reason)?;
