@@ -27,7 +27,7 @@ use status::StatusArgs;
 
 /// Assigns items to the members of a service, coordinated through etcd.
 #[derive(Parser)]
-#[command(name = "apportion", version, about, arg_required_else_help = true)]
+#[command(name = "apportion", version, arg_required_else_help = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
