@@ -30,6 +30,16 @@ pub struct Rejected {
     pub reason: String,
 }
 
+impl Rejected {
+    /// Keys are shown as text; the rare bytes that are not UTF-8 become U+FFFD.
+    fn new(key: &[u8], reason: String) -> Self {
+        Rejected {
+            key: String::from_utf8_lossy(key).into_owned(),
+            reason,
+        }
+    }
+}
+
 /// The cluster as of one revision.
 #[derive(Debug)]
 pub struct View {
@@ -44,20 +54,30 @@ pub struct View {
 /// Decodes one key-value under `prefix`. The reason of a bad value leaves out the key,
 /// which callers show next to it; a key that is not an item, member or assignment key is
 /// rejected with the parser's reason.
-pub fn decode(prefix: &Prefix, kv: &KeyValue) -> Result<Decoded, String> {
+fn decode(prefix: &Prefix, kv: &KeyValue) -> Result<Decoded, String> {
     decode_entry(prefix, &JsonDecoder, &kv.key, &kv.value).map_err(|e| match e {
         EntryError::Key(e) => e.to_string(),
         EntryError::Value { source, .. } => source.to_string(),
     })
 }
 
-/// The store's bookkeeping of a key, in core's terms.
+/// The store's bookkeeping of a key read from the store, in core's terms.
 fn meta(kv: &KeyValue) -> Meta {
     Meta {
         create_revision: kv.create_revision,
         mod_revision: kv.mod_revision,
         version: kv.version,
         lease: kv.lease,
+    }
+}
+
+/// The store's bookkeeping of a key mirrored by a [`KeySpace`], in core's terms.
+fn entry_meta(entry: &apportion_store::Entry<Decoded>) -> Meta {
+    Meta {
+        create_revision: entry.create_revision,
+        mod_revision: entry.mod_revision,
+        version: entry.version,
+        lease: entry.lease,
     }
 }
 
@@ -70,10 +90,7 @@ impl View {
         for kv in &read.kvs {
             match decode(prefix, kv) {
                 Ok(decoded) => snapshot.push(decoded, meta(kv)),
-                Err(reason) => rejected.push(Rejected {
-                    key: String::from_utf8_lossy(&kv.key).into_owned(),
-                    reason,
-                }),
+                Err(reason) => rejected.push(Rejected::new(&kv.key, reason)),
             }
         }
         View::build(snapshot, read.revision, rejected)
@@ -84,21 +101,12 @@ impl View {
         let (snapshot, revision, rejected) = space.read(|mirror| {
             let mut snapshot = Snapshot::default();
             for entry in mirror.entries().values() {
-                let meta = Meta {
-                    create_revision: entry.create_revision,
-                    mod_revision: entry.mod_revision,
-                    version: entry.version,
-                    lease: entry.lease,
-                };
-                snapshot.push(entry.value.clone(), meta);
+                snapshot.push(entry.value.clone(), entry_meta(entry));
             }
             let rejected = mirror
                 .rejected()
                 .iter()
-                .map(|(key, reason)| Rejected {
-                    key: String::from_utf8_lossy(key).into_owned(),
-                    reason: reason.clone(),
-                })
+                .map(|(key, reason)| Rejected::new(key, reason.clone()))
                 .collect();
             (snapshot, mirror.revision(), rejected)
         });
