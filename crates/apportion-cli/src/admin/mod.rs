@@ -73,3 +73,81 @@ pub async fn update<S: Store, T>(
         "`{key}` kept changing while being written ({MAX_CONFLICTS} attempts); try again"
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use apportion_core::keys::Prefix;
+    use apportion_store::{KeepAlive, Lease, MemoryStore, RangeResult, Revision, TxnResult, Watch};
+
+    use super::*;
+    use crate::cluster;
+
+    /// A store where another writer changes `key` just before the first transaction, as a
+    /// member updating its own value while `drain` runs would.
+    #[derive(Clone)]
+    struct Racing {
+        inner: MemoryStore,
+        key: String,
+        value: &'static str,
+        raced: Arc<AtomicBool>,
+    }
+
+    impl Store for Racing {
+        async fn range(&self, range: KeyRange) -> apportion_store::Result<RangeResult> {
+            self.inner.range(range).await
+        }
+        async fn txn(&self, txn: Txn) -> apportion_store::Result<TxnResult> {
+            if !self.raced.swap(true, Ordering::SeqCst) {
+                let current = self.inner.range(KeyRange::key(self.key.as_str())).await?;
+                let lease = current.kvs.first().map(|kv| kv.lease);
+                self.inner.put(self.key.as_str(), self.value, lease).await?;
+            }
+            self.inner.txn(txn).await
+        }
+        async fn watch(&self, range: KeyRange, from: Revision) -> apportion_store::Result<Watch> {
+            self.inner.watch(range, from).await
+        }
+        async fn grant(&self, ttl_secs: i64) -> apportion_store::Result<Lease> {
+            self.inner.grant(ttl_secs).await
+        }
+        async fn keep_alive(&self, lease: Lease) -> apportion_store::Result<KeepAlive> {
+            self.inner.keep_alive(lease).await
+        }
+        async fn revoke(&self, lease: LeaseId) -> apportion_store::Result<()> {
+            self.inner.revoke(lease).await
+        }
+        async fn compact(&self, revision: Revision) -> apportion_store::Result<()> {
+            self.inner.compact(revision).await
+        }
+        fn max_txn_ops(&self) -> usize {
+            self.inner.max_txn_ops()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_concurrent_write_is_re_read_not_overwritten() {
+        let inner = MemoryStore::new();
+        let leases = cluster::write(&inner).await;
+        let key = format!("{}/members/eu#h1", cluster::PREFIX);
+        let store = Racing {
+            inner: inner.clone(),
+            key: key.clone(),
+            value: r#"{"item_limit": 6, "zone_note": "resized"}"#,
+            raced: Arc::new(AtomicBool::new(false)),
+        };
+        let prefix = Prefix::new(cluster::PREFIX).unwrap();
+        let member = parse_member("eu#h1").unwrap();
+        drain::drain(&store, &prefix, &member, &mut Vec::new())
+            .await
+            .unwrap();
+        let kv = inner.range(KeyRange::key(key)).await.unwrap().kvs.remove(0);
+        assert_eq!(kv.lease, leases["eu#h1"]);
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&kv.value).unwrap(),
+            serde_json::json!({"item_limit": 6, "zone_note": "resized", "exiting": true})
+        );
+    }
+}
