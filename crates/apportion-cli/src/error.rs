@@ -10,37 +10,50 @@ use std::fmt;
 
 use apportion_store::StoreError;
 
-/// Why an admin command could not be carried out, as the line to show.
+/// Why an admin command stopped early.
 #[derive(Debug)]
-pub struct CliError(String);
+pub enum CliError {
+    /// It could not be carried out; the message is the line to show.
+    Failed(String),
+    /// Whoever reads the output stopped reading (`apportion status --json | head`). Not a
+    /// failure: the command ends quietly, as other Unix tools do.
+    OutputClosed,
+}
 
 impl CliError {
-    /// The process exit code of a command that failed this way.
+    /// The process exit code of a command that failed.
     pub const EXIT_CODE: i32 = 1;
 
-    /// An error with this message.
+    /// A failure with this message.
     pub fn failed(message: impl fmt::Display) -> Self {
-        CliError(message.to_string())
+        CliError::Failed(message.to_string())
     }
 }
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            CliError::Failed(message) => f.write_str(message),
+            CliError::OutputClosed => f.write_str("the output was closed"),
+        }
     }
 }
 
 impl From<StoreError> for CliError {
     /// A store call that fails after the connection was made.
     fn from(e: StoreError) -> Self {
-        CliError(format!("etcd request failed: {e}"))
+        CliError::Failed(format!("etcd request failed: {e}"))
     }
 }
 
 impl From<std::io::Error> for CliError {
-    /// Writing the output failed (a closed pipe, a full disk).
+    /// Writing the output failed: the reader went away, or a real failure (a full disk).
     fn from(e: std::io::Error) -> Self {
-        CliError(format!("cannot write the output: {e}"))
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError::OutputClosed
+        } else {
+            CliError::Failed(format!("cannot write the output: {e}"))
+        }
     }
 }
 

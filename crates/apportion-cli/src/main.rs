@@ -67,9 +67,12 @@ fn main() {
         .build()
         .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))
         .and_then(|runtime| runtime.block_on(cli.command.run()));
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(CliError::EXIT_CODE);
+    match result {
+        Ok(()) | Err(CliError::OutputClosed) => {}
+        Err(e @ CliError::Failed(_)) => {
+            eprintln!("error: {e}");
+            std::process::exit(CliError::EXIT_CODE);
+        }
     }
 }
 
