@@ -29,6 +29,7 @@ use status::StatusArgs;
 #[derive(Parser)]
 #[command(name = "apportion", version, arg_required_else_help = true)]
 struct Cli {
+    // The chosen subcommand (a doc comment here would become clap help text).
     #[command(subcommand)]
     command: Command,
 }

@@ -21,7 +21,9 @@ pub enum Align {
 /// A text table with a header row; columns are as wide as their widest cell.
 #[derive(Debug)]
 pub struct Table {
+    /// Header and alignment of each column.
     columns: Vec<(&'static str, Align)>,
+    /// The cells, one vector per row.
     rows: Vec<Vec<String>>,
 }
 

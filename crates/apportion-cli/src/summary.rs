@@ -211,6 +211,7 @@ pub fn zone_table(rows: &[ZoneRow]) -> Table {
     table
 }
 
+/// A flag as a word, which reads better in a table than `true`.
 fn yes_no(flag: bool) -> String {
     if flag { "yes" } else { "no" }.to_owned()
 }

@@ -113,6 +113,7 @@ impl View {
         View::build(snapshot, revision, rejected)
     }
 
+    /// The common end of both constructors.
     fn build(snapshot: JsonSnapshot, revision: i64, rejected: Vec<Rejected>) -> Result<View> {
         // A store read never lists a key twice, so this only fails on a bug.
         let state = JsonState::build(snapshot, None).map_err(CliError::failed)?;
