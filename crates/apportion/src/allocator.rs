@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::session::Fence;
 use crate::solve::{solve, Solved};
-use crate::view::{ClusterView, Observed};
+use crate::view::{ClusterView, Observed, RuntimeDecoder};
 use crate::writer;
 
 /// What one round did, for tests and monitoring.
@@ -62,10 +62,7 @@ pub(crate) struct Allocator<S, D: Decoder> {
 impl<S, D> Allocator<S, D>
 where
     S: Store,
-    D: Decoder + Send + Sync + 'static,
-    D::Item: Clone + Send + Sync,
-    D::Member: Clone + Send + Sync,
-    D::Assignment: Clone + Send + Sync,
+    D: RuntimeDecoder,
 {
     /// Runs rounds for as long as the member lives.
     pub(crate) async fn run(mut self) {

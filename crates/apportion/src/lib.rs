@@ -29,4 +29,4 @@ pub use config::MemberConfig;
 pub use error::Error;
 pub use events::Event;
 pub use member::{Member, MemberOptions};
-pub use view::{ClusterView, Observed, StateOf};
+pub use view::{ClusterView, Observed, RuntimeDecoder, StateOf};

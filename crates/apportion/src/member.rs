@@ -23,7 +23,7 @@ use crate::config::MemberConfig;
 use crate::error::Error;
 use crate::events::{self, Event};
 use crate::session::{self, Fence};
-use crate::view::{ClusterView, Observed};
+use crate::view::{ClusterView, Observed, RuntimeDecoder};
 
 /// A running member. See the module documentation.
 pub struct Member<S: Store, D: Decoder> {
@@ -69,10 +69,7 @@ where
 impl<S, D> Member<S, D>
 where
     S: Store,
-    D: Decoder + Send + Sync + 'static,
-    D::Item: Clone + Send + Sync,
-    D::Member: Clone + Send + Sync,
-    D::Assignment: Clone + Send + Sync,
+    D: RuntimeDecoder,
 {
     /// Starts a member with the default options.
     pub async fn start(store: S, decoder: D, config: MemberConfig<D>) -> Result<Self, Error> {
@@ -347,10 +344,7 @@ fn encode_member<D: Decoder>(decoder: &D, value: &D::Member) -> Result<Vec<u8>, 
 async fn feed_events<S, D>(shared: Arc<Shared<S, D>>, events: mpsc::UnboundedSender<Event>)
 where
     S: Store,
-    D: Decoder + Send + Sync + 'static,
-    D::Item: Clone + Send + Sync,
-    D::Member: Clone + Send + Sync,
-    D::Assignment: Clone + Send + Sync,
+    D: RuntimeDecoder,
 {
     let mut states = shared.view.subscribe();
     let mut fence = shared.fence.clone();

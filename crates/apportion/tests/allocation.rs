@@ -96,11 +96,7 @@ async fn a_crashed_member_is_replaced_once_its_lease_expires() {
         );
     }
     // Only the lost replicas moved: everything else stayed where it was.
-    let moved: usize = placement(&before.state)
-        .iter()
-        .map(|(item, was)| placed[item].iter().filter(|m| !was.contains(m)).count())
-        .sum();
-    assert_eq!(moved, lost.len());
+    assert_eq!(moves(&before.state, &after.state), lost.len());
 }
 
 #[tokio::test(start_paused = true)]
