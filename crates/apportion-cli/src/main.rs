@@ -2,6 +2,9 @@
 
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod plan;
+
 /// Assigns items to the members of a service, coordinated through etcd.
 #[derive(Parser)]
 #[command(name = "apportion", version, about)]
@@ -12,9 +15,21 @@ struct Cli {
 
 /// What the tool can do; each subcommand lives in its own module.
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Solve a problem given as JSON offline and print the plan as JSON.
+    Plan(plan::PlanArgs),
+    /// Run a benchmark.
+    Bench(bench::BenchArgs),
+}
 
 fn main() {
     let cli = Cli::parse();
-    match cli.command {}
+    let result = match &cli.command {
+        Command::Plan(args) => plan::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    if let Err(message) = result {
+        eprintln!("apportion: {message}");
+        std::process::exit(2);
+    }
 }

@@ -260,6 +260,17 @@ impl Search {
                 self.relax(a, self.source, d + cost, m, s);
             }
         }
+        // Replicas that cannot change zones reach only this member's zone. Once that zone
+        // has nobody left to reach, only an arc of cost -1 could still lower a label, and
+        // those start only at members holding a fresh replica with a dormant pair.
+        let only = (a.all_locked(m) && !a.relax_all).then_some(za);
+        if let Some(z) = only {
+            let z = z as usize;
+            let settled = self.unreached[z].is_empty() && self.next[z].is_empty();
+            if settled && a.hazard[m as usize] == 0 && !self.exact {
+                return;
+            }
+        }
         for &s in held {
             let x = a.slot_item[s as usize];
             let base = d - i64::from(a.fresh[s as usize]);
@@ -270,7 +281,7 @@ impl Search {
                     }
                 }
             }
-            self.generic(a, x, Some(za), base + 1, m, s);
+            self.generic(a, x, Some(za), only, base + 1, m, s);
         }
     }
 
@@ -291,16 +302,30 @@ impl Search {
                     }
                 }
             }
-            self.generic(a, x, None, d + 1, self.source, x);
+            self.generic(a, x, None, None, d + 1, self.source, x);
         }
         self.spare = spare;
     }
 
     /// Relaxes the arcs that put item `x` (leaving zone `from`) on any member not holding
-    /// it and not current for it, at distance `nd`.
-    fn generic(&mut self, a: &Assignment, x: u32, from: Option<u32>, nd: i64, node: u32, via: u32) {
+    /// it, at distance `nd`; `only` restricts them to one zone.
+    #[allow(clippy::too_many_arguments)]
+    fn generic(
+        &mut self,
+        a: &Assignment,
+        x: u32,
+        from: Option<u32>,
+        only: Option<u32>,
+        nd: i64,
+        node: u32,
+        via: u32,
+    ) {
         let with_next = nd <= self.level;
-        for z in 0..a.zone_members.len() {
+        let zones = match only {
+            Some(z) => z as usize..z as usize + 1,
+            None => 0..a.zone_members.len(),
+        };
+        for z in zones {
             if self.exact {
                 if a.zone_members[z].is_empty() || !a.allows(x, from, z as u32) {
                     continue;
