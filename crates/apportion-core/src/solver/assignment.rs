@@ -78,12 +78,14 @@ pub(crate) struct Assignment {
 }
 
 impl Assignment {
-    /// Builds the state from a validated problem: indexes members and items, then keeps
-    /// every current assignment the hard constraints and spread allow, dropping the rest
-    /// (exiting or zero-limit members, duplicates, excess over the replication, excess over
-    /// a member's limit, excess in a zone) in item, slot, member order.
-    pub fn new(p: &Problem) -> Result<Self, ProblemError> {
+    /// Builds the state from a validated problem with the given spread tier per item:
+    /// indexes members and items, then keeps every current assignment the hard constraints
+    /// and spread allow, dropping the rest (exiting or zero-limit members, duplicates, excess
+    /// over the replication, excess over a member's limit, excess in a zone) in item, slot,
+    /// member order.
+    pub fn new(p: &Problem, tier: Vec<u8>) -> Result<Self, ProblemError> {
         p.validate()?;
+        debug_assert_eq!(tier.len(), p.items.len());
         let members = p.members.len();
         let mut zone_ids: Vec<u32> = p.members.iter().map(|m| m.zone).collect();
         zone_ids.sort_unstable();
@@ -139,7 +141,7 @@ impl Assignment {
             fresh: vec![false; total],
             slot_item,
             nfill: vec![0; items],
-            tier: vec![0; items],
+            tier,
             relax_all: false,
             cur_first: Vec::new(),
             cur_member: Vec::new(),
@@ -289,13 +291,6 @@ impl Assignment {
             others -= 1;
         }
         others == 0
-    }
-
-    /// Raises or lowers item `x`'s spread tier, keeping the counters right.
-    pub fn set_tier(&mut self, x: u32, tier: u8) {
-        self.account(x, -1);
-        self.tier[x as usize] = tier;
-        self.account(x, 1);
     }
 
     /// Whether every member holds only replicas that cannot change zones, so a search can
