@@ -165,8 +165,8 @@ fn network(p: &Problem, f: &Facts, sol: &Solution) -> (Network, usize, usize, Ve
         net.arc(s, item(x), f.want[x], 0);
         let (caps, ex) = zone_caps(p, f, sol, x);
         net.arc(item(x), extra(x), ex, 0);
-        for z in 0..zn {
-            net.arc(item(x), iz(x, z), caps[z], 0);
+        for (z, &cap) in caps.iter().enumerate() {
+            net.arc(item(x), iz(x, z), cap, 0);
             net.arc(extra(x), iz(x, z), 1, 0);
         }
         for &m in &f.eligible {
