@@ -65,6 +65,8 @@ pub(crate) struct Assignment {
     pub hazard: Vec<u32>,
     /// Kept replicas, of items with a dormant pair, held per member (free arcs start there).
     pub kept_flagged: Vec<u32>,
+    /// Replicas held per member whose item can never change zones (see `Self::zone_locked`).
+    pub locked: Vec<u32>,
     /// Members with `hazard > 0`.
     pub hazard_members: u32,
     /// Items with an empty slot and a dormant pair.
@@ -147,6 +149,7 @@ impl Assignment {
             new_count: vec![0; members],
             hazard: vec![0; members],
             kept_flagged: vec![0; members],
+            locked: vec![0; members],
             hazard_members: 0,
             spare_dormant: 0,
             spare_items: 0,
@@ -288,6 +291,19 @@ impl Assignment {
         others == 0
     }
 
+    /// Raises or lowers item `x`'s spread tier, keeping the counters right.
+    pub fn set_tier(&mut self, x: u32, tier: u8) {
+        self.account(x, -1);
+        self.tier[x as usize] = tier;
+        self.account(x, 1);
+    }
+
+    /// Whether every member holds only replicas that cannot change zones, so a search can
+    /// skip its replicas for every other zone.
+    pub fn all_locked(&self, m: u32) -> bool {
+        self.locked[m as usize] == self.load(m)
+    }
+
     /// Puts item `x` on member `m` in one of its empty slots.
     pub fn place(&mut self, x: u32, m: u32) {
         self.account(x, -1);
@@ -367,12 +383,16 @@ impl Assignment {
                 add(&mut self.spare_dormant);
             }
         }
+        let locked = self.zone_locked(x);
         for s in self.slots(x) {
             let m = self.holder[s];
             if m == NONE {
                 continue;
             }
             let m = m as usize;
+            if locked {
+                add(&mut self.locked[m]);
+            }
             if self.fresh[s] {
                 add(&mut self.new_count[m]);
                 if flagged {

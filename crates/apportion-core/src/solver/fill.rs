@@ -27,8 +27,7 @@ pub(crate) fn fill(a: &mut Assignment, search: &mut Search) {
             .filter(|&x| a.nfill[x as usize] < a.want[x as usize])
             .collect();
         for &x in &items {
-            let t = &mut a.tier[x as usize];
-            *t = (*t).max(tier);
+            a.set_tier(x, a.tier[x as usize].max(tier));
         }
         greedy(a, search, &mut heaps, &items);
         while augment(a, search) {}
@@ -40,7 +39,7 @@ pub(crate) fn fill(a: &mut Assignment, search: &mut Search) {
         for step in &path {
             let x = step.item(a);
             if !a.spread_holds(x) {
-                a.tier[x as usize] = 2;
+                a.set_tier(x, 2);
             }
         }
     }
