@@ -1,13 +1,16 @@
 //! The `apportion` command-line tool.
 //!
 //! The admin commands (`items`, `members`, `drain`, `status`) talk to the deployment's
-//! etcd through the `Store` trait. Every failure ends in one line on stderr and a non-zero
-//! exit code: 2 for a wrong command line, 1 for a command that could not be carried out.
+//! etcd through the `Store` trait; `plan` and `bench` run the solver offline. Every failure
+//! ends in one line on stderr and a non-zero exit code: 2 for a wrong command line or
+//! input, 1 for a command that could not be carried out.
 
 mod admin;
+mod bench;
 mod connect;
 mod error;
 mod output;
+mod plan;
 mod status;
 mod summary;
 mod view;
@@ -47,16 +50,22 @@ enum Command {
     Drain(DrainArgs),
     /// Show the allocation: leader, zones, members, items needing attention.
     Status(StatusArgs),
+    /// Solve a problem given as JSON offline and print the plan as JSON.
+    Plan(plan::PlanArgs),
+    /// Run a benchmark.
+    Bench(bench::BenchArgs),
 }
 
 impl Command {
-    /// Runs the chosen admin command.
+    /// Runs the chosen command.
     async fn run(self) -> Result<()> {
         match self {
             Command::Items(command) => command.run().await,
             Command::Members(command) => command.run().await,
             Command::Drain(args) => args.run().await,
             Command::Status(args) => args.run().await,
+            Command::Plan(args) => plan::run(&args).map_err(CliError::Input),
+            Command::Bench(args) => bench::run(&args).map_err(CliError::Input),
         }
     }
 }
@@ -70,9 +79,9 @@ fn main() {
         .and_then(|runtime| runtime.block_on(cli.command.run()));
     match result {
         Ok(()) | Err(CliError::OutputClosed) => {}
-        Err(e @ CliError::Failed(_)) => {
+        Err(e) => {
             eprintln!("error: {e}");
-            std::process::exit(CliError::EXIT_CODE);
+            std::process::exit(e.exit_code());
         }
     }
 }

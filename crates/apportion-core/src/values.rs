@@ -13,8 +13,10 @@ pub trait ItemValue {
     /// replicas, and 0 means the item is not placed at all (parked).
     fn replication(&self) -> u16;
 
-    /// Whether a member holding this item may hold no other item, for items too heavy to
-    /// share a member.
+    /// Whether at most one member may serve the item at any instant (a single writer, a
+    /// leader-elected resource). Such an item has one owner at most, whatever its
+    /// replication, and moves break-before-make: the owner is asked to release it and the
+    /// next owner is assigned only once the old one has let go or its lease has expired.
     fn is_exclusive(&self) -> bool;
 }
 
@@ -27,13 +29,27 @@ pub trait MemberValue {
     /// Whether the member is draining before shutdown: it keeps its copies until they are
     /// moved, but gets no new ones and its capacity no longer counts.
     fn is_exiting(&self) -> bool;
+
+    /// Changes the limit; a member lowers it to shed load, or raises it to take more.
+    fn set_item_limit(&mut self, item_limit: u32);
+
+    /// Marks the member draining (or not); a member sets it on shutdown.
+    fn set_exiting(&mut self, exiting: bool);
 }
 
-/// What the allocator reads from an assignment's value: the status the member writes.
+/// What the allocator reads from an assignment's value: the status the member writes, and
+/// the leader's request that the member let go of an exclusive item.
 pub trait AssignmentValue {
     /// Whether the member has loaded the item and can serve it; the default consistency
     /// check waits for this before it moves a primary or drops an old copy.
     fn is_ready(&self) -> bool;
+
+    /// Whether the leader has asked the member to release this (exclusive) item: the member
+    /// stops serving it, then deletes the assignment to acknowledge.
+    fn is_releasing(&self) -> bool;
+
+    /// Marks the value as a release request; the leader writes the result back.
+    fn request_release(&mut self);
 }
 
 /// Turns stored bytes into the application's value types and back. Members encode their
@@ -176,14 +192,25 @@ impl MemberValue for JsonMember {
     fn is_exiting(&self) -> bool {
         self.exiting
     }
+
+    fn set_item_limit(&mut self, item_limit: u32) {
+        self.item_limit = item_limit;
+    }
+
+    fn set_exiting(&mut self, exiting: bool) {
+        self.exiting = exiting;
+    }
 }
 
-/// The default assignment status: `{"ready": true}`. An empty value (what the leader
-/// writes) and a missing `ready` both mean not ready. Other fields are kept in `extra`.
+/// The default assignment status: `{"ready": true}`, plus `"releasing": true` once the
+/// leader asks for an exclusive item back. An empty value (what the leader writes) and
+/// missing fields mean not ready and not releasing. Other fields are kept in `extra`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JsonStatus {
     /// See [`AssignmentValue::is_ready`].
     pub ready: bool,
+    /// See [`AssignmentValue::is_releasing`].
+    pub releasing: bool,
     /// Fields apportion does not read, kept so re-encoding does not lose them.
     pub extra: Map<String, Value>,
 }
@@ -191,6 +218,14 @@ pub struct JsonStatus {
 impl AssignmentValue for JsonStatus {
     fn is_ready(&self) -> bool {
         self.ready
+    }
+
+    fn is_releasing(&self) -> bool {
+        self.releasing
+    }
+
+    fn request_release(&mut self) {
+        self.releasing = true;
     }
 }
 
@@ -229,6 +264,7 @@ impl Decoder for JsonDecoder {
         let mut fields = Fields::parse(ValueKind::Assignment, bytes)?;
         Ok(JsonStatus {
             ready: fields.take_bool("ready")?,
+            releasing: fields.take_bool("releasing")?,
             extra: fields.rest,
         })
     }
@@ -259,7 +295,10 @@ impl Decoder for JsonDecoder {
         encode(
             ValueKind::Assignment,
             &value.extra,
-            [("ready", value.ready.into())],
+            [
+                ("ready", value.ready.into()),
+                ("releasing", value.releasing.into()),
+            ],
         )
     }
 }

@@ -177,3 +177,18 @@ fn values_that_are_not_json_objects_are_rejected() {
     );
     assert!(member_error("").starts_with("member value is not valid JSON: EOF"));
 }
+
+#[test]
+fn a_release_request_survives_a_round_trip_and_keeps_the_status() {
+    let decoder = JsonDecoder;
+    let mut status = decoder
+        .decode_assignment(br#"{"ready": true, "lag": 3}"#)
+        .unwrap();
+    assert!(!status.is_releasing());
+    status.request_release();
+    let bytes = decoder.encode_assignment(&status).unwrap();
+    let back = decoder.decode_assignment(&bytes).unwrap();
+    assert!(back.is_releasing() && back.is_ready());
+    assert_eq!(back.extra["lag"], 3);
+    assert!(!decoder.decode_assignment(b"").unwrap().is_releasing());
+}

@@ -156,7 +156,9 @@ impl<V: Send + Sync + 'static> KeySpace<V> {
             _follower: Arc::new(AbortOnDrop(follower)),
         })
     }
+}
 
+impl<V> KeySpace<V> {
     /// The revision up to which every change is applied.
     pub fn revision(&self) -> Revision {
         *self.shared.revision.borrow()
@@ -167,9 +169,14 @@ impl<V: Send + Sync + 'static> KeySpace<V> {
         read(&self.shared.read())
     }
 
-    /// Registers a function called after each applied burst with the new snapshot. It runs on
-    /// the follower task, under the read lock: keep it quick.
+    /// Registers a function called at once with the current snapshot, then after each applied
+    /// burst with the new one, so it misses nothing. It runs under the read lock (after a
+    /// burst, on the follower task): keep it quick.
     pub fn observe(&self, observer: impl Fn(&Snapshot<V>) + Send + Sync + 'static) {
+        // The same lock order as `publish` (snapshot, then observers); holding the snapshot
+        // lock keeps bursts out until the observer is registered.
+        let snapshot = self.shared.read();
+        observer(&snapshot);
         lock(&self.shared.observers).push(Box::new(observer));
     }
 

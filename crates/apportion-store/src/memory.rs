@@ -19,10 +19,62 @@ use crate::validate::{self, DEFAULT_MAX_TXN_OPS};
 use crate::watch::Watch;
 
 /// An in-process store with etcd v3's semantics. Cloning gives another handle to the same
-/// store; it lives as long as any handle.
+/// store over the same connection; it lives as long as any handle.
+///
+/// For fault injection, [`connect`](Self::connect) gives a handle with a connection of its
+/// own, which [`set_reachable`](Self::set_reachable) can cut: calls then fail with
+/// `Unavailable`, lease renewals are not acknowledged and watches go silent, as for a
+/// process partitioned from etcd.
 #[derive(Clone)]
 pub struct MemoryStore {
     shared: Arc<Shared>,
+    link: Arc<Link>,
+}
+
+/// One handle's connection to the store: whether it is up, as a watch channel so that
+/// relays can wait for it to come back.
+struct Link {
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for Link {
+    fn default() -> Self {
+        Link {
+            up: tokio::sync::watch::Sender::new(true),
+        }
+    }
+}
+
+impl Link {
+    fn check(&self) -> Result<()> {
+        if *self.up.borrow() {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(
+                "the store is unreachable from this handle".into(),
+            ))
+        }
+    }
+
+    /// Forwards batches from `inner` to a new channel, holding them while the link is down.
+    fn relay(
+        &self,
+        mut inner: mpsc::UnboundedReceiver<Result<WatchBatch>>,
+    ) -> (
+        mpsc::UnboundedReceiver<Result<WatchBatch>>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut up = self.up.subscribe();
+        let task = tokio::spawn(async move {
+            while let Some(batch) = inner.recv().await {
+                if up.wait_for(|up| *up).await.is_err() || tx.send(batch).is_err() {
+                    return;
+                }
+            }
+        });
+        (rx, task)
+    }
 }
 
 struct Shared {
@@ -66,6 +118,7 @@ impl MemoryStore {
     /// An empty store that accepts at most `max_txn_ops` operations per transaction branch.
     pub fn with_max_txn_ops(max_txn_ops: usize) -> Self {
         MemoryStore {
+            link: Arc::default(),
             shared: Arc::new(Shared {
                 mvcc: Mutex::new(Mvcc {
                     revision: 1,
@@ -79,6 +132,20 @@ impl MemoryStore {
                 max_txn_ops,
             }),
         }
+    }
+
+    /// Another handle to the same store, over a connection of its own.
+    pub fn connect(&self) -> Self {
+        MemoryStore {
+            shared: self.shared.clone(),
+            link: Arc::default(),
+        }
+    }
+
+    /// Cuts (`false`) or restores (`true`) this handle's connection, and that of every clone
+    /// of it. Watches opened through it deliver nothing while it is cut, then resume.
+    pub fn set_reachable(&self, reachable: bool) {
+        self.link.up.send_replace(reachable);
     }
 
     fn lock(&self) -> MutexGuard<'_, Mvcc> {
@@ -233,6 +300,7 @@ impl Mvcc {
 
 impl Store for MemoryStore {
     async fn range(&self, range: KeyRange) -> Result<RangeResult> {
+        self.link.check()?;
         validate::range(&range)?;
         let mvcc = self.lock();
         Ok(RangeResult {
@@ -242,12 +310,14 @@ impl Store for MemoryStore {
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResult> {
+        self.link.check()?;
         validate::txn(&txn, self.shared.max_txn_ops)?;
         self.lock().apply(&txn)
     }
 
     async fn watch(&self, range: KeyRange, from_revision: Revision) -> Result<Watch> {
         validate::range(&range)?;
+        self.link.check()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let mut mvcc = self.lock();
         let from = if from_revision <= 0 {
@@ -260,7 +330,8 @@ impl Store for MemoryStore {
                 requested: from,
                 compacted: mvcc.compacted,
             }));
-            return Ok(Watch::new(rx, None, None));
+            let (rx, relay) = self.link.relay(rx);
+            return Ok(Watch::new(rx, Some(relay), None));
         }
         let past: Vec<Event> = mvcc
             .history
@@ -289,10 +360,12 @@ impl Store for MemoryStore {
                 }));
             }
         };
-        Ok(Watch::new(rx, None, Some(Box::new(progress))))
+        let (rx, relay) = self.link.relay(rx);
+        Ok(Watch::new(rx, Some(relay), Some(Box::new(progress))))
     }
 
     async fn grant(&self, ttl_secs: i64) -> Result<Lease> {
+        self.link.check()?;
         validate::ttl(ttl_secs)?;
         let id = {
             let mut mvcc = self.lock();
@@ -313,8 +386,10 @@ impl Store for MemoryStore {
     }
 
     async fn keep_alive(&self, lease: Lease) -> Result<KeepAlive> {
+        self.link.check()?;
         let renewer = MemoryRenewer {
             store: Arc::downgrade(&self.shared),
+            link: self.link.clone(),
             id: lease.id,
         };
         let granted_at = Instant::now();
@@ -323,10 +398,12 @@ impl Store for MemoryStore {
     }
 
     async fn revoke(&self, lease: LeaseId) -> Result<()> {
+        self.link.check()?;
         self.lock().end_lease(lease)
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {
+        self.link.check()?;
         let mut mvcc = self.lock();
         if revision <= mvcc.compacted {
             return Err(StoreError::Compacted {
@@ -399,11 +476,13 @@ async fn expire_when_due(store: Weak<Shared>, id: LeaseId) {
 
 struct MemoryRenewer {
     store: Weak<Shared>,
+    link: Arc<Link>,
     id: LeaseId,
 }
 
 impl Renewer for MemoryRenewer {
     async fn renew(&mut self) -> Result<i64> {
+        self.link.check()?;
         match self.store.upgrade() {
             Some(shared) => renew(&shared, self.id),
             None => Err(StoreError::LeaseNotFound(self.id)),

@@ -93,3 +93,33 @@ async fn memory_op_limit_is_configurable() {
         "{err}"
     );
 }
+
+/// A cut connection fails calls and stops renewals, holds back watch batches, and gives
+/// them all once it is restored; other handles are unaffected.
+#[tokio::test(start_paused = true)]
+async fn memory_connections_can_be_cut_and_restored() {
+    use apportion_store::{KeyRange, Store, StoreError};
+    let store = MemoryStore::new();
+    let cut = store.connect();
+    let lease = cut.grant(3).await.unwrap();
+    let keep = cut.keep_alive(lease).await.unwrap();
+    let mut watch = cut.watch(KeyRange::prefix("k/"), 0).await.unwrap();
+    cut.set_reachable(false);
+    assert!(matches!(
+        cut.put("k/x", "v", None).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    let written = store.put("k/1", "v", None).await.unwrap();
+    let held = tokio::time::timeout(std::time::Duration::from_secs(1), watch.next()).await;
+    assert!(held.is_err(), "a cut connection delivers nothing");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let status = keep.status();
+    assert!(
+        status.error.is_some(),
+        "renewals fail while cut: {status:?}"
+    );
+    cut.set_reachable(true);
+    let batch = watch.next().await.unwrap().unwrap();
+    assert_eq!(batch.revision, written);
+    assert!(cut.put("k/y", "v", None).await.is_ok());
+}

@@ -1,0 +1,124 @@
+//! Balancing replicas across members (objective 3) without losing fill or spread.
+//!
+//! First a direct pass: every member that may take a unit (see `fair`) pulls replicas from
+//! the members of its own zone with the highest keys, one move at a time, while the move
+//! is an improvement and the counters certify it a shortest path. Then the exact pass:
+//! for each distinct key `k`, from the highest down, a multi-source search from the members
+//! at or above `k` looks for a path to a member that may take a unit from them; the first
+//! path found is applied and the pass restarts, and it ends when no threshold yields a
+//! path. Transfers along a path change only the loads of its two ends, so fill and every
+//! intermediate member stay as they were.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use super::assignment::Assignment;
+use super::fair::{Fair, Key};
+use super::search::{apply, Origin, Search};
+
+/// Balances the member loads; see the module docs.
+pub(crate) fn balance(a: &mut Assignment, search: &mut Search) {
+    let total: u64 = a.cap.iter().map(|&c| u64::from(c)).sum();
+    if total == 0 || a.filled == 0 {
+        return;
+    }
+    let fair = Fair::new(total, a.filled);
+    direct(a, &fair);
+    by_paths(a, search, &fair);
+}
+
+fn key(a: &Assignment, fair: &Fair, m: u32, extra: u64) -> Key {
+    fair.key(a.cap[m as usize], u64::from(a.load(m)) + extra)
+}
+
+fn improves(a: &Assignment, fair: &Fair, u: u32, w: u32) -> bool {
+    a.load(w) < a.cap[w as usize]
+        && fair.improves(
+            a.cap[u as usize],
+            u64::from(a.load(u)),
+            a.cap[w as usize],
+            u64::from(a.load(w)),
+        )
+}
+
+fn direct(a: &mut Assignment, fair: &Fair) {
+    let mut order: Vec<u32> = (0..a.cap.len() as u32)
+        .filter(|&m| a.load(m) < a.cap[m as usize])
+        .collect();
+    order.sort_by_cached_key(|&m| (key(a, fair, m, 1), m));
+    let zone_top =
+        |a: &Assignment, z: usize| a.zone_members[z].iter().map(|&m| key(a, fair, m, 0)).max();
+    let mut top: Vec<Option<Key>> = (0..a.zone_members.len()).map(|z| zone_top(a, z)).collect();
+    for v in order {
+        let z = a.zone[v as usize] as usize;
+        if top[z].is_none_or(|k| k <= key(a, fair, v, 1)) {
+            continue;
+        }
+        let mut donors: BinaryHeap<(Key, Reverse<u32>)> = a.zone_members[z]
+            .iter()
+            .filter(|&&u| u != v && improves(a, fair, u, v))
+            .map(|&u| (key(a, fair, u, 0), Reverse(u)))
+            .collect();
+        let mut moved = false;
+        while let Some((_, Reverse(u))) = donors.pop() {
+            // Donors come highest key first, so the first that cannot give ends the pull.
+            if !improves(a, fair, u, v) {
+                break;
+            }
+            if let Some(s) = direct_slot(a, u, v) {
+                a.shift(s, v);
+                moved = true;
+                donors.push((key(a, fair, u, 0), Reverse(u)));
+            }
+        }
+        if moved {
+            top[z] = zone_top(a, z);
+        }
+    }
+}
+
+/// A replica `u` can hand to `v` along a certified shortest path, if any.
+fn direct_slot(a: &Assignment, u: u32, v: u32) -> Option<u32> {
+    if a.spare_dormant > 0 || !a.hazards_only_at(u, v) {
+        return None;
+    }
+    let need = a.min_first(u);
+    let (zu, zv) = (a.zone[u as usize], a.zone[v as usize]);
+    a.held[u as usize].iter().copied().find(|&s| {
+        let x = a.slot_item[s as usize];
+        !a.holds(x, v) && a.move_cost(s, v) == need && a.allows(x, Some(zu), zv)
+    })
+}
+
+fn by_paths(a: &mut Assignment, search: &mut Search, fair: &Fair) {
+    loop {
+        let mut keys: Vec<Key> = (0..a.cap.len() as u32)
+            .filter(|&m| a.load(m) > 0)
+            .map(|m| key(a, fair, m, 0))
+            .collect();
+        keys.sort_unstable_by(|p, q| q.cmp(p));
+        keys.dedup();
+        let mut improved = false;
+        for &k in &keys {
+            let is_target = |w: u32| {
+                a.load(w) < a.cap[w as usize]
+                    && key(a, fair, w, 1) < k
+                    && (k.0 > 0 || fair.side(a.cap[w as usize], u64::from(a.load(w))) < 0)
+            };
+            if !(0..a.cap.len() as u32).any(is_target) {
+                break;
+            }
+            let sources: Vec<u32> = (0..a.cap.len() as u32)
+                .filter(|&m| a.load(m) > 0 && key(a, fair, m, 0) >= k)
+                .collect();
+            if let Some(path) = search.find(a, &Origin::Members(&sources), &is_target) {
+                apply(a, &path);
+                improved = true;
+                break;
+            }
+        }
+        if !improved {
+            return;
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The allocation loop. Every member runs it; it acts only while its member leads (the
+//! oldest live member, see `State::leader`), so leadership needs no election round trips
+//! and a leader that loses its key simply stops: assignments stay where they are.
+//!
+//! A round: solve for the desired assignment when the solver's inputs changed (otherwise
+//! reuse it), plan the changes that are safe now, write them in guarded transactions, and
+//! wait until the view has caught up with what was written. Rounds repeat until one has
+//! nothing to do; the loop then sleeps until the next change.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use apportion_core::keys::Prefix;
+use apportion_core::planner::{self, Consistency};
+use apportion_core::values::Decoder;
+use apportion_store::{Compare, CompareOp, Store};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::session::Fence;
+use crate::solve::{solve, Solved};
+use crate::view::{ClusterView, Observed};
+use crate::writer;
+
+/// What one round did, for tests and monitoring.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoundReport {
+    /// Counts the rounds of this member's loop, from 1.
+    pub round: u64,
+    /// The store revision of the view the round planned from.
+    pub revision: i64,
+    /// The round found nothing to change.
+    pub idle: bool,
+    /// Changes planned (adds, removes, slot moves, release requests).
+    pub changes: usize,
+    /// Transactions written.
+    pub txns: usize,
+    /// Transactions whose guards failed (the view was stale, or leadership moved).
+    pub failed_txns: usize,
+    /// Replica slots the solver could not fill.
+    pub unfilled_slots: u64,
+}
+
+/// Called after every round the local member leads.
+pub type RoundHook = Arc<dyn Fn(&RoundReport) + Send + Sync>;
+
+/// The check that decides when a replica is consistent.
+pub type ConsistencyCheck<D> =
+    Arc<dyn Consistency<<D as Decoder>::Item, <D as Decoder>::Assignment> + Send + Sync>;
+
+/// Everything the loop needs.
+pub(crate) struct Allocator<S, D: Decoder> {
+    pub store: S,
+    pub decoder: Arc<D>,
+    pub prefix: Prefix,
+    pub view: Arc<ClusterView<D>>,
+    pub fence: watch::Receiver<Fence>,
+    pub consistency: ConsistencyCheck<D>,
+    pub hook: Option<RoundHook>,
+}
+
+impl<S, D> Allocator<S, D>
+where
+    S: Store,
+    D: Decoder + Send + Sync + 'static,
+    D::Item: Clone + Send + Sync,
+    D::Member: Clone + Send + Sync,
+    D::Assignment: Clone + Send + Sync,
+{
+    /// Runs rounds for as long as the member lives.
+    pub(crate) async fn run(mut self) {
+        let mut states = self.view.subscribe();
+        let mut solved: Option<(u64, Solved)> = None;
+        let mut round = 0u64;
+        loop {
+            let observed = states.borrow_and_update().clone();
+            let leads = observed.state.is_local_leader() && *self.fence.borrow() == Fence::Healthy;
+            metrics::gauge!("apportion_leader").set(if leads { 1.0 } else { 0.0 });
+            if !leads {
+                solved = None;
+            } else {
+                round += 1;
+                let span = tracing::info_span!("round", round, revision = observed.revision);
+                let report = self
+                    .round(round, &observed, &mut solved)
+                    .instrument(span)
+                    .await;
+                if let Some(hook) = &self.hook {
+                    hook(&report);
+                }
+                if !report.idle {
+                    continue;
+                }
+            }
+            tokio::select! {
+                changed = states.changed() => if changed.is_err() { return },
+                changed = self.fence.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+
+    async fn round(
+        &self,
+        round: u64,
+        observed: &Arc<Observed<D>>,
+        solved: &mut Option<(u64, Solved)>,
+    ) -> RoundReport {
+        metrics::counter!("apportion_rounds_total").increment(1);
+        let state = &observed.state;
+        let hash = state.solver_hash();
+        if solved.as_ref().is_none_or(|(h, _)| *h != hash) {
+            let started = Instant::now();
+            match solve(state, &*self.consistency) {
+                Ok(solution) => {
+                    metrics::histogram!("apportion_solve_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                    metrics::gauge!("apportion_unfilled_slots").set(solution.unfilled_slots as f64);
+                    *solved = Some((hash, solution));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "solver refused the state; changing nothing");
+                    *solved = None;
+                }
+            }
+        }
+        let mut report = RoundReport {
+            round,
+            revision: observed.revision,
+            idle: true,
+            changes: 0,
+            txns: 0,
+            failed_txns: 0,
+            unfilled_slots: 0,
+        };
+        let Some((_, solution)) = solved.as_ref() else {
+            return report;
+        };
+        report.unfilled_slots = solution.unfilled_slots;
+        let plans = planner::plan(state, &solution.desired, &*self.consistency);
+        if plans.is_empty() {
+            return report;
+        }
+        report.idle = false;
+        for change in plans.iter().flat_map(|p| &p.changes) {
+            report.changes += 1;
+            let kind = match change {
+                planner::Change::Add { .. } => "add",
+                planner::Change::Remove(_) => "remove",
+                planner::Change::Reslot { .. } => "reslot",
+                planner::Change::RequestRelease(_) => "release",
+            };
+            metrics::counter!("apportion_changes_total", "kind" => kind).increment(1);
+        }
+        let leader = &state.members()[state.leader().expect("a leader leads")];
+        let fence = Compare::mod_revision(
+            self.prefix.member_key(&leader.key),
+            CompareOp::Equal,
+            leader.meta.mod_revision,
+        );
+        let txns = match writer::transactions(
+            &self.prefix,
+            &*self.decoder,
+            observed.revision,
+            fence,
+            &plans,
+            self.store.max_txn_ops(),
+        ) {
+            Ok(txns) => txns,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode the round's changes");
+                report.idle = true;
+                return report;
+            }
+        };
+        let mut reached = observed.revision;
+        let mut errors = 0;
+        for txn in txns {
+            report.txns += 1;
+            match self.store.txn(txn).await {
+                Ok(result) => {
+                    reached = reached.max(result.revision);
+                    if !result.succeeded {
+                        report.failed_txns += 1;
+                    }
+                }
+                Err(e) => {
+                    report.failed_txns += 1;
+                    errors += 1;
+                    tracing::warn!(error = %e, "allocation transaction failed");
+                }
+            }
+        }
+        metrics::counter!("apportion_txns_total").increment(report.txns as u64);
+        metrics::counter!("apportion_failed_txns_total").increment(report.failed_txns as u64);
+        tracing::debug!(?report, "round written");
+        if errors > 0 {
+            // The store is failing: do not hammer it.
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        self.view.wait_for_revision(reached).await;
+        report
+    }
+}

@@ -1,0 +1,190 @@
+//! What a member is told about its own assignments, and how that is derived from two
+//! successive views: a pure diff, keyed by item (a replica that only changes slot is the
+//! same replica; only crossing slot 0 matters, as a primary gained or lost).
+
+use std::collections::BTreeMap;
+
+use apportion_core::keys::{ItemId, Slot};
+use apportion_core::state::State;
+use apportion_core::values::AssignmentValue;
+
+/// Something the local member must act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Start serving `item`; slot 0 means as its primary.
+    Assigned {
+        /// The item.
+        item: ItemId,
+        /// The slot; 0 is the primary.
+        slot: Slot,
+    },
+    /// This member's replica of `item` became the primary.
+    PrimaryGained {
+        /// The item.
+        item: ItemId,
+    },
+    /// This member's replica of `item` is no longer the primary.
+    PrimaryLost {
+        /// The item.
+        item: ItemId,
+    },
+    /// The leader wants this exclusive item elsewhere: stop serving it, then call
+    /// [`Member::release`](crate::Member::release) to let the next owner start.
+    ReleaseRequested {
+        /// The item.
+        item: ItemId,
+    },
+    /// Stop serving `item`: it is no longer assigned here.
+    Revoked {
+        /// The item.
+        item: ItemId,
+    },
+    /// Lease renewals are not being acknowledged: stop serving everything now, before the
+    /// store could hand the items to other members.
+    Fenced,
+    /// The member is exiting and holds nothing any more: call
+    /// [`Member::leave`](crate::Member::leave).
+    Drained,
+    /// Renewals are acknowledged again. `Assigned` (and `ReleaseRequested`) events follow for
+    /// everything the member still holds, so serving can be rebuilt from them.
+    Unfenced,
+}
+
+/// What the member holds of one item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Holding {
+    slot: Slot,
+    releasing: bool,
+}
+
+/// Everything the member holds, by item.
+pub(crate) type Held = BTreeMap<ItemId, Holding>;
+
+/// The local member's holdings in `state` (the lowest slot where it holds one item twice).
+pub(crate) fn held<I, M, A: AssignmentValue>(state: &State<I, M, A>) -> Held {
+    let mut held = Held::new();
+    for local in state.local_assignments() {
+        let holding = Holding {
+            slot: local.assignment.key.slot,
+            releasing: local.assignment.value.is_releasing(),
+        };
+        held.entry(local.item.key.clone())
+            .and_modify(|h| {
+                if holding.slot < h.slot {
+                    *h = holding;
+                }
+            })
+            .or_insert(holding);
+    }
+    held
+}
+
+/// The events that lead from `before` to `after`.
+pub(crate) fn diff(before: &Held, after: &Held, out: &mut Vec<Event>) {
+    for (item, now) in after {
+        match before.get(item) {
+            None => announce(item, now, out),
+            Some(was) => {
+                let item = item.clone();
+                match (was.slot.is_primary(), now.slot.is_primary()) {
+                    (false, true) => out.push(Event::PrimaryGained { item: item.clone() }),
+                    (true, false) => out.push(Event::PrimaryLost { item: item.clone() }),
+                    _ => {}
+                }
+                if now.releasing && !was.releasing {
+                    out.push(Event::ReleaseRequested { item });
+                }
+            }
+        }
+    }
+    for item in before.keys().filter(|item| !after.contains_key(*item)) {
+        out.push(Event::Revoked { item: item.clone() });
+    }
+}
+
+/// The events that describe `held` from scratch (after fencing ends).
+pub(crate) fn replay(held: &Held, out: &mut Vec<Event>) {
+    for (item, holding) in held {
+        announce(item, holding, out);
+    }
+}
+
+fn announce(item: &ItemId, holding: &Holding, out: &mut Vec<Event>) {
+    out.push(Event::Assigned {
+        item: item.clone(),
+        slot: holding.slot,
+    });
+    if holding.releasing {
+        out.push(Event::ReleaseRequested { item: item.clone() });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(list: &[(&str, u16, bool)]) -> Held {
+        list.iter()
+            .map(|(item, slot, releasing)| {
+                let holding = Holding {
+                    slot: Slot(*slot),
+                    releasing: *releasing,
+                };
+                (ItemId::new(item).unwrap(), holding)
+            })
+            .collect()
+    }
+
+    fn events(before: &[(&str, u16, bool)], after: &[(&str, u16, bool)]) -> Vec<String> {
+        let mut out = Vec::new();
+        diff(&held(before), &held(after), &mut out);
+        out.iter().map(|e| format!("{e:?}")).collect()
+    }
+
+    #[test]
+    fn new_items_are_assigned_and_gone_ones_revoked() {
+        assert_eq!(
+            events(&[("a", 1, false)], &[("b", 0, false)]),
+            [
+                r#"Assigned { item: ItemId("b"), slot: Slot(0) }"#,
+                r#"Revoked { item: ItemId("a") }"#
+            ]
+        );
+    }
+
+    #[test]
+    fn only_crossing_slot_zero_is_news() {
+        assert_eq!(
+            events(&[("a", 2, false)], &[("a", 1, false)]),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            events(&[("a", 1, false)], &[("a", 0, false)]),
+            [r#"PrimaryGained { item: ItemId("a") }"#]
+        );
+        assert_eq!(
+            events(&[("a", 0, false)], &[("a", 1, false)]),
+            [r#"PrimaryLost { item: ItemId("a") }"#]
+        );
+    }
+
+    #[test]
+    fn a_release_request_is_told_once() {
+        assert_eq!(
+            events(&[("a", 0, false)], &[("a", 0, true)]),
+            [r#"ReleaseRequested { item: ItemId("a") }"#]
+        );
+        assert_eq!(
+            events(&[("a", 0, true)], &[("a", 0, true)]),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_replay_describes_everything_held() {
+        let mut out = Vec::new();
+        replay(&held(&[("a", 0, false), ("b", 1, true)]), &mut out);
+        assert_eq!(out.len(), 3);
+        assert!(matches!(out[2], Event::ReleaseRequested { .. }));
+    }
+}

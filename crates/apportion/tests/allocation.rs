@@ -1,0 +1,430 @@
+//! The runtime end to end on the embedded store, with paused tokio time (lease expiry and
+//! fencing happen exactly when due, without waiting for them).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use apportion::store::{KeyRange, MemoryStore, Store};
+use apportion::Event;
+use support::*;
+
+async fn memory_cluster() -> Cluster<MemoryStore> {
+    Cluster::new(MemoryStore::new(), 3, |s: &MemoryStore| s.connect()).await
+}
+
+fn zones_of(members: &[String]) -> BTreeSet<String> {
+    members
+        .iter()
+        .map(|m| m.split('#').next().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn initial_allocation_over_two_zones() {
+    let mut cluster = memory_cluster().await;
+    for (zone, suffix) in [("a", "1"), ("a", "2"), ("b", "1"), ("b", "2")] {
+        cluster.join(zone, suffix, 10).await;
+    }
+    for (i, r) in [1, 1, 2, 2, 3, 3].into_iter().enumerate() {
+        cluster.put_item(&format!("i{i}"), r, false).await;
+    }
+    let settled = cluster.settle().await;
+    let state = &settled.state;
+    for (item, members) in placement(state) {
+        let r = state.items()[state
+            .items()
+            .iter()
+            .position(|i| i.key.as_str() == item)
+            .unwrap()]
+        .value
+        .replication as usize;
+        assert_eq!(members.len(), r, "{item}: {members:?}");
+        assert_eq!(
+            members.iter().collect::<BTreeSet<_>>().len(),
+            r,
+            "{item} twice on a member"
+        );
+        if r >= 2 {
+            assert_eq!(
+                zones_of(&members).len(),
+                2,
+                "{item} not spread: {members:?}"
+            );
+        }
+    }
+    // 12 replicas over 4 members of equal limit: 3 each.
+    assert!(loads(state).values().all(|&l| l == 3), "{:?}", loads(state));
+    // One primary per item.
+    let primaries = state
+        .assignments()
+        .iter()
+        .filter(|a| a.key.slot.is_primary())
+        .count();
+    assert_eq!(primaries, 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crashed_member_is_replaced_once_its_lease_expires() {
+    let mut cluster = memory_cluster().await;
+    for zone in ["a", "b", "c"] {
+        for suffix in ["1", "2"] {
+            cluster.join(zone, suffix, 20).await;
+        }
+    }
+    for i in 0..20 {
+        cluster.put_item(&format!("i{i:02}"), 3, false).await;
+    }
+    let before = cluster.settle().await;
+    let lost: Vec<String> = placement(&before.state)
+        .into_iter()
+        .filter(|(_, m)| m.contains(&"b#2".to_string()))
+        .map(|(i, _)| i)
+        .collect();
+    cluster.crash("b#2");
+    cluster.wait_gone("b#2").await;
+    let after = cluster.settle().await;
+    let placed = placement(&after.state);
+    for (item, members) in &placed {
+        assert_eq!(members.len(), 3, "{item}: {members:?}");
+        assert!(!members.contains(&"b#2".to_string()));
+        assert_eq!(
+            zones_of(members).len(),
+            3,
+            "{item} not over three zones: {members:?}"
+        );
+    }
+    // Only the lost replicas moved: everything else stayed where it was.
+    let moved: usize = placement(&before.state)
+        .iter()
+        .map(|(item, was)| placed[item].iter().filter(|m| !was.contains(m)).count())
+        .sum();
+    assert_eq!(moved, lost.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn draining_two_of_four_members_moves_everything_safely() {
+    let mut cluster = memory_cluster().await;
+    for (zone, suffix) in [("a", "1"), ("a", "2"), ("b", "1"), ("b", "2")] {
+        cluster.join(zone, suffix, 20).await;
+    }
+    for i in 0..10 {
+        cluster.put_item(&format!("i{i}"), 2, false).await;
+    }
+    cluster.settle().await;
+    cluster.drain("a#2");
+    cluster.drain("b#1");
+    let settled = cluster.settle().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!cluster.is_running("a#2") && !cluster.is_running("b#1"));
+    let placed = placement(&settled.state);
+    for members in placed.values() {
+        assert_eq!(members, &vec!["a#1".to_string(), "b#2".to_string()]);
+    }
+    for drained in ["a#2", "b#1"] {
+        assert_eq!(cluster.events_of(drained).last(), Some(&Event::Drained));
+    }
+    // The store no longer has the drained members at all.
+    let members = cluster
+        .store
+        .range(KeyRange::prefix(format!("{PREFIX}/members/")))
+        .await
+        .unwrap();
+    assert_eq!(members.kvs.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn exclusive_items_never_have_two_owners() {
+    let mut cluster = memory_cluster().await;
+    for (zone, suffix) in [("a", "1"), ("b", "1"), ("c", "1")] {
+        cluster.join(zone, suffix, 10).await;
+    }
+    let exclusive = ["x0", "x1", "x2", "x3", "x4", "x5"];
+    for id in exclusive {
+        cluster.put_item(id, 1, true).await;
+    }
+    cluster.put_item("r0", 2, false).await;
+    cluster.settle().await;
+    // Moves for balance (a member joins), a drain, a crash, and the leader's crash.
+    cluster.join("a", "2", 10).await;
+    cluster.settle().await;
+    cluster.drain("b#1");
+    cluster.settle().await;
+    cluster.crash("c#1");
+    cluster.wait_gone("c#1").await;
+    let settled = cluster.settle().await;
+    let leader = settled.state.members()[settled.state.leader().unwrap()]
+        .key
+        .to_string();
+    cluster.crash(&leader);
+    cluster.wait_gone(&leader).await;
+    let settled = cluster.settle().await;
+    for (item, owners) in placement(&settled.state) {
+        if item.starts_with('x') {
+            assert_eq!(owners.len(), 1, "{item}: {owners:?}");
+        }
+    }
+    let log = cluster.log.lock().unwrap().clone();
+    assert_single_owner(&log, &exclusive);
+    let releases = log
+        .iter()
+        .filter(|l| matches!(l.event, Event::ReleaseRequested { .. }))
+        .count();
+    assert!(
+        releases > 0,
+        "the scenario never handed an exclusive item over"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_member_cut_off_from_the_store_is_fenced_before_its_lease_can_expire() {
+    let mut cluster = memory_cluster().await;
+    cluster.join("a", "1", 10).await;
+    let handle = cluster.join("b", "1", 10).await;
+    for i in 0..4 {
+        cluster.put_item(&format!("x{i}"), 1, true).await;
+    }
+    cluster.settle().await;
+    let cut_at = tokio::time::Instant::now();
+    handle.set_reachable(false);
+    cluster.wait_gone("b#1").await;
+    let expired_after = cut_at.elapsed();
+    let settled = cluster.settle().await;
+    assert!(placement(&settled.state)
+        .values()
+        .all(|o| o == &vec!["a#1".to_string()]));
+    let log = cluster.log.lock().unwrap().clone();
+    let fenced = log
+        .iter()
+        .find(|l| l.member == "b#1" && l.event == Event::Fenced)
+        .expect("the cut-off member was never fenced");
+    let fenced_after = fenced.at - cut_at;
+    assert!(
+        fenced_after < expired_after,
+        "fenced after {fenced_after:?}, but its lease expired after {expired_after:?}"
+    );
+    assert_single_owner(&log, &["x0", "x1", "x2", "x3"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_leader_drains_itself_and_leadership_moves_on() {
+    let mut cluster = memory_cluster().await;
+    cluster.join("a", "1", 10).await;
+    cluster.join("b", "1", 10).await;
+    cluster.join("c", "1", 10).await;
+    for i in 0..6 {
+        cluster.put_item(&format!("i{i}"), 2, false).await;
+    }
+    let settled = cluster.settle().await;
+    let leader = settled.state.members()[settled.state.leader().unwrap()]
+        .key
+        .to_string();
+    assert_eq!(leader, "a#1", "the oldest member leads");
+    cluster.drain(&leader);
+    cluster.wait_gone(&leader).await;
+    let settled = cluster.settle().await;
+    let new_leader = settled.state.members()[settled.state.leader().unwrap()]
+        .key
+        .to_string();
+    assert_eq!(new_leader, "b#1");
+    assert!(placement(&settled.state).values().all(|m| m.len() == 2));
+    assert_eq!(cluster.events_of("a#1").last(), Some(&Event::Drained));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_member_joining_a_settled_zone_takes_its_fair_share() {
+    let mut cluster = memory_cluster().await;
+    for suffix in ["1", "2", "3"] {
+        cluster.join("a", suffix, 100).await;
+    }
+    for i in 0..30 {
+        cluster.put_item(&format!("i{i:02}"), 1, false).await;
+    }
+    let before = cluster.settle().await;
+    assert!(loads(&before.state).values().all(|&l| l == 10));
+    cluster.join("a", "4", 100).await;
+    let after = cluster.settle().await;
+    let loads = loads(&after.state);
+    // 30 over 4 equal members: 7 or 8 each.
+    assert!(loads.values().all(|&l| (7..=8).contains(&l)), "{loads:?}");
+    let moved: usize = placement(&before.state)
+        .iter()
+        .map(|(item, was)| {
+            placement(&after.state)[item]
+                .iter()
+                .filter(|m| !was.contains(m))
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        moved as u32, loads["a#4"],
+        "only what the new member took moved"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn dangling_assignments_are_cleaned_up() {
+    let mut cluster = memory_cluster().await;
+    cluster.join("a", "1", 10).await;
+    cluster.put_item("i0", 1, false).await;
+    cluster.settle().await;
+    for key in ["gone#a#1#00000", "i0#z#ghost#00001"] {
+        cluster
+            .store
+            .put(format!("{PREFIX}/assign/{key}"), "{}", None)
+            .await
+            .unwrap();
+    }
+    let settled = cluster.settle().await;
+    assert_eq!(settled.state.assignments().len(), 1);
+    assert!(settled.state.dangling().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_small_op_limit_splits_rounds_into_several_transactions() {
+    let store = MemoryStore::with_max_txn_ops(8);
+    let mut cluster = Cluster::new(store, 3, |s: &MemoryStore| s.connect()).await;
+    cluster.join("a", "1", 100).await;
+    cluster.join("b", "1", 100).await;
+    for i in 0..40 {
+        cluster.put_item(&format!("i{i:02}"), 2, false).await;
+    }
+    let settled = cluster.settle().await;
+    assert!(placement(&settled.state).values().all(|m| m.len() == 2));
+    let most = cluster
+        .rounds
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.txns)
+        .max()
+        .unwrap();
+    assert!(
+        most >= 10,
+        "80 adds in transactions of 8 ops take at least 10: {most}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bad_value_is_skipped_while_allocation_goes_on() {
+    let mut cluster = memory_cluster().await;
+    cluster.join("a", "1", 10).await;
+    cluster
+        .store
+        .put(format!("{PREFIX}/items/bad"), "not json", None)
+        .await
+        .unwrap();
+    cluster
+        .store
+        .put(format!("{PREFIX}/items/bad id"), "{}", None)
+        .await
+        .unwrap();
+    cluster.put_item("good", 1, false).await;
+    let settled = cluster.settle().await;
+    assert_eq!(
+        placement(&settled.state).keys().collect::<Vec<_>>(),
+        ["good"]
+    );
+    assert_eq!(settled.rejected, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn replication_and_limits_can_change_both_ways() {
+    let mut cluster = memory_cluster().await;
+    for zone in ["a", "b", "c"] {
+        cluster.join(zone, "1", 10).await;
+    }
+    cluster.put_item("i", 1, false).await;
+    cluster.settle().await;
+    cluster.put_item("i", 3, false).await;
+    let up = cluster.settle().await;
+    assert_eq!(placement(&up.state)["i"].len(), 3);
+    cluster.put_item("i", 2, false).await;
+    let down = cluster.settle().await;
+    assert_eq!(placement(&down.state)["i"].len(), 2);
+    // Lower a member's limit to zero: it sheds its replica.
+    for i in 0..3 {
+        cluster.put_item(&format!("j{i}"), 1, false).await;
+    }
+    cluster.settle().await;
+    cluster.set_limit("c#1", 0);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let shed = cluster.settle().await;
+    assert_eq!(loads(&shed.state)["c#1"], 0);
+    assert!(placement(&shed.state).values().all(|m| !m.is_empty()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn scaling_down_to_too_few_slots_keeps_every_consistent_replica_it_can() {
+    let mut cluster = memory_cluster().await;
+    for suffix in ["1", "2"] {
+        cluster.join("a", suffix, 4).await;
+    }
+    for i in 0..4 {
+        cluster.put_item(&format!("i{i}"), 2, false).await;
+    }
+    cluster.settle().await;
+    // Halve the capacity: four slots for eight replicas. Replicas go, but no item loses its
+    // last consistent one, even if that leaves a member above its new limit.
+    cluster.set_limit("a#1", 2);
+    cluster.set_limit("a#2", 2);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let settled = cluster.settle().await;
+    let placed = placement(&settled.state);
+    assert!(placed.values().all(|m| !m.is_empty()), "{placed:?}");
+    let total: u32 = loads(&settled.state).values().sum();
+    assert!(
+        total < 8,
+        "capacity shrank, so replicas must go: {placed:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn zones_grow_and_shrink() {
+    let mut cluster = memory_cluster().await;
+    cluster.join("a", "1", 30).await;
+    cluster.join("a", "2", 30).await;
+    for i in 0..10 {
+        cluster.put_item(&format!("i{i}"), 2, false).await;
+    }
+    // One zone: replicas on two members of it.
+    let one = cluster.settle().await;
+    assert!(placement(&one.state).values().all(|m| m.len() == 2));
+    // 1 -> 2 zones: every item spreads over both.
+    cluster.join("b", "1", 30).await;
+    let two = cluster.settle().await;
+    assert!(
+        placement(&two.state)
+            .values()
+            .all(|m| zones_of(m).len() == 2),
+        "{:?}",
+        placement(&two.state)
+    );
+    // 2 -> 3 zones with R = 3: every item in all three.
+    for i in 0..10 {
+        cluster.put_item(&format!("i{i}"), 3, false).await;
+    }
+    cluster.join("c", "1", 30).await;
+    let three = cluster.settle().await;
+    assert!(placement(&three.state)
+        .values()
+        .all(|m| zones_of(m).len() == 3));
+    // 3 -> 2: zone c is lost; replicas come back over a and b.
+    cluster.crash("c#1");
+    cluster.wait_gone("c#1").await;
+    let back = cluster.settle().await;
+    assert!(placement(&back.state)
+        .values()
+        .all(|m| m.len() == 3 && zones_of(m).len() == 2));
+    // 2 -> 1: zone b drains away; everything fits in zone a.
+    for i in 0..10 {
+        cluster.put_item(&format!("i{i}"), 2, false).await;
+    }
+    cluster.drain("b#1");
+    cluster.wait_gone("b#1").await;
+    let single = cluster.settle().await;
+    assert!(placement(&single.state)
+        .values()
+        .all(|m| m.len() == 2 && zones_of(m).len() == 1));
+}
