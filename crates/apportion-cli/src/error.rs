@@ -1,10 +1,10 @@
 //! The one error type of the admin commands.
 //!
 //! Every failure ends the command with one line on stderr and a non-zero exit. Mistakes on
-//! the command line (a bad id, URL or number) are caught by the argument parser and exit
-//! with 2; a [`CliError`] is a command that was well formed but could not be carried out
-//! (etcd unreachable, the item does not exist...) and exits with 1, so a script can tell
-//! the two apart.
+//! the command line (a bad id, URL or number) are caught by the argument parser and, like
+//! a bad input file of the offline commands, exit with 2; a command that was well formed
+//! but could not be carried out (etcd unreachable, the item does not exist...) exits with
+//! 1, so a script can tell the two apart.
 
 use std::fmt;
 
@@ -13,16 +13,25 @@ use apportion_store::StoreError;
 /// Why an admin command stopped early.
 #[derive(Debug)]
 pub enum CliError {
-    /// It could not be carried out; the message is the line to show.
+    /// It could not be carried out; the message is the line to show. Exit code 1.
     Failed(String),
+    /// The offline commands (`plan`, `bench`) refused their input or could not solve it;
+    /// the message is the line to show. Exit code 2, as those commands have always used.
+    Input(String),
     /// Whoever reads the output stopped reading (`apportion status --json | head`). Not a
     /// failure: the command ends quietly, as other Unix tools do.
     OutputClosed,
 }
 
 impl CliError {
-    /// The process exit code of a command that failed.
-    pub const EXIT_CODE: i32 = 1;
+    /// The process exit code of a command that stopped this way.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Failed(_) => 1,
+            CliError::Input(_) => 2,
+            CliError::OutputClosed => 0,
+        }
+    }
 
     /// A failure with this message.
     pub fn failed(message: impl fmt::Display) -> Self {
@@ -33,7 +42,7 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CliError::Failed(message) => f.write_str(message),
+            CliError::Failed(message) | CliError::Input(message) => f.write_str(message),
             CliError::OutputClosed => f.write_str("the output was closed"),
         }
     }
