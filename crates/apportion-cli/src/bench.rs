@@ -24,6 +24,8 @@ pub struct BenchArgs {
 enum BenchWhat {
     /// The solver on instance A, B or C.
     Solver(SolverArgs),
+    /// The whole runtime: members converging on etcd (or the embedded store).
+    Converge(crate::converge::ConvergeArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -98,9 +100,16 @@ struct Line {
     peak_rss_mb: f64,
 }
 
-/// Runs the benchmark and prints its lines.
-pub fn run(args: &BenchArgs) -> Result<(), String> {
-    let BenchWhat::Solver(args) = &args.what;
+/// Runs the chosen benchmark and prints its lines.
+pub async fn run(args: &BenchArgs) -> Result<(), String> {
+    match &args.what {
+        BenchWhat::Solver(args) => solver(args),
+        BenchWhat::Converge(args) => crate::converge::run(args).await,
+    }
+}
+
+/// Runs the solver benchmark.
+fn solver(args: &SolverArgs) -> Result<(), String> {
     let shape = args.instance.shape();
     let scenarios: Vec<Scenario> = match args.scenario {
         Some(s) => vec![s],

@@ -8,6 +8,7 @@
 mod admin;
 mod bench;
 mod connect;
+mod converge;
 mod error;
 mod output;
 mod plan;
@@ -65,14 +66,14 @@ impl Command {
             Command::Drain(args) => args.run().await,
             Command::Status(args) => args.run().await,
             Command::Plan(args) => plan::run(&args).map_err(CliError::Input),
-            Command::Bench(args) => bench::run(&args).map_err(CliError::Input),
+            Command::Bench(args) => bench::run(&args).await.map_err(CliError::Input),
         }
     }
 }
 
 fn main() {
     let cli = Cli::try_parse().unwrap_or_else(|e| exit_on_parse_error(e));
-    let result = tokio::runtime::Builder::new_current_thread()
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))

@@ -28,5 +28,5 @@ pub use apportion_store as store;
 pub use config::MemberConfig;
 pub use error::Error;
 pub use events::Event;
-pub use member::{Member, MemberOptions};
+pub use member::{Member, MemberHandle, MemberOptions};
 pub use view::{ClusterView, Observed, RuntimeDecoder, StateOf};

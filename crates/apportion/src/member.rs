@@ -25,12 +25,36 @@ use crate::events::{self, Event};
 use crate::session::{self, Fence};
 use crate::view::{ClusterView, Observed, RuntimeDecoder};
 
-/// A running member. See the module documentation.
+/// A running member. See the module documentation. It derefs to a [`MemberHandle`], the
+/// part that can be cloned into the application's tasks (to report an item ready from the
+/// task that loaded it, for instance); the events stay here, in one place.
 pub struct Member<S: Store, D: Decoder> {
-    shared: Arc<Shared<S, D>>,
+    handle: MemberHandle<S, D>,
     events: mpsc::UnboundedReceiver<Event>,
     tasks: Vec<JoinHandle<()>>,
     _keep_alive: KeepAlive,
+}
+
+/// What a member's application can do from any task: report status, release items, change
+/// its limit, start draining, read the view. Cheap to clone.
+pub struct MemberHandle<S: Store, D: Decoder> {
+    shared: Arc<Shared<S, D>>,
+}
+
+impl<S: Store, D: Decoder> Clone for MemberHandle<S, D> {
+    fn clone(&self) -> Self {
+        MemberHandle {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: Store, D: Decoder> std::ops::Deref for Member<S, D> {
+    type Target = MemberHandle<S, D>;
+
+    fn deref(&self) -> &MemberHandle<S, D> {
+        &self.handle
+    }
 }
 
 /// What the member's handle and its tasks share.
@@ -151,13 +175,44 @@ where
         ];
         tracing::info!(member = %shared.id, lease = lease.id, "member started");
         Ok(Member {
-            shared,
+            handle: MemberHandle { shared },
             events,
             tasks,
             _keep_alive: keep_alive,
         })
     }
 
+    /// The next thing to act on; `None` once the session is over (see
+    /// [`session_error`](MemberHandle::session_error)).
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// A handle for the application's other tasks.
+    pub fn handle(&self) -> MemberHandle<S, D> {
+        self.handle.clone()
+    }
+
+    /// Ends the session: revokes the lease, so the member key and every assignment it still
+    /// holds go at once. After [`Event::Drained`] it holds nothing.
+    pub async fn leave(mut self) -> Result<(), Error> {
+        self.stop_tasks();
+        self.shared.store.revoke(self.shared.lease.id).await?;
+        Ok(())
+    }
+
+    fn stop_tasks(&mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl<S, D> MemberHandle<S, D>
+where
+    S: Store,
+    D: RuntimeDecoder,
+{
     /// This member's id.
     pub fn id(&self) -> &MemberId {
         &self.shared.id
@@ -166,12 +221,6 @@ where
     /// The lease the member key and its assignments live under.
     pub fn lease(&self) -> Lease {
         self.shared.lease
-    }
-
-    /// The next thing to act on; `None` once the session is over (see
-    /// [`session_error`](Self::session_error)).
-    pub async fn next_event(&mut self) -> Option<Event> {
-        self.events.recv().await
     }
 
     /// The latest view of the cluster.
@@ -286,14 +335,6 @@ where
         self.update_member(|v| v.set_exiting(true)).await
     }
 
-    /// Ends the session: revokes the lease, so the member key and every assignment it still
-    /// holds go at once. After [`Event::Drained`] it holds nothing.
-    pub async fn leave(mut self) -> Result<(), Error> {
-        self.stop_tasks();
-        self.shared.store.revoke(self.shared.lease.id).await?;
-        Ok(())
-    }
-
     /// Rewrites the member's own value, keeping its lease, guarded by the key's revision.
     async fn update_member(&self, change: impl Fn(&mut D::Member)) -> Result<(), Error> {
         let value = {
@@ -313,12 +354,6 @@ where
                 member: self.shared.id.to_string(),
                 reason: "the member key is no longer held by this member's lease".into(),
             })
-        }
-    }
-
-    fn stop_tasks(&mut self) {
-        for task in self.tasks.drain(..) {
-            task.abort();
         }
     }
 }

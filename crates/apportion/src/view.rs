@@ -13,11 +13,8 @@ use tokio::sync::watch;
 /// A decoder the runtime can use: its values are shared between tasks and copied into each
 /// new `State`. Every decoder with `Clone + Send + Sync` values is one.
 pub trait RuntimeDecoder:
-    Decoder<
-        Item: Clone + Send + Sync,
-        Member: Clone + Send + Sync,
-        Assignment: Clone + Send + Sync,
-    > + Send
+    Decoder<Item: Clone + Send + Sync, Member: Clone + Send + Sync, Assignment: Clone + Send + Sync>
+    + Send
     + Sync
     + 'static
 {

@@ -262,7 +262,11 @@ pub fn moves(before: &StateOf<JsonDecoder>, after: &StateOf<JsonDecoder>) -> usi
     let after = placement(after);
     placement(before)
         .iter()
-        .map(|(item, was)| after.get(item).map_or(0, |now| now.iter().filter(|m| !was.contains(m)).count()))
+        .map(|(item, was)| {
+            after
+                .get(item)
+                .map_or(0, |now| now.iter().filter(|m| !was.contains(m)).count())
+        })
         .sum()
 }
 
