@@ -247,6 +247,27 @@ async fn a_process_is_ready_when_it_prints_the_ready_line_and_is_restarted_when_
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_processes_of_a_killed_member_are_told_to_stop() {
+    let etcd = TestEtcd::start();
+    let store = EtcdStore::connect(&[etcd.endpoint()]).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("service.log");
+    let exec = format!("exec sh {}", service_script(dir.path()).display());
+    put_item(&store, "a").await;
+    let mut member = start_member(&etcd, &log, &["--zone", "z", "--exec", &exec]);
+    let wait = Duration::from_secs(15);
+    eventually("the process to start", wait, || {
+        read(&log).contains(&"start a primary=1".into())
+    })
+    .await;
+    member.child.kill().await.unwrap();
+    eventually("the process to stop", wait, || {
+        read(&log).contains(&"stop a".into())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_member_id_held_by_a_live_process_is_refused() {
     let etcd = TestEtcd::start();
     let dir = tempfile::tempdir().unwrap();

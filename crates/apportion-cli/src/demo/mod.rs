@@ -43,9 +43,10 @@ pub struct DemoArgs {
     /// Failure zones the members are spread over (2 to 26).
     #[arg(long, default_value_t = 3)]
     zones: u32,
-    /// Run on this etcd instead of the embedded store (may be repeated). The demo works
-    /// under a fresh prefix and removes it at the end.
-    #[arg(long, value_name = "URL")]
+    /// Run on this etcd instead of the embedded store (repeat the flag or separate URLs
+    /// with commas for several). The demo works under a fresh prefix and removes it at the
+    /// end.
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
     etcd: Vec<String>,
     /// The members' lease TTL in seconds: how long a crashed member keeps its items.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i64).range(1..=60))]

@@ -5,7 +5,9 @@
 //! (at once, or when it prints the `--ready-line` on stdout), restarts it with a growing
 //! back-off when it dies, restarts it with the new environment when the item's role changes,
 //! and stops it on request: SIGTERM to its process group, SIGKILL after the grace period.
-//! The process runs in its own group so that a stop reaches what the shell started too.
+//! The process runs in its own group so that a stop reaches what the shell started too,
+//! and (on Linux) is sent SIGTERM if the member itself dies: a process left serving after
+//! its member was killed would still serve once the item has been given to another member.
 //! The tasks report to the member's loop through [`Notice`]s; they never touch the store.
 
 use std::collections::BTreeMap;
@@ -266,6 +268,17 @@ fn spawn(spec: &ExecSpec, item: &ItemId, slot: Slot) -> std::io::Result<Child> {
         .kill_on_drop(true);
     if spec.ready_line.is_some() {
         command.stdout(Stdio::piped());
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: the closure runs in the child between fork and exec; prctl(2) is
+    // async-signal-safe and the closure touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
     command.spawn()
 }

@@ -32,11 +32,17 @@ const CLAIM_SLACK: Duration = Duration::from_secs(2);
 /// The command line of `apportion member`.
 #[derive(clap::Args, Debug)]
 pub struct MemberArgs {
-    /// An etcd endpoint, such as http://127.0.0.1:2379 (repeat for several).
-    #[arg(long = "etcd", value_name = "URL", required = true)]
+    /// etcd endpoint URL; repeat the flag or separate URLs with commas for several.
+    #[arg(
+        long = "etcd",
+        value_name = "URL",
+        env = "APPORTION_ETCD",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:2379"
+    )]
     etcd: Vec<String>,
     /// The key prefix the cluster lives under.
-    #[arg(long, default_value = "/apportion")]
+    #[arg(long, env = "APPORTION_PREFIX", default_value = "/apportion")]
     prefix: String,
     /// The failure zone this member runs in (a rack, an availability zone).
     #[arg(long)]
@@ -56,7 +62,8 @@ pub struct MemberArgs {
     json: bool,
     /// Run this shell command once per held item; it finds the item in $APPORTION_ITEM,
     /// its slot in $APPORTION_SLOT, 1 in $APPORTION_PRIMARY if it is the primary, and the
-    /// member in $APPORTION_MEMBER.
+    /// member in $APPORTION_MEMBER. If the member is killed, the process `sh` runs gets
+    /// SIGTERM: let the command `exec` the service.
     #[arg(long, value_name = "CMD")]
     exec: Option<String>,
     /// Mark an item ready only when its process prints this line on stdout (default: as
