@@ -112,3 +112,79 @@ fn capacity_allows(state: &StateOf<JsonDecoder>) -> bool {
         .unwrap_or(0);
     state.member_slots() >= state.item_slots() && widest <= open
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apportion::core::keys::Prefix;
+    use apportion::core::state::{decode_entry, Meta, Snapshot, State};
+
+    /// A state from (key under `/t`, JSON value) pairs.
+    fn state(entries: &[(&str, &str)]) -> StateOf<JsonDecoder> {
+        let prefix = Prefix::new("/t").unwrap();
+        let mut snapshot = Snapshot::default();
+        for (i, (key, value)) in entries.iter().enumerate() {
+            let key = format!("/t/{key}");
+            let decoded = decode_entry(&prefix, &JsonDecoder, key.as_bytes(), value.as_bytes());
+            let meta = Meta {
+                create_revision: i as i64 + 1,
+                ..Meta::default()
+            };
+            snapshot.push(decoded.unwrap(), meta);
+        }
+        State::build(snapshot, None).unwrap()
+    }
+
+    const MEMBERS: [(&str, &str); 3] = [
+        ("members/a#1", r#"{"item_limit": 1}"#),
+        ("members/b#1", r#"{"item_limit": 5}"#),
+        ("members/b#2", r#"{"item_limit": 5}"#),
+    ];
+
+    #[test]
+    fn a_good_placement_holds_every_invariant() {
+        let mut entries = MEMBERS.to_vec();
+        entries.extend([
+            ("items/r", r#"{"replication": 2}"#),
+            ("items/x", r#"{"replication": 1, "exclusive": true}"#),
+            ("assign/r#a#1#00000", r#"{"ready": true}"#),
+            ("assign/r#b#1#00001", r#"{"ready": true}"#),
+            ("assign/x#b#2#00000", r#"{"ready": true}"#),
+        ]);
+        let state = state(&entries);
+        assert_eq!(check(&state, vec![]), Verdict::default());
+        assert_eq!(unfilled(&state), 0);
+    }
+
+    #[test]
+    fn every_kind_of_violation_is_named() {
+        let mut entries = MEMBERS.to_vec();
+        entries.extend([
+            ("items/r", r#"{"replication": 2}"#),
+            ("items/s", r#"{"replication": 2}"#),
+            ("items/x", r#"{"replication": 1, "exclusive": true}"#),
+            ("items/y", r#"{"replication": 3}"#),
+            // a#1 above its limit of 1; r on one zone only; x with two owners.
+            ("assign/r#b#1#00000", "{}"),
+            ("assign/r#b#2#00001", "{}"),
+            ("assign/s#a#1#00000", "{}"),
+            ("assign/x#a#1#00000", "{}"),
+            ("assign/x#b#1#00001", "{}"),
+            // y twice on one member.
+            ("assign/y#b#2#00000", "{}"),
+            ("assign/y#b#2#00001", "{}"),
+        ]);
+        let verdict = check(&state(&entries), vec!["seen in the events".into()]);
+        assert_eq!(
+            verdict.problems,
+            [
+                "a#1 holds 2 items, above its limit of 1",
+                "r is on 1 zone(s) though 2 were possible",
+                "exclusive item x has 2 owners",
+                "y has two replicas on one member",
+                "2 replica slot(s) unfilled though the members have room",
+                "seen in the events",
+            ]
+        );
+    }
+}
