@@ -1,17 +1,22 @@
 //! The `apportion` command-line tool.
 //!
-//! The admin commands (`items`, `members`, `drain`, `status`) talk to the deployment's
-//! etcd through the `Store` trait; `plan` and `bench` run the solver offline. Every failure
-//! ends in one line on stderr and a non-zero exit code: 2 for a wrong command line or
-//! input, 1 for a command that could not be carried out.
+//! `demo` tells the library's story on a simulated cluster in this process; `member` runs
+//! one member of a real cluster on etcd. The admin commands (`items`, `members`, `drain`,
+//! `status`) talk to the deployment's etcd through the `Store` trait; `plan` and `bench` run
+//! the solver offline (and `bench converge` the whole runtime). Every failure ends in one
+//! line on stderr and a non-zero exit code: 2 for a wrong command line or input, 1 for a
+//! command that could not be carried out (or, for `demo`, a broken invariant).
 
 mod admin;
 mod bench;
 mod connect;
 mod converge;
+mod demo;
 mod error;
+mod member_cmd;
 mod output;
 mod plan;
+mod reach;
 mod status;
 mod summary;
 mod view;
@@ -19,6 +24,8 @@ mod view;
 #[cfg(test)]
 #[path = "../tests/support/cluster.rs"]
 mod cluster;
+
+use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
@@ -55,35 +62,52 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Run a benchmark.
     Bench(bench::BenchArgs),
+    /// Run a simulated cluster in this process and watch it allocate, lose members and a
+    /// zone, restart, drain and grow, checking the invariants after every phase.
+    Demo(demo::DemoArgs),
+    /// Join a cluster on etcd as a member: print its events, optionally run a command for
+    /// every item it holds; SIGTERM or SIGINT drains it.
+    Member(member_cmd::MemberArgs),
 }
 
 impl Command {
-    /// Runs the chosen command.
-    async fn run(self) -> Result<()> {
-        match self {
+    /// Runs the chosen command; `demo` and `member` decide their own exit code.
+    async fn run(self) -> ExitCode {
+        let result = match self {
+            Command::Demo(args) => return demo::run(args).await,
+            Command::Member(args) => return member_cmd::run(args).await,
             Command::Items(command) => command.run().await,
             Command::Members(command) => command.run().await,
             Command::Drain(args) => args.run().await,
             Command::Status(args) => args.run().await,
             Command::Plan(args) => plan::run(&args).map_err(CliError::Input),
             Command::Bench(args) => bench::run(&args).await.map_err(CliError::Input),
+        };
+        report(result)
+    }
+}
+
+/// Turns a command's outcome into its exit code, printing the error line if any.
+fn report(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) | Err(CliError::OutputClosed) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
         }
     }
 }
 
-fn main() {
+fn main() -> ExitCode {
     let cli = Cli::try_parse().unwrap_or_else(|e| exit_on_parse_error(e));
-    let result = tokio::runtime::Builder::new_multi_thread()
+    match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))
-        .and_then(|runtime| runtime.block_on(cli.command.run()));
-    match result {
-        Ok(()) | Err(CliError::OutputClosed) => {}
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(e.exit_code());
-        }
+    {
+        Ok(runtime) => runtime.block_on(cli.command.run()),
+        Err(e) => report(Err(CliError::failed(format!(
+            "cannot start the async runtime: {e}"
+        )))),
     }
 }
 
