@@ -69,40 +69,46 @@ fn parse_prefix(text: &str) -> Result<Prefix, String> {
 }
 
 impl Target {
-    /// Connects to etcd and checks that it answers, retrying for [`RETRY_FOR`]; fails with
-    /// a [`CliError`] naming the endpoints when it never does.
+    /// Connects to etcd and checks that it answers (see [`reach`]).
     pub async fn connect(&self) -> Result<EtcdStore> {
-        let started = Instant::now();
-        let mut backoff = FIRST_BACKOFF;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let error = match tokio::time::timeout(ATTEMPT_TIMEOUT, self.try_connect()).await {
-                Ok(Ok(store)) => return Ok(store),
-                Ok(Err(e)) => e,
-                Err(_) => format!("no answer within {ATTEMPT_TIMEOUT:?}"),
-            };
-            if started.elapsed() + backoff > RETRY_FOR {
-                return Err(CliError::failed(format!(
-                    "cannot reach etcd at {} (tried {attempts} times over {:.1}s): {error}",
-                    self.endpoints.join(","),
-                    started.elapsed().as_secs_f64()
-                )));
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
+        reach(&self.endpoints).await.map_err(CliError::failed)
     }
+}
 
-    /// One attempt: connect, then read one key to prove the server answers.
-    async fn try_connect(&self) -> Result<EtcdStore, String> {
-        let store = EtcdStore::connect(&self.endpoints)
-            .await
-            .map_err(|e| e.to_string())?;
-        store
-            .range(KeyRange::key(self.prefix.as_str()))
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(store)
+/// Connects to etcd at `endpoints` and proves the connection with one read, retrying for
+/// [`RETRY_FOR`], so that an unreachable or mistyped endpoint is one clear line within
+/// seconds (naming the endpoints and the attempts), not a command that hangs.
+pub async fn reach(endpoints: &[String]) -> std::result::Result<EtcdStore, String> {
+    let started = Instant::now();
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let error = match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt(endpoints)).await {
+            Ok(Ok(store)) => return Ok(store),
+            Ok(Err(e)) => e,
+            Err(_) => format!("no answer within {ATTEMPT_TIMEOUT:?}"),
+        };
+        if started.elapsed() + backoff > RETRY_FOR {
+            return Err(format!(
+                "cannot reach etcd at {} (tried {attempts} times over {:.1}s): {error}",
+                endpoints.join(","),
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+/// One attempt: connect, then read one key to prove the server answers.
+async fn attempt(endpoints: &[String]) -> std::result::Result<EtcdStore, String> {
+    let store = EtcdStore::connect(endpoints)
+        .await
+        .map_err(|e| e.to_string())?;
+    store
+        .range(KeyRange::key("/"))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(store)
 }

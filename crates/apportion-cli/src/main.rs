@@ -16,7 +16,6 @@ mod error;
 mod member_cmd;
 mod output;
 mod plan;
-mod reach;
 mod status;
 mod summary;
 mod view;

@@ -30,7 +30,7 @@ pub enum ItemsCommand {
         /// How many copies to place (0 parks the item).
         #[arg(long, value_name = "N")]
         replication: u16,
-        /// A member holding this item holds nothing else.
+        /// At most one member serves the item at a time; it is handed over break-before-make.
         #[arg(long)]
         exclusive: bool,
     },

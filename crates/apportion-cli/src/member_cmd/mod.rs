@@ -20,7 +20,7 @@ use apportion::core::keys::{MemberId, Prefix};
 use apportion::core::values::JsonDecoder;
 use apportion::{Member, MemberConfig, MemberOptions};
 
-use crate::reach;
+use crate::connect::reach;
 use exec::ExecSpec;
 use output::{Line, Printer};
 use serve::{Ending, Serving};
@@ -94,7 +94,7 @@ pub async fn run(args: MemberArgs) -> ExitCode {
             return fail(1, &e);
         }
     }
-    let store = match reach::etcd(&args.etcd).await {
+    let store = match reach(&args.etcd).await {
         Ok(store) => store,
         Err(e) => return fail(1, &e),
     };
