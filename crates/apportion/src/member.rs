@@ -13,7 +13,7 @@ use apportion_core::keys::{ItemId, MemberId, Prefix};
 use apportion_core::planner::ReadyStatus;
 use apportion_core::values::{AssignmentValue, Decoder, MemberValue};
 use apportion_store::{
-    Compare, CompareOp, KeepAlive, KeyRange, KeySpaceOptions, Lease, Op, Store, Txn,
+    Compare, CompareOp, KeepAlive, KeyRange, KeySpaceOptions, Lease, Op, Store, StoreError, Txn,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -287,7 +287,7 @@ where
                     value: bytes,
                     lease: (entry.meta.lease != 0).then_some(entry.meta.lease),
                 }]);
-            let result = self.shared.store.txn(txn).await?;
+            let result = retry_transient(|| self.shared.store.txn(txn.clone())).await?;
             if result.succeeded {
                 return Ok(());
             }
@@ -316,7 +316,8 @@ where
                 member: self.shared.id.to_string(),
             });
         }
-        let result = self.shared.store.txn(Txn::new().and_then(ops)).await?;
+        let txn = Txn::new().and_then(ops);
+        let result = retry_transient(|| self.shared.store.txn(txn.clone())).await?;
         self.shared.view.wait_for_revision(result.revision).await;
         Ok(())
     }
@@ -347,7 +348,10 @@ where
         let txn = Txn::new()
             .when([Compare::lease(key.clone(), CompareOp::Equal, lease)])
             .and_then([Op::put_with_lease(key, value, lease)]);
-        if self.shared.store.txn(txn).await?.succeeded {
+        if retry_transient(|| self.shared.store.txn(txn.clone()))
+            .await?
+            .succeeded
+        {
             Ok(())
         } else {
             Err(Error::LeaseLost {
@@ -362,6 +366,31 @@ impl<S: Store, D: Decoder> Drop for Member<S, D> {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
+        }
+    }
+}
+
+/// How long the member's calls retry a store that cannot be reached before giving up.
+const RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// Runs a store call, retrying with backoff while it fails for a reason that may pass (the
+/// store unreachable, an endpoint down), for up to [`RETRY_FOR`]. Every call retried this
+/// way is guarded or idempotent, so a repeat cannot do harm.
+async fn retry_transient<T, F, Fut>(mut call: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match call().await {
+            Err(e) if e.is_transient() && started.elapsed() < RETRY_FOR => {
+                tracing::debug!(error = %e, "store call failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+            result => return result,
         }
     }
 }
