@@ -139,6 +139,7 @@ impl Chaos {
             std::thread::sleep(Duration::from_millis(100));
         }
         child.kill().unwrap();
+        child.wait().unwrap();
         panic!("{name} did not finish draining within 60 s");
     }
 
