@@ -162,8 +162,7 @@ fn delete_options(range: &KeyRange) -> (Vec<u8>, DeleteOptions) {
 fn watch_options(range: &KeyRange, from: Revision) -> (Vec<u8>, WatchOptions) {
     let options = WatchOptions::new()
         .with_start_revision(from)
-        .with_prev_key()
-        .with_progress_notify();
+        .with_prev_key();
     match range {
         KeyRange::Key(k) => (k.clone(), options),
         KeyRange::Prefix(p) if p.is_empty() => (vec![0], options.with_all_keys()),
@@ -392,7 +391,11 @@ async fn follow(
                     None if response.created() => continue,
                     None => revision(response.header()),
                 };
-                next = next.max(batch_revision + 1);
+                // Resume after the last *event*: a progress report can run ahead of events
+                // etcd has not sent yet (etcd issue 15220, before 3.4.25 / 3.5.8).
+                if let Some(last) = events.last() {
+                    next = next.max(last.kv.mod_revision + 1);
+                }
                 if tx
                     .send(Ok(WatchBatch {
                         events,

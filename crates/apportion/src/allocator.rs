@@ -22,6 +22,9 @@ use crate::solve::{solve, Solved};
 use crate::view::{ClusterView, Observed, RuntimeDecoder};
 use crate::writer;
 
+/// How long a round waits for the view to catch up with its writes before going on.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What one round did, for tests and monitoring.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoundReport {
@@ -194,7 +197,15 @@ where
             // The store is failing: do not hammer it.
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
-        self.view.wait_for_revision(reached).await;
+        // Let the view catch up before planning again: with what was written, or, when
+        // nothing landed, with whatever change made the guards fail. The guards, not this
+        // wait, keep the next round safe, so a wait that runs long just ends.
+        let target = if reached > observed.revision {
+            reached
+        } else {
+            observed.revision + 1
+        };
+        let _ = tokio::time::timeout(CATCH_UP, self.view.wait_for_revision(target)).await;
         report
     }
 }

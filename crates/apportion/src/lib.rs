@@ -17,8 +17,10 @@ mod config;
 mod error;
 mod events;
 mod member;
+mod retry;
 mod session;
 mod solve;
+mod status_writer;
 mod view;
 mod writer;
 

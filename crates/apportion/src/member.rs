@@ -13,7 +13,7 @@ use apportion_core::keys::{ItemId, MemberId, Prefix};
 use apportion_core::planner::ReadyStatus;
 use apportion_core::values::{AssignmentValue, Decoder, MemberValue};
 use apportion_store::{
-    Compare, CompareOp, KeepAlive, KeyRange, KeySpaceOptions, Lease, Op, Store, StoreError, Txn,
+    Compare, CompareOp, KeepAlive, KeyRange, KeySpaceOptions, Lease, Op, Store, Txn,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -22,7 +22,9 @@ use crate::allocator::{Allocator, ConsistencyCheck, RoundHook};
 use crate::config::MemberConfig;
 use crate::error::Error;
 use crate::events::{self, Event};
+use crate::retry::retry_transient;
 use crate::session::{self, Fence};
+use crate::status_writer::StatusWriter;
 use crate::view::{ClusterView, Observed, RuntimeDecoder};
 
 /// A running member. See the module documentation. It derefs to a [`MemberHandle`], the
@@ -68,6 +70,7 @@ struct Shared<S, D: Decoder> {
     value: Mutex<D::Member>,
     view: Arc<ClusterView<D>>,
     fence: watch::Receiver<Fence>,
+    statuses: StatusWriter,
 }
 
 /// Optional parts of a member: the consistency check and the round hook.
@@ -144,6 +147,7 @@ where
         );
         let (fence_tx, fence) = watch::channel(Fence::Healthy);
         let (events_tx, events) = mpsc::unbounded_channel();
+        let (statuses, status_task) = StatusWriter::start(store.clone());
         let shared = Arc::new(Shared {
             store,
             decoder,
@@ -154,6 +158,7 @@ where
             value: Mutex::new(config.value),
             view,
             fence,
+            statuses,
         });
         let allocator = Allocator {
             store: shared.store.clone(),
@@ -165,6 +170,7 @@ where
             hook: options.round_hook,
         };
         let tasks = vec![
+            status_task,
             tokio::spawn(session::guard_lease(
                 keep_alive.subscribe(),
                 margin,
@@ -276,23 +282,20 @@ where
                         reason: e.to_string(),
                     })?;
             let key = self.shared.prefix.assignment_key(&entry.key);
-            let txn = Txn::new()
-                .when([Compare::mod_revision(
-                    key.clone(),
-                    CompareOp::Equal,
-                    entry.meta.mod_revision,
-                )])
-                .and_then([Op::Put {
-                    key: key.into_bytes(),
-                    value: bytes,
-                    lease: (entry.meta.lease != 0).then_some(entry.meta.lease),
-                }]);
-            let result = retry_transient(|| self.shared.store.txn(txn.clone())).await?;
-            if result.succeeded {
+            let guard =
+                Compare::mod_revision(key.clone(), CompareOp::Equal, entry.meta.mod_revision);
+            let put = Op::Put {
+                key: key.into_bytes(),
+                value: bytes,
+                lease: (entry.meta.lease != 0).then_some(entry.meta.lease),
+            };
+            if self.shared.statuses.write(guard, put).await? {
                 return Ok(());
             }
-            // The assignment changed under us (moved, released, re-written): look again.
-            self.shared.view.wait_for_revision(result.revision).await;
+            // The assignment changed under us (moved, released, re-written): look again once
+            // the view has seen the change (it came after the revision read here).
+            let changed = self.shared.view.wait_for_revision(observed.revision + 1);
+            let _ = tokio::time::timeout(Duration::from_secs(1), changed).await;
         }
     }
 
@@ -318,7 +321,9 @@ where
         }
         let txn = Txn::new().and_then(ops);
         let result = retry_transient(|| self.shared.store.txn(txn.clone())).await?;
-        self.shared.view.wait_for_revision(result.revision).await;
+        // Seen once the deletion arrives; nothing arrives if the keys were already gone.
+        let seen = self.shared.view.wait_for_revision(result.revision);
+        let _ = tokio::time::timeout(Duration::from_secs(1), seen).await;
         Ok(())
     }
 
@@ -366,31 +371,6 @@ impl<S: Store, D: Decoder> Drop for Member<S, D> {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
-        }
-    }
-}
-
-/// How long the member's calls retry a store that cannot be reached before giving up.
-const RETRY_FOR: Duration = Duration::from_secs(30);
-
-/// Runs a store call, retrying with backoff while it fails for a reason that may pass (the
-/// store unreachable, an endpoint down), for up to [`RETRY_FOR`]. Every call retried this
-/// way is guarded or idempotent, so a repeat cannot do harm.
-async fn retry_transient<T, F, Fut>(mut call: F) -> Result<T, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, StoreError>>,
-{
-    let started = tokio::time::Instant::now();
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        match call().await {
-            Err(e) if e.is_transient() && started.elapsed() < RETRY_FOR => {
-                tracing::debug!(error = %e, "store call failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
-            result => return result,
         }
     }
 }
