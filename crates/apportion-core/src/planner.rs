@@ -20,8 +20,12 @@
 //!   its assignment once it has stopped serving. The new owner is added only once the item
 //!   has no assignment left at all: not after a release request, and not while an
 //!   assignment of a vanished member is still there (its lease may still be alive).
-//! - **Dangling assignments** (item or member gone) are removed, except those of an existing
-//!   exclusive item, which are asked to release like any other owner.
+//! - **Dangling assignments** of a gone item are removed. One of an existing item whose
+//!   member is missing from the view is left to its lease: the assignment exists, so the
+//!   member's lease is alive and the member may well be serving it, its key only briefly
+//!   gone or holding a value this view cannot read. It does not count as a replica; it
+//!   goes when the lease ends (one without a lease is removed). An existing exclusive
+//!   item's are asked to release like any other owner.
 //!
 //! The runtime turns each item's changes into one guarded transaction: the item must not
 //! have changed since the state was read, so a stale view can never double-assign.
@@ -171,7 +175,11 @@ where
         let changes = if item.value.is_exclusive() {
             plan_exclusive(state, x, wanted, &orphans)
         } else {
-            let mut changes: Vec<_> = orphans.into_iter().map(Change::Remove).collect();
+            let mut changes: Vec<_> = orphans
+                .into_iter()
+                .filter(|e| e.meta.lease == 0)
+                .map(Change::Remove)
+                .collect();
             changes.extend(plan_replicated(state, x, wanted, consistency));
             changes
         };
