@@ -46,6 +46,23 @@ impl Mirror {
             .count()
     }
 
+    /// The item's copies as `member/slot` with `+` for ready, `-` for not, `?` for a
+    /// member that has gone, for messages.
+    fn describe(&self, item: &ItemId) -> String {
+        let copies: Vec<String> = self
+            .copies(item)
+            .map(|((member, slot), status)| {
+                let mark = match (self.members.contains(member), status.ready) {
+                    (false, _) => '?',
+                    (true, true) => '+',
+                    (true, false) => '-',
+                };
+                format!("{member}/{}{mark}", slot.0)
+            })
+            .collect();
+        copies.join(" ")
+    }
+
     /// Applies one event, keeping a key's last good value when the new one is bad.
     fn apply(&mut self, prefix: &Prefix, event: &Event) {
         let kv = &event.kv;
@@ -125,9 +142,9 @@ fn apply(
             _ => {}
         }
     }
-    let ready_before: BTreeMap<&ItemId, usize> = touched
+    let before: BTreeMap<&ItemId, (usize, String)> = touched
         .iter()
-        .map(|item| (item, mirror.ready(item)))
+        .map(|item| (item, (mirror.ready(item), mirror.describe(item))))
         .collect();
     for event in &batch.events {
         mirror.apply(prefix, event);
@@ -153,9 +170,13 @@ fn apply(
             record.violate("exclusive item assigned twice", detail);
         }
         let wants = mirror.items.get(item).is_some_and(|v| v.replication > 0);
-        if by_allocator && wants && ready_before[item] > 0 && mirror.ready(item) == 0 {
-            let detail =
-                format!("revision {revision}: the allocator left {item} without a ready replica");
+        let (ready_before, copies_before) = &before[item];
+        if by_allocator && wants && *ready_before > 0 && mirror.ready(item) == 0 {
+            let detail = format!(
+                "revision {revision}: the allocator left {item} without a ready replica \
+                 (before: {copies_before}; after: {})",
+                mirror.describe(item)
+            );
             record.violate("last consistent replica dropped", detail);
         }
     }
