@@ -379,3 +379,36 @@ async fn scaling_down_to_too_few_slots_keeps_every_consistent_replica_it_can() {
         "capacity shrank, so replicas must go: {placed:?}"
     );
 }
+
+/// Found by the simulation (seeds 9 and 22): a member that started after an item's value
+/// was garbled had never read the item, so once it led, the item's replicas looked like
+/// those of a deleted item and it removed them all.
+#[tokio::test(start_paused = true)]
+async fn a_garbled_item_keeps_its_replicas_under_a_leader_that_cannot_read_it() {
+    let mut cluster = memory_cluster().await;
+    cluster.join("a", "1", 10).await;
+    cluster.put_item("i0", 1, false).await;
+    cluster.settle().await;
+    let item_key = format!("{PREFIX}/items/i0");
+    cluster.store.put(item_key, "garbage", None).await.unwrap();
+    // b#1 never reads i0; it leads once a#1 drains.
+    cluster.join("b", "1", 10).await;
+    cluster.drain("a#1");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let replicas = cluster
+        .store
+        .range(KeyRange::prefix(format!("{PREFIX}/assign/i0#")))
+        .await
+        .unwrap();
+    assert_eq!(replicas.kvs.len(), 1, "the replica of i0 went");
+    assert!(
+        cluster.is_running("a#1"),
+        "a#1 drained without handing i0 over"
+    );
+    // Once the value is repaired, the item moves and a#1 leaves.
+    cluster.put_item("i0", 1, false).await;
+    let settled = cluster.settle().await;
+    assert_eq!(placement(&settled.state)["i0"], ["b#1"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!cluster.is_running("a#1"));
+}
