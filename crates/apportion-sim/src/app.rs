@@ -26,6 +26,8 @@ use crate::store::SimStore;
 /// The longest an application waits on one call into the library, so that it is never
 /// blocked long away from its event stream (where `Fenced` may be waiting).
 const CALL_LIMIT: Duration = Duration::from_millis(200);
+/// How long the application waits before it tries a failed call again.
+const RETRY: Duration = Duration::from_millis(500);
 
 /// What the driver asks of a running application.
 #[derive(Debug)]
@@ -142,9 +144,15 @@ pub async fn run(
                 let Some((_, chore)) = chores.pop_first() else { continue };
                 match chore {
                     Chore::Ready(item) => {
-                        bounded(member.update_status(&item, |s| s.ready = true)).await;
+                        if !done(member.update_status(&item, |s| s.ready = true)).await {
+                            later(&mut chores, RETRY, Chore::Ready(item));
+                        }
                     }
-                    Chore::Release(item) => bounded(member.release(&item)).await,
+                    Chore::Release(item) => {
+                        if !done(member.release(&item)).await {
+                            later(&mut chores, RETRY, Chore::Release(item));
+                        }
+                    }
                     Chore::Leave => {
                         // The session ends either way; a revoke that fails leaves the
                         // lease to expire.
@@ -159,10 +167,19 @@ pub async fn run(
 }
 
 /// Runs a call for at most [`CALL_LIMIT`]. Failures are the normal lot of a member in a
-/// faulty cluster (the item moved on, the store is unreachable): the application carries
-/// on, as a real one would.
+/// faulty cluster (the store is unreachable): the application carries on, as a real one
+/// would.
 async fn bounded(call: impl Future<Output = Result<(), Error>>) {
     let _ = tokio::time::timeout(CALL_LIMIT, call).await;
+}
+
+/// Runs a call about an item for at most [`CALL_LIMIT`]; false if it should be tried
+/// again (it failed, but not because the item is no longer here).
+async fn done(call: impl Future<Output = Result<(), Error>>) -> bool {
+    matches!(
+        tokio::time::timeout(CALL_LIMIT, call).await,
+        Ok(Ok(()) | Err(Error::NotAssigned { .. }))
+    )
 }
 
 fn note(record: &SharedRecord, member: &str, happening: Happening) {

@@ -8,10 +8,13 @@
 //! to let go). Settled, the assignment must be the solver's own answer for the state:
 //! solving it again changes nothing, and loads are balanced wherever balance is possible.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use apportion::core::keys::{AssignmentKey, ItemId, Key, MemberId, Prefix};
 use apportion::core::solver::{self, Current, Item, Member, Problem};
+use apportion::core::state::decode_entry;
 use apportion::core::values::{ItemValue, JsonDecoder};
+use apportion::store::{RangeResult, Revision};
 use apportion::StateOf;
 
 type State = StateOf<JsonDecoder>;
@@ -19,8 +22,64 @@ type State = StateOf<JsonDecoder>;
 /// A broken rule: its name and what was seen.
 pub type Finding = (&'static str, String);
 
+/// The keys under the prefix whose current value does not decode. A member that never
+/// read such a key's value does not know the item or member at all (or, for an
+/// assignment, that it exists), so the leader may rightly leave the copies they concern
+/// alone while an older view still sees them.
+#[derive(Debug, Default)]
+pub struct Unreadable {
+    /// The revision of the read.
+    pub revision: Revision,
+    /// How many keys, of any kind or of none.
+    pub keys: usize,
+    items: BTreeSet<ItemId>,
+    members: BTreeSet<MemberId>,
+    assignments: BTreeSet<AssignmentKey>,
+}
+
+impl Unreadable {
+    /// Sorts out the keys of a read of the whole prefix.
+    pub fn of(prefix: &Prefix, read: &RangeResult) -> Self {
+        let mut unreadable = Unreadable {
+            revision: read.revision,
+            ..Unreadable::default()
+        };
+        for kv in &read.kvs {
+            if decode_entry(prefix, &JsonDecoder, &kv.key, &kv.value).is_ok() {
+                continue;
+            }
+            unreadable.keys += 1;
+            match prefix.classify(&kv.key) {
+                Ok(Key::Item(id)) => {
+                    unreadable.items.insert(id);
+                }
+                Ok(Key::Member(id)) => {
+                    unreadable.members.insert(id);
+                }
+                Ok(Key::Assignment(key)) => {
+                    unreadable.assignments.insert(key);
+                }
+                Err(_) => {}
+            }
+        }
+        unreadable
+    }
+
+    /// Whether the item with this id is unreadable.
+    pub fn has_item(&self, id: &str) -> bool {
+        self.items.iter().any(|item| item.as_str() == id)
+    }
+
+    /// Whether the leader may not know of this copy, or of its item or member.
+    fn concerns(&self, copy: &AssignmentKey) -> bool {
+        self.assignments.contains(copy)
+            || self.items.contains(&copy.item)
+            || self.members.contains(&copy.member)
+    }
+}
+
 /// The rules that hold when the leader is at rest.
-pub fn at_rest(state: &State) -> Vec<Finding> {
+pub fn at_rest(state: &State, unreadable: &Unreadable) -> Vec<Finding> {
     let mut findings = Vec::new();
     for entry in state.dangling() {
         findings.push((
@@ -28,7 +87,7 @@ pub fn at_rest(state: &State) -> Vec<Finding> {
             entry.key.to_string(),
         ));
     }
-    let pinned = pinned_per_member(state);
+    let pinned = pinned_per_member(state, unreadable);
     for (m, member) in state.members().iter().enumerate() {
         let load = state.member_assignment_count(m);
         let may_hold = if member.value.exiting {
@@ -47,11 +106,11 @@ pub fn at_rest(state: &State) -> Vec<Finding> {
         }
     }
     for (x, item) in state.items().iter().enumerate() {
-        let mut slots: Vec<u16> = state
-            .item_assignments(x)
-            .iter()
-            .map(|a| a.key.slot.0)
-            .collect();
+        let copies = state.item_assignments(x);
+        if copies.iter().any(|c| unreadable.concerns(&c.key)) {
+            continue;
+        }
+        let mut slots: Vec<u16> = copies.iter().map(|a| a.key.slot.0).collect();
         slots.sort_unstable();
         if slots.iter().enumerate().any(|(i, &s)| usize::from(s) != i) {
             findings.push((
@@ -64,8 +123,9 @@ pub fn at_rest(state: &State) -> Vec<Finding> {
 }
 
 /// Per member, the copies the planner may not drop: releasing ones (the owner lets go in
-/// its own time), and ready ones of items with no more ready replicas than they want.
-fn pinned_per_member(state: &State) -> Vec<u32> {
+/// its own time), ready ones of items with no more ready replicas than they want, and
+/// those the leader may not know of.
+fn pinned_per_member(state: &State, unreadable: &Unreadable) -> Vec<u32> {
     let mut pinned = vec![0u32; state.members().len()];
     for (x, item) in state.items().iter().enumerate() {
         let range = state.item_assignment_range(x);
@@ -73,7 +133,10 @@ fn pinned_per_member(state: &State) -> Vec<u32> {
         let ready = copies.iter().filter(|a| a.value.ready).count();
         let needed = ready <= usize::from(item.value.replication());
         for (a, copy) in range.zip(copies) {
-            if copy.value.releasing || (copy.value.ready && needed) {
+            let must_stay = copy.value.releasing
+                || (copy.value.ready && needed)
+                || unreadable.concerns(&copy.key);
+            if must_stay {
                 if let Some(m) = state.assignment_member(a) {
                     pinned[m] += 1;
                 }
@@ -84,29 +147,46 @@ fn pinned_per_member(state: &State) -> Vec<u32> {
 }
 
 /// The rules that hold once the cluster has settled: at rest, and the solver's answer.
-pub fn settled(state: &State) -> Vec<Finding> {
-    let mut findings = at_rest(state);
+///
+/// The settled assignment is the solver's answer for the settled state, except for the
+/// copies the planner must not drop: the last replica of an item the solver can place
+/// nowhere any more (capacity shrank below demand) stays where it is.
+pub fn settled(state: &State, unreadable: &Unreadable) -> Vec<Finding> {
+    let mut findings = at_rest(state, unreadable);
     let problem = problem(state, true);
     let again = match solver::solve(&problem) {
         Ok(solution) => solution,
         Err(e) => return vec![("solver refused the settled state", e.to_string())],
     };
-    if again.added > 0 || !again.removed.is_empty() {
+    let mut kept = vec![0u64; problem.members.len()];
+    let mut unexplained = Vec::new();
+    for removed in &again.removed {
+        let x = removed.item as usize;
+        let last_of_unplaceable = again.replicas_of(removed.item).is_empty()
+            && state.item_assignments(x).len() == 1
+            && problem.items[x].replication > 0;
+        if last_of_unplaceable {
+            kept[removed.member as usize] += 1;
+        } else {
+            unexplained.push(removed);
+        }
+    }
+    if again.added > 0 || !unexplained.is_empty() {
         findings.push((
             "settled but not the solver's answer",
             format!(
-                "solving the settled state again adds {} and removes {:?}",
-                again.added, again.removed
+                "solving the settled state again adds {} and removes {unexplained:?}",
+                again.added
             ),
         ));
     }
     // Balance: wherever a solve from scratch puts every member in its band, the settled
-    // loads must be in theirs too.
+    // loads (less the copies kept above) must be in theirs too.
     let scratch = match solver::solve(&problem_without_current(problem.clone())) {
         Ok(solution) => solution,
         Err(e) => return vec![("solver refused the settled state", e.to_string())],
     };
-    let bands = Bands::new(&problem, state.assignments().len() as u64);
+    let bands = Bands::new(&problem, scratch.replicas.len() as u64);
     let scratch_loads = loads_of(&problem, scratch.replicas.iter().map(|r| r.member));
     let balanced_possible = scratch_loads
         .iter()
@@ -114,7 +194,7 @@ pub fn settled(state: &State) -> Vec<Finding> {
         .all(|(m, &load)| bands.contains(&problem, m, load));
     if balanced_possible {
         for (m, member) in state.members().iter().enumerate() {
-            let load = u64::from(state.member_assignment_count(m));
+            let load = u64::from(state.member_assignment_count(m)) - kept[m];
             if !bands.contains(&problem, m, load) {
                 findings.push((
                     "unbalanced when balance is possible",

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apportion::core::keys::{MemberId, Prefix};
-use apportion::core::state::decode_entry;
 use apportion::core::values::{Decoder, JsonDecoder, JsonItem};
 use apportion::store::{KeyRange, MemoryStore, Revision, Store};
 use apportion::{ClusterView, Member, MemberConfig, MemberOptions, Observed};
@@ -15,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::app::{self, Command, Pace};
-use crate::checks::{self, Finding};
+use crate::checks::{self, Finding, Unreadable};
 use crate::mirror;
 use crate::plan::{Action, BadInput, ItemSpec, MemberSpec, Plan, PREFIX};
 use crate::record::{Record, SharedRecord};
@@ -52,6 +51,8 @@ struct Session {
     task: JoinHandle<()>,
     mode: Mode,
     draining: bool,
+    /// The item limit it was last told.
+    limit: u32,
 }
 
 /// The running simulation.
@@ -68,6 +69,8 @@ pub struct Driver {
     gone: BTreeSet<String>,
     items: BTreeMap<String, ItemSpec>,
     armed: Option<String>,
+    /// Members started to settle so far (they are named after it).
+    late: u32,
     rng: Rng,
     report: Report,
     trace: bool,
@@ -103,6 +106,7 @@ impl Driver {
             gone: BTreeSet::new(),
             items: BTreeMap::new(),
             armed: None,
+            late: 0,
             trace,
         }
     }
@@ -177,6 +181,7 @@ impl Driver {
                 task,
                 mode: Mode::Up,
                 draining: false,
+                limit: spec.limit,
             },
         );
     }
@@ -310,6 +315,7 @@ impl Driver {
             }
             Action::SetLimit { pick, limit } => {
                 let name = self.pick_session(*pick, up)?;
+                self.sessions.get_mut(&name)?.limit = *limit;
                 self.command(&name, Command::Limit(*limit));
                 Some(format!("{name} to {limit}"))
             }
@@ -482,10 +488,11 @@ impl Driver {
     /// The checks after a step (or, with `None`, after the warm-up).
     async fn check(&mut self, step: Option<usize>) {
         let (revision, observed) = self.caught_up().await;
-        let mut findings = self.rejected_findings(&observed).await;
+        let unreadable = self.unreadable().await;
+        let mut findings = rejected_findings(&observed, &unreadable);
         if self.leader_at_rest(&observed, revision) {
             self.report.at_rest_checks += 1;
-            findings.extend(checks::at_rest(&observed.state));
+            findings.extend(checks::at_rest(&observed.state, &unreadable));
         }
         let mut record = Record::lock(&self.record);
         for (rule, detail) in findings {
@@ -494,37 +501,19 @@ impl Driver {
         }
     }
 
-    /// The rejected-values rule: the view counts exactly the keys under the prefix whose
-    /// value does not decode, as a fresh read shows them.
-    async fn rejected_findings(&self, observed: &Observed<JsonDecoder>) -> Vec<Finding> {
+    /// The keys whose value does not decode, as a fresh read shows them now.
+    async fn unreadable(&self) -> Unreadable {
         let read = self
             .base
             .range(KeyRange::prefix(self.prefix.root_dir()))
             .await
             .expect("the driver's connection is never cut");
-        if read.revision != observed.revision {
-            return Vec::new();
-        }
-        let bad = read
-            .kvs
-            .iter()
-            .filter(|kv| decode_entry(&self.prefix, &JsonDecoder, &kv.key, &kv.value).is_err())
-            .count();
-        if bad == observed.rejected {
-            Vec::new()
-        } else {
-            vec![(
-                "rejected values miscounted",
-                format!(
-                    "{bad} keys do not decode, the view counts {}",
-                    observed.rejected
-                ),
-            )]
-        }
+        Unreadable::of(&self.prefix, &read)
     }
 
-    /// Lifts every fault, makes sure enough members run, and waits for the cluster to
-    /// settle; then checks the settled rules.
+    /// Lifts every fault (the garbled items and members written over again, as an operator
+    /// would), makes sure enough members run, and waits for the cluster to settle; then
+    /// checks the settled rules.
     async fn settle(&mut self) {
         let names: Vec<String> = self.sessions.keys().cloned().collect();
         for name in names {
@@ -536,33 +525,31 @@ impl Driver {
                 }
                 Mode::Partitioned => self.set_mode(&name, Mode::Up),
             }
+            self.command(&name, Command::Limit(self.sessions[&name].limit));
         }
-        let staying = self.sessions.values().filter(|s| !s.draining).count();
-        let limit = self
-            .plan
-            .cluster
-            .members
-            .iter()
-            .map(|m| m.limit)
-            .max()
-            .unwrap_or(1);
-        for n in staying..MIN_MEMBERS_TO_SETTLE {
-            self.join(&MemberSpec {
-                zone: format!("z{n}"),
-                suffix: format!("late{n}"),
-                limit,
-            });
+        let unreadable = self.unreadable().await;
+        let garbled: Vec<ItemSpec> = self
+            .items
+            .values()
+            .filter(|item| unreadable.has_item(&item.id))
+            .cloned()
+            .collect();
+        for item in garbled {
+            self.put_item(item).await;
         }
         let began = Record::lock(&self.record).elapsed();
         let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
         while tokio::time::Instant::now() < deadline {
+            self.reap();
+            self.ensure_members();
             tokio::time::sleep(SETTLE_POLL).await;
             self.reap();
             let (revision, observed) = self.caught_up().await;
             if self.settled(&observed, revision) {
                 self.report.settled_after = Some(Record::lock(&self.record).elapsed() - began);
-                let mut findings = checks::settled(&observed.state);
-                findings.extend(self.rejected_findings(&observed).await);
+                let unreadable = self.unreadable().await;
+                let mut findings = checks::settled(&observed.state, &unreadable);
+                findings.extend(rejected_findings(&observed, &unreadable));
                 let mut record = Record::lock(&self.record);
                 for (rule, detail) in findings {
                     record.violate(rule, format!("settled: {detail}"));
@@ -575,6 +562,29 @@ impl Driver {
             "did not settle",
             format!("not settled {SETTLE_LIMIT:?} after the faults stopped: {diagnosis}"),
         );
+    }
+
+    /// Starts members until at least [`MIN_MEMBERS_TO_SETTLE`] run that are not draining
+    /// (some may have lost their lease while paused or cut off, and end as the faults
+    /// lift).
+    fn ensure_members(&mut self) {
+        let staying = self.sessions.values().filter(|s| !s.draining).count();
+        let limit = self
+            .plan
+            .cluster
+            .members
+            .iter()
+            .map(|m| m.limit)
+            .max()
+            .unwrap_or(1);
+        for _ in staying..MIN_MEMBERS_TO_SETTLE {
+            self.late += 1;
+            self.join(&MemberSpec {
+                zone: format!("z{}", self.late % 2),
+                suffix: format!("late{}", self.late),
+                limit,
+            });
+        }
     }
 
     fn settled(&self, observed: &Observed<JsonDecoder>, revision: Revision) -> bool {
@@ -595,11 +605,12 @@ impl Driver {
         let round = leader
             .as_ref()
             .and_then(|l| Rounds::lock(&self.rounds).latest(l).cloned());
-        let unready = state
+        let unready: Vec<String> = state
             .assignments()
             .iter()
             .filter(|a| !a.value.ready)
-            .count();
+            .map(|a| a.key.to_string())
+            .collect();
         let releasing = state
             .assignments()
             .iter()
@@ -607,12 +618,19 @@ impl Driver {
             .count();
         format!(
             "revision {revision}, leader {leader:?} (session {:?}), its last round {round:?}, \
-             {unready} not ready, {releasing} releasing, {} dangling",
+             not ready {unready:?}, {releasing} releasing, {} dangling, members {:?}, \
+             sessions {:?}",
             leader
                 .as_ref()
                 .and_then(|l| self.sessions.get(l))
                 .map(|s| (s.mode, s.draining)),
-            state.dangling().len()
+            state.dangling().len(),
+            state
+                .members()
+                .iter()
+                .map(|m| m.key.to_string())
+                .collect::<Vec<_>>(),
+            self.sessions.keys().collect::<Vec<_>>(),
         )
     }
 
@@ -622,6 +640,11 @@ impl Driver {
             session.task.abort();
         }
         let record = Record::lock(&self.record);
+        if self.trace {
+            for line in record.lines() {
+                println!("[{:>9.3?}] {}: {:?}", line.at, line.member, line.happening);
+            }
+        }
         self.report.happenings = record.counts();
         self.report.simulated = record.elapsed();
         self.report.violations = record.violations().to_vec();
@@ -633,6 +656,20 @@ impl Driver {
         drop(rounds);
         drop(record);
         self.report
+    }
+}
+
+/// The rejected-values rule: the view counts exactly the keys under the prefix whose
+/// value does not decode (called with the view caught up with the read).
+fn rejected_findings(observed: &Observed<JsonDecoder>, unreadable: &Unreadable) -> Vec<Finding> {
+    if unreadable.revision != observed.revision || unreadable.keys == observed.rejected {
+        Vec::new()
+    } else {
+        let detail = format!(
+            "{} keys do not decode, the view counts {}",
+            unreadable.keys, observed.rejected
+        );
+        vec![("rejected values miscounted", detail)]
     }
 }
 

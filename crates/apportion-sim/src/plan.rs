@@ -441,8 +441,26 @@ fn garbage(rng: &mut Rng) -> Vec<u8> {
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Action::Bad(bad) => write!(f, "bad input: {bad:?}"),
+            Action::Bad(bad) => write!(f, "{}: {}", self.kind(), bad.what()),
             other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+impl BadInput {
+    /// The bad value or key, readably.
+    fn what(&self) -> String {
+        match self {
+            BadInput::GarbageItem { value, .. }
+            | BadInput::GarbleItem { value, .. }
+            | BadInput::GarbageMember { value, .. }
+            | BadInput::GarbleMember { value, .. }
+            | BadInput::GarbleAssignment { value, .. } => {
+                format!("{:?}", String::from_utf8_lossy(value))
+            }
+            BadInput::ForbiddenKey { key } => format!("{key:?}"),
+            BadInput::Huge { valid, .. } => format!("1 MiB, valid {valid}"),
+            BadInput::AbsurdReplication { .. } => "replication 65535".into(),
         }
     }
 }
