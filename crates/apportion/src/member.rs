@@ -205,49 +205,7 @@ where
         item: &ItemId,
         update: impl Fn(&mut D::Assignment),
     ) -> Result<(), Error> {
-        loop {
-            let observed = self.shared.view.current();
-            let local = observed
-                .state
-                .local_assignments()
-                .find(|l| &l.item.key == item)
-                .ok_or_else(|| Error::NotAssigned {
-                    item: item.to_string(),
-                    member: self.shared.id.to_string(),
-                })?;
-            let entry = local.assignment;
-            let mut value = entry.value.clone();
-            update(&mut value);
-            if entry.value.is_releasing() && !value.is_releasing() {
-                value.request_release();
-            }
-            let bytes =
-                self.shared
-                    .decoder
-                    .encode_assignment(&value)
-                    .map_err(|e| Error::Encode {
-                        what: "assignment status",
-                        reason: e.to_string(),
-                    })?;
-            let key = self.shared.prefix.assignment_key(&entry.key);
-            let txn = Txn::new()
-                .when([Compare::mod_revision(
-                    key.clone(),
-                    CompareOp::Equal,
-                    entry.meta.mod_revision,
-                )])
-                .and_then([Op::Put {
-                    key: key.into_bytes(),
-                    value: bytes,
-                    lease: (entry.meta.lease != 0).then_some(entry.meta.lease),
-                }]);
-            let result = self.shared.store.txn(txn).await?;
-            if result.succeeded {
-                return Ok(());
-            }
-            // The assignment changed under us (moved, released, re-written): look again.
-            self.shared.view.wait_for_revision(result.revision).await;
-        }
+        self.shared.write_status(item, update).await
     }
 
     /// Lets go of `item`: deletes this member's assignments of it. This is how a member
@@ -334,6 +292,65 @@ impl<S: Store, D: Decoder> Drop for Member<S, D> {
     }
 }
 
+impl<S, D> Shared<S, D>
+where
+    S: Store,
+    D: Decoder + Send + Sync + 'static,
+    D::Item: Clone + Send + Sync,
+    D::Member: Clone + Send + Sync,
+    D::Assignment: Clone + Send + Sync,
+{
+    /// See [`Member::update_status`].
+    async fn write_status(
+        &self,
+        item: &ItemId,
+        update: impl Fn(&mut D::Assignment),
+    ) -> Result<(), Error> {
+        loop {
+            let observed = self.view.current();
+            let local = observed
+                .state
+                .local_assignments()
+                .find(|l| &l.item.key == item)
+                .ok_or_else(|| Error::NotAssigned {
+                    item: item.to_string(),
+                    member: self.id.to_string(),
+                })?;
+            let entry = local.assignment;
+            let mut value = entry.value.clone();
+            update(&mut value);
+            if entry.value.is_releasing() && !value.is_releasing() {
+                value.request_release();
+            }
+            let bytes = self
+                .decoder
+                .encode_assignment(&value)
+                .map_err(|e| Error::Encode {
+                    what: "assignment status",
+                    reason: e.to_string(),
+                })?;
+            let key = self.prefix.assignment_key(&entry.key);
+            let txn = Txn::new()
+                .when([Compare::mod_revision(
+                    key.clone(),
+                    CompareOp::Equal,
+                    entry.meta.mod_revision,
+                )])
+                .and_then([Op::Put {
+                    key: key.into_bytes(),
+                    value: bytes,
+                    lease: (entry.meta.lease != 0).then_some(entry.meta.lease),
+                }]);
+            let result = self.store.txn(txn).await?;
+            if result.succeeded {
+                return Ok(());
+            }
+            // The assignment changed under us (moved, released, re-written): look again.
+            self.view.wait_for_revision(result.revision).await;
+        }
+    }
+}
+
 fn encode_member<D: Decoder>(decoder: &D, value: &D::Member) -> Result<Vec<u8>, Error> {
     decoder.encode_member(value).map_err(|e| Error::Encode {
         what: "member value",
@@ -343,7 +360,8 @@ fn encode_member<D: Decoder>(decoder: &D, value: &D::Member) -> Result<Vec<u8>, 
 
 /// Turns views and fence changes into the member's events. While fenced it keeps track of
 /// holdings silently; when the fence lifts it replays them. It also puts the member key back
-/// if it vanished while the lease is healthy (deleted by hand).
+/// if it vanished while the lease is healthy (deleted by hand), and its assignment statuses
+/// if they were garbled.
 async fn feed_events<S, D>(shared: Arc<Shared<S, D>>, events: mpsc::UnboundedSender<Event>)
 where
     S: Store,
@@ -398,9 +416,39 @@ where
         {
             reannounce(&shared).await;
         }
+        if now == Fence::Healthy {
+            repair_statuses(&shared, &observed).await;
+        }
         tokio::select! {
             changed = states.changed() => if changed.is_err() { return },
             changed = fence.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// Writes back this member's assignment statuses that someone overwrote with a value that
+/// does not decode (this view kept the last good one). The member owns its statuses, and a
+/// member that never read the good value cannot even tell the assignment is there: a
+/// leader of that kind would place the item again, and never move this copy away.
+async fn repair_statuses<S, D>(shared: &Shared<S, D>, observed: &Observed<D>)
+where
+    S: Store,
+    D: Decoder + Send + Sync + 'static,
+    D::Item: Clone + Send + Sync,
+    D::Member: Clone + Send + Sync,
+    D::Assignment: Clone + Send + Sync,
+{
+    if observed.rejected == 0 {
+        return;
+    }
+    let rejected = shared.view.rejected_keys();
+    for local in observed.state.local_assignments() {
+        let key = shared.prefix.assignment_key(&local.assignment.key);
+        if rejected.contains(key.as_bytes()) {
+            tracing::warn!(member = %shared.id, %key, "assignment status garbled; writing it back");
+            if let Err(e) = shared.write_status(&local.item.key, |_| {}).await {
+                tracing::warn!(member = %shared.id, %key, error = %e, "cannot write the status back");
+            }
         }
     }
 }

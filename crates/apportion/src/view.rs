@@ -96,6 +96,12 @@ impl<D: Decoder> ClusterView<D> {
         self.states.clone()
     }
 
+    /// The keys under the prefix whose current value does not decode.
+    pub(crate) fn rejected_keys(&self) -> BTreeSet<Vec<u8>> {
+        self.keyspace
+            .read(|snapshot| snapshot.rejected().keys().cloned().collect())
+    }
+
     /// Resolves once the view reflects `revision`.
     pub async fn wait_for_revision(&self, revision: Revision) {
         self.keyspace.wait_for_revision(revision).await;
