@@ -168,7 +168,21 @@ pub fn settled(state: &State, unreadable: &Unreadable) -> Vec<Finding> {
         if last_of_unplaceable {
             kept[removed.member as usize] += 1;
         } else {
-            unexplained.push(removed);
+            let copies: Vec<String> = state
+                .item_assignments(x)
+                .iter()
+                .map(|a| format!("{}/{}", a.key.member, a.key.slot.0))
+                .collect();
+            let wanted: Vec<&str> = again
+                .replicas_of(removed.item)
+                .iter()
+                .map(|r| state.members()[r.member as usize].key.as_str())
+                .collect();
+            let item = &state.items()[x];
+            unexplained.push(format!(
+                "{} (replication {}, exclusive {}) on {copies:?}, wanted on {wanted:?}",
+                item.key, item.value.replication, item.value.exclusive
+            ));
         }
     }
     if again.added > 0 || !unexplained.is_empty() {
