@@ -250,12 +250,19 @@ impl Driver {
                 self.crash(&name);
                 Some(name)
             }
-            Action::CrashLeaderMidRound { after, burst } => {
+            Action::CrashLeaderMidRound {
+                after,
+                removals,
+                additions,
+            } => {
                 let leader = self
                     .leader()
                     .filter(|l| self.sessions.get(l).is_some_and(up))?;
                 self.arm(&leader, *after);
-                for item in burst {
+                for pick in removals {
+                    self.remove_item(*pick).await;
+                }
+                for item in additions {
                     self.put_item(item.clone()).await;
                 }
                 Some(format!("{leader} after {after} txns"))
@@ -297,13 +304,7 @@ impl Driver {
                 self.put_item(item.clone()).await;
                 Some(item.id.clone())
             }
-            Action::RemoveItem { pick } => {
-                let id = self.pick_item(*pick)?;
-                self.items.remove(&id);
-                let key = format!("{}{id}", self.prefix.items_dir());
-                self.base.delete(KeyRange::key(key)).await.ok()?;
-                Some(id)
-            }
+            Action::RemoveItem { pick } => self.remove_item(*pick).await,
             Action::SetReplication { pick, replication } => {
                 let id = self.pick_item(*pick)?;
                 let item = ItemSpec {
@@ -393,6 +394,15 @@ impl Driver {
     fn pick_item(&self, pick: u64) -> Option<String> {
         let ids: Vec<&String> = self.items.keys().collect();
         pick_of(&ids, pick).map(|id| id.to_string())
+    }
+
+    /// Deletes the `pick`-th item; returns its id.
+    async fn remove_item(&mut self, pick: u64) -> Option<String> {
+        let id = self.pick_item(pick)?;
+        self.items.remove(&id);
+        let key = format!("{}{id}", self.prefix.items_dir());
+        self.base.delete(KeyRange::key(key)).await.ok()?;
+        Some(id)
     }
 
     async fn put_item(&mut self, item: ItemSpec) {
@@ -653,6 +663,7 @@ impl Driver {
         self.report.rounds = rounds.total;
         self.report.busy_rounds = rounds.busy;
         self.report.allocator_txns = self.journal.allocator_txns();
+        self.report.reloads = self.journal.reloads();
         drop(rounds);
         drop(record);
         self.report

@@ -94,14 +94,16 @@ pub enum Action {
         /// Picks among the live members.
         pick: u64,
     },
-    /// The leader dies after `after` more transactions of its own, which `burst` (new
-    /// items, enough to take several transactions) makes it write: a crash in the middle
-    /// of a round.
+    /// The leader dies after `after` more transactions of its own, which a burst of
+    /// changes (items removed, whose replicas it must delete, and items added) makes it
+    /// write: a crash in the middle of a round.
     CrashLeaderMidRound {
         /// Transactions the leader gets through first.
         after: u32,
-        /// Items created to give the leader a round to write.
-        burst: Vec<ItemSpec>,
+        /// Picks items to remove.
+        removals: Vec<u64>,
+        /// Items to add.
+        additions: Vec<ItemSpec>,
     },
     /// A member's process stops (SIGSTOP): it acts on nothing, serves nothing, renews
     /// nothing.
@@ -341,7 +343,8 @@ fn draw_action(
         1 => Action::Crash { pick },
         2 => Action::CrashLeaderMidRound {
             after: rng.range(1, 2) as u32,
-            burst: (0..rng.range(3, 12))
+            removals: (0..rng.range(1, 4)).map(|_| rng.next_u64()).collect(),
+            additions: (0..rng.range(1, 4))
                 .map(|_| {
                     let exclusive = rng.chance(20);
                     names.item(rng, exclusive)

@@ -38,6 +38,8 @@ pub struct Report {
     pub allocator_txns: u64,
     /// Leader crashes armed for the middle of a round that did fire.
     pub mid_round_crashes: u64,
+    /// Key space reloads (a member's watch found its revisions compacted).
+    pub reloads: u64,
     /// Steps that ended with the leader at rest, where the at-rest rules were checked.
     pub at_rest_checks: u64,
     /// Broken invariants.
@@ -79,6 +81,8 @@ pub struct Totals {
     pub allocator_txns: u64,
     /// Leader crashes in the middle of a round.
     pub mid_round_crashes: u64,
+    /// Key space reloads.
+    pub reloads: u64,
     /// At-rest checks.
     pub at_rest_checks: u64,
     /// Violations.
@@ -108,6 +112,7 @@ impl Totals {
         self.rounds += report.rounds;
         self.allocator_txns += report.allocator_txns;
         self.mid_round_crashes += report.mid_round_crashes;
+        self.reloads += report.reloads;
         self.at_rest_checks += report.at_rest_checks;
         self.violations += report.violations.len() as u64;
     }
@@ -120,8 +125,8 @@ impl fmt::Display for Totals {
         writeln!(
             f,
             "simulation: {} seeds, {} steps, {} actions injected, {:.0} s simulated, \
-             {} rounds, {} allocator txns, {} mid-round leader crashes, {} at-rest checks, \
-             slowest settle {:.1} s, {} violations in {} seeds {:?}",
+             {} rounds, {} allocator txns, {} mid-round leader crashes, {} key space reloads, \
+             {} at-rest checks, slowest settle {:.1} s, {} violations in {} seeds {:?}",
             self.seeds,
             self.steps,
             done,
@@ -129,6 +134,7 @@ impl fmt::Display for Totals {
             self.rounds,
             self.allocator_txns,
             self.mid_round_crashes,
+            self.reloads,
             self.at_rest_checks,
             self.slowest_settle.as_secs_f64(),
             self.violations,

@@ -7,6 +7,7 @@
 //! leader in the middle of a round, between two of the round's transactions.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
 use apportion::store::{
@@ -24,6 +25,7 @@ pub struct Journal {
 struct JournalInner {
     allocator_revisions: BTreeSet<Revision>,
     allocator_txns: u64,
+    reloads: u64,
 }
 
 impl Journal {
@@ -35,6 +37,12 @@ impl Journal {
     /// How many transactions allocators sent that reached the store.
     pub fn allocator_txns(&self) -> u64 {
         lock(&self.inner).allocator_txns
+    }
+
+    /// How many times a member's key space read the whole prefix again (after its watch
+    /// reported a compaction).
+    pub fn reloads(&self) -> u64 {
+        lock(&self.inner).reloads
     }
 
     fn record(&self, result: &TxnResult) {
@@ -67,6 +75,8 @@ struct Tap {
     member_key: Vec<u8>,
     journal: Arc<Journal>,
     tripwire: Mutex<Option<Tripwire>>,
+    /// Reads of a whole prefix so far: the key space's first load, then its reloads.
+    prefix_reads: AtomicU64,
 }
 
 impl SimStore {
@@ -78,6 +88,7 @@ impl SimStore {
                 member_key: member_key.into_bytes(),
                 journal,
                 tripwire: Mutex::new(None),
+                prefix_reads: AtomicU64::new(0),
             }),
         }
     }
@@ -133,7 +144,12 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 impl Store for SimStore {
     async fn range(&self, range: KeyRange) -> Result<RangeResult> {
-        self.inner.range(range).await
+        let whole_prefix = matches!(range, KeyRange::Prefix(_));
+        let result = self.inner.range(range).await;
+        if whole_prefix && result.is_ok() && self.tap.prefix_reads.fetch_add(1, SeqCst) > 0 {
+            lock(&self.tap.journal.inner).reloads += 1;
+        }
+        result
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResult> {
