@@ -22,7 +22,7 @@ use crate::report::Report;
 use crate::rng::Rng;
 use crate::rounds::{Rounds, SharedRounds};
 use crate::serving::Happening;
-use crate::store::{Journal, SimStore, Tripwire};
+use crate::store::{Journal, Latency, SimStore, Tripwire};
 
 /// How long the cluster gets to settle once the faults stop.
 const SETTLE_LIMIT: Duration = Duration::from_secs(120);
@@ -157,11 +157,12 @@ impl Driver {
     fn join(&mut self, spec: &MemberSpec) {
         let name = spec.name();
         let id = MemberId::new(&spec.zone, &spec.suffix).expect("generated ids are valid");
-        let store = SimStore::connect(
-            &self.base,
-            self.prefix.member_key(&id),
-            self.journal.clone(),
-        );
+        let latency = Latency {
+            rng: self.rng.fork(),
+            max_ms: self.plan.cluster.latency_ms,
+        };
+        let member_key = self.prefix.member_key(&id);
+        let store = SimStore::connect(&self.base, member_key, self.journal.clone(), latency);
         let mut config = MemberConfig::json(PREFIX, &spec.zone, &spec.suffix, spec.limit);
         config.lease_ttl_secs = self.plan.cluster.ttl_secs;
         let options = MemberOptions {

@@ -67,6 +67,9 @@ pub struct ClusterSpec {
     /// The store's transaction op limit; a small one splits rounds into many transactions,
     /// which is where a leader can crash half-way.
     pub max_txn_ops: usize,
+    /// The most a member's call to the store takes, in milliseconds (each call takes a
+    /// random time up to it): the time in which a leader's view goes stale.
+    pub latency_ms: u64,
 }
 
 /// One step: something happens, then simulated time passes.
@@ -275,6 +278,7 @@ impl Plan {
             items,
             ttl_secs: rng.range(2, 4) as i64,
             max_txn_ops: [8, 16, 128][rng.weighted(&[2, 1, 1])],
+            latency_ms: [0, 5, 40][rng.weighted(&[1, 1, 2])],
         };
         let step_count = rng.range(30, 100) as usize;
         let steps = (0..step_count)

@@ -4,12 +4,15 @@
 //!
 //! The checker needs the first to tell a replica the leader deleted from one that went with
 //! its member's lease or that its member released; the schedule needs the second to crash a
-//! leader in the middle of a round, between two of the round's transactions.
+//! leader in the middle of a round, between two of the round's transactions. Calls also
+//! take time ([`Latency`]), so that what a member read can change before what it writes
+//! arrives, as on a network.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
+use crate::rng::Rng;
 use apportion::store::{
     CompareTarget, KeepAlive, KeyRange, Lease, LeaseId, MemoryStore, RangeResult, Revision, Store,
     StoreError, Txn, TxnResult, Watch,
@@ -77,11 +80,26 @@ struct Tap {
     tripwire: Mutex<Option<Tripwire>>,
     /// Reads of a whole prefix so far: the key space's first load, then its reloads.
     prefix_reads: AtomicU64,
+    latency: Mutex<Latency>,
+}
+
+/// How long a connection's calls take: a random time up to a maximum, as a network and a
+/// busy store would make them.
+pub struct Latency {
+    /// Draws each call's time.
+    pub rng: Rng,
+    /// The most a call takes, in milliseconds.
+    pub max_ms: u64,
 }
 
 impl SimStore {
     /// A new connection to `store` for the member whose key is `member_key`.
-    pub fn connect(store: &MemoryStore, member_key: String, journal: Arc<Journal>) -> Self {
+    pub fn connect(
+        store: &MemoryStore,
+        member_key: String,
+        journal: Arc<Journal>,
+        latency: Latency,
+    ) -> Self {
         SimStore {
             inner: store.connect(),
             tap: Arc::new(Tap {
@@ -89,6 +107,7 @@ impl SimStore {
                 journal,
                 tripwire: Mutex::new(None),
                 prefix_reads: AtomicU64::new(0),
+                latency: Mutex::new(latency),
             }),
         }
     }
@@ -106,6 +125,18 @@ impl SimStore {
     /// Removes the tripwire; true if it was still armed (it never fired).
     pub fn disarm(&self) -> bool {
         lock(&self.tap.tripwire).take().is_some()
+    }
+
+    /// Waits as long as this call takes to reach the store.
+    async fn travel(&self) {
+        let delay = {
+            let mut latency = lock(&self.tap.latency);
+            let max = latency.max_ms;
+            latency.rng.millis(0, max)
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
     }
 
     /// Whether `txn` is one of the allocator's: guarded first on this member's own key's
@@ -145,6 +176,7 @@ type Result<T> = std::result::Result<T, StoreError>;
 impl Store for SimStore {
     async fn range(&self, range: KeyRange) -> Result<RangeResult> {
         let whole_prefix = matches!(range, KeyRange::Prefix(_));
+        self.travel().await;
         let result = self.inner.range(range).await;
         if whole_prefix && result.is_ok() && self.tap.prefix_reads.fetch_add(1, SeqCst) > 0 {
             lock(&self.tap.journal.inner).reloads += 1;
@@ -154,6 +186,7 @@ impl Store for SimStore {
 
     async fn txn(&self, txn: Txn) -> Result<TxnResult> {
         let allocator = self.is_allocator(&txn);
+        self.travel().await;
         let result = self.inner.txn(txn).await;
         if let (true, Ok(result)) = (allocator, &result) {
             self.tap.journal.record(result);
@@ -175,6 +208,7 @@ impl Store for SimStore {
     }
 
     async fn revoke(&self, lease: LeaseId) -> Result<()> {
+        self.travel().await;
         self.inner.revoke(lease).await
     }
 
