@@ -32,11 +32,15 @@ pub use report::{Report, Totals};
 /// Each run gets a runtime of its own (current-thread, paused clock), so nothing of one
 /// run leaks into the next, and task scheduling, hence the run, is a function of the seed.
 pub fn run(seed: u64, trace: bool) -> Report {
+    run_plan(Plan::generate(seed), trace)
+}
+
+/// Runs a plan (drawn from a seed, or written by hand for a scenario) to the end.
+pub fn run_plan(plan: Plan, trace: bool) -> Report {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .expect("a current-thread runtime builds");
-    let plan = Plan::generate(seed);
     runtime.block_on(async move { driver::Driver::new(plan, trace).await.run().await })
 }
