@@ -238,6 +238,27 @@ fn dangling_assignments_of_vanished_items_or_without_a_lease_are_removed() {
     assert!(plans[1].entry.is_none());
 }
 
+/// Found by a simulation scenario (`apportion-sim`, tests/scenarios.rs): a removal is safe
+/// only while the consistent copies it counts on stay, so the plan names them for the
+/// writer to guard.
+#[test]
+fn removing_a_consistent_replica_names_the_ones_it_relies_on() {
+    let cluster = Cluster::item(1, false, &[(0, 0, true, false), (1, 1, true, false)]);
+    let state = cluster.state();
+    let plans = plan(&state, &lists(&[vec![1]]), &ReadyStatus);
+    let relied: Vec<&str> = plans[0]
+        .relies_on
+        .iter()
+        .map(|e| e.key.member.suffix())
+        .collect();
+    assert_eq!(relied, ["m1"]);
+    // Dropping a copy that serves nothing relies on nothing.
+    let cluster = Cluster::item(1, false, &[(0, 0, false, false), (1, 1, true, false)]);
+    let state = cluster.state();
+    let plans = plan(&state, &lists(&[vec![1]]), &ReadyStatus);
+    assert!(plans[0].relies_on.is_empty());
+}
+
 /// Found by the simulation (seed 14): a member joined after another member's key had been
 /// garbled, so its view never had that member; once it led, it deleted the garbled
 /// member's assignments as dangling, and items lost their only ready replica.
