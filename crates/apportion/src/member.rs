@@ -255,26 +255,9 @@ where
         Ok(())
     }
 
-    /// Rewrites the member's own value, keeping its lease, guarded by the key's revision.
+    /// Rewrites the member's own value, keeping its lease.
     async fn update_member(&self, change: impl Fn(&mut D::Member)) -> Result<(), Error> {
-        let value = {
-            let mut value = self.shared.value.lock().unwrap_or_else(|e| e.into_inner());
-            change(&mut value);
-            encode_member(&*self.shared.decoder, &value)?
-        };
-        let key = self.shared.key.clone();
-        let lease = self.shared.lease.id;
-        let txn = Txn::new()
-            .when([Compare::lease(key.clone(), CompareOp::Equal, lease)])
-            .and_then([Op::put_with_lease(key, value, lease)]);
-        if self.shared.store.txn(txn).await?.succeeded {
-            Ok(())
-        } else {
-            Err(Error::LeaseLost {
-                member: self.shared.id.to_string(),
-                reason: "the member key is no longer held by this member's lease".into(),
-            })
-        }
+        self.shared.write_value(change).await
     }
 
     fn stop_tasks(&mut self) {
@@ -300,6 +283,29 @@ where
     D::Member: Clone + Send + Sync,
     D::Assignment: Clone + Send + Sync,
 {
+    /// Rewrites the member's own value, keeping its lease, guarded on the key still being
+    /// held by that lease.
+    async fn write_value(&self, change: impl Fn(&mut D::Member)) -> Result<(), Error> {
+        let value = {
+            let mut value = self.value.lock().unwrap_or_else(|e| e.into_inner());
+            change(&mut value);
+            encode_member(&*self.decoder, &value)?
+        };
+        let key = self.key.clone();
+        let lease = self.lease.id;
+        let txn = Txn::new()
+            .when([Compare::lease(key.clone(), CompareOp::Equal, lease)])
+            .and_then([Op::put_with_lease(key, value, lease)]);
+        if self.store.txn(txn).await?.succeeded {
+            Ok(())
+        } else {
+            Err(Error::LeaseLost {
+                member: self.id.to_string(),
+                reason: "the member key is no longer held by this member's lease".into(),
+            })
+        }
+    }
+
     /// See [`Member::update_status`].
     async fn write_status(
         &self,
@@ -360,8 +366,8 @@ fn encode_member<D: Decoder>(decoder: &D, value: &D::Member) -> Result<Vec<u8>, 
 
 /// Turns views and fence changes into the member's events. While fenced it keeps track of
 /// holdings silently; when the fence lifts it replays them. It also puts the member key back
-/// if it vanished while the lease is healthy (deleted by hand), and its assignment statuses
-/// if they were garbled.
+/// if it vanished while the lease is healthy (deleted by hand), and its value and
+/// assignment statuses if they were garbled.
 async fn feed_events<S, D>(shared: Arc<Shared<S, D>>, events: mpsc::UnboundedSender<Event>)
 where
     S: Store,
@@ -417,7 +423,7 @@ where
             reannounce(&shared).await;
         }
         if now == Fence::Healthy {
-            repair_statuses(&shared, &observed).await;
+            repair(&shared, &observed).await;
         }
         tokio::select! {
             changed = states.changed() => if changed.is_err() { return },
@@ -426,11 +432,12 @@ where
     }
 }
 
-/// Writes back this member's assignment statuses that someone overwrote with a value that
-/// does not decode (this view kept the last good one). The member owns its statuses, and a
-/// member that never read the good value cannot even tell the assignment is there: a
-/// leader of that kind would place the item again, and never move this copy away.
-async fn repair_statuses<S, D>(shared: &Shared<S, D>, observed: &Observed<D>)
+/// Writes back this member's own keys that someone overwrote with a value that does not
+/// decode (this view kept the last good one): its member value and its assignment statuses.
+/// The member owns them, and a member that never read the good value cannot even tell the
+/// key is there: as leader, it would place this member's items again, and never move them
+/// away from it (so a draining member would never be drained).
+async fn repair<S, D>(shared: &Shared<S, D>, observed: &Observed<D>)
 where
     S: Store,
     D: Decoder + Send + Sync + 'static,
@@ -442,6 +449,12 @@ where
         return;
     }
     let rejected = shared.view.rejected_keys();
+    if rejected.contains(shared.key.as_bytes()) {
+        tracing::warn!(member = %shared.id, "member value garbled; writing it back");
+        if let Err(e) = shared.write_value(|_| {}).await {
+            tracing::warn!(member = %shared.id, error = %e, "cannot write the value back");
+        }
+    }
     for local in observed.state.local_assignments() {
         let key = shared.prefix.assignment_key(&local.assignment.key);
         if rejected.contains(key.as_bytes()) {
