@@ -130,7 +130,11 @@ fn pinned_per_member(state: &State, unreadable: &Unreadable) -> Vec<u32> {
     for (x, item) in state.items().iter().enumerate() {
         let range = state.item_assignment_range(x);
         let copies = &state.assignments()[range.clone()];
-        let ready = copies.iter().filter(|a| a.value.ready).count();
+        // A copy the leader may not know of may not count toward the item's ready ones.
+        let ready = copies
+            .iter()
+            .filter(|a| a.value.ready && !unreadable.concerns(&a.key))
+            .count();
         let needed = ready <= usize::from(item.value.replication());
         for (a, copy) in range.zip(copies) {
             let must_stay = copy.value.releasing

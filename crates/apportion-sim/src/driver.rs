@@ -51,8 +51,6 @@ struct Session {
     task: JoinHandle<()>,
     mode: Mode,
     draining: bool,
-    /// The item limit it was last told.
-    limit: u32,
 }
 
 /// The running simulation.
@@ -182,7 +180,6 @@ impl Driver {
                 task,
                 mode: Mode::Up,
                 draining: false,
-                limit: spec.limit,
             },
         );
     }
@@ -317,7 +314,6 @@ impl Driver {
             }
             Action::SetLimit { pick, limit } => {
                 let name = self.pick_session(*pick, up)?;
-                self.sessions.get_mut(&name)?.limit = *limit;
                 self.command(&name, Command::Limit(*limit));
                 Some(format!("{name} to {limit}"))
             }
@@ -522,8 +518,8 @@ impl Driver {
         Unreadable::of(&self.prefix, &read)
     }
 
-    /// Lifts every fault (the garbled items and members written over again, as an operator
-    /// would), makes sure enough members run, and waits for the cluster to settle; then
+    /// Lifts every fault (the garbled items written over again, as an operator would; members
+    /// repair their own keys), makes sure enough members run, and waits for the cluster to settle; then
     /// checks the settled rules.
     async fn settle(&mut self) {
         let names: Vec<String> = self.sessions.keys().cloned().collect();
@@ -536,7 +532,6 @@ impl Driver {
                 }
                 Mode::Partitioned => self.set_mode(&name, Mode::Up),
             }
-            self.command(&name, Command::Limit(self.sessions[&name].limit));
         }
         let unreadable = self.unreadable().await;
         let garbled: Vec<ItemSpec> = self

@@ -237,7 +237,8 @@ pub struct Plan {
 
 impl Plan {
     /// Draws the plan of `seed`: 2-4 zones, 3-8 members with random limits, 10-60 items
-    /// with replication 1-3 (about a fifth exclusive), and 30-100 steps of 0.2-3 s each.
+    /// with replication 1-3 (about a fifth exclusive), and 30-100 steps of 0.2-3 s each
+    /// (or, after a fault that stops renewals, often about a lease TTL).
     pub fn generate(seed: u64) -> Plan {
         let mut rng = Rng::new(seed);
         let mut names = Names::default();
@@ -281,10 +282,22 @@ impl Plan {
             latency_ms: [0, 5, 40][rng.weighted(&[1, 1, 2])],
         };
         let step_count = rng.range(30, 100) as usize;
+        let ttl_ms = cluster.ttl_secs as u64 * 1000;
         let steps = (0..step_count)
-            .map(|_| Step {
-                action: draw_action(&mut rng, &mut names, zones, &limits),
-                then: rng.millis(200, 3000),
+            .map(|_| {
+                let action = draw_action(&mut rng, &mut names, zones, &limits);
+                // After a fault that stops renewals, half the time the next step comes
+                // around the instant the lease can end, where the races are.
+                let near_expiry = matches!(
+                    action,
+                    Action::Crash { .. } | Action::Pause { .. } | Action::Partition { .. }
+                ) && rng.chance(50);
+                let then = if near_expiry {
+                    rng.millis(ttl_ms - 500, ttl_ms + 1000)
+                } else {
+                    rng.millis(200, 3000)
+                };
+                Step { action, then }
             })
             .collect();
         Plan {
