@@ -58,6 +58,10 @@ fn decode(prefix: &Prefix, kv: &KeyValue) -> Result<Decoded, String> {
     decode_entry(prefix, &JsonDecoder, &kv.key, &kv.value).map_err(|e| match e {
         EntryError::Key(e) => e.to_string(),
         EntryError::Value { source, .. } => source.to_string(),
+        EntryError::Replication { replication, .. } => format!(
+            "replication {replication} is above the maximum of {}",
+            apportion_core::values::MAX_REPLICATION
+        ),
     })
 }
 

@@ -226,12 +226,21 @@ async fn a_process_is_ready_when_it_prints_the_ready_line_and_is_restarted_when_
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(read(&log).len(), 2, "one failed start, then a good one");
+    // The member prints `ready` once its write returns, which may be just after the store
+    // shows it: wait for the line.
+    let events_of = |printed: &[String]| -> Vec<String> {
+        printed
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["event"].as_str().map(str::to_string))
+            .collect()
+    };
+    let start = Instant::now();
+    while !events_of(&member.lines()).iter().any(|e| e == "ready") && start.elapsed() < wait {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let printed = member.lines();
-    let events: Vec<String> = printed
-        .iter()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["event"].as_str().map(str::to_string))
-        .collect();
+    let events = events_of(&printed);
     let exited = events.iter().position(|e| e == "process_exited");
     let ready = events.iter().position(|e| e == "ready");
     assert!(

@@ -20,11 +20,17 @@
 //!   its assignment once it has stopped serving. The new owner is added only once the item
 //!   has no assignment left at all: not after a release request, and not while an
 //!   assignment of a vanished member is still there (its lease may still be alive).
-//! - **Dangling assignments** (item or member gone) are removed, except those of an existing
-//!   exclusive item, which are asked to release like any other owner.
+//! - **Dangling assignments** of a gone item are removed. One of an existing item whose
+//!   member is missing from the view is left to its lease: the assignment exists, so the
+//!   member's lease is alive and the member may well be serving it, its key only briefly
+//!   gone or holding a value this view cannot read. It does not count as a replica; it
+//!   goes when the lease ends (one without a lease is removed). An existing exclusive
+//!   item's are asked to release like any other owner.
 //!
 //! The runtime turns each item's changes into one guarded transaction: the item must not
-//! have changed since the state was read, so a stale view can never double-assign.
+//! have changed since the state was read, so a stale view can never double-assign, and
+//! the consistent copies a removal relies on must still exist (a lease may have ended in
+//! the meantime, and a deletion changes no other key).
 
 use std::collections::BTreeMap;
 
@@ -115,6 +121,10 @@ pub struct ItemChanges<'a, I, A> {
     pub entry: Option<&'a Entry<ItemId, I>>,
     /// The changes, in the order they should be written.
     pub changes: Vec<Change<'a, A>>,
+    /// The consistent copies that make removing a consistent one safe: they stay. The
+    /// changes must be written only while these still exist, since a lease may end
+    /// between the read and the write (a deletion that no guard on the other keys sees).
+    pub relies_on: Vec<&'a Entry<AssignmentKey, A>>,
 }
 
 /// The assignment the planner works toward: for each item index, the wanted member indices,
@@ -168,18 +178,24 @@ where
     for (x, item) in state.items().iter().enumerate() {
         let wanted = desired.wanted(x);
         let orphans = dangling.remove(&item.key).unwrap_or_default();
-        let changes = if item.value.is_exclusive() {
-            plan_exclusive(state, x, wanted, &orphans)
+        let (changes, relies_on) = if item.value.is_exclusive() {
+            (plan_exclusive(state, x, wanted, &orphans), Vec::new())
         } else {
-            let mut changes: Vec<_> = orphans.into_iter().map(Change::Remove).collect();
-            changes.extend(plan_replicated(state, x, wanted, consistency));
-            changes
+            let mut changes: Vec<_> = orphans
+                .into_iter()
+                .filter(|e| e.meta.lease == 0)
+                .map(Change::Remove)
+                .collect();
+            let (replicated, relies_on) = plan_replicated(state, x, wanted, consistency);
+            changes.extend(replicated);
+            (changes, relies_on)
         };
         if !changes.is_empty() {
             plans.push(ItemChanges {
                 item: &item.key,
                 entry: Some(item),
                 changes,
+                relies_on,
             });
         }
     }
@@ -188,6 +204,7 @@ where
         item,
         entry: None,
         changes: entries.into_iter().map(Change::Remove).collect(),
+        relies_on: Vec::new(),
     }));
     plans
 }
@@ -245,7 +262,7 @@ fn plan_replicated<'a, I, M, A>(
     x: usize,
     wanted: &[u32],
     consistency: &(impl Consistency<I, A> + ?Sized),
-) -> Vec<Change<'a, A>>
+) -> (Vec<Change<'a, A>>, Vec<&'a Entry<AssignmentKey, A>>)
 where
     I: ItemValue,
     M: MemberValue,
@@ -272,14 +289,24 @@ where
         .len()
         .max(usize::from(state.items()[x].value.replication() > 0));
     leave.sort_by_key(|c| (c.consistent, c.slot() == 0, std::cmp::Reverse(c.slot())));
+    let mut drops_consistent = false;
     for copy in leave {
         if !copy.consistent || consistent > keep_at_least {
             consistent -= usize::from(copy.consistent);
+            drops_consistent |= copy.consistent;
             changes.push(Change::Remove(copy.entry));
         } else {
             stay.push(copy);
         }
     }
+    let relies_on = if drops_consistent {
+        stay.iter()
+            .filter(|c| c.consistent)
+            .map(|c| c.entry)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let adds: Vec<u32> = wanted
         .iter()
         .copied()
@@ -324,7 +351,7 @@ where
     for (member, slot) in adds.into_iter().zip(free) {
         changes.push(add(state, item, member, slot));
     }
-    changes
+    (changes, relies_on)
 }
 
 /// Which remaining copy should hold slot 0, if any: the current primary, unless the wanted

@@ -7,6 +7,12 @@
 
 use serde_json::{Map, Value};
 
+/// The most replicas an item may ask for. A value asking for more is taken for a mistake
+/// (a typo, a garbled write), not a wish to load the item on every member there is: it is
+/// rejected like any value that does not decode (skipped, logged and counted), whatever
+/// the decoder.
+pub const MAX_REPLICATION: u16 = 255;
+
 /// What the allocator reads from an item's value.
 pub trait ItemValue {
     /// How many copies of the item to place: slot 0 is the primary, the others are

@@ -24,7 +24,8 @@ type Copy = (usize, u16, bool, bool);
 struct Cluster {
     items: Vec<(String, u16, bool)>,
     copies: Vec<(usize, Copy)>,
-    dangling: Vec<(String, &'static str, u16, bool)>,
+    /// (item, member, slot, releasing, lease).
+    dangling: Vec<(String, &'static str, u16, bool, i64)>,
 }
 
 impl Cluster {
@@ -71,11 +72,11 @@ impl Cluster {
                 meta: meta(20, 100 + *m as i64),
             });
         }
-        for (item, member, slot, releasing) in &self.dangling {
+        for (item, member, slot, releasing, lease) in &self.dangling {
             snapshot.assignments.push(Entry {
                 key: key(item, member, *slot),
                 value: status(true, *releasing),
-                meta: meta(20, 999),
+                meta: meta(20, *lease),
             });
         }
         JsonState::build(snapshot, None).unwrap()
@@ -216,17 +217,17 @@ fn an_exclusive_item_changes_owner_break_before_make() {
 #[test]
 fn an_exclusive_item_waits_for_an_assignment_whose_member_vanished() {
     let mut cluster = Cluster::item(1, true, &[]);
-    cluster.dangling.push(("x".into(), "z#gone", 0, false));
+    cluster.dangling.push(("x".into(), "z#gone", 0, false, 999));
     assert_eq!(changes(&cluster, &[1]), ["release gone@0"]);
     cluster.dangling[0].3 = true;
     assert_eq!(changes(&cluster, &[1]), Vec::<String>::new());
 }
 
 #[test]
-fn dangling_assignments_of_replicated_or_vanished_items_are_removed() {
+fn dangling_assignments_of_vanished_items_or_without_a_lease_are_removed() {
     let mut cluster = Cluster::item(1, false, &[(0, 0, true, false)]);
-    cluster.dangling.push(("x".into(), "z#gone", 1, false));
-    cluster.dangling.push(("y".into(), "a#m0", 0, false));
+    cluster.dangling.push(("x".into(), "z#gone", 1, false, 0));
+    cluster.dangling.push(("y".into(), "a#m0", 0, false, 100));
     let state = cluster.state();
     let plans = plan(&state, &lists(&[vec![0]]), &ReadyStatus);
     assert_eq!(plans.len(), 2);
@@ -235,6 +236,40 @@ fn dangling_assignments_of_replicated_or_vanished_items_are_removed() {
     );
     assert_eq!(plans[1].item.as_str(), "y");
     assert!(plans[1].entry.is_none());
+}
+
+/// Found by a simulation scenario (`apportion-sim`, tests/scenarios.rs): a removal is safe
+/// only while the consistent copies it counts on stay, so the plan names them for the
+/// writer to guard.
+#[test]
+fn removing_a_consistent_replica_names_the_ones_it_relies_on() {
+    let cluster = Cluster::item(1, false, &[(0, 0, true, false), (1, 1, true, false)]);
+    let state = cluster.state();
+    let plans = plan(&state, &lists(&[vec![1]]), &ReadyStatus);
+    let relied: Vec<&str> = plans[0]
+        .relies_on
+        .iter()
+        .map(|e| e.key.member.suffix())
+        .collect();
+    assert_eq!(relied, ["m1"]);
+    // Dropping a copy that serves nothing relies on nothing.
+    let cluster = Cluster::item(1, false, &[(0, 0, false, false), (1, 1, true, false)]);
+    let state = cluster.state();
+    let plans = plan(&state, &lists(&[vec![1]]), &ReadyStatus);
+    assert!(plans[0].relies_on.is_empty());
+}
+
+/// Found by the simulation (seed 14): a member joined after another member's key had been
+/// garbled, so its view never had that member; once it led, it deleted the garbled
+/// member's assignments as dangling, and items lost their only ready replica.
+#[test]
+fn a_replica_whose_member_is_missing_from_the_view_is_left_to_its_lease() {
+    let mut cluster = Cluster::item(1, false, &[]);
+    cluster
+        .dangling
+        .push(("x".into(), "z#unreadable", 0, false, 999));
+    // It does not count as a replica (the leader places one), and it is not removed.
+    assert_eq!(changes(&cluster, &[0]), ["+m0@0"]);
 }
 
 /// Applies a plan to a cluster's copies of item 0 the way the store would.
@@ -320,7 +355,7 @@ proptest! {
     ) {
         let mut cluster = Cluster::item(1, true, &copies);
         if orphan {
-            cluster.dangling.push(("x".into(), "z#gone", 0, false));
+            cluster.dangling.push(("x".into(), "z#gone", 0, false, 999));
         }
         let state = cluster.state();
         let desired: Vec<u32> = owner.into_iter().collect();

@@ -5,7 +5,7 @@ use apportion_core::keys::{ItemId, MemberId, Prefix};
 use apportion_core::state::{
     decode_entry, Decoded, DecodedBy, EntryError, JsonState, Meta, Snapshot,
 };
-use apportion_core::values::{JsonDecoder, JsonError};
+use apportion_core::values::{JsonDecoder, JsonError, MAX_REPLICATION};
 
 fn decode(key: &str, value: &str) -> Result<DecodedBy<JsonDecoder>, EntryError<JsonError>> {
     let prefix = Prefix::new("/svc").unwrap();
@@ -88,4 +88,21 @@ fn bad_keys_and_bad_values_name_the_key() {
         decode("/elsewhere/x", "").unwrap_err(),
         EntryError::Key(_)
     ));
+}
+
+/// Issue 7: an item asking for 65535 replicas is a mistake to skip, not a reason to load it
+/// on every member; the limit itself is fine.
+#[test]
+fn absurd_replication_is_refused() {
+    let err = decode("/svc/items/orders", r#"{"replication": 65535}"#).unwrap_err();
+    assert!(matches!(
+        err,
+        EntryError::Replication {
+            replication: 65535,
+            ..
+        }
+    ));
+    assert!(err.to_string().contains("/svc/items/orders"), "{err}");
+    let limit = format!(r#"{{"replication": {MAX_REPLICATION}}}"#);
+    assert!(decode("/svc/items/orders", &limit).is_ok());
 }

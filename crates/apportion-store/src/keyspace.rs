@@ -9,7 +9,8 @@
 //! Values are decoded as they arrive, by a function the caller gives. A value that does not
 //! decode is skipped, logged and counted, and never removes anything: a key that held a good
 //! value keeps it (the bad write is reported in [`Snapshot::rejected`]), so a garbled write
-//! cannot make the allocator believe a member or an item is gone.
+//! cannot make the allocator believe a member or an item is gone. The key's metadata does
+//! follow the bad write, so that a guarded write over it (which repairs it) can succeed.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -49,9 +50,10 @@ pub struct Entry<V> {
     pub value: V,
     /// Revision that created the key.
     pub create_revision: Revision,
-    /// Revision of the value held here (the last write that decoded).
+    /// Revision of the key's last write, even one whose value did not decode: guards on
+    /// the key must compare with what the store has, or they would fail for good.
     pub mod_revision: Revision,
-    /// Version of the value held here.
+    /// Version of the key, as the store counts it (bad writes included).
     pub version: i64,
     /// Lease the key is attached to, or 0.
     pub lease: LeaseId,
@@ -268,6 +270,11 @@ impl<V> Shared<V> {
                 snapshot.rejected.remove(&kv.key);
             }
             Err(reason) => {
+                if let Some(entry) = snapshot.entries.get_mut(&kv.key) {
+                    entry.mod_revision = kv.mod_revision;
+                    entry.version = kv.version;
+                    entry.lease = kv.lease;
+                }
                 tracing::warn!(
                     key = %String::from_utf8_lossy(&kv.key),
                     revision = kv.mod_revision,

@@ -6,6 +6,7 @@
 //! expiry is driven by tokio timers, so a test with paused time controls expiry exactly.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::sync::mpsc;
@@ -24,7 +25,8 @@ use crate::watch::Watch;
 /// For fault injection, [`connect`](Self::connect) gives a handle with a connection of its
 /// own, which [`set_reachable`](Self::set_reachable) can cut: calls then fail with
 /// `Unavailable`, lease renewals are not acknowledged and watches go silent, as for a
-/// process partitioned from etcd.
+/// process partitioned from etcd (and, like etcd watches re-opened after the partition,
+/// they end with `Compacted` if what they missed was compacted meanwhile).
 #[derive(Clone)]
 pub struct MemoryStore {
     shared: Arc<Shared>,
@@ -35,12 +37,15 @@ pub struct MemoryStore {
 /// relays can wait for it to come back.
 struct Link {
     up: tokio::sync::watch::Sender<bool>,
+    /// How many times it was cut.
+    cuts: AtomicU64,
 }
 
 impl Default for Link {
     fn default() -> Self {
         Link {
             up: tokio::sync::watch::Sender::new(true),
+            cuts: AtomicU64::new(0),
         }
     }
 }
@@ -57,18 +62,45 @@ impl Link {
     }
 
     /// Forwards batches from `inner` to a new channel, holding them while the link is down.
+    /// A client that was cut off watches again from the first revision it has not seen, as
+    /// etcd clients do; if the store compacted that revision meanwhile, the watch ends with
+    /// `Compacted`, as it would on etcd (and the watcher must reload).
     fn relay(
-        &self,
+        self: &Arc<Self>,
         mut inner: mpsc::UnboundedReceiver<Result<WatchBatch>>,
+        store: Weak<Shared>,
     ) -> (
         mpsc::UnboundedReceiver<Result<WatchBatch>>,
         tokio::task::JoinHandle<()>,
     ) {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut up = self.up.subscribe();
+        let link = self.clone();
+        let mut cuts_seen = link.cuts.load(Ordering::SeqCst);
         let task = tokio::spawn(async move {
             while let Some(batch) = inner.recv().await {
-                if up.wait_for(|up| *up).await.is_err() || tx.send(batch).is_err() {
+                if up.wait_for(|up| *up).await.is_err() {
+                    return;
+                }
+                let cuts = link.cuts.load(Ordering::SeqCst);
+                let was_cut = cuts != cuts_seen;
+                cuts_seen = cuts;
+                let batch = match (&batch, store.upgrade()) {
+                    (Ok(b), Some(shared)) if was_cut => {
+                        let first = b.events.first().map_or(b.revision, |e| e.kv.mod_revision);
+                        let compacted = lock(&shared).compacted;
+                        if first < compacted {
+                            let _ = tx.send(Err(StoreError::Compacted {
+                                requested: first,
+                                compacted,
+                            }));
+                            return;
+                        }
+                        batch
+                    }
+                    _ => batch,
+                };
+                if tx.send(batch).is_err() {
                     return;
                 }
             }
@@ -143,8 +175,12 @@ impl MemoryStore {
     }
 
     /// Cuts (`false`) or restores (`true`) this handle's connection, and that of every clone
-    /// of it. Watches opened through it deliver nothing while it is cut, then resume.
+    /// of it. Watches opened through it deliver nothing while it is cut, then resume (or end
+    /// with `Compacted` if the revisions they held back were compacted meanwhile).
     pub fn set_reachable(&self, reachable: bool) {
+        if !reachable {
+            self.link.cuts.fetch_add(1, Ordering::SeqCst);
+        }
         self.link.up.send_replace(reachable);
     }
 
@@ -330,7 +366,7 @@ impl Store for MemoryStore {
                 requested: from,
                 compacted: mvcc.compacted,
             }));
-            let (rx, relay) = self.link.relay(rx);
+            let (rx, relay) = self.link.relay(rx, Arc::downgrade(&self.shared));
             return Ok(Watch::new(rx, Some(relay), None));
         }
         let past: Vec<Event> = mvcc
@@ -360,7 +396,7 @@ impl Store for MemoryStore {
                 }));
             }
         };
-        let (rx, relay) = self.link.relay(rx);
+        let (rx, relay) = self.link.relay(rx, Arc::downgrade(&self.shared));
         Ok(Watch::new(rx, Some(relay), Some(Box::new(progress))))
     }
 

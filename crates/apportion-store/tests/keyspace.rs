@@ -92,8 +92,19 @@ mod cases {
         wait(&ks, last).await;
         assert_eq!(values(&ks), pairs(&[("p/a", 1), ("p/c", 3), ("p/d", 4)]));
         assert_eq!(ks.read(|s| s.rejected().len()), 2);
+        // The kept value carries the key's metadata as the store has it, so a write guarded
+        // on it (which repairs the key) succeeds rather than failing for ever.
+        let entry = ks.read(|s| s.entries()[&b"p/a"[..]].clone());
+        assert_eq!((entry.value, entry.version), (1, 2));
+        let repair = Txn::new()
+            .when([Compare::mod_revision(
+                "p/a",
+                CompareOp::Equal,
+                entry.mod_revision,
+            )])
+            .and_then([Op::put("p/a", "5")]);
+        assert!(store.txn(repair).await.unwrap().succeeded);
         // A good write clears the rejection, and so does a delete.
-        store.put("p/a", "5", None).await.unwrap();
         let last = store.delete(KeyRange::key("p/bad")).await.unwrap().1;
         wait(&ks, last).await;
         assert_eq!(values(&ks)[0], ("p/a".to_string(), 5));

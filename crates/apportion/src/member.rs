@@ -257,46 +257,7 @@ where
         item: &ItemId,
         update: impl Fn(&mut D::Assignment),
     ) -> Result<(), Error> {
-        loop {
-            let observed = self.shared.view.current();
-            let local = observed
-                .state
-                .local_assignments()
-                .find(|l| &l.item.key == item)
-                .ok_or_else(|| Error::NotAssigned {
-                    item: item.to_string(),
-                    member: self.shared.id.to_string(),
-                })?;
-            let entry = local.assignment;
-            let mut value = entry.value.clone();
-            update(&mut value);
-            if entry.value.is_releasing() && !value.is_releasing() {
-                value.request_release();
-            }
-            let bytes =
-                self.shared
-                    .decoder
-                    .encode_assignment(&value)
-                    .map_err(|e| Error::Encode {
-                        what: "assignment status",
-                        reason: e.to_string(),
-                    })?;
-            let key = self.shared.prefix.assignment_key(&entry.key);
-            let guard =
-                Compare::mod_revision(key.clone(), CompareOp::Equal, entry.meta.mod_revision);
-            let put = Op::Put {
-                key: key.into_bytes(),
-                value: bytes,
-                lease: (entry.meta.lease != 0).then_some(entry.meta.lease),
-            };
-            if self.shared.statuses.write(guard, put).await? {
-                return Ok(());
-            }
-            // The assignment changed under us (moved, released, re-written): look again once
-            // the view has seen the change (it came after the revision read here).
-            let changed = self.shared.view.wait_for_revision(observed.revision + 1);
-            let _ = tokio::time::timeout(Duration::from_secs(1), changed).await;
-        }
+        self.shared.write_status(item, update).await
     }
 
     /// Lets go of `item`: deletes this member's assignments of it. This is how a member
@@ -341,29 +302,9 @@ where
         self.update_member(|v| v.set_exiting(true)).await
     }
 
-    /// Rewrites the member's own value, keeping its lease, guarded by the key's revision.
+    /// Rewrites the member's own value, keeping its lease.
     async fn update_member(&self, change: impl Fn(&mut D::Member)) -> Result<(), Error> {
-        let value = {
-            let mut value = self.shared.value.lock().unwrap_or_else(|e| e.into_inner());
-            change(&mut value);
-            encode_member(&*self.shared.decoder, &value)?
-        };
-        let key = self.shared.key.clone();
-        let lease = self.shared.lease.id;
-        let txn = Txn::new()
-            .when([Compare::lease(key.clone(), CompareOp::Equal, lease)])
-            .and_then([Op::put_with_lease(key, value, lease)]);
-        if retry_transient(|| self.shared.store.txn(txn.clone()))
-            .await?
-            .succeeded
-        {
-            Ok(())
-        } else {
-            Err(Error::LeaseLost {
-                member: self.shared.id.to_string(),
-                reason: "the member key is no longer held by this member's lease".into(),
-            })
-        }
+        self.shared.write_value(change).await
     }
 }
 
@@ -371,6 +312,88 @@ impl<S: Store, D: Decoder> Drop for Member<S, D> {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
+        }
+    }
+}
+
+impl<S, D> Shared<S, D>
+where
+    S: Store,
+    D: Decoder + Send + Sync + 'static,
+    D::Item: Clone + Send + Sync,
+    D::Member: Clone + Send + Sync,
+    D::Assignment: Clone + Send + Sync,
+{
+    /// Rewrites the member's own value, keeping its lease, guarded on the key still being
+    /// held by that lease.
+    async fn write_value(&self, change: impl Fn(&mut D::Member)) -> Result<(), Error> {
+        let value = {
+            let mut value = self.value.lock().unwrap_or_else(|e| e.into_inner());
+            change(&mut value);
+            encode_member(&*self.decoder, &value)?
+        };
+        let key = self.key.clone();
+        let lease = self.lease.id;
+        let txn = Txn::new()
+            .when([Compare::lease(key.clone(), CompareOp::Equal, lease)])
+            .and_then([Op::put_with_lease(key, value, lease)]);
+        if retry_transient(|| self.store.txn(txn.clone()))
+            .await?
+            .succeeded
+        {
+            Ok(())
+        } else {
+            Err(Error::LeaseLost {
+                member: self.id.to_string(),
+                reason: "the member key is no longer held by this member's lease".into(),
+            })
+        }
+    }
+
+    /// See [`Member::update_status`].
+    async fn write_status(
+        &self,
+        item: &ItemId,
+        update: impl Fn(&mut D::Assignment),
+    ) -> Result<(), Error> {
+        loop {
+            let observed = self.view.current();
+            let local = observed
+                .state
+                .local_assignments()
+                .find(|l| &l.item.key == item)
+                .ok_or_else(|| Error::NotAssigned {
+                    item: item.to_string(),
+                    member: self.id.to_string(),
+                })?;
+            let entry = local.assignment;
+            let mut value = entry.value.clone();
+            update(&mut value);
+            if entry.value.is_releasing() && !value.is_releasing() {
+                value.request_release();
+            }
+            let bytes = self
+                .decoder
+                .encode_assignment(&value)
+                .map_err(|e| Error::Encode {
+                    what: "assignment status",
+                    reason: e.to_string(),
+                })?;
+            let key = self.prefix.assignment_key(&entry.key);
+            let guard =
+                Compare::mod_revision(key.clone(), CompareOp::Equal, entry.meta.mod_revision);
+            let put = Op::Put {
+                key: key.into_bytes(),
+                value: bytes,
+                lease: (entry.meta.lease != 0).then_some(entry.meta.lease),
+            };
+            if self.statuses.write(guard, put).await? {
+                return Ok(());
+            }
+            // The assignment changed under us (moved, released, re-written): look again once
+            // the view has seen the change (it came after the revision read here).
+            let changed = self.view.wait_for_revision(observed.revision + 1);
+            let _ = tokio::time::timeout(Duration::from_secs(1), changed).await;
         }
     }
 }
@@ -384,7 +407,8 @@ fn encode_member<D: Decoder>(decoder: &D, value: &D::Member) -> Result<Vec<u8>, 
 
 /// Turns views and fence changes into the member's events. While fenced it keeps track of
 /// holdings silently; when the fence lifts it replays them. It also puts the member key back
-/// if it vanished while the lease is healthy (deleted by hand).
+/// if it vanished while the lease is healthy (deleted by hand), and its value and
+/// assignment statuses if they were garbled.
 async fn feed_events<S, D>(shared: Arc<Shared<S, D>>, events: mpsc::UnboundedSender<Event>)
 where
     S: Store,
@@ -436,9 +460,46 @@ where
         {
             reannounce(&shared).await;
         }
+        if now == Fence::Healthy {
+            repair(&shared, &observed).await;
+        }
         tokio::select! {
             changed = states.changed() => if changed.is_err() { return },
             changed = fence.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// Writes back this member's own keys that someone overwrote with a value that does not
+/// decode (this view kept the last good one): its member value and its assignment statuses.
+/// The member owns them, and a member that never read the good value cannot even tell the
+/// key is there: as leader, it would place this member's items again, and never move them
+/// away from it (so a draining member would never be drained).
+async fn repair<S, D>(shared: &Shared<S, D>, observed: &Observed<D>)
+where
+    S: Store,
+    D: Decoder + Send + Sync + 'static,
+    D::Item: Clone + Send + Sync,
+    D::Member: Clone + Send + Sync,
+    D::Assignment: Clone + Send + Sync,
+{
+    if observed.rejected == 0 {
+        return;
+    }
+    let rejected = shared.view.rejected_keys();
+    if rejected.contains(shared.key.as_bytes()) {
+        tracing::warn!(member = %shared.id, "member value garbled; writing it back");
+        if let Err(e) = shared.write_value(|_| {}).await {
+            tracing::warn!(member = %shared.id, error = %e, "cannot write the value back");
+        }
+    }
+    for local in observed.state.local_assignments() {
+        let key = shared.prefix.assignment_key(&local.assignment.key);
+        if rejected.contains(key.as_bytes()) {
+            tracing::warn!(member = %shared.id, %key, "assignment status garbled; writing it back");
+            if let Err(e) = shared.write_status(&local.item.key, |_| {}).await {
+                tracing::warn!(member = %shared.id, %key, error = %e, "cannot write the status back");
+            }
         }
     }
 }

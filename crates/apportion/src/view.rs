@@ -2,10 +2,11 @@
 //! turned into a fresh [`State`], published on a watch channel. Members use one; tools and
 //! tests that only watch use one too.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use apportion_core::keys::{MemberId, Prefix};
-use apportion_core::state::{decode_entry, DecodedBy, Meta, Snapshot, State};
+use apportion_core::keys::{ItemId, Key, MemberId, Prefix};
+use apportion_core::state::{decode_entry, Decoded, DecodedBy, Meta, Snapshot, State};
 use apportion_core::values::Decoder;
 use apportion_store::{KeySpace, KeySpaceOptions, Revision, Store};
 use tokio::sync::watch;
@@ -84,12 +85,17 @@ impl<D: RuntimeDecoder> ClusterView<D> {
             state: State::build(Snapshot::default(), None).expect("an empty state builds"),
             rejected: 0,
         }));
-        keyspace.observe(move |snapshot| match build::<D>(snapshot, local.as_ref()) {
-            Ok(observed) => {
-                tx.send_replace(Arc::new(observed));
-            }
-            Err(e) => tracing::error!(error = %e, "cannot build the state; keeping the last one"),
-        });
+        let prefix = prefix.clone();
+        keyspace.observe(
+            move |snapshot| match build::<D>(snapshot, &prefix, local.as_ref()) {
+                Ok(observed) => {
+                    tx.send_replace(Arc::new(observed));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot build the state; keeping the last one")
+                }
+            },
+        );
         Ok(ClusterView { keyspace, states })
     }
 }
@@ -105,6 +111,12 @@ impl<D: Decoder> ClusterView<D> {
         self.states.clone()
     }
 
+    /// The keys under the prefix whose current value does not decode.
+    pub(crate) fn rejected_keys(&self) -> BTreeSet<Vec<u8>> {
+        self.keyspace
+            .read(|snapshot| snapshot.rejected().keys().cloned().collect())
+    }
+
     /// Resolves once the view reflects `revision`.
     pub async fn wait_for_revision(&self, revision: Revision) {
         self.keyspace.wait_for_revision(revision).await;
@@ -113,12 +125,31 @@ impl<D: Decoder> ClusterView<D> {
     }
 }
 
+/// The state of a mirror. Assignments of an item whose key holds a value this view has
+/// never been able to read are left out: the item is unknown here, so nothing may be
+/// planned for it, and a value that does not decode must never be the reason its
+/// replicas are removed (as they would be, if they looked like an item's that is gone).
 fn build<D: RuntimeDecoder>(
     mirror: &apportion_store::Snapshot<DecodedBy<D>>,
+    prefix: &Prefix,
     local: Option<&MemberId>,
 ) -> Result<Observed<D>, apportion_core::state::BuildError> {
+    let unreadable_items: BTreeSet<ItemId> = mirror
+        .rejected()
+        .keys()
+        .filter(|key| !mirror.entries().contains_key(*key))
+        .filter_map(|key| match prefix.classify(key) {
+            Ok(Key::Item(id)) => Some(id),
+            _ => None,
+        })
+        .collect();
     let mut snapshot = Snapshot::default();
     for entry in mirror.entries().values() {
+        if let Decoded::Assignment(key, _) = &entry.value {
+            if unreadable_items.contains(&key.item) {
+                continue;
+            }
+        }
         let meta = Meta {
             create_revision: entry.create_revision,
             mod_revision: entry.mod_revision,

@@ -3,11 +3,12 @@
 //! Every transaction carries the leader's fence (its own member key unchanged since the view
 //! was read, so a deposed leader's writes fail) and, per item, guards that the item and all of
 //! its assignment keys are unchanged since the view's revision: a plan made from a stale view
-//! fails instead of double-assigning. Each change is guarded on its own keys too: a new key
-//! must be absent (an assignment is never overwritten by a re-creation), a key re-written must
-//! be exactly as read (which also proves its lease still lives, so a lease that ended fails
-//! the guard rather than the whole request), and a new assignment's member must still hold
-//! the lease it is created under.
+//! fails instead of double-assigning. Those guards cannot see a key that was deleted (a
+//! lease that ended), so the consistent copies a removal relies on are guarded to exist.
+//! Each change is guarded on its own keys too: a new key must be absent (an assignment is
+//! never overwritten by a re-creation), a key re-written must be exactly as read (which also
+//! proves its lease still lives, so a lease that ended fails the guard rather than the whole
+//! request), and a new assignment's member must still hold the lease it is created under.
 
 use apportion_core::keys::{AssignmentKey, Prefix};
 use apportion_core::planner::{Change, ItemChanges};
@@ -82,6 +83,16 @@ where
             entry.meta.create_revision,
         ));
         compares.push(Compare::mod_revision(key, CompareOp::Less, unchanged_since));
+    }
+    // The copies a removal relies on must still be there: guards on the other keys cannot
+    // see a lease that ended in the meantime. As many as fit, leaving room for a change.
+    let room = limit.saturating_sub(compares.len() + 2);
+    for entry in plan.relies_on.iter().take(room) {
+        compares.push(Compare::create_revision(
+            prefix.assignment_key(&entry.key),
+            CompareOp::Equal,
+            entry.meta.create_revision,
+        ));
     }
     let mut ops = Vec::new();
     for change in &plan.changes {

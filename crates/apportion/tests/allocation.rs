@@ -6,6 +6,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use apportion::core::values::{Decoder, JsonDecoder};
 use apportion::store::{KeyRange, MemoryStore, Store};
 use apportion::Event;
 use support::*;
@@ -423,4 +424,112 @@ async fn zones_grow_and_shrink() {
     assert!(placement(&single.state)
         .values()
         .all(|m| m.len() == 2 && zones_of(m).len() == 1));
+}
+
+/// Found by the simulation (seeds 9 and 22): a member that started after an item's value
+/// was garbled had never read the item, so once it led, the item's replicas looked like
+/// those of a deleted item and it removed them all.
+#[tokio::test(start_paused = true)]
+async fn a_garbled_item_keeps_its_replicas_under_a_leader_that_cannot_read_it() {
+    let mut cluster = memory_cluster().await;
+    cluster.join("a", "1", 10).await;
+    cluster.put_item("i0", 1, false).await;
+    cluster.settle().await;
+    let item_key = format!("{PREFIX}/items/i0");
+    cluster.store.put(item_key, "garbage", None).await.unwrap();
+    // b#1 never reads i0; it leads once a#1 drains.
+    cluster.join("b", "1", 10).await;
+    cluster.drain("a#1");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let replicas = cluster
+        .store
+        .range(KeyRange::prefix(format!("{PREFIX}/assign/i0#")))
+        .await
+        .unwrap();
+    assert_eq!(replicas.kvs.len(), 1, "the replica of i0 went");
+    assert!(
+        cluster.is_running("a#1"),
+        "a#1 drained without handing i0 over"
+    );
+    // Once the value is repaired, the item moves and a#1 leaves.
+    cluster.put_item("i0", 1, false).await;
+    let settled = cluster.settle().await;
+    assert_eq!(placement(&settled.state)["i0"], ["b#1"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!cluster.is_running("a#1"));
+}
+
+/// Found by the simulation (seed 129): garbage written over a ready replica's status made
+/// the replica invisible to members that joined later; once one of them led, it placed the
+/// item again, and the garbled replica's member could never finish draining.
+#[tokio::test(start_paused = true)]
+async fn a_garbled_assignment_status_is_written_back_by_its_member() {
+    let mut cluster = memory_cluster().await;
+    cluster.join("a", "1", 10).await;
+    cluster.put_item("i0", 1, false).await;
+    cluster.settle().await;
+    let key = format!("{PREFIX}/assign/i0#a#1#00000");
+    let lease = cluster
+        .store
+        .range(KeyRange::key(key.clone()))
+        .await
+        .unwrap()
+        .kvs[0]
+        .lease;
+    cluster
+        .store
+        .put(key.clone(), "garbage", Some(lease))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let kv = cluster.store.range(KeyRange::key(key)).await.unwrap().kvs[0].clone();
+    let status = JsonDecoder
+        .decode_assignment(&kv.value)
+        .expect("the status was not written back");
+    assert!(status.ready);
+    assert_eq!(kv.lease, lease);
+    // A member that joins now sees the replica, takes over as a#1 drains, and a#1 leaves.
+    cluster.join("b", "1", 10).await;
+    cluster.drain("a#1");
+    let settled = cluster.settle().await;
+    assert_eq!(placement(&settled.state)["i0"], ["b#1"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!cluster.is_running("a#1"));
+}
+
+/// Found by the simulation (seed 272 of a later schedule): garbage written over a member's
+/// value made the member invisible to members that joined later; once one of them led, it
+/// placed the member's items again, and the member could never finish draining.
+#[tokio::test(start_paused = true)]
+async fn a_garbled_member_value_is_written_back_by_its_member() {
+    let mut cluster = memory_cluster().await;
+    cluster.join("a", "1", 10).await;
+    cluster.put_item("i0", 1, false).await;
+    cluster.settle().await;
+    let key = format!("{PREFIX}/members/a#1");
+    let lease = cluster
+        .store
+        .range(KeyRange::key(key.clone()))
+        .await
+        .unwrap()
+        .kvs[0]
+        .lease;
+    cluster
+        .store
+        .put(key.clone(), "garbage", Some(lease))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let kv = cluster.store.range(KeyRange::key(key)).await.unwrap().kvs[0].clone();
+    let value = JsonDecoder
+        .decode_member(&kv.value)
+        .expect("the value was not written back");
+    assert_eq!(value.item_limit, 10);
+    assert_eq!(kv.lease, lease);
+    cluster.join("b", "1", 10).await;
+    cluster.drain("a#1");
+    let settled = cluster.settle().await;
+    assert_eq!(placement(&settled.state)["i0"], ["b#1"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!cluster.is_running("a#1"));
 }

@@ -7,7 +7,7 @@
 
 use super::{Entry, Meta, Snapshot};
 use crate::keys::{AssignmentKey, ItemId, Key, KeyError, MemberId, Prefix};
-use crate::values::Decoder;
+use crate::values::{Decoder, ItemValue, MAX_REPLICATION};
 
 /// One decoded key-value under the prefix, of any of the three kinds.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,10 +39,18 @@ pub enum EntryError<E: std::error::Error + 'static> {
         /// The decoder's reason.
         source: E,
     },
+    /// An item value that decoded but asks for more replicas than [`MAX_REPLICATION`].
+    #[error("key `{key}`: replication {replication} is above the maximum of {MAX_REPLICATION}")]
+    Replication {
+        /// The key, as text.
+        key: String,
+        /// The replication asked for.
+        replication: u16,
+    },
 }
 
 /// Classifies `key` under `prefix` and decodes `value` with `decoder` as the key's kind
-/// requires.
+/// requires. An item asking for more than [`MAX_REPLICATION`] replicas is refused too.
 pub fn decode_entry<D: Decoder>(
     prefix: &Prefix,
     decoder: &D,
@@ -55,7 +63,17 @@ pub fn decode_entry<D: Decoder>(
         source,
     };
     Ok(match parsed {
-        Key::Item(id) => Decoded::Item(id, decoder.decode_item(value).map_err(value_error)?),
+        Key::Item(id) => {
+            let item = decoder.decode_item(value).map_err(value_error)?;
+            let replication = item.replication();
+            if replication > MAX_REPLICATION {
+                return Err(EntryError::Replication {
+                    key: String::from_utf8_lossy(key).into_owned(),
+                    replication,
+                });
+            }
+            Decoded::Item(id, item)
+        }
         Key::Member(id) => Decoded::Member(id, decoder.decode_member(value).map_err(value_error)?),
         Key::Assignment(id) => {
             Decoded::Assignment(id, decoder.decode_assignment(value).map_err(value_error)?)

@@ -1,0 +1,187 @@
+//! The application a member runs in the simulation: what a real service would do with its
+//! events, at a service's pace.
+//!
+//! It marks an item ready a random while after it is assigned (loading takes time),
+//! releases an exclusive item a random while after it is asked to, and leaves once
+//! drained. Every event is written to the record the moment it arrives, so the checker
+//! judges the library's timing, not the application's. While paused it takes events in
+//! (the library's tasks keep running, as the kernel keeps a stopped process's sockets) but
+//! acts on nothing until resumed: its timers do not run.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use apportion::core::keys::ItemId;
+use apportion::core::values::JsonDecoder;
+use apportion::{Error, Event, Member};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::record::{Record, SharedRecord};
+use crate::rng::Rng;
+use crate::serving::Happening;
+use crate::store::SimStore;
+
+/// The longest an application waits on one call into the library, so that it is never
+/// blocked long away from its event stream (where `Fenced` may be waiting).
+const CALL_LIMIT: Duration = Duration::from_millis(200);
+/// How long the application waits before it tries a failed call again.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// What the driver asks of a running application.
+#[derive(Debug)]
+pub enum Command {
+    /// Stop acting (SIGSTOP).
+    Pause,
+    /// Act again (SIGCONT).
+    Resume,
+    /// Drain, then leave.
+    Drain,
+    /// Change the item limit.
+    Limit(u32),
+}
+
+/// Something the application does later.
+#[derive(Debug)]
+enum Chore {
+    Ready(ItemId),
+    Release(ItemId),
+    Leave,
+}
+
+/// The application's pace: its delays, drawn from its own generator.
+pub struct Pace {
+    rng: Rng,
+}
+
+impl Pace {
+    /// A pace drawn from `rng`.
+    pub fn new(rng: Rng) -> Self {
+        Pace { rng }
+    }
+
+    fn ready_delay(&mut self) -> Duration {
+        self.rng.millis(50, 2000)
+    }
+
+    fn release_delay(&mut self) -> Duration {
+        self.rng.millis(50, 1500)
+    }
+}
+
+type SimMember = Member<SimStore, JsonDecoder>;
+
+/// Runs one member's application: starts the member, then serves until it leaves, its
+/// session ends, or the task is aborted (a crash).
+pub async fn run(
+    start: impl Future<Output = Result<SimMember, Error>>,
+    name: String,
+    record: SharedRecord,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    mut pace: Pace,
+) {
+    let mut member = match start.await {
+        Ok(member) => member,
+        Err(e) => {
+            note(
+                &record,
+                &name,
+                Happening::Ended(format!("could not start: {e}")),
+            );
+            return;
+        }
+    };
+    note(&record, &name, Happening::Joined);
+    let mut chores: BTreeMap<(Instant, u64), Chore> = BTreeMap::new();
+    let mut sequence = 0u64;
+    let mut paused = false;
+    loop {
+        let due = chores.keys().next().map(|k| k.0).filter(|_| !paused);
+        let mut later = |chores: &mut BTreeMap<_, _>, delay: Duration, chore: Chore| {
+            sequence += 1;
+            chores.insert((Instant::now() + delay, sequence), chore);
+        };
+        tokio::select! {
+            biased;
+            event = member.next_event() => {
+                let Some(event) = event else {
+                    let reason = member.session_error().map(|e| e.to_string()).unwrap_or_default();
+                    note(&record, &name, Happening::Ended(reason));
+                    return;
+                };
+                note(&record, &name, Happening::Event(event.clone()));
+                match event {
+                    Event::Assigned { item, .. } => {
+                        later(&mut chores, pace.ready_delay(), Chore::Ready(item));
+                    }
+                    Event::ReleaseRequested { item } => {
+                        chores.retain(|_, c| !matches!(c, Chore::Ready(i) if *i == item));
+                        later(&mut chores, pace.release_delay(), Chore::Release(item));
+                    }
+                    Event::Revoked { item } => {
+                        chores.retain(|_, c| !matches!(c, Chore::Ready(i) | Chore::Release(i) if *i == item));
+                    }
+                    Event::Fenced => chores.retain(|_, c| matches!(c, Chore::Leave)),
+                    Event::Drained => later(&mut chores, Duration::ZERO, Chore::Leave),
+                    Event::PrimaryGained { .. } | Event::PrimaryLost { .. } | Event::Unfenced => {}
+                }
+            }
+            command = commands.recv() => match command {
+                None => return,
+                Some(Command::Pause) => {
+                    paused = true;
+                    note(&record, &name, Happening::Paused);
+                }
+                Some(Command::Resume) => {
+                    paused = false;
+                    note(&record, &name, Happening::Resumed);
+                }
+                Some(Command::Drain) => bounded(member.begin_drain()).await,
+                Some(Command::Limit(limit)) => bounded(member.set_item_limit(limit)).await,
+            },
+            () = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                let Some((_, chore)) = chores.pop_first() else { continue };
+                match chore {
+                    Chore::Ready(item) => {
+                        if !done(member.update_status(&item, |s| s.ready = true)).await {
+                            later(&mut chores, RETRY, Chore::Ready(item));
+                        }
+                    }
+                    Chore::Release(item) => {
+                        if !done(member.release(&item)).await {
+                            later(&mut chores, RETRY, Chore::Release(item));
+                        }
+                    }
+                    Chore::Leave => {
+                        // The session ends either way; a revoke that fails leaves the
+                        // lease to expire.
+                        let _ = tokio::time::timeout(CALL_LIMIT, member.leave()).await;
+                        note(&record, &name, Happening::Left);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs a call for at most [`CALL_LIMIT`]. Failures are the normal lot of a member in a
+/// faulty cluster (the store is unreachable): the application carries on, as a real one
+/// would.
+async fn bounded(call: impl Future<Output = Result<(), Error>>) {
+    let _ = tokio::time::timeout(CALL_LIMIT, call).await;
+}
+
+/// Runs a call about an item for at most [`CALL_LIMIT`]; false if it should be tried
+/// again (it failed, but not because the item is no longer here).
+async fn done(call: impl Future<Output = Result<(), Error>>) -> bool {
+    matches!(
+        tokio::time::timeout(CALL_LIMIT, call).await,
+        Ok(Ok(()) | Err(Error::NotAssigned { .. }))
+    )
+}
+
+fn note(record: &SharedRecord, member: &str, happening: Happening) {
+    Record::lock(record).note(member, happening);
+}

@@ -1,0 +1,54 @@
+//! What the allocators' round hooks report: each member's latest round (to tell when the
+//! leader is at rest) and totals for the figures.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use apportion::{RoundHook, RoundReport};
+
+/// The rounds seen so far.
+#[derive(Default)]
+pub struct Rounds {
+    latest: BTreeMap<String, RoundReport>,
+    /// Rounds run, by every leader.
+    pub total: u64,
+    /// Rounds that planned changes.
+    pub busy: u64,
+    /// Transactions whose guards failed or that did not reach the store.
+    pub failed_txns: u64,
+}
+
+/// The rounds, shared with the hooks.
+pub type SharedRounds = Arc<Mutex<Rounds>>;
+
+impl Rounds {
+    /// Locks shared rounds.
+    pub fn lock(shared: &SharedRounds) -> MutexGuard<'_, Rounds> {
+        shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A round hook for `member` that reports here.
+    pub fn hook(shared: &SharedRounds, member: String) -> RoundHook {
+        let shared = shared.clone();
+        Arc::new(move |report: &RoundReport| {
+            let mut rounds = Rounds::lock(&shared);
+            rounds.total += 1;
+            rounds.busy += u64::from(!report.idle);
+            rounds.failed_txns += report.failed_txns as u64;
+            rounds.latest.insert(member.clone(), report.clone());
+        })
+    }
+
+    /// Whether `member`'s latest round was idle at `revision`: it planned from the store as
+    /// it is and found nothing to change.
+    pub fn at_rest(&self, member: &str, revision: i64) -> bool {
+        self.latest
+            .get(member)
+            .is_some_and(|r| r.idle && r.revision == revision)
+    }
+
+    /// `member`'s latest round, for diagnostics.
+    pub fn latest(&self, member: &str) -> Option<&RoundReport> {
+        self.latest.get(member)
+    }
+}
