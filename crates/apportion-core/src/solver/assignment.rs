@@ -157,80 +157,86 @@ impl Assignment {
             spare_items: 0,
             filled: 0,
         };
-        a.index_current(p);
-        a.keep_current();
-        a.recount();
+        a.load_current(p);
         Ok(a)
     }
 
-    /// Groups the current assignment by item (a counting sort), in (slot, member) order,
-    /// keeping each eligible member once and noting every item's current primary.
-    fn index_current(&mut self, p: &Problem) {
+    /// Groups the current assignment by item (a counting sort) and then, item by item:
+    /// orders its entries by (slot, member), keeps each eligible member once, notes the
+    /// current primary, keeps every pair the constraints and spread allow (in that order),
+    /// and sets the item's counters. One pass per item keeps the work cache-friendly.
+    fn load_current(&mut self, p: &Problem) {
         let items = self.want.len();
         let mut count = vec![0u32; items + 1];
+        let mut per_member = vec![0u32; self.cap.len()];
+        let mut grouped = true;
+        let mut last = 0;
         for c in &p.current {
             count[c.item as usize + 1] += 1;
+            per_member[c.member as usize] += 1;
+            grouped &= c.item >= last;
+            last = c.item;
+        }
+        for (m, &n) in per_member.iter().enumerate() {
+            self.held[m].reserve(n.min(self.cap[m]) as usize);
         }
         for x in 0..items {
             count[x + 1] += count[x];
         }
-        let mut next = count.clone();
-        let mut order = vec![0u32; p.current.len()];
-        for (i, c) in p.current.iter().enumerate() {
-            let at = &mut next[c.item as usize];
-            order[*at as usize] = i as u32;
-            *at += 1;
+        // Input grouped by item already (as a settled assignment is) needs no scatter.
+        let mut order: Vec<u32> = (0..p.current.len() as u32).collect();
+        if !grouped {
+            let mut next = count.clone();
+            for (i, c) in p.current.iter().enumerate() {
+                let at = &mut next[c.item as usize];
+                order[*at as usize] = i as u32;
+                *at += 1;
+            }
         }
         self.cur_first = Vec::with_capacity(items + 1);
         self.cur_member = Vec::with_capacity(p.current.len());
         self.cur_consistent = Vec::with_capacity(p.current.len());
         for x in 0..items {
-            self.cur_first.push(self.cur_member.len() as u32);
+            let start = self.cur_member.len();
+            self.cur_first.push(start as u32);
             let group = &mut order[count[x] as usize..count[x + 1] as usize];
-            group.sort_unstable_by_key(|&i| {
+            let key = |&i: &u32| {
                 let c = &p.current[i as usize];
                 (c.slot, c.member)
-            });
-            let start = self.cur_member.len();
+            };
+            if !group.is_sorted_by_key(key) {
+                group.sort_unstable_by_key(key);
+            }
             for &i in group.iter() {
                 let c = &p.current[i as usize];
                 if c.slot == 0 && self.cur_primary[x] == NONE {
                     self.cur_primary[x] = c.member;
                 }
-                if self.cap[c.member as usize] == 0 || self.cur_member[start..].contains(&c.member)
+                if self.cap[c.member as usize] > 0 && !self.cur_member[start..].contains(&c.member)
                 {
-                    continue;
+                    self.cur_member.push(c.member);
+                    self.cur_consistent.push(c.consistent);
                 }
-                self.cur_member.push(c.member);
-                self.cur_consistent.push(c.consistent);
             }
+            let x = x as u32;
+            for k in start..self.cur_member.len() {
+                let m = self.cur_member[k];
+                if self.nfill[x as usize] == self.want[x as usize] {
+                    break;
+                }
+                if self.load(m) < self.cap[m as usize]
+                    && self.allows(x, None, self.zone[m as usize])
+                {
+                    let s = self.first[x as usize] + self.nfill[x as usize];
+                    self.attach(s, m, false);
+                }
+            }
+            // Every holder is a distinct current member, so the rest are dormant.
+            self.dormant[x as usize] =
+                (self.cur_member.len() - start) as u32 - self.nfill[x as usize];
+            self.account(x, 1);
         }
         self.cur_first.push(self.cur_member.len() as u32);
-    }
-
-    /// Keeps every current pair the constraints allow, in item, slot, member order.
-    fn keep_current(&mut self) {
-        for x in 0..self.want.len() {
-            for c in self.cur_first[x] as usize..self.cur_first[x + 1] as usize {
-                let m = self.cur_member[c];
-                if self.nfill[x] == self.want[x]
-                    || self.load(m) >= self.cap[m as usize]
-                    || !self.allows(x as u32, None, self.zone[m as usize])
-                {
-                    continue;
-                }
-                let s = self.first[x] + self.nfill[x];
-                self.attach(s, m, false);
-            }
-        }
-    }
-
-    /// Recomputes every derived counter from scratch, after the bulk load.
-    fn recount(&mut self) {
-        for x in 0..self.want.len() {
-            self.dormant[x] = self.count_dormant(x as u32);
-            self.account(x as u32, 1);
-        }
     }
 
     /// Replicas held by member `m`.
