@@ -28,16 +28,26 @@ pub(crate) fn balance(a: &mut Assignment, search: &mut Search) {
 }
 
 fn key(a: &Assignment, fair: &Fair, m: u32, extra: u64) -> Key {
-    fair.key(a.cap[m as usize], u64::from(a.load(m)) + extra)
+    fair.key(
+        a.cap[m as usize],
+        u64::from(a.load(m)) + extra,
+        a.joining[m as usize],
+    )
 }
 
 fn improves(a: &Assignment, fair: &Fair, u: u32, w: u32) -> bool {
     a.load(w) < a.cap[w as usize]
         && fair.improves(
-            a.cap[u as usize],
-            u64::from(a.load(u)),
-            a.cap[w as usize],
-            u64::from(a.load(w)),
+            (
+                a.cap[u as usize],
+                u64::from(a.load(u)),
+                a.joining[u as usize],
+            ),
+            (
+                a.cap[w as usize],
+                u64::from(a.load(w)),
+                a.joining[w as usize],
+            ),
         )
 }
 

@@ -97,18 +97,24 @@ impl Primaries<'_> {
     fn improves(&self, u: u32, w: u32) -> bool {
         let (a, c) = (self.a, &self.count);
         self.fair.improves(
-            a.cap[u as usize],
-            u64::from(c[u as usize]),
-            a.cap[w as usize],
-            u64::from(c[w as usize]),
+            (
+                a.cap[u as usize],
+                u64::from(c[u as usize]),
+                a.joining[u as usize],
+            ),
+            (
+                a.cap[w as usize],
+                u64::from(c[w as usize]),
+                a.joining[w as usize],
+            ),
         )
     }
 
     fn key(&self, m: u32, extra: u64) -> super::fair::Key {
-        self.fair.key(
-            self.a.cap[m as usize],
-            u64::from(self.count[m as usize]) + extra,
-        )
+        let a = self.a;
+        let load = u64::from(self.count[m as usize]) + extra;
+        self.fair
+            .key(a.cap[m as usize], load, a.joining[m as usize])
     }
 
     /// Members below their share take primaries of items they hold.
