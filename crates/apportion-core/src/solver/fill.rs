@@ -31,40 +31,33 @@ pub(crate) fn fill(a: &mut Assignment, search: &mut Search) -> Option<Vec<u8>> {
         .collect();
     let mut heaps = ZoneHeaps::new(a);
     greedy(a, search, &mut heaps, &items);
-    loop {
-        while augment(a, search) {}
-        if a.spare_items == 0 || room(a) == 0 {
-            return None;
-        }
-        let spare = |x: usize| a.nfill[x] < a.want[x];
-        if (0..a.want.len()).any(|x| spare(x) && a.tier[x] < 2) {
-            let tiers = (0..a.want.len())
-                .map(|x| {
-                    if spare(x) {
-                        (a.tier[x] + 1).min(2)
-                    } else {
-                        a.tier[x]
-                    }
-                })
-                .collect();
-            return Some(tiers);
-        }
-        a.relax_all = true;
-        let path = find_fill(a, search);
-        a.relax_all = false;
-        let path = path?;
+    while augment(a, search) {}
+    if a.spare_items == 0 || room(a) == 0 {
+        return None;
+    }
+    let spare = |x: usize| a.nfill[x] < a.want[x];
+    if (0..a.want.len()).any(|x| spare(x) && a.tier[x] < 2) {
+        let tiers = (0..a.want.len())
+            .map(|x| if spare(x) { (a.tier[x] + 1).min(2) } else { a.tier[x] })
+            .collect();
+        return Some(tiers);
+    }
+    // Every path that needs some item's spread relaxed, at once, so that the caller
+    // solves again once rather than once per path. A path that needs none was valid all
+    // along and stays applied.
+    let mut tiers = a.tier.clone();
+    a.relax_all = true;
+    while let Some(path) = find_fill(a, search) {
         apply(a, &path);
-        let mut tiers = a.tier.clone();
         for step in &path {
             let x = step.item(a);
             if !a.spread_holds(x) {
                 tiers[x as usize] = 2;
             }
         }
-        if tiers != a.tier {
-            return Some(tiers);
-        }
     }
+    a.relax_all = false;
+    (tiers != a.tier).then_some(tiers)
 }
 
 /// Free capacity left over all members.
