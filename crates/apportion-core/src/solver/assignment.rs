@@ -224,16 +224,30 @@ impl Assignment {
                 }
             }
             let x = x as u32;
+            let (want, first) = (self.want[x as usize], self.first[x as usize]);
+            // Kept replicas fill the item's first slots, so with an even balanced spread
+            // (the common case) a zone is open while it holds fewer than R / Z of them.
+            let zc = self.zones_with_capacity;
+            let even = zc > 1 && self.tier[x as usize] == 0 && want % zc == 0;
             for k in start..self.cur_member.len() {
                 let m = self.cur_member[k];
-                if self.nfill[x as usize] == self.want[x as usize] {
+                let n = self.nfill[x as usize];
+                if n == want {
                     break;
                 }
-                if self.load(m) < self.cap[m as usize]
-                    && self.allows(x, None, self.zone[m as usize])
-                {
-                    let s = self.first[x as usize] + self.nfill[x as usize];
-                    self.attach(s, m, false);
+                if self.load(m) >= self.cap[m as usize] {
+                    continue;
+                }
+                let z = self.zone[m as usize];
+                let open = if even {
+                    let held = &self.holder[first as usize..(first + n) as usize];
+                    let here = held.iter().filter(|&&h| self.zone[h as usize] == z).count();
+                    (here as u32) < want / zc
+                } else {
+                    self.allows(x, None, z)
+                };
+                if open {
+                    self.attach(first + n, m, false);
                 }
             }
             // Every holder is a distinct current member, so the rest are dormant.
