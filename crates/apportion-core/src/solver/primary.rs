@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 
 use super::assignment::{Assignment, NONE};
-use super::fair::Fair;
+use super::fair::{by_paths, Fair, Paths};
 
 /// The primary slot of every item, `NONE` for an item without replicas.
 pub(crate) fn choose(a: &Assignment) -> Vec<u32> {
@@ -19,16 +19,15 @@ pub(crate) fn choose(a: &Assignment) -> Vec<u32> {
         a,
         slot: vec![NONE; a.want.len()],
         count: vec![0; a.cap.len()],
-        fair: Fair::new(0, 0),
+        fair: Fair::default(),
     };
     p.keep_or_pick();
-    let total: u64 = a.cap.iter().map(|&c| u64::from(c)).sum();
     let assigned = p.slot.iter().filter(|&&s| s != NONE).count() as u64;
-    p.fair = Fair::new(total, assigned);
+    p.fair = Fair::new(&a.cap, &a.joining, assigned);
     if assigned > 0 {
         p.pull_direct();
         p.push_direct();
-        p.by_paths();
+        by_paths(&mut p);
     }
     p.slot
 }
@@ -95,26 +94,13 @@ impl Primaries<'_> {
     }
 
     fn improves(&self, u: u32, w: u32) -> bool {
-        let (a, c) = (self.a, &self.count);
-        self.fair.improves(
-            (
-                a.cap[u as usize],
-                u64::from(c[u as usize]),
-                a.joining[u as usize],
-            ),
-            (
-                a.cap[w as usize],
-                u64::from(c[w as usize]),
-                a.joining[w as usize],
-            ),
-        )
+        let c = &self.count;
+        self.fair
+            .improves(u, u64::from(c[u as usize]), w, u64::from(c[w as usize]))
     }
 
     fn key(&self, m: u32, extra: u64) -> super::fair::Key {
-        let a = self.a;
-        let load = u64::from(self.count[m as usize]) + extra;
-        self.fair
-            .key(a.cap[m as usize], load, a.joining[m as usize])
+        self.fair.key(m, u64::from(self.count[m as usize]) + extra)
     }
 
     /// Members below their share take primaries of items they hold.
@@ -175,49 +161,6 @@ impl Primaries<'_> {
         }
     }
 
-    /// Exact pass: paths from the members at or above each key to a member that may take a
-    /// primary from them.
-    fn by_paths(&mut self) {
-        let a = self.a;
-        let n = a.cap.len() as u32;
-        loop {
-            let mut keys: Vec<_> = (0..n)
-                .filter(|&m| self.count[m as usize] > 0)
-                .map(|m| self.key(m, 0))
-                .collect();
-            keys.sort_unstable_by(|p, q| q.cmp(p));
-            keys.dedup();
-            let mut improved = false;
-            for &k in &keys {
-                let is_target = |w: u32| {
-                    a.cap[w as usize] > 0
-                        && self.key(w, 1) < k
-                        && (k.0 > 0
-                            || self
-                                .fair
-                                .side(a.cap[w as usize], u64::from(self.count[w as usize]))
-                                < 0)
-                };
-                if !(0..n).any(is_target) {
-                    break;
-                }
-                let sources: Vec<u32> = (0..n)
-                    .filter(|&m| self.count[m as usize] > 0 && self.key(m, 0) >= k)
-                    .collect();
-                if let Some(path) = self.bfs(&sources, &is_target) {
-                    for s in path {
-                        self.set(a.slot_item[s as usize], s);
-                    }
-                    improved = true;
-                    break;
-                }
-            }
-            if !improved {
-                return;
-            }
-        }
-    }
-
     /// The slots to make primary, in order, along a shortest path from `sources` to a
     /// target.
     fn bfs(&self, sources: &[u32], is_target: &dyn Fn(u32) -> bool) -> Option<Vec<u32>> {
@@ -258,6 +201,34 @@ impl Primaries<'_> {
             }
         }
         None
+    }
+}
+
+impl Paths for Primaries<'_> {
+    fn fair(&self) -> &Fair {
+        &self.fair
+    }
+
+    fn members(&self) -> u32 {
+        self.a.cap.len() as u32
+    }
+
+    fn load(&self, m: u32) -> u64 {
+        u64::from(self.count[m as usize])
+    }
+
+    fn room(&self, m: u32) -> bool {
+        self.a.cap[m as usize] > 0
+    }
+
+    fn augment(&mut self, sources: &[u32], targets: &[bool]) -> bool {
+        let found = self.bfs(sources, &|w| targets[w as usize]);
+        found.is_some_and(|path| {
+            for s in path {
+                self.set(self.a.slot_item[s as usize], s);
+            }
+            true
+        })
     }
 }
 
