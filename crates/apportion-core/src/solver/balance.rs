@@ -113,7 +113,9 @@ impl Paths for Replicas<'_> {
     }
 
     fn augment(&mut self, sources: &[u32], targets: &[bool]) -> bool {
-        let found = self.search.find(self.a, &Origin::Members(sources), &|w| targets[w as usize]);
+        let found = self
+            .search
+            .find(self.a, &Origin::Members(sources), &|w| targets[w as usize]);
         found.is_some_and(|path| {
             apply(self.a, &path);
             true

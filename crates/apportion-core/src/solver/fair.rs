@@ -23,7 +23,7 @@ pub(crate) type Key = (i8, i128, u8);
 
 /// Fair shares of `amount` units over the members, with every member's band computed once
 /// (balancing compares keys constantly, and the band needs two wide divisions).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct Fair {
     total: i128,
     share: Vec<i128>,
@@ -36,12 +36,18 @@ impl Fair {
     /// that hold nothing in the current assignment.
     pub fn new(caps: &[u32], joining: &[bool], amount: u64) -> Self {
         let total: u128 = caps.iter().map(|&c| u128::from(c)).sum();
-        let share: Vec<u128> = caps.iter().map(|&c| u128::from(amount) * u128::from(c)).collect();
+        let share: Vec<u128> = caps
+            .iter()
+            .map(|&c| u128::from(amount) * u128::from(c))
+            .collect();
         let band = share
             .iter()
             .map(|&num| {
                 let lo = num.checked_div(total).unwrap_or(0);
-                let hi = (num + total).saturating_sub(1).checked_div(total).unwrap_or(0);
+                let hi = (num + total)
+                    .saturating_sub(1)
+                    .checked_div(total)
+                    .unwrap_or(0);
                 (lo as u64, hi as u64)
             })
             .collect();

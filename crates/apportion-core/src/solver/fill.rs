@@ -38,7 +38,13 @@ pub(crate) fn fill(a: &mut Assignment, search: &mut Search) -> Option<Vec<u8>> {
     let spare = |x: usize| a.nfill[x] < a.want[x];
     if (0..a.want.len()).any(|x| spare(x) && a.tier[x] < 2) {
         let tiers = (0..a.want.len())
-            .map(|x| if spare(x) { (a.tier[x] + 1).min(2) } else { a.tier[x] })
+            .map(|x| {
+                if spare(x) {
+                    (a.tier[x] + 1).min(2)
+                } else {
+                    a.tier[x]
+                }
+            })
             .collect();
         return Some(tiers);
     }

@@ -1,12 +1,12 @@
 //! Primaries (objective 5): exactly one per item that has replicas.
 //!
 //! An item keeps its current primary while that member still holds it. Any other item
-//! takes the replica ranked best by consistency (kept and consistent, then kept, then new)
-//! and then by fewest primaries relative to capacity. Primaries are then balanced like
-//! replicas (see `fair`), where a unit moves from `u` to `w` by making `w`'s replica of an
-//! item primary instead of `u`'s: first directly between the holders of one item, then
-//! along breadth-first paths over the "primary of an item that the next member also
-//! holds" graph, one distinct key threshold at a time, until no path remains.
+//! takes the replica whose member is furthest below its share of primaries (see `fair`),
+//! and among equals the one ranked best by consistency (kept and consistent, then kept,
+//! then new). Primaries are then balanced like replicas: a unit moves from `u` to `w` by
+//! making `w`'s replica of an item primary instead of `u`'s, first directly between the
+//! holders of one item, then along breadth-first paths over the "primary of an item that
+//! the next member also holds" graph (`fair::by_paths`) until no path remains.
 
 use std::collections::VecDeque;
 
@@ -15,15 +15,14 @@ use super::fair::{by_paths, Fair, Paths};
 
 /// The primary slot of every item, `NONE` for an item without replicas.
 pub(crate) fn choose(a: &Assignment) -> Vec<u32> {
+    let assigned = a.nfill.iter().filter(|&&n| n > 0).count() as u64;
     let mut p = Primaries {
         a,
         slot: vec![NONE; a.want.len()],
         count: vec![0; a.cap.len()],
-        fair: Fair::default(),
+        fair: Fair::new(&a.cap, &a.joining, assigned),
     };
     p.keep_or_pick();
-    let assigned = p.slot.iter().filter(|&&s| s != NONE).count() as u64;
-    p.fair = Fair::new(&a.cap, &a.joining, assigned);
     if assigned > 0 {
         p.pull_direct();
         p.push_direct();
@@ -74,10 +73,7 @@ impl Primaries<'_> {
             let best = a
                 .slots(x)
                 .filter(|&s| a.holder[s] != NONE)
-                .min_by_key(|&s| {
-                    let m = a.holder[s] as usize;
-                    (self.rank(s), Ratio(self.count[m], a.cap[m]), a.holder[s])
-                });
+                .min_by_key(|&s| (self.key(a.holder[s], 1), self.rank(s), a.holder[s]));
             if let Some(s) = best {
                 self.set(x, s as u32);
             }
@@ -229,28 +225,5 @@ impl Paths for Primaries<'_> {
             }
             true
         })
-    }
-}
-
-/// `count / cap`, ordered exactly by cross-multiplication.
-struct Ratio(u32, u32);
-
-impl PartialEq for Ratio {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other).is_eq()
-    }
-}
-
-impl Eq for Ratio {}
-
-impl Ord for Ratio {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (u64::from(self.0) * u64::from(other.1)).cmp(&(u64::from(other.0) * u64::from(self.1)))
-    }
-}
-
-impl PartialOrd for Ratio {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
     }
 }
