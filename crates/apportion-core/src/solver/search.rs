@@ -105,7 +105,7 @@ impl Search {
         // Labels only fall finitely often without negative cycles (the solver's invariant);
         // the budget only guards against a broken invariant.
         let n = self.dist.len() as u64;
-        let mut budget = n * n * 4 + 64;
+        let mut budget = n.saturating_mul(n).saturating_mul(4).saturating_add(64);
         while let Some(Reverse((d, node))) = self.heap.pop() {
             if d != self.dist[node as usize] || budget == 0 {
                 continue;
