@@ -405,7 +405,7 @@ fn apply(p: &mut Problem, change: &Change) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn solutions_are_maximal_minimal_and_balanced(p in problem()) {
