@@ -113,14 +113,30 @@ impl Primaries<'_> {
             if top.is_none_or(|t| t <= self.key(v, 1)) {
                 break;
             }
-            for &s in &a.held[v as usize] {
-                let x = a.slot_item[s as usize];
-                let cur = self.slot[x as usize];
-                if cur != s && self.improves(a.holder[cur as usize], v) {
-                    self.set(x, s);
+            // Take from the most loaded holders first, so members inside their band keep
+            // their primaries whenever members above it can give instead.
+            let mut offers: Vec<u32> = a.held[v as usize]
+                .iter()
+                .copied()
+                .filter(|&s| self.slot[a.slot_item[s as usize] as usize] != s)
+                .collect();
+            offers.sort_by_cached_key(|&s| {
+                let u = self.holder_of_primary(s);
+                (std::cmp::Reverse(self.key(u, 0)), u, s)
+            });
+            for s in offers {
+                let u = self.holder_of_primary(s);
+                if self.improves(u, v) {
+                    self.set(self.a.slot_item[s as usize], s);
                 }
             }
         }
+    }
+
+    /// The member holding the primary of the item in slot `s`.
+    fn holder_of_primary(&self, s: u32) -> u32 {
+        let a = self.a;
+        a.holder[self.slot[a.slot_item[s as usize] as usize] as usize]
     }
 
     /// Members above their share hand primaries to the holder that can best take them.
