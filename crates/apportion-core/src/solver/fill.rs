@@ -148,28 +148,46 @@ fn pick(a: &Assignment, heaps: &mut ZoneHeaps, x: u32) -> Pick {
     }
 }
 
-/// A member in a zone heap, ordered by load relative to capacity, then index.
+/// A member in a zone heap, ordered by load relative to capacity, then by a scrambled
+/// tie-breaker.
+///
+/// Breaking ties by member index would walk every zone in the same order, so the
+/// replicas of an item would always land on the same few members of the other zones: a
+/// member's loss would then leave all its items' other replicas (and primaries) on two
+/// members. Scrambling the order with the load makes each round pick a different pattern,
+/// deterministically.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Entry {
     load: u32,
     cap: u32,
+    tie: u64,
     member: u32,
 }
 
 impl Entry {
     fn of(a: &Assignment, m: u32) -> Self {
+        let load = a.load(m);
         Entry {
-            load: a.load(m),
+            load,
             cap: a.cap[m as usize],
+            tie: scramble((u64::from(m) << 32) | u64::from(load)),
             member: m,
         }
     }
+}
+
+/// A fixed bijective mix of 64 bits (the SplitMix64 finaliser).
+fn scramble(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 impl Ord for Entry {
     fn cmp(&self, other: &Self) -> Ordering {
         (u64::from(self.load) * u64::from(other.cap))
             .cmp(&(u64::from(other.load) * u64::from(self.cap)))
+            .then(self.tie.cmp(&other.tie))
             .then(self.member.cmp(&other.member))
     }
 }
