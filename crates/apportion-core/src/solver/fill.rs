@@ -17,7 +17,7 @@
 //! solve's flow is min-cost in its own network; its fill is the true maximum flow.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::binary_heap::{BinaryHeap, PeekMut};
 
 use super::assignment::Assignment;
 use super::search::{apply, Origin, Search};
@@ -237,29 +237,26 @@ impl ZoneHeaps {
             if self.heaps[z].is_empty() || !a.allows(x, None, z as u32) {
                 continue;
             }
-            while let Some(Reverse(e)) = self.heaps[z].pop() {
+            // Look at each zone's top without taking it; only the winner is taken.
+            while let Some(mut top) = self.heaps[z].peek_mut() {
+                let Reverse(e) = *top;
                 let now = Entry::of(a, e.member);
                 if now.load >= now.cap {
-                    continue;
-                }
-                if now != e {
-                    self.heaps[z].push(Reverse(now));
-                    continue;
-                }
-                if a.holds(x, e.member) {
-                    self.stash.push((z, e));
-                    continue;
-                }
-                match best {
-                    Some((_, b)) if b <= e => self.stash.push((z, e)),
-                    Some(old) => {
-                        self.stash.push(old);
+                    PeekMut::pop(top);
+                } else if now != e {
+                    *top = Reverse(now);
+                } else if a.holds(x, e.member) {
+                    self.stash.push((z, PeekMut::pop(top).0));
+                } else {
+                    if best.is_none_or(|(_, b)| e < b) {
                         best = Some((z, e));
                     }
-                    None => best = Some((z, e)),
+                    break;
                 }
-                break;
             }
+        }
+        if let Some((z, _)) = best {
+            self.heaps[z].pop();
         }
         for (z, e) in self.stash.drain(..) {
             self.heaps[z].push(Reverse(e));
