@@ -189,26 +189,36 @@ impl Assignment {
             count[x + 1] += count[x];
         }
         // Input grouped by item already (as a settled assignment is) needs no scatter.
-        let mut order: Vec<u32> = (0..p.current.len() as u32).collect();
-        if !grouped {
+        let order: Vec<u32> = if grouped {
+            Vec::new()
+        } else {
+            let mut order = vec![0u32; p.current.len()];
             let mut next = count.clone();
             for (i, c) in p.current.iter().enumerate() {
                 let at = &mut next[c.item as usize];
                 order[*at as usize] = i as u32;
                 *at += 1;
             }
-        }
+            order
+        };
+        let key = |&i: &u32| {
+            let c = &p.current[i as usize];
+            (c.slot, c.member)
+        };
+        let mut group: Vec<u32> = Vec::new();
         self.cur_first = Vec::with_capacity(items + 1);
         self.cur_member = Vec::with_capacity(p.current.len());
         self.cur_consistent = Vec::with_capacity(p.current.len());
         for x in 0..items {
             let start = self.cur_member.len();
             self.cur_first.push(start as u32);
-            let group = &mut order[count[x] as usize..count[x + 1] as usize];
-            let key = |&i: &u32| {
-                let c = &p.current[i as usize];
-                (c.slot, c.member)
-            };
+            let range = count[x] as usize..count[x + 1] as usize;
+            group.clear();
+            if grouped {
+                group.extend(range.map(|i| i as u32));
+            } else {
+                group.extend_from_slice(&order[range]);
+            }
             if !group.is_sorted_by_key(key) {
                 group.sort_unstable_by_key(key);
             }
