@@ -2,12 +2,11 @@
 //!
 //! First a direct pass: every member that may take a unit (see `fair`) pulls replicas from
 //! the members of its own zone with the highest keys, one move at a time, while the move
-//! is an improvement and the counters certify it a shortest path. Then the exact pass:
-//! for each distinct key `k`, from the highest down, a multi-source search from the members
-//! at or above `k` looks for a path to a member that may take a unit from them; the first
-//! path found is applied and the pass restarts, and it ends when no threshold yields a
-//! path. Transfers along a path change only the loads of its two ends, so fill and every
-//! intermediate member stay as they were.
+//! is an improvement and the counters certify it a shortest path. Then the exact pass
+//! (`fair::by_paths`), where each unit travels along a shortest residual path found by a
+//! multi-source search (`search`) from the members that may give to those that may take.
+//! A path changes only the loads of its two ends, so fill and every intermediate member
+//! stay as they were, and spread caps hold on every arc.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
