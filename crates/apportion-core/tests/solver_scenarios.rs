@@ -244,3 +244,30 @@ fn bad_indices_are_errors_not_panics() {
         "current[0]: member 99 does not exist (there are 30 members)"
     );
 }
+
+#[test]
+fn items_replicated_on_every_member_are_handled() {
+    let mut p = Shape {
+        items: 300,
+        members: 120,
+        zones: 3,
+        item_limit: 40,
+        replication: 3,
+    }
+    .empty();
+    // Two broadcast items, wanted on every member (and more).
+    p.items.push(Item { replication: 120 });
+    p.items.push(Item { replication: 500 });
+    let sol = solve(&p).unwrap();
+    assert_eq!(sol.replicas_of(300).len(), 120);
+    assert_eq!(sol.replicas_of(301).len(), 120);
+    assert_eq!(sol.unfilled_slots, 500 - 120);
+    settle(&mut p, &sol);
+    remove_members(&mut p, |m, _| m == 7);
+    let sol = solve(&p).unwrap();
+    let s = stats(&p, &sol);
+    // The lost member held both broadcast items and its share of the rest.
+    assert_eq!(sol.replicas_of(300).len(), 119);
+    assert_eq!(s.removes, 0);
+    assert_eq!(s.min_zones_per_item, 3);
+}

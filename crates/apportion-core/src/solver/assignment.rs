@@ -395,9 +395,17 @@ impl Assignment {
     }
 
     fn count_dormant(&self, x: u32) -> u32 {
-        self.current_of(x)
+        let current = self.current_of(x);
+        let slots = self.slots(x);
+        // Few replicas (the usual case): compare directly. Many: sort the holders once.
+        if slots.len() <= 16 {
+            return current.iter().filter(|&&m| !self.holds(x, m)).count() as u32;
+        }
+        let mut holders: Vec<u32> = slots.map(|s| self.holder[s]).collect();
+        holders.sort_unstable();
+        current
             .iter()
-            .filter(|&&m| !self.holds(x, m))
+            .filter(|m| holders.binary_search(m).is_err())
             .count() as u32
     }
 

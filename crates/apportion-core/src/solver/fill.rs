@@ -68,7 +68,11 @@ pub(crate) fn fill(a: &mut Assignment, search: &mut Search) -> Option<Vec<u8>> {
 
 /// Free capacity left over all members.
 fn room(a: &Assignment) -> u64 {
-    a.cap.iter().map(|&c| u64::from(c)).sum::<u64>().saturating_sub(a.filled)
+    a.cap
+        .iter()
+        .map(|&c| u64::from(c))
+        .sum::<u64>()
+        .saturating_sub(a.filled)
 }
 
 /// One placement chosen without a search.
