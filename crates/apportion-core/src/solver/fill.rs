@@ -48,18 +48,22 @@ pub(crate) fn fill(a: &mut Assignment, search: &mut Search) -> Option<Vec<u8>> {
             .collect();
         return Some(tiers);
     }
-    // Every path that needs some item's spread relaxed, at once, so that the caller
-    // solves again once rather than once per path. A path that needs none was valid all
-    // along and stays applied.
+    // Raising tiers in place could close negative cycles, so with every item's spread
+    // relaxed this only finds which items must give way: any augmenting paths will do,
+    // whatever they cost, and the caller solves again with those items raised.
     let mut tiers = a.tier.clone();
     a.relax_all = true;
-    while let Some(path) = find_fill(a, search) {
+    while let Some(path) = search.find_any(a, &Origin::Spare, &|m| a.load(m) < a.cap[m as usize]) {
         apply(a, &path);
-        for step in &path {
-            let x = step.item(a);
-            if !a.spread_holds(x) {
-                tiers[x as usize] = 2;
-            }
+        let items: Vec<u32> = path.iter().map(|step| step.item(a)).collect();
+        let broken: Vec<u32> = items
+            .iter()
+            .copied()
+            .filter(|&x| !a.spread_holds(x))
+            .collect();
+        // A path that breaks no spread only moved items twice; raise them all.
+        for x in if broken.is_empty() { items } else { broken } {
+            tiers[x as usize] = 2;
         }
     }
     a.relax_all = false;
