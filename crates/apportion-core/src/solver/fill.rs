@@ -11,10 +11,11 @@
 //! Raising a tier adds arcs to the network, and an arc added after the flow was built can
 //! close a negative cycle (a replica that spread had dropped could now return). So tiers
 //! are never raised in place: while slots stay empty and members have room, the items with
-//! empty slots move up one tier, or, once all are at tier 2, one path with every item's
-//! spread relaxed shows which items must give way, and the caller solves again from the
-//! current assignment with the raised tiers. Tiers only rise, so this ends, and the last
-//! solve's flow is min-cost in its own network; its fill is the true maximum flow.
+//! empty slots move up one tier, or, once all are at tier 2, augmenting paths with every
+//! item's spread relaxed (any paths: this state is thrown away) show which items must give
+//! way, and the caller solves again from the current assignment with the raised tiers.
+//! Tiers only rise, so this ends; the last solve's flow is min-cost in its own network, and
+//! since no path is left even with all spread relaxed, its fill is the true maximum flow.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::binary_heap::{BinaryHeap, PeekMut};
