@@ -405,7 +405,12 @@ fn apply(p: &mut Problem, change: &Change) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1000))]
+    // No failure file next to the sources: a failure prints its shrunk input instead.
+    #![proptest_config(ProptestConfig {
+        cases: 1000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn solutions_are_maximal_minimal_and_balanced(p in problem()) {
