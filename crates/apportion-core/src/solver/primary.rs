@@ -20,6 +20,7 @@ pub(crate) fn choose(a: &Assignment) -> Vec<u32> {
         a,
         slot: vec![NONE; a.want.len()],
         count: vec![0; a.cap.len()],
+        above: 0,
         fair: Fair::new(&a.cap, &a.joining, assigned),
     };
     p.keep_or_pick();
@@ -35,6 +36,8 @@ struct Primaries<'a> {
     a: &'a Assignment,
     slot: Vec<u32>,
     count: Vec<u32>,
+    /// Members above their band.
+    above: u32,
     fair: Fair,
 }
 
@@ -83,10 +86,19 @@ impl Primaries<'_> {
     fn set(&mut self, x: u32, s: u32) {
         let old = self.slot[x as usize];
         if old != NONE {
-            self.count[self.a.holder[old as usize] as usize] -= 1;
+            self.add(self.a.holder[old as usize], -1);
         }
         self.slot[x as usize] = s;
-        self.count[self.a.holder[s as usize] as usize] += 1;
+        self.add(self.a.holder[s as usize], 1);
+    }
+
+    /// Changes member `m`'s primary count, keeping the count of members above their band.
+    fn add(&mut self, m: u32, delta: i32) {
+        let c = &mut self.count[m as usize];
+        let was = self.fair.side(m, u64::from(*c)) > 0;
+        *c = c.wrapping_add_signed(delta);
+        let is = self.fair.side(m, u64::from(*c)) > 0;
+        self.above = (self.above + u32::from(is)) - u32::from(was);
     }
 
     fn improves(&self, u: u32, w: u32) -> bool {
@@ -112,6 +124,10 @@ impl Primaries<'_> {
             // key, no later member (in ascending order) can pull either.
             if top.is_none_or(|t| t <= self.key(v, 1)) {
                 break;
+            }
+            // A member inside its band only takes from one above its own.
+            if self.above == 0 && self.fair.side(v, u64::from(self.count[v as usize])) >= 0 {
+                continue;
             }
             // Take from the most loaded holders first, so members inside their band keep
             // their primaries whenever members above it can give instead.

@@ -111,6 +111,11 @@ impl Search {
         origin: &Origin,
         is_target: &dyn Fn(u32) -> bool,
     ) -> Option<Vec<Step>> {
+        if let Origin::Members(sources) = origin {
+            if confined(a, sources, is_target) {
+                return None;
+            }
+        }
         self.reset(a);
         self.source_is_origin = matches!(origin, Origin::Spare);
         match origin {
@@ -382,6 +387,23 @@ impl Search {
         steps.reverse();
         steps
     }
+}
+
+/// Whether no path can leave the zones of `sources` and none of their members is a
+/// target: every member there holds only replicas locked in their zone and no item has
+/// an empty slot (the source node would lead anywhere). A zone-skewed cluster asks this
+/// of every solve, and answering it costs one pass over the members instead of a search.
+fn confined(a: &Assignment, sources: &[u32], is_target: &dyn Fn(u32) -> bool) -> bool {
+    if a.spare_items > 0 || a.relax_all {
+        return false;
+    }
+    let mut open = vec![false; a.zone_members.len()];
+    for &m in sources {
+        open[a.zone[m as usize] as usize] = true;
+    }
+    let inside = |m: &u32| open[a.zone[*m as usize] as usize];
+    let members = || a.zone_members.iter().flatten().filter(|m| inside(m));
+    members().all(|&m| a.all_locked(m)) && !members().any(|&m| is_target(m))
 }
 
 /// Applies a path's steps to the assignment.
