@@ -316,6 +316,39 @@ fn check(p: &Problem) -> Result<(), TestCaseError> {
             m
         );
     }
+    // Two zones whenever two have room: an item all in one zone while a member of another
+    // zone has room could simply move a replica there.
+    for x in 0..p.items.len() as u32 {
+        let reps = sol.replicas_of(x);
+        let zone = |m: u32| p.members[m as usize].zone;
+        if reps.len() >= 2 && reps.iter().all(|r| zone(r.member) == zone(reps[0].member)) {
+            let elsewhere = f.eligible.iter().any(|&m| {
+                zone(m as u32) != zone(reps[0].member)
+                    && load[m] < i64::from(p.members[m].capacity())
+            });
+            prop_assert!(!elsewhere, "item {} in one zone while another has room", x);
+        }
+    }
+    // min(R, zones) zones whenever capacity allows: an item missing a zone in which a member
+    // has room, while it holds two replicas in some zone, could move one there.
+    for x in 0..p.items.len() as u32 {
+        let zones: Vec<u32> = sol
+            .replicas_of(x)
+            .iter()
+            .map(|r| p.members[r.member as usize].zone)
+            .collect();
+        let doubled = zones
+            .iter()
+            .any(|z| zones.iter().filter(|&y| y == z).count() >= 2);
+        let open = f.eligible.iter().any(|&m| {
+            !zones.contains(&p.members[m].zone) && load[m] < i64::from(p.members[m].capacity())
+        });
+        prop_assert!(
+            !(doubled && open),
+            "item {} could spread over one more zone",
+            x
+        );
+    }
     // Fill is the exact maximum.
     let filled = sol.replicas.len() as i64;
     prop_assert_eq!(filled, max_fill(p, &f));
