@@ -328,6 +328,18 @@ impl Assignment {
         others == 0
     }
 
+    /// Lowers item `x`'s tier to the tightest one its replicas satisfy, so that later moves
+    /// (balancing) keep the spread it has won back instead of undoing it. Removing arcs
+    /// cannot close a negative cycle, so the flow stays min-cost.
+    pub fn tighten_tier(&mut self, x: u32) {
+        let Some(t) = (0..self.tier[x as usize]).find(|&t| self.spread_holds_at(x, t)) else {
+            return;
+        };
+        self.account(x, -1);
+        self.tier[x as usize] = t;
+        self.account(x, 1);
+    }
+
     /// Whether every member holds only replicas that cannot change zones, so a search can
     /// skip its replicas for every other zone.
     pub fn all_locked(&self, m: u32) -> bool {

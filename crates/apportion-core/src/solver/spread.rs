@@ -86,15 +86,19 @@ impl Assignment {
             .map(|s| self.zone[self.holder[s] as usize])
     }
 
-    /// Whether item `x` satisfies the spread of its own tier. A path found with every
-    /// constraint relaxed raises the tier of each item it leaves outside its own.
+    /// Whether item `x` satisfies the spread of its own tier.
     pub fn spread_holds(&self, x: u32) -> bool {
+        self.spread_holds_at(x, self.tier[x as usize])
+    }
+
+    /// Whether item `x` satisfies the spread of `tier`.
+    pub fn spread_holds_at(&self, x: u32, tier: u8) -> bool {
         if self.zones_with_capacity <= 1 {
             return true;
         }
         let r = self.want[x as usize];
         let counts = self.zone_counts(x, None);
-        match self.tier[x as usize] {
+        match tier {
             0 => {
                 let z = self.zones_with_capacity;
                 let (floor, extra) = (r / z, r % z);
