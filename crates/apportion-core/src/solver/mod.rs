@@ -49,6 +49,9 @@
 //! are raised only between whole solves: when slots stay empty while members have room,
 //! the solve restarts from the current assignment with the items concerned one tier looser
 //! (at most a few restarts, and none when every slot is filled or every member is full).
+//! Once the fill is final, an item whose tier was raised wins back spread wherever a zone
+//! it misses still has room (again along shortest paths only), and its tier is tightened
+//! to what it now satisfies, so balancing cannot undo it.
 //!
 //! Cost: a scratch solve is one heap operation per replica plus a few verifying searches;
 //! an incremental one is linear in the current assignment for loading it, plus work
