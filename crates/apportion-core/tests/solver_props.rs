@@ -253,6 +253,33 @@ fn balanced_exists(p: &Problem, f: &Facts, sol: &Solution, filled: i64) -> bool 
     flow == filled && saturated
 }
 
+/// Whether the solution's replicas allow every member a primary count inside its band.
+fn primaries_balanced_exists(p: &Problem, f: &Facts, sol: &Solution, items_with: i64) -> bool {
+    let items = p.items.len();
+    let (s, t) = (0, 1);
+    let member = |m: usize| 2 + items + m;
+    let mut net = Network::new(2 + items + p.members.len());
+    for x in 0..items {
+        net.arc(s, 2 + x, 1, 0);
+        for r in sol.replicas_of(x as u32) {
+            net.arc(2 + x, member(r.member as usize), 1, 0);
+        }
+    }
+    let band = bands(p, f, items_with);
+    let mut lower = Vec::new();
+    for &m in &f.eligible {
+        let (lo, hi) = band[m];
+        lower.push(net.arc(member(m), t, lo, -2 * BIG));
+        net.arc(member(m), t, hi - lo, -BIG);
+    }
+    let (flow, _) = net.solve(s, t);
+    let saturated = lower
+        .iter()
+        .zip(&f.eligible)
+        .all(|(&e, &m)| net.flow(e) == band[m].0);
+    flow == items_with && saturated
+}
+
 fn problem() -> impl Strategy<Value = Problem> {
     let members = prop::collection::vec((0u32..3, 0u32..9, prop::bool::weighted(0.15)), 1..9);
     let items = prop::collection::vec(0u32..5, 0..13);
@@ -369,6 +396,28 @@ fn check(p: &Problem) -> Result<(), TestCaseError> {
                 "member {} holds {} outside {:?}",
                 m,
                 load[m],
+                band[m]
+            );
+        }
+    }
+    // Primaries balanced whenever the replicas allow it.
+    let items_with = (0..p.items.len() as u32)
+        .filter(|&x| !sol.replicas_of(x).is_empty())
+        .count() as i64;
+    let mut primaries = vec![0i64; p.members.len()];
+    for x in 0..p.items.len() as u32 {
+        if let Some(first) = sol.replicas_of(x).first() {
+            primaries[first.member as usize] += 1;
+        }
+    }
+    if primaries_balanced_exists(p, &f, &sol, items_with) {
+        let band = bands(p, &f, items_with);
+        for &m in &f.eligible {
+            prop_assert!(
+                band[m].0 <= primaries[m] && primaries[m] <= band[m].1,
+                "member {} has {} primaries outside {:?}",
+                m,
+                primaries[m],
                 band[m]
             );
         }
