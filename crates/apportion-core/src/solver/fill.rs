@@ -21,7 +21,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::binary_heap::{BinaryHeap, PeekMut};
 
 use super::assignment::{Assignment, NONE};
-use super::search::{apply, path_cost, Origin, Search, Step};
+use super::search::{apply, Origin, Search};
 
 /// Fills every slot the items' current spread tiers allow. Returns the raised tiers to
 /// solve again with when a tier must give way for a slot to be filled, or `None` when
@@ -34,7 +34,6 @@ pub(crate) fn fill(a: &mut Assignment, search: &mut Search) -> Option<Vec<u8>> {
     greedy(a, search, &mut heaps, &items);
     while augment(a, search) {}
     if a.spare_items == 0 || room(a) == 0 {
-        spread_out(a, search);
         return None;
     }
     let spare = |x: usize| a.nfill[x] < a.want[x];
@@ -69,48 +68,39 @@ pub(crate) fn fill(a: &mut Assignment, search: &mut Search) -> Option<Vec<u8>> {
         }
     }
     a.relax_all = false;
-    if tiers == a.tier {
-        spread_out(a, search);
-        return None;
-    }
-    Some(tiers)
+    (tiers != a.tier).then_some(tiers)
 }
 
 /// Gives back spread that an item's raised tier let go: while the item holds two replicas
-/// in one zone and misses a zone where a member has room, a unit travels from the doubled
-/// zone to that member along a shortest path (the direct move when nothing is cheaper),
-/// kept only if it leaves the item in more zones. The greedy fill under a raised tier can
-/// otherwise leave an item in fewer zones than the capacity left over allows.
-fn spread_out(a: &mut Assignment, search: &mut Search) {
+/// in one zone and misses a zone where a member has room, one replica moves there, and
+/// the item's tier is tightened to what it then satisfies. Spread comes before moves: the
+/// move is made even where a cheaper path between the same two members exists, and the
+/// tightened tier removes the arcs that would undo it. The greedy fill under a raised tier
+/// can otherwise leave an item in fewer zones than the capacity left over allows.
+/// Returns whether anything moved.
+pub(crate) fn spread_out(a: &mut Assignment) -> bool {
+    let mut moved = false;
     for x in 0..a.want.len() as u32 {
         if a.tier[x as usize] == 0 || a.nfill[x as usize] < 2 {
             continue;
         }
-        while let Some(path) = spread_path(a, search, x) {
-            apply(a, &path);
+        while let Some((s, to)) = spread_move(a, x) {
+            a.shift(s, to);
+            moved = true;
         }
         a.tighten_tier(x);
     }
+    moved
 }
 
-/// Zones holding a replica of `x`, one entry per replica.
-fn zones_of(a: &Assignment, x: u32) -> Vec<u32> {
-    a.slots(x)
+/// One of `x`'s doubled-up replicas and the least loaded member with room in a zone `x`
+/// misses.
+fn spread_move(a: &Assignment, x: u32) -> Option<(u32, u32)> {
+    let zones: Vec<u32> = a
+        .slots(x)
         .filter(|&s| a.holder[s] != NONE)
         .map(|s| a.zone[a.holder[s] as usize])
-        .collect()
-}
-
-/// A shortest path that moves a unit out of a zone where `x` is doubled up into a member,
-/// with room, of a zone `x` misses, and leaves `x` in more zones.
-fn spread_path(a: &Assignment, search: &mut Search, x: u32) -> Option<Vec<Step>> {
-    let zones = zones_of(a, x);
-    let distinct = |zs: &[u32]| {
-        zs.iter()
-            .enumerate()
-            .filter(|&(i, z)| !zs[..i].contains(z))
-            .count()
-    };
+        .collect();
     let to = (0..a.zone_members.len() as u32)
         .filter(|z| !zones.contains(z))
         .flat_map(|z| a.zone_members[z as usize].iter().copied())
@@ -120,33 +110,7 @@ fn spread_path(a: &Assignment, search: &mut Search, x: u32) -> Option<Vec<Step>>
         let u = a.holder[s as usize];
         u != NONE && zones.iter().filter(|&&z| z == a.zone[u as usize]).count() >= 2
     })?;
-    let u = a.holder[s as usize];
-    let direct = vec![Step::Move { slot: s, to }];
-    let certified =
-        a.spare_dormant == 0 && a.hazards_only_at(u, to) && a.move_cost(s, to) == a.min_first(u);
-    if certified {
-        return Some(direct);
-    }
-    let path = search.find(a, &Origin::Members(&[u]), &|m| m == to)?;
-    if path_cost(a, &direct) <= path_cost(a, &path) {
-        return Some(direct);
-    }
-    // The cheaper path must itself spread `x` further, through moves only.
-    let mut after = a.slots(x).map(|s| a.holder[s]).collect::<Vec<u32>>();
-    for step in &path {
-        let Step::Move { slot, to } = *step else {
-            return None;
-        };
-        if let Some(at) = a.slots(x).position(|t| t as u32 == slot) {
-            after[at] = to;
-        }
-    }
-    let zones_after: Vec<u32> = after
-        .iter()
-        .filter(|&&m| m != NONE)
-        .map(|&m| a.zone[m as usize])
-        .collect();
-    (distinct(&zones_after) > distinct(&zones)).then_some(path)
+    Some((s, to))
 }
 
 /// Free capacity left over all members.

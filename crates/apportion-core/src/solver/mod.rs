@@ -49,9 +49,9 @@
 //! are raised only between whole solves: when slots stay empty while members have room,
 //! the solve restarts from the current assignment with the items concerned one tier looser
 //! (at most a few restarts, and none when every slot is filled or every member is full).
-//! Once the fill is final, an item whose tier was raised wins back spread wherever a zone
-//! it misses still has room (again along shortest paths only), and its tier is tightened
-//! to what it now satisfies, so balancing cannot undo it.
+//! Once the fill is final and balanced, an item whose tier was raised wins back spread
+//! wherever a zone it misses has room (along shortest paths only), its tier is tightened
+//! to what it now satisfies so balancing cannot undo it, and balancing runs again.
 //!
 //! Cost: a scratch solve is one heap operation per replica plus a few verifying searches;
 //! an incremental one is linear in the current assignment for loading it, plus work
@@ -94,7 +94,12 @@ pub fn solve(problem: &Problem) -> Result<Solution, ProblemError> {
             None => break a,
         }
     };
+    // Balancing can free room in a zone that an item with a raised tier misses; spread
+    // comes first, so win it back and balance again until neither moves anything.
     balance::balance(&mut a, &mut search);
+    while fill::spread_out(&mut a) {
+        balance::balance(&mut a, &mut search);
+    }
     let primary = primary::choose(&a);
     Ok(Solution::build(problem, &a, &primary))
 }
