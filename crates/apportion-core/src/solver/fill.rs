@@ -93,8 +93,8 @@ pub(crate) fn spread_out(a: &mut Assignment) -> bool {
     moved
 }
 
-/// One of `x`'s doubled-up replicas and the least loaded member with room in a zone `x`
-/// misses.
+/// The cheapest of `x`'s doubled-up replicas to move, and the least loaded member with
+/// room in a zone `x` misses.
 fn spread_move(a: &Assignment, x: u32) -> Option<(u32, u32)> {
     let zones: Vec<u32> = a
         .slots(x)
@@ -106,10 +106,15 @@ fn spread_move(a: &Assignment, x: u32) -> Option<(u32, u32)> {
         .flat_map(|z| a.zone_members[z as usize].iter().copied())
         .filter(|&v| a.load(v) < a.cap[v as usize])
         .min_by(|&p, &q| Entry::of(a, p).cmp(&Entry::of(a, q)))?;
-    let s = a.slots(x).map(|s| s as u32).find(|&s| {
-        let u = a.holder[s as usize];
-        u != NONE && zones.iter().filter(|&&z| z == a.zone[u as usize]).count() >= 2
-    })?;
+    // The cheapest of the doubled-up replicas: a fresh one before a kept one.
+    let s = a
+        .slots(x)
+        .map(|s| s as u32)
+        .filter(|&s| {
+            let u = a.holder[s as usize];
+            u != NONE && zones.iter().filter(|&&z| z == a.zone[u as usize]).count() >= 2
+        })
+        .min_by_key(|&s| (a.move_cost(s, to), s))?;
     Some((s, to))
 }
 
