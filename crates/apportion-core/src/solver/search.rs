@@ -406,6 +406,18 @@ fn confined(a: &Assignment, sources: &[u32], is_target: &dyn Fn(u32) -> bool) ->
     members().all(|&m| a.all_locked(m)) && !members().any(|&m| is_target(m))
 }
 
+/// What a path costs in moves, read before it is applied.
+pub(crate) fn path_cost(a: &Assignment, steps: &[Step]) -> i64 {
+    steps
+        .iter()
+        .map(|&step| match step {
+            Step::Move { slot, to } => i64::from(a.move_cost(slot, to)),
+            Step::Place { item, to } => i64::from(!a.is_current(item, to)),
+            Step::Drop { slot } => -i64::from(a.fresh[slot as usize]),
+        })
+        .sum()
+}
+
 /// Applies a path's steps to the assignment.
 pub(crate) fn apply(a: &mut Assignment, steps: &[Step]) {
     for &step in steps {
