@@ -253,6 +253,33 @@ fn balanced_exists(p: &Problem, f: &Facts, sol: &Solution, filled: i64) -> bool 
     flow == filled && saturated
 }
 
+/// Whether the solution's replicas allow every member a primary count inside its band.
+fn primaries_balanced_exists(p: &Problem, f: &Facts, sol: &Solution, items_with: i64) -> bool {
+    let items = p.items.len();
+    let (s, t) = (0, 1);
+    let member = |m: usize| 2 + items + m;
+    let mut net = Network::new(2 + items + p.members.len());
+    for x in 0..items {
+        net.arc(s, 2 + x, 1, 0);
+        for r in sol.replicas_of(x as u32) {
+            net.arc(2 + x, member(r.member as usize), 1, 0);
+        }
+    }
+    let band = bands(p, f, items_with);
+    let mut lower = Vec::new();
+    for &m in &f.eligible {
+        let (lo, hi) = band[m];
+        lower.push(net.arc(member(m), t, lo, -2 * BIG));
+        net.arc(member(m), t, hi - lo, -BIG);
+    }
+    let (flow, _) = net.solve(s, t);
+    let saturated = lower
+        .iter()
+        .zip(&f.eligible)
+        .all(|(&e, &m)| net.flow(e) == band[m].0);
+    flow == items_with && saturated
+}
+
 fn problem() -> impl Strategy<Value = Problem> {
     let members = prop::collection::vec((0u32..3, 0u32..9, prop::bool::weighted(0.15)), 1..9);
     let items = prop::collection::vec(0u32..5, 0..13);
@@ -316,6 +343,41 @@ fn check(p: &Problem) -> Result<(), TestCaseError> {
             m
         );
     }
+    // Two zones whenever two have room: an item all in one zone while a member of another
+    // zone has room could simply move a replica there. Checked exactly with nothing
+    // current, where no such move can cost more than another way to the same loads.
+    let fresh = p.current.is_empty();
+    for x in (0..p.items.len() as u32).filter(|_| fresh) {
+        let reps = sol.replicas_of(x);
+        let zone = |m: u32| p.members[m as usize].zone;
+        if reps.len() >= 2 && reps.iter().all(|r| zone(r.member) == zone(reps[0].member)) {
+            let elsewhere = f.eligible.iter().any(|&m| {
+                zone(m as u32) != zone(reps[0].member)
+                    && load[m] < i64::from(p.members[m].capacity())
+            });
+            prop_assert!(!elsewhere, "item {} in one zone while another has room", x);
+        }
+    }
+    // min(R, zones) zones whenever capacity allows: an item missing a zone in which a member
+    // has room, while it holds two replicas in some zone, could move one there.
+    for x in (0..p.items.len() as u32).filter(|_| fresh) {
+        let zones: Vec<u32> = sol
+            .replicas_of(x)
+            .iter()
+            .map(|r| p.members[r.member as usize].zone)
+            .collect();
+        let doubled = zones
+            .iter()
+            .any(|z| zones.iter().filter(|&y| y == z).count() >= 2);
+        let open = f.eligible.iter().any(|&m| {
+            !zones.contains(&p.members[m].zone) && load[m] < i64::from(p.members[m].capacity())
+        });
+        prop_assert!(
+            !(doubled && open),
+            "item {} could spread over one more zone",
+            x
+        );
+    }
     // Fill is the exact maximum.
     let filled = sol.replicas.len() as i64;
     prop_assert_eq!(filled, max_fill(p, &f));
@@ -340,6 +402,28 @@ fn check(p: &Problem) -> Result<(), TestCaseError> {
             );
         }
     }
+    // Primaries balanced whenever the replicas allow it.
+    let items_with = (0..p.items.len() as u32)
+        .filter(|&x| !sol.replicas_of(x).is_empty())
+        .count() as i64;
+    let mut primaries = vec![0i64; p.members.len()];
+    for x in 0..p.items.len() as u32 {
+        if let Some(first) = sol.replicas_of(x).first() {
+            primaries[first.member as usize] += 1;
+        }
+    }
+    if primaries_balanced_exists(p, &f, &sol, items_with) {
+        let band = bands(p, &f, items_with);
+        for &m in &f.eligible {
+            prop_assert!(
+                band[m].0 <= primaries[m] && primaries[m] <= band[m].1,
+                "member {} has {} primaries outside {:?}",
+                m,
+                primaries[m],
+                band[m]
+            );
+        }
+    }
     // Deterministic, and a settled solution is a fixed point unless some item had to give
     // up balanced spread (a later solve may then find a better spread).
     prop_assert_eq!(&solve(p).unwrap(), &sol);
@@ -349,7 +433,10 @@ fn check(p: &Problem) -> Result<(), TestCaseError> {
         f.zones.len() <= 1
             || (caps[0] == r / f.zones.len() as i64 && extra == r % f.zones.len() as i64)
     });
-    if spread {
+    // A member left empty by a tie is joining next time and takes its share then.
+    let band = bands(p, &f, filled);
+    let left_empty = f.eligible.iter().any(|&m| load[m] == 0 && band[m].0 >= 1);
+    if spread && !left_empty {
         let again = solve(&settled(p, &sol)).unwrap();
         prop_assert_eq!(
             again.added + again.removed.len() as u64,
@@ -405,11 +492,21 @@ fn apply(p: &mut Problem, change: &Change) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    // No failure file next to the sources: a failure prints its shrunk input instead.
+    #![proptest_config(ProptestConfig {
+        cases: 1000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn solutions_are_maximal_minimal_and_balanced(p in problem()) {
         check(&p)?;
+    }
+
+    #[test]
+    fn scratch_solutions_also_win_back_spread(p in problem()) {
+        check(&Problem { current: Vec::new(), ..p })?;
     }
 
     #[test]

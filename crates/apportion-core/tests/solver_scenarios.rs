@@ -160,3 +160,114 @@ fn solving_twice_gives_the_same_answer() {
     remove_members(&mut p, |m, _| m % 7 == 0);
     assert_eq!(solve(&p).unwrap(), solve(&p).unwrap());
 }
+
+#[test]
+fn a_new_primary_is_a_consistent_replica() {
+    let member = |zone| Member {
+        zone,
+        item_limit: 10,
+        exiting: false,
+    };
+    let mut p = Problem {
+        members: vec![member(0), member(1), member(2), member(3)],
+        items: vec![Item { replication: 3 }],
+        current: Vec::new(),
+    };
+    let cur = |member, slot, consistent| apportion_core::solver::Current {
+        item: 0,
+        member,
+        slot,
+        consistent,
+    };
+    p.members[0].exiting = true;
+    p.current = vec![cur(0, 0, true), cur(1, 1, false), cur(2, 2, true)];
+    let sol = solve(&p).unwrap();
+    let reps = sol.replicas_of(0);
+    assert_eq!(reps.len(), 3);
+    assert_eq!(reps[0].member, 2, "the consistent replica becomes primary");
+    assert_eq!((sol.added, sol.removed.len()), (1, 1));
+}
+
+#[test]
+fn only_the_lost_members_primaries_move() {
+    let mut p = settled(SHAPE);
+    let before: Vec<u32> = (0..1000)
+        .map(|x| solve(&p).unwrap().replicas_of(x)[0].member)
+        .collect();
+    let orphans = before.iter().filter(|&&m| m == 29).count();
+    remove_members(&mut p, |m, _| m == 29);
+    let sol = solve(&p).unwrap();
+    let s = stats(&p, &sol);
+    // 1000 primaries over 29 members: 34 or 35 each.
+    assert_eq!((s.primaries_min, s.primaries_max), (34, 35));
+    let moved = (0..1000u32)
+        .filter(|&x| before[x as usize] != 29 && sol.replicas_of(x)[0].member != before[x as usize])
+        .count();
+    // The lost member's items have their other replicas spread over many members, so the
+    // orphaned primaries alone restore balance: no kept primary moves.
+    assert_eq!(moved, 0, "kept primaries moved for {orphans} orphans");
+}
+
+#[test]
+fn empty_and_degenerate_problems_solve() {
+    let sol = solve(&Problem::default()).unwrap();
+    assert_eq!((sol.items(), sol.unfilled_slots), (0, 0));
+    let p = Problem {
+        members: Vec::new(),
+        items: vec![Item { replication: 2 }, Item { replication: 0 }],
+        current: Vec::new(),
+    };
+    let sol = solve(&p).unwrap();
+    assert_eq!(sol.unfilled_slots, 2);
+    assert!(sol.replicas.is_empty());
+}
+
+#[test]
+fn bad_indices_are_errors_not_panics() {
+    let mut p = SHAPE.empty();
+    p.current.push(apportion_core::solver::Current {
+        item: 5000,
+        member: 0,
+        slot: 0,
+        consistent: true,
+    });
+    let err = solve(&p).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "current[0]: item 5000 does not exist (there are 1000 items)"
+    );
+    p.current[0].item = 0;
+    p.current[0].member = 99;
+    let err = solve(&p).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "current[0]: member 99 does not exist (there are 30 members)"
+    );
+}
+
+#[test]
+fn items_replicated_on_every_member_are_handled() {
+    let mut p = Shape {
+        items: 300,
+        members: 120,
+        zones: 3,
+        item_limit: 40,
+        replication: 3,
+    }
+    .empty();
+    // Two broadcast items, wanted on every member (and more).
+    p.items.push(Item { replication: 120 });
+    p.items.push(Item { replication: 500 });
+    let sol = solve(&p).unwrap();
+    assert_eq!(sol.replicas_of(300).len(), 120);
+    assert_eq!(sol.replicas_of(301).len(), 120);
+    assert_eq!(sol.unfilled_slots, 500 - 120);
+    settle(&mut p, &sol);
+    remove_members(&mut p, |m, _| m == 7);
+    let sol = solve(&p).unwrap();
+    let s = stats(&p, &sol);
+    // The lost member held both broadcast items and its share of the rest.
+    assert_eq!(sol.replicas_of(300).len(), 119);
+    assert_eq!(s.removes, 0);
+    assert_eq!(s.min_zones_per_item, 3);
+}

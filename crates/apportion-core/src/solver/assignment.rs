@@ -65,6 +65,9 @@ pub(crate) struct Assignment {
     pub hazard: Vec<u32>,
     /// Kept replicas, of items with a dormant pair, held per member (free arcs start there).
     pub kept_flagged: Vec<u32>,
+    /// Members that hold nothing in the current assignment: they are joining, and take
+    /// their fair share even where that only trades places with an equally loaded member.
+    pub joining: Vec<bool>,
     /// Replicas held per member whose item can never change zones (see `Self::zone_locked`).
     pub locked: Vec<u32>,
     /// Members with `hazard > 0`.
@@ -152,85 +155,117 @@ impl Assignment {
             hazard: vec![0; members],
             kept_flagged: vec![0; members],
             locked: vec![0; members],
+            joining: vec![false; members],
             hazard_members: 0,
             spare_dormant: 0,
             spare_items: 0,
             filled: 0,
         };
-        a.index_current(p);
-        a.keep_current();
-        a.recount();
+        a.load_current(p);
         Ok(a)
     }
 
-    /// Groups the current assignment by item (a counting sort), in (slot, member) order,
-    /// keeping each eligible member once and noting every item's current primary.
-    fn index_current(&mut self, p: &Problem) {
+    /// Groups the current assignment by item (a counting sort) and then, item by item:
+    /// orders its entries by (slot, member), keeps each eligible member once, notes the
+    /// current primary, keeps every pair the constraints and spread allow (in that order),
+    /// and sets the item's counters. One pass per item keeps the work cache-friendly.
+    fn load_current(&mut self, p: &Problem) {
         let items = self.want.len();
         let mut count = vec![0u32; items + 1];
+        let mut per_member = vec![0u32; self.cap.len()];
+        let mut grouped = true;
+        let mut last = 0;
         for c in &p.current {
             count[c.item as usize + 1] += 1;
+            per_member[c.member as usize] += 1;
+            grouped &= c.item >= last;
+            last = c.item;
+        }
+        for (m, &n) in per_member.iter().enumerate() {
+            self.held[m].reserve(n.min(self.cap[m]) as usize);
+            self.joining[m] = n == 0;
         }
         for x in 0..items {
             count[x + 1] += count[x];
         }
-        let mut next = count.clone();
-        let mut order = vec![0u32; p.current.len()];
-        for (i, c) in p.current.iter().enumerate() {
-            let at = &mut next[c.item as usize];
-            order[*at as usize] = i as u32;
-            *at += 1;
-        }
+        // Input grouped by item already (as a settled assignment is) needs no scatter.
+        let order: Vec<u32> = if grouped {
+            Vec::new()
+        } else {
+            let mut order = vec![0u32; p.current.len()];
+            let mut next = count.clone();
+            for (i, c) in p.current.iter().enumerate() {
+                let at = &mut next[c.item as usize];
+                order[*at as usize] = i as u32;
+                *at += 1;
+            }
+            order
+        };
+        let key = |&i: &u32| {
+            let c = &p.current[i as usize];
+            (c.slot, c.member)
+        };
+        let mut group: Vec<u32> = Vec::new();
         self.cur_first = Vec::with_capacity(items + 1);
         self.cur_member = Vec::with_capacity(p.current.len());
         self.cur_consistent = Vec::with_capacity(p.current.len());
         for x in 0..items {
-            self.cur_first.push(self.cur_member.len() as u32);
-            let group = &mut order[count[x] as usize..count[x + 1] as usize];
-            group.sort_unstable_by_key(|&i| {
-                let c = &p.current[i as usize];
-                (c.slot, c.member)
-            });
             let start = self.cur_member.len();
+            self.cur_first.push(start as u32);
+            let range = count[x] as usize..count[x + 1] as usize;
+            group.clear();
+            if grouped {
+                group.extend(range.map(|i| i as u32));
+            } else {
+                group.extend_from_slice(&order[range]);
+            }
+            if !group.is_sorted_by_key(key) {
+                group.sort_unstable_by_key(key);
+            }
             for &i in group.iter() {
                 let c = &p.current[i as usize];
                 if c.slot == 0 && self.cur_primary[x] == NONE {
                     self.cur_primary[x] = c.member;
                 }
-                if self.cap[c.member as usize] == 0 || self.cur_member[start..].contains(&c.member)
+                if self.cap[c.member as usize] > 0 && !self.cur_member[start..].contains(&c.member)
                 {
+                    self.cur_member.push(c.member);
+                    self.cur_consistent.push(c.consistent);
+                }
+            }
+            let x = x as u32;
+            let (want, first) = (self.want[x as usize], self.first[x as usize]);
+            // Kept replicas fill the item's first slots, so with an even balanced spread
+            // (the common case) a zone is open while it holds fewer than R / Z of them.
+            let zc = self.zones_with_capacity;
+            let even = zc > 1 && self.tier[x as usize] == 0 && want % zc == 0;
+            for k in start..self.cur_member.len() {
+                let m = self.cur_member[k];
+                let n = self.nfill[x as usize];
+                if n == want {
+                    break;
+                }
+                if self.load(m) >= self.cap[m as usize] {
                     continue;
                 }
-                self.cur_member.push(c.member);
-                self.cur_consistent.push(c.consistent);
+                let z = self.zone[m as usize];
+                let open = if even {
+                    let held = &self.holder[first as usize..(first + n) as usize];
+                    let here = held.iter().filter(|&&h| self.zone[h as usize] == z).count();
+                    (here as u32) < want / zc
+                } else {
+                    self.allows(x, None, z)
+                };
+                if open {
+                    self.attach(first + n, m, false);
+                }
             }
+            // Every holder is a distinct current member, so the rest are dormant.
+            self.dormant[x as usize] =
+                (self.cur_member.len() - start) as u32 - self.nfill[x as usize];
+            self.account(x, 1);
         }
         self.cur_first.push(self.cur_member.len() as u32);
-    }
-
-    /// Keeps every current pair the constraints allow, in item, slot, member order.
-    fn keep_current(&mut self) {
-        for x in 0..self.want.len() {
-            for c in self.cur_first[x] as usize..self.cur_first[x + 1] as usize {
-                let m = self.cur_member[c];
-                if self.nfill[x] == self.want[x]
-                    || self.load(m) >= self.cap[m as usize]
-                    || !self.allows(x as u32, None, self.zone[m as usize])
-                {
-                    continue;
-                }
-                let s = self.first[x] + self.nfill[x];
-                self.attach(s, m, false);
-            }
-        }
-    }
-
-    /// Recomputes every derived counter from scratch, after the bulk load.
-    fn recount(&mut self) {
-        for x in 0..self.want.len() {
-            self.dormant[x] = self.count_dormant(x as u32);
-            self.account(x as u32, 1);
-        }
     }
 
     /// Replicas held by member `m`.
@@ -291,6 +326,18 @@ impl Assignment {
             others -= 1;
         }
         others == 0
+    }
+
+    /// Lowers item `x`'s tier to the tightest one its replicas satisfy, so that later moves
+    /// (balancing) keep the spread it has won back instead of undoing it. Removing arcs
+    /// cannot close a negative cycle, so the flow stays min-cost.
+    pub fn tighten_tier(&mut self, x: u32) {
+        let Some(t) = (0..self.tier[x as usize]).find(|&t| self.spread_holds_at(x, t)) else {
+            return;
+        };
+        self.account(x, -1);
+        self.tier[x as usize] = t;
+        self.account(x, 1);
     }
 
     /// Whether every member holds only replicas that cannot change zones, so a search can
@@ -360,9 +407,17 @@ impl Assignment {
     }
 
     fn count_dormant(&self, x: u32) -> u32 {
-        self.current_of(x)
+        let current = self.current_of(x);
+        let slots = self.slots(x);
+        // Few replicas (the usual case): compare directly. Many: sort the holders once.
+        if slots.len() <= 16 {
+            return current.iter().filter(|&&m| !self.holds(x, m)).count() as u32;
+        }
+        let mut holders: Vec<u32> = slots.map(|s| self.holder[s]).collect();
+        holders.sort_unstable();
+        current
             .iter()
-            .filter(|&&m| !self.holds(x, m))
+            .filter(|m| holders.binary_search(m).is_err())
             .count() as u32
     }
 

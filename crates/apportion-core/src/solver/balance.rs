@@ -2,18 +2,17 @@
 //!
 //! First a direct pass: every member that may take a unit (see `fair`) pulls replicas from
 //! the members of its own zone with the highest keys, one move at a time, while the move
-//! is an improvement and the counters certify it a shortest path. Then the exact pass:
-//! for each distinct key `k`, from the highest down, a multi-source search from the members
-//! at or above `k` looks for a path to a member that may take a unit from them; the first
-//! path found is applied and the pass restarts, and it ends when no threshold yields a
-//! path. Transfers along a path change only the loads of its two ends, so fill and every
-//! intermediate member stay as they were.
+//! is an improvement and the counters certify it a shortest path. Then the exact pass
+//! (`fair::by_paths`), where each unit travels along a shortest residual path found by a
+//! multi-source search (`search`) from the members that may give to those that may take.
+//! A path changes only the loads of its two ends, so fill and every intermediate member
+//! stay as they were, and spread caps hold on every arc.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::assignment::Assignment;
-use super::fair::{Fair, Key};
+use super::fair::{by_paths, Fair, Key, Paths};
 use super::search::{apply, Origin, Search};
 
 /// Balances the member loads; see the module docs.
@@ -22,23 +21,21 @@ pub(crate) fn balance(a: &mut Assignment, search: &mut Search) {
     if total == 0 || a.filled == 0 {
         return;
     }
-    let fair = Fair::new(total, a.filled);
+    let fair = Fair::new(&a.cap, &a.joining, a.filled);
     direct(a, &fair);
-    by_paths(a, search, &fair);
+    by_paths(&mut Replicas {
+        a,
+        search,
+        fair: &fair,
+    });
 }
 
 fn key(a: &Assignment, fair: &Fair, m: u32, extra: u64) -> Key {
-    fair.key(a.cap[m as usize], u64::from(a.load(m)) + extra)
+    fair.key(m, u64::from(a.load(m)) + extra)
 }
 
 fn improves(a: &Assignment, fair: &Fair, u: u32, w: u32) -> bool {
-    a.load(w) < a.cap[w as usize]
-        && fair.improves(
-            a.cap[u as usize],
-            u64::from(a.load(u)),
-            a.cap[w as usize],
-            u64::from(a.load(w)),
-        )
+    a.load(w) < a.cap[w as usize] && fair.improves(u, u64::from(a.load(u)), w, u64::from(a.load(w)))
 }
 
 fn direct(a: &mut Assignment, fair: &Fair) {
@@ -90,35 +87,37 @@ fn direct_slot(a: &Assignment, u: u32, v: u32) -> Option<u32> {
     })
 }
 
-fn by_paths(a: &mut Assignment, search: &mut Search, fair: &Fair) {
-    loop {
-        let mut keys: Vec<Key> = (0..a.cap.len() as u32)
-            .filter(|&m| a.load(m) > 0)
-            .map(|m| key(a, fair, m, 0))
-            .collect();
-        keys.sort_unstable_by(|p, q| q.cmp(p));
-        keys.dedup();
-        let mut improved = false;
-        for &k in &keys {
-            let is_target = |w: u32| {
-                a.load(w) < a.cap[w as usize]
-                    && key(a, fair, w, 1) < k
-                    && (k.0 > 0 || fair.side(a.cap[w as usize], u64::from(a.load(w))) < 0)
-            };
-            if !(0..a.cap.len() as u32).any(is_target) {
-                break;
-            }
-            let sources: Vec<u32> = (0..a.cap.len() as u32)
-                .filter(|&m| a.load(m) > 0 && key(a, fair, m, 0) >= k)
-                .collect();
-            if let Some(path) = search.find(a, &Origin::Members(&sources), &is_target) {
-                apply(a, &path);
-                improved = true;
-                break;
-            }
-        }
-        if !improved {
-            return;
-        }
+/// Replicas over members, balanced along residual paths.
+struct Replicas<'a> {
+    a: &'a mut Assignment,
+    search: &'a mut Search,
+    fair: &'a Fair,
+}
+
+impl Paths for Replicas<'_> {
+    fn fair(&self) -> &Fair {
+        self.fair
+    }
+
+    fn members(&self) -> u32 {
+        self.a.cap.len() as u32
+    }
+
+    fn load(&self, m: u32) -> u64 {
+        u64::from(self.a.load(m))
+    }
+
+    fn room(&self, m: u32) -> bool {
+        self.a.load(m) < self.a.cap[m as usize]
+    }
+
+    fn augment(&mut self, sources: &[u32], targets: &[bool]) -> bool {
+        let found = self
+            .search
+            .find(self.a, &Origin::Members(sources), &|w| targets[w as usize]);
+        found.is_some_and(|path| {
+            apply(self.a, &path);
+            true
+        })
     }
 }

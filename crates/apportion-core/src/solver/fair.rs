@@ -2,45 +2,66 @@
 //!
 //! A member's fair share of `amount` units is `amount * capacity / total_capacity`; its
 //! *band* is that share rounded down and up. The key of a member at load `L` is
-//! `(band position, L - share)`, compared exactly in integers: band position is -1 below
-//! the band, 0 inside, +1 above. A unit may go from `u` to `w` when `w`'s key after taking
-//! it is still below `u`'s key before giving it, and `u` is above its band or `w` below
-//! its own. Every such transfer lowers the larger of the two keys, so the sorted keys
-//! decrease and balancing ends; when it ends no member inside its band has given anything
-//! away, and no allowed path runs from a member above its band to one below — which is
-//! exactly when every member is inside its band if any feasible assignment allows it.
+//! `(band position, L - share, tie-breaker)`, compared exactly in integers: band position
+//! is -1 below the band, 0 inside, +1 above. A unit may go from `u` to `w` when `w`'s key
+//! after taking it is still below `u`'s key before giving it, and `u` is above its band or
+//! `w` below its own. Each such transfer lowers the larger of the two keys, so the sorted
+//! keys decrease and balancing ends. Two members inside their bands never trade (their
+//! loads differ by less than a unit of share), so a member inside its band gives nothing
+//! away unless a member below its band needs it. When no allowed path runs from a member
+//! that may give to one that may take, the loads are decreasingly minimal: every member is
+//! inside its band whenever some assignment with the same fill and spread allows that,
+//! and as close as the constraints allow otherwise (the property tests check this against
+//! an exact flow).
 
-/// Position of a member relative to its band, and its exact deviation from its share.
-pub(crate) type Key = (i8, i128);
+/// Position of a member relative to its band, its exact deviation from its share, and a
+/// tie-breaker: 0 for a joining member, so that between equally placed members the one
+/// that is joining takes and a newcomer gets its share even where that only trades
+/// places; 0 too at load 1, so a giver is never emptied by a tie (it would count as
+/// joining next time and take the unit back).
+pub(crate) type Key = (i8, i128, u8);
 
-/// Fair shares of `amount` units over members with the given total capacity.
-#[derive(Clone, Copy, Debug)]
+/// Fair shares of `amount` units over the members, with every member's band computed once
+/// (balancing compares keys constantly, and the band needs two wide divisions).
+#[derive(Clone, Debug)]
 pub(crate) struct Fair {
-    total: u128,
-    amount: u128,
+    total: i128,
+    share: Vec<i128>,
+    band: Vec<(u64, u64)>,
+    joining: Vec<bool>,
 }
 
 impl Fair {
-    /// Shares of `amount` over members whose capacities add up to `total`.
-    pub fn new(total: u64, amount: u64) -> Self {
+    /// Shares of `amount` over members with capacities `caps`; `joining` marks the members
+    /// that hold nothing in the current assignment.
+    pub fn new(caps: &[u32], joining: &[bool], amount: u64) -> Self {
+        let total: u128 = caps.iter().map(|&c| u128::from(c)).sum();
+        let share: Vec<u128> = caps
+            .iter()
+            .map(|&c| u128::from(amount) * u128::from(c))
+            .collect();
+        let band = share
+            .iter()
+            .map(|&num| {
+                let lo = num.checked_div(total).unwrap_or(0);
+                let hi = (num + total)
+                    .saturating_sub(1)
+                    .checked_div(total)
+                    .unwrap_or(0);
+                (lo as u64, hi as u64)
+            })
+            .collect();
         Fair {
-            total: u128::from(total),
-            amount: u128::from(amount),
+            total: total as i128,
+            share: share.into_iter().map(|n| n as i128).collect(),
+            band,
+            joining: joining.to_vec(),
         }
     }
 
-    /// The band `[floor, ceil]` of a member with capacity `cap`.
-    pub fn band(&self, cap: u32) -> (u64, u64) {
-        if self.total == 0 {
-            return (0, 0);
-        }
-        let num = self.amount * u128::from(cap);
-        ((num / self.total) as u64, num.div_ceil(self.total) as u64)
-    }
-
-    /// -1, 0 or 1 as `load` is below, inside or above the band of capacity `cap`.
-    pub fn side(&self, cap: u32, load: u64) -> i8 {
-        let (lo, hi) = self.band(cap);
+    /// -1, 0 or 1 as member `m` at `load` is below, inside or above its band.
+    pub fn side(&self, m: u32, load: u64) -> i8 {
+        let (lo, hi) = self.band[m as usize];
         if load < lo {
             -1
         } else if load > hi {
@@ -50,17 +71,73 @@ impl Fair {
         }
     }
 
-    /// The key of a member with capacity `cap` at `load` (see the module docs).
-    pub fn key(&self, cap: u32, load: u64) -> Key {
-        let dev = i128::from(load) * self.total as i128 - (self.amount * u128::from(cap)) as i128;
-        (self.side(cap, load), dev)
+    /// The key of member `m` at `load` (see the module docs).
+    pub fn key(&self, m: u32, load: u64) -> Key {
+        let dev = i128::from(load) * self.total - self.share[m as usize];
+        let tie = !self.joining[m as usize] && load >= 2;
+        (self.side(m, load), dev, u8::from(tie))
     }
 
-    /// Whether one unit may go from a member (capacity `cu`, load `lu`) to another
-    /// (capacity `cw`, load `lw`).
-    pub fn improves(&self, cu: u32, lu: u64, cw: u32, lw: u64) -> bool {
+    /// Whether one unit may go from member `u` at load `lu` to member `w` at load `lw`.
+    pub fn improves(&self, u: u32, lu: u64, w: u32, lw: u64) -> bool {
         lu > 0
-            && self.key(cw, lw + 1) < self.key(cu, lu)
-            && (self.side(cu, lu) > 0 || self.side(cw, lw) < 0)
+            && self.key(w, lw + 1) < self.key(u, lu)
+            && (self.side(u, lu) > 0 || self.side(w, lw) < 0)
+    }
+}
+
+/// A load that can be balanced along paths: replicas over members, or primaries.
+pub(crate) trait Paths {
+    /// The shares the loads are balanced to.
+    fn fair(&self) -> &Fair;
+    /// How many members there are.
+    fn members(&self) -> u32;
+    /// Member `m`'s load.
+    fn load(&self, m: u32) -> u64;
+    /// Whether member `m` can take one more unit at all.
+    fn room(&self, m: u32) -> bool;
+    /// Moves one unit along a shortest path from any of `sources` to a member marked in
+    /// `targets`; false if no target is reachable.
+    fn augment(&mut self, sources: &[u32], targets: &[bool]) -> bool;
+}
+
+/// The exact pass of balancing. For each distinct key `k`, from the highest down, it moves
+/// units from the members at or above `k` to members that may take one from them for as
+/// long as a path exists, and repeats the whole pass until one moves nothing: then no
+/// allowed path runs from a member that may give to one that may take.
+pub(crate) fn by_paths(p: &mut impl Paths) {
+    let n = p.members();
+    loop {
+        let mut keys: Vec<Key> = (0..n)
+            .filter(|&m| p.load(m) > 0)
+            .map(|m| p.fair().key(m, p.load(m)))
+            .collect();
+        keys.sort_unstable_by(|x, y| y.cmp(x));
+        keys.dedup();
+        let mut changed = false;
+        'keys: for k in keys {
+            loop {
+                let targets: Vec<bool> = (0..n)
+                    .map(|w| {
+                        let (fair, lw) = (p.fair(), p.load(w));
+                        p.room(w) && fair.key(w, lw + 1) < k && (k.0 > 0 || fair.side(w, lw) < 0)
+                    })
+                    .collect();
+                // Fewer members may take below a lower threshold: nothing left to do.
+                if !targets.contains(&true) {
+                    break 'keys;
+                }
+                let sources: Vec<u32> = (0..n)
+                    .filter(|&m| p.load(m) > 0 && p.fair().key(m, p.load(m)) >= k)
+                    .collect();
+                if !p.augment(&sources, &targets) {
+                    break;
+                }
+                changed = true;
+            }
+        }
+        if !changed {
+            return;
+        }
     }
 }

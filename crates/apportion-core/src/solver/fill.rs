@@ -11,16 +11,17 @@
 //! Raising a tier adds arcs to the network, and an arc added after the flow was built can
 //! close a negative cycle (a replica that spread had dropped could now return). So tiers
 //! are never raised in place: while slots stay empty and members have room, the items with
-//! empty slots move up one tier, or, once all are at tier 2, one path with every item's
-//! spread relaxed shows which items must give way, and the caller solves again from the
-//! current assignment with the raised tiers. Tiers only rise, so this ends, and the last
-//! solve's flow is min-cost in its own network; its fill is the true maximum flow.
+//! empty slots move up one tier, or, once all are at tier 2, augmenting paths with every
+//! item's spread relaxed (any paths: this state is thrown away) show which items must give
+//! way, and the caller solves again from the current assignment with the raised tiers.
+//! Tiers only rise, so this ends; the last solve's flow is min-cost in its own network, and
+//! since no path is left even with all spread relaxed, its fill is the true maximum flow.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::binary_heap::{BinaryHeap, PeekMut};
 
-use super::assignment::Assignment;
-use super::search::{apply, Origin, Search};
+use super::assignment::{Assignment, NONE};
+use super::search::{apply, path_cost, Origin, Search};
 
 /// Fills every slot the items' current spread tiers allow. Returns the raised tiers to
 /// solve again with when a tier must give way for a slot to be filled, or `None` when
@@ -31,45 +32,116 @@ pub(crate) fn fill(a: &mut Assignment, search: &mut Search) -> Option<Vec<u8>> {
         .collect();
     let mut heaps = ZoneHeaps::new(a);
     greedy(a, search, &mut heaps, &items);
-    loop {
-        while augment(a, search) {}
-        if a.spare_items == 0 || room(a) == 0 {
-            return None;
-        }
-        let spare = |x: usize| a.nfill[x] < a.want[x];
-        if (0..a.want.len()).any(|x| spare(x) && a.tier[x] < 2) {
-            let tiers = (0..a.want.len())
-                .map(|x| {
-                    if spare(x) {
-                        (a.tier[x] + 1).min(2)
-                    } else {
-                        a.tier[x]
-                    }
-                })
-                .collect();
-            return Some(tiers);
-        }
-        a.relax_all = true;
-        let path = find_fill(a, search);
-        a.relax_all = false;
-        let path = path?;
+    while augment(a, search) {}
+    if a.spare_items == 0 || room(a) == 0 {
+        return None;
+    }
+    let spare = |x: usize| a.nfill[x] < a.want[x];
+    if (0..a.want.len()).any(|x| spare(x) && a.tier[x] < 2) {
+        let tiers = (0..a.want.len())
+            .map(|x| {
+                if spare(x) {
+                    (a.tier[x] + 1).min(2)
+                } else {
+                    a.tier[x]
+                }
+            })
+            .collect();
+        return Some(tiers);
+    }
+    // Raising tiers in place could close negative cycles, so with every item's spread
+    // relaxed this only finds which items must give way: any augmenting paths will do,
+    // whatever they cost, and the caller solves again with those items raised.
+    let mut tiers = a.tier.clone();
+    a.relax_all = true;
+    while let Some(path) = search.find_any(a, &Origin::Spare, &|m| a.load(m) < a.cap[m as usize]) {
         apply(a, &path);
-        let mut tiers = a.tier.clone();
-        for step in &path {
-            let x = step.item(a);
-            if !a.spread_holds(x) {
-                tiers[x as usize] = 2;
-            }
-        }
-        if tiers != a.tier {
-            return Some(tiers);
+        let items: Vec<u32> = path.iter().map(|step| step.item(a)).collect();
+        let broken: Vec<u32> = items
+            .iter()
+            .copied()
+            .filter(|&x| !a.spread_holds(x))
+            .collect();
+        // A path that breaks no spread only moved items twice; raise them all.
+        for x in if broken.is_empty() { items } else { broken } {
+            tiers[x as usize] = 2;
         }
     }
+    a.relax_all = false;
+    (tiers != a.tier).then_some(tiers)
+}
+
+/// Gives back spread that an item's raised tier let go: while the item holds two replicas
+/// in one zone and misses a zone where a member has room, one replica moves there, and
+/// the item's tier is tightened to what it then satisfies, so balancing cannot undo it.
+/// A move is made only where no cheaper path joins the same two members, so the flow
+/// stays min-cost; the greedy fill under a raised tier can otherwise leave an item in
+/// fewer zones than the capacity left over allows. Returns whether anything moved.
+pub(crate) fn spread_out(a: &mut Assignment, search: &mut Search) -> bool {
+    let mut moved = false;
+    for x in 0..a.want.len() as u32 {
+        if a.tier[x as usize] == 0 || a.nfill[x as usize] < 2 {
+            continue;
+        }
+        while let Some((s, to)) = spread_move(a, search, x) {
+            a.shift(s, to);
+            moved = true;
+        }
+        a.tighten_tier(x);
+    }
+    moved
+}
+
+/// A shortest move of one of `x`'s doubled-up replicas to a member with room in a zone
+/// `x` misses, trying the cheapest replicas and least loaded members first.
+fn spread_move(a: &Assignment, search: &mut Search, x: u32) -> Option<(u32, u32)> {
+    let zones: Vec<u32> = a
+        .slots(x)
+        .filter(|&s| a.holder[s] != NONE)
+        .map(|s| a.zone[a.holder[s] as usize])
+        .collect();
+    let mut targets: Vec<u32> = (0..a.zone_members.len() as u32)
+        .filter(|z| !zones.contains(z))
+        .flat_map(|z| a.zone_members[z as usize].iter().copied())
+        .filter(|&v| a.load(v) < a.cap[v as usize])
+        .collect();
+    targets.sort_by(|&p, &q| Entry::of(a, p).cmp(&Entry::of(a, q)));
+    let doubled: Vec<u32> = a
+        .slots(x)
+        .map(|s| s as u32)
+        .filter(|&s| {
+            let u = a.holder[s as usize];
+            u != NONE && zones.iter().filter(|&&z| z == a.zone[u as usize]).count() >= 2
+        })
+        .collect();
+    for to in targets {
+        let mut slots = doubled.clone();
+        slots.sort_by_key(|&s| (a.move_cost(s, to), s));
+        for s in slots {
+            let u = a.holder[s as usize];
+            let direct = i64::from(a.move_cost(s, to));
+            let certified = a.spare_dormant == 0
+                && a.hazards_only_at(u, to)
+                && direct == i64::from(a.min_first(u));
+            let shortest = certified
+                || search
+                    .find(a, &Origin::Members(&[u]), &|m| m == to)
+                    .is_some_and(|path| direct <= path_cost(a, &path));
+            if shortest {
+                return Some((s, to));
+            }
+        }
+    }
+    None
 }
 
 /// Free capacity left over all members.
 fn room(a: &Assignment) -> u64 {
-    a.cap.iter().map(|&c| u64::from(c)).sum::<u64>() - a.filled
+    a.cap
+        .iter()
+        .map(|&c| u64::from(c))
+        .sum::<u64>()
+        .saturating_sub(a.filled)
 }
 
 /// One placement chosen without a search.
@@ -149,28 +221,46 @@ fn pick(a: &Assignment, heaps: &mut ZoneHeaps, x: u32) -> Pick {
     }
 }
 
-/// A member in a zone heap, ordered by load relative to capacity, then index.
+/// A member in a zone heap, ordered by load relative to capacity, then by a scrambled
+/// tie-breaker.
+///
+/// Breaking ties by member index would walk every zone in the same order, so the
+/// replicas of an item would always land on the same few members of the other zones: a
+/// member's loss would then leave all its items' other replicas (and primaries) on two
+/// members. Scrambling the order with the load makes each round pick a different pattern,
+/// deterministically.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Entry {
     load: u32,
     cap: u32,
+    tie: u64,
     member: u32,
 }
 
 impl Entry {
     fn of(a: &Assignment, m: u32) -> Self {
+        let load = a.load(m);
         Entry {
-            load: a.load(m),
+            load,
             cap: a.cap[m as usize],
+            tie: scramble((u64::from(m) << 32) | u64::from(load)),
             member: m,
         }
     }
+}
+
+/// A fixed bijective mix of 64 bits (the SplitMix64 finaliser).
+fn scramble(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 impl Ord for Entry {
     fn cmp(&self, other: &Self) -> Ordering {
         (u64::from(self.load) * u64::from(other.cap))
             .cmp(&(u64::from(other.load) * u64::from(self.cap)))
+            .then(self.tie.cmp(&other.tie))
             .then(self.member.cmp(&other.member))
     }
 }
@@ -220,29 +310,26 @@ impl ZoneHeaps {
             if self.heaps[z].is_empty() || !a.allows(x, None, z as u32) {
                 continue;
             }
-            while let Some(Reverse(e)) = self.heaps[z].pop() {
+            // Look at each zone's top without taking it; only the winner is taken.
+            while let Some(mut top) = self.heaps[z].peek_mut() {
+                let Reverse(e) = *top;
                 let now = Entry::of(a, e.member);
                 if now.load >= now.cap {
-                    continue;
-                }
-                if now != e {
-                    self.heaps[z].push(Reverse(now));
-                    continue;
-                }
-                if a.holds(x, e.member) {
-                    self.stash.push((z, e));
-                    continue;
-                }
-                match best {
-                    Some((_, b)) if b <= e => self.stash.push((z, e)),
-                    Some(old) => {
-                        self.stash.push(old);
+                    PeekMut::pop(top);
+                } else if now != e {
+                    *top = Reverse(now);
+                } else if a.holds(x, e.member) {
+                    self.stash.push((z, PeekMut::pop(top).0));
+                } else {
+                    if best.is_none_or(|(_, b)| e < b) {
                         best = Some((z, e));
                     }
-                    None => best = Some((z, e)),
+                    break;
                 }
-                break;
             }
+        }
+        if let Some((z, _)) = best {
+            self.heaps[z].pop();
         }
         for (z, e) in self.stash.drain(..) {
             self.heaps[z].push(Reverse(e));

@@ -1,34 +1,33 @@
 //! Primaries (objective 5): exactly one per item that has replicas.
 //!
 //! An item keeps its current primary while that member still holds it. Any other item
-//! takes the replica ranked best by consistency (kept and consistent, then kept, then new)
-//! and then by fewest primaries relative to capacity. Primaries are then balanced like
-//! replicas (see `fair`), where a unit moves from `u` to `w` by making `w`'s replica of an
-//! item primary instead of `u`'s: first directly between the holders of one item, then
-//! along breadth-first paths over the "primary of an item that the next member also
-//! holds" graph, one distinct key threshold at a time, until no path remains.
+//! takes the replica whose member is furthest below its share of primaries (see `fair`),
+//! and among equals the one ranked best by consistency (kept and consistent, then kept,
+//! then new). Primaries are then balanced like replicas: a unit moves from `u` to `w` by
+//! making `w`'s replica of an item primary instead of `u`'s, first directly between the
+//! holders of one item, then along breadth-first paths over the "primary of an item that
+//! the next member also holds" graph (`fair::by_paths`) until no path remains.
 
 use std::collections::VecDeque;
 
 use super::assignment::{Assignment, NONE};
-use super::fair::Fair;
+use super::fair::{by_paths, Fair, Paths};
 
 /// The primary slot of every item, `NONE` for an item without replicas.
 pub(crate) fn choose(a: &Assignment) -> Vec<u32> {
+    let assigned = a.nfill.iter().filter(|&&n| n > 0).count() as u64;
     let mut p = Primaries {
         a,
         slot: vec![NONE; a.want.len()],
         count: vec![0; a.cap.len()],
-        fair: Fair::new(0, 0),
+        above: 0,
+        fair: Fair::new(&a.cap, &a.joining, assigned),
     };
     p.keep_or_pick();
-    let total: u64 = a.cap.iter().map(|&c| u64::from(c)).sum();
-    let assigned = p.slot.iter().filter(|&&s| s != NONE).count() as u64;
-    p.fair = Fair::new(total, assigned);
     if assigned > 0 {
         p.pull_direct();
         p.push_direct();
-        p.by_paths();
+        by_paths(&mut p);
     }
     p.slot
 }
@@ -37,6 +36,8 @@ struct Primaries<'a> {
     a: &'a Assignment,
     slot: Vec<u32>,
     count: Vec<u32>,
+    /// Members above their band.
+    above: u32,
     fair: Fair,
 }
 
@@ -75,10 +76,7 @@ impl Primaries<'_> {
             let best = a
                 .slots(x)
                 .filter(|&s| a.holder[s] != NONE)
-                .min_by_key(|&s| {
-                    let m = a.holder[s] as usize;
-                    (self.rank(s), Ratio(self.count[m], a.cap[m]), a.holder[s])
-                });
+                .min_by_key(|&s| (self.key(a.holder[s], 1), self.rank(s), a.holder[s]));
             if let Some(s) = best {
                 self.set(x, s as u32);
             }
@@ -88,27 +86,29 @@ impl Primaries<'_> {
     fn set(&mut self, x: u32, s: u32) {
         let old = self.slot[x as usize];
         if old != NONE {
-            self.count[self.a.holder[old as usize] as usize] -= 1;
+            self.add(self.a.holder[old as usize], -1);
         }
         self.slot[x as usize] = s;
-        self.count[self.a.holder[s as usize] as usize] += 1;
+        self.add(self.a.holder[s as usize], 1);
+    }
+
+    /// Changes member `m`'s primary count, keeping the count of members above their band.
+    fn add(&mut self, m: u32, delta: i32) {
+        let c = &mut self.count[m as usize];
+        let was = self.fair.side(m, u64::from(*c)) > 0;
+        *c = c.wrapping_add_signed(delta);
+        let is = self.fair.side(m, u64::from(*c)) > 0;
+        self.above = (self.above + u32::from(is)) - u32::from(was);
     }
 
     fn improves(&self, u: u32, w: u32) -> bool {
-        let (a, c) = (self.a, &self.count);
-        self.fair.improves(
-            a.cap[u as usize],
-            u64::from(c[u as usize]),
-            a.cap[w as usize],
-            u64::from(c[w as usize]),
-        )
+        let c = &self.count;
+        self.fair
+            .improves(u, u64::from(c[u as usize]), w, u64::from(c[w as usize]))
     }
 
     fn key(&self, m: u32, extra: u64) -> super::fair::Key {
-        self.fair.key(
-            self.a.cap[m as usize],
-            u64::from(self.count[m as usize]) + extra,
-        )
+        self.fair.key(m, u64::from(self.count[m as usize]) + extra)
     }
 
     /// Members below their share take primaries of items they hold.
@@ -125,14 +125,34 @@ impl Primaries<'_> {
             if top.is_none_or(|t| t <= self.key(v, 1)) {
                 break;
             }
-            for &s in &a.held[v as usize] {
-                let x = a.slot_item[s as usize];
-                let cur = self.slot[x as usize];
-                if cur != s && self.improves(a.holder[cur as usize], v) {
-                    self.set(x, s);
+            // A member inside its band only takes from one above its own.
+            if self.above == 0 && self.fair.side(v, u64::from(self.count[v as usize])) >= 0 {
+                continue;
+            }
+            // Take from the most loaded holders first, so members inside their band keep
+            // their primaries whenever members above it can give instead.
+            let mut offers: Vec<u32> = a.held[v as usize]
+                .iter()
+                .copied()
+                .filter(|&s| self.slot[a.slot_item[s as usize] as usize] != s)
+                .collect();
+            offers.sort_by_cached_key(|&s| {
+                let u = self.holder_of_primary(s);
+                (std::cmp::Reverse(self.key(u, 0)), u, s)
+            });
+            for s in offers {
+                let u = self.holder_of_primary(s);
+                if self.improves(u, v) {
+                    self.set(self.a.slot_item[s as usize], s);
                 }
             }
         }
+    }
+
+    /// The member holding the primary of the item in slot `s`.
+    fn holder_of_primary(&self, s: u32) -> u32 {
+        let a = self.a;
+        a.holder[self.slot[a.slot_item[s as usize] as usize] as usize]
     }
 
     /// Members above their share hand primaries to the holder that can best take them.
@@ -165,49 +185,6 @@ impl Primaries<'_> {
                 if let Some(t) = to {
                     self.set(x, t as u32);
                 }
-            }
-        }
-    }
-
-    /// Exact pass: paths from the members at or above each key to a member that may take a
-    /// primary from them.
-    fn by_paths(&mut self) {
-        let a = self.a;
-        let n = a.cap.len() as u32;
-        loop {
-            let mut keys: Vec<_> = (0..n)
-                .filter(|&m| self.count[m as usize] > 0)
-                .map(|m| self.key(m, 0))
-                .collect();
-            keys.sort_unstable_by(|p, q| q.cmp(p));
-            keys.dedup();
-            let mut improved = false;
-            for &k in &keys {
-                let is_target = |w: u32| {
-                    a.cap[w as usize] > 0
-                        && self.key(w, 1) < k
-                        && (k.0 > 0
-                            || self
-                                .fair
-                                .side(a.cap[w as usize], u64::from(self.count[w as usize]))
-                                < 0)
-                };
-                if !(0..n).any(is_target) {
-                    break;
-                }
-                let sources: Vec<u32> = (0..n)
-                    .filter(|&m| self.count[m as usize] > 0 && self.key(m, 0) >= k)
-                    .collect();
-                if let Some(path) = self.bfs(&sources, &is_target) {
-                    for s in path {
-                        self.set(a.slot_item[s as usize], s);
-                    }
-                    improved = true;
-                    break;
-                }
-            }
-            if !improved {
-                return;
             }
         }
     }
@@ -255,25 +232,30 @@ impl Primaries<'_> {
     }
 }
 
-/// `count / cap`, ordered exactly by cross-multiplication.
-struct Ratio(u32, u32);
-
-impl PartialEq for Ratio {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other).is_eq()
+impl Paths for Primaries<'_> {
+    fn fair(&self) -> &Fair {
+        &self.fair
     }
-}
 
-impl Eq for Ratio {}
-
-impl Ord for Ratio {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (u64::from(self.0) * u64::from(other.1)).cmp(&(u64::from(other.0) * u64::from(self.1)))
+    fn members(&self) -> u32 {
+        self.a.cap.len() as u32
     }
-}
 
-impl PartialOrd for Ratio {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
+    fn load(&self, m: u32) -> u64 {
+        u64::from(self.count[m as usize])
+    }
+
+    fn room(&self, m: u32) -> bool {
+        self.a.cap[m as usize] > 0
+    }
+
+    fn augment(&mut self, sources: &[u32], targets: &[bool]) -> bool {
+        let found = self.bfs(sources, &|w| targets[w as usize]);
+        found.is_some_and(|path| {
+            for s in path {
+                self.set(self.a.slot_item[s as usize], s);
+            }
+            true
+        })
     }
 }

@@ -77,6 +77,7 @@ pub(crate) struct Search {
     level: i64,
     source: u32,
     source_is_origin: bool,
+    unit_cost: bool,
 }
 
 impl Search {
@@ -88,6 +89,33 @@ impl Search {
         origin: &Origin,
         is_target: &dyn Fn(u32) -> bool,
     ) -> Option<Vec<Step>> {
+        self.unit_cost = false;
+        self.run(a, origin, is_target)
+    }
+
+    /// A path with the fewest arcs from `origin` to a target, whatever it costs: only
+    /// whether one exists matters, in a network that may have negative cycles.
+    pub fn find_any(
+        &mut self,
+        a: &Assignment,
+        origin: &Origin,
+        is_target: &dyn Fn(u32) -> bool,
+    ) -> Option<Vec<Step>> {
+        self.unit_cost = true;
+        self.run(a, origin, is_target)
+    }
+
+    fn run(
+        &mut self,
+        a: &Assignment,
+        origin: &Origin,
+        is_target: &dyn Fn(u32) -> bool,
+    ) -> Option<Vec<Step>> {
+        if let Origin::Members(sources) = origin {
+            if confined(a, sources, is_target) {
+                return None;
+            }
+        }
         self.reset(a);
         self.source_is_origin = matches!(origin, Origin::Spare);
         match origin {
@@ -100,12 +128,16 @@ impl Search {
         }
         // Without arcs of negative cost into members, the first target popped is the
         // closest, as in Dijkstra. With them, labels may still fall after a target is
-        // popped, so the search runs until every label is stable.
-        let negative = a.hazard_members > 0 || (a.spare_dormant > 0 && a.spare_items > 0);
+        // popped, so the search runs until every label is stable. Negative arcs are a
+        // fresh replica returning to a dormant member, and dropping a fresh replica to
+        // place, for free, an item with an empty slot on a dormant member (which a search
+        // that starts at the item source never does).
+        let through_source = !self.source_is_origin && a.spare_dormant > 0;
+        let negative = !self.unit_cost && (a.hazard_members > 0 || through_source);
         // Labels only fall finitely often without negative cycles (the solver's invariant);
         // the budget only guards against a broken invariant.
         let n = self.dist.len() as u64;
-        let mut budget = n * n * 4 + 64;
+        let mut budget = n.saturating_mul(n).saturating_mul(4).saturating_add(64);
         while let Some(Reverse((d, node))) = self.heap.pop() {
             if d != self.dist[node as usize] || budget == 0 {
                 continue;
@@ -159,6 +191,12 @@ impl Search {
         self.heap.clear();
         self.spare_built = false;
         self.level = 0;
+    }
+
+    /// The label an arc of cost `cost` leads to from label `d`; every arc counts 1 when
+    /// only the number of arcs matters.
+    fn arc(&self, d: i64, cost: i64) -> i64 {
+        d + if self.unit_cost { 1 } else { cost }
     }
 
     /// Moves the settled level to `d`: members waiting one above it are now at it.
@@ -219,7 +257,7 @@ impl Search {
                 .or_else(|| held.first().copied());
             if let Some(s) = drop {
                 let cost = -i64::from(a.fresh[s as usize]);
-                self.relax(a, self.source, d + cost, m, s);
+                self.relax(a, self.source, self.arc(d, cost), m, s);
             }
         }
         // Replicas that cannot change zones reach only this member's zone. Once that zone
@@ -235,15 +273,16 @@ impl Search {
         }
         for &s in held {
             let x = a.slot_item[s as usize];
-            let base = d - i64::from(a.fresh[s as usize]);
+            let fresh = i64::from(a.fresh[s as usize]);
             if a.dormant[x as usize] > 0 {
                 for &b in a.current_of(x) {
                     if !a.holds(x, b) && a.allows(x, Some(za), a.zone[b as usize]) {
-                        self.relax(a, b, base, m, s);
+                        self.relax(a, b, self.arc(d, -fresh), m, s);
                     }
                 }
             }
-            self.generic(a, x, Some(za), only, base + 1, (m, s), exhaustive);
+            let nd = self.arc(d, 1 - fresh);
+            self.generic(a, x, Some(za), only, nd, (m, s), exhaustive);
         }
     }
 
@@ -260,11 +299,12 @@ impl Search {
             if a.dormant[x as usize] > 0 {
                 for &b in a.current_of(x) {
                     if !a.holds(x, b) && a.allows(x, None, a.zone[b as usize]) {
-                        self.relax(a, b, d, self.source, x);
+                        self.relax(a, b, self.arc(d, 0), self.source, x);
                     }
                 }
             }
-            self.generic(a, x, None, None, d + 1, (self.source, x), exhaustive);
+            let nd = self.arc(d, 1);
+            self.generic(a, x, None, None, nd, (self.source, x), exhaustive);
         }
         self.spare = spare;
     }
@@ -347,6 +387,35 @@ impl Search {
         steps.reverse();
         steps
     }
+}
+
+/// Whether no path can leave the zones of `sources` and none of their members is a
+/// target: every member there holds only replicas locked in their zone and no item has
+/// an empty slot (the source node would lead anywhere). A zone-skewed cluster asks this
+/// of every solve, and answering it costs one pass over the members instead of a search.
+fn confined(a: &Assignment, sources: &[u32], is_target: &dyn Fn(u32) -> bool) -> bool {
+    if a.spare_items > 0 || a.relax_all {
+        return false;
+    }
+    let mut open = vec![false; a.zone_members.len()];
+    for &m in sources {
+        open[a.zone[m as usize] as usize] = true;
+    }
+    let inside = |m: &u32| open[a.zone[*m as usize] as usize];
+    let members = || a.zone_members.iter().flatten().filter(|m| inside(m));
+    members().all(|&m| a.all_locked(m)) && !members().any(|&m| is_target(m))
+}
+
+/// What a path costs in moves, read before it is applied.
+pub(crate) fn path_cost(a: &Assignment, steps: &[Step]) -> i64 {
+    steps
+        .iter()
+        .map(|&step| match step {
+            Step::Move { slot, to } => i64::from(a.move_cost(slot, to)),
+            Step::Place { item, to } => i64::from(!a.is_current(item, to)),
+            Step::Drop { slot } => -i64::from(a.fresh[slot as usize]),
+        })
+        .sum()
 }
 
 /// Applies a path's steps to the assignment.

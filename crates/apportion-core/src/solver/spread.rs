@@ -55,40 +55,57 @@ impl Assignment {
 
     /// Zones holding more than `floor` replicas of `x`, not counting one in zone `from`.
     fn zones_above(&self, x: u32, floor: u32, from: Option<u32>) -> u32 {
-        let zones = self.holder_zones(x);
-        zones
-            .clone()
-            .enumerate()
-            .filter(|&(i, z)| !zones.clone().take(i).any(|y| y == z))
-            .filter(|&(_, z)| self.zone_count(x, z, from) > floor)
+        self.zone_counts(x, from)
+            .iter()
+            .filter(|&&(_, c)| c > floor)
             .count() as u32
     }
 
+    /// Replicas of `x` per zone that holds any, not counting one in zone `from`; sorted,
+    /// so O(R log R) even for an item replicated on every member.
+    fn zone_counts(&self, x: u32, from: Option<u32>) -> Vec<(u32, u32)> {
+        let mut zones: Vec<u32> = self.holder_zones(x).collect();
+        zones.sort_unstable();
+        let mut counts: Vec<(u32, u32)> = Vec::new();
+        for z in zones {
+            match counts.last_mut() {
+                Some((last, c)) if *last == z => *c += 1,
+                _ => counts.push((z, 1)),
+            }
+        }
+        if let Some(entry) = counts.iter_mut().find(|(z, _)| Some(*z) == from) {
+            entry.1 -= 1;
+        }
+        counts
+    }
+
     /// Zones of the holders of `x`, one per held slot.
-    fn holder_zones(&self, x: u32) -> impl Iterator<Item = u32> + Clone + '_ {
+    fn holder_zones(&self, x: u32) -> impl Iterator<Item = u32> + '_ {
         self.slots(x)
             .filter(|&s| self.holder[s] != NONE)
             .map(|s| self.zone[self.holder[s] as usize])
     }
 
-    /// Whether item `x` satisfies the spread of its own tier. A path found with every
-    /// constraint relaxed raises the tier of each item it leaves outside its own.
+    /// Whether item `x` satisfies the spread of its own tier.
     pub fn spread_holds(&self, x: u32) -> bool {
+        self.spread_holds_at(x, self.tier[x as usize])
+    }
+
+    /// Whether item `x` satisfies the spread of `tier`.
+    pub fn spread_holds_at(&self, x: u32, tier: u8) -> bool {
         if self.zones_with_capacity <= 1 {
             return true;
         }
         let r = self.want[x as usize];
-        let count = |z: u32| self.zone_count(x, z, None);
-        match self.tier[x as usize] {
+        let counts = self.zone_counts(x, None);
+        match tier {
             0 => {
                 let z = self.zones_with_capacity;
                 let (floor, extra) = (r / z, r % z);
-                self.holder_zones(x).all(|z| count(z) <= floor + 1)
-                    && self.zones_above(x, floor, None) <= extra
+                let above = counts.iter().filter(|&&(_, c)| c > floor).count() as u32;
+                counts.iter().all(|&(_, c)| c <= floor + 1) && above <= extra
             }
-            1 => self
-                .holder_zones(x)
-                .all(|z| count(z) <= r.saturating_sub(1).max(1)),
+            1 => counts.iter().all(|&(_, c)| c <= r.saturating_sub(1).max(1)),
             _ => true,
         }
     }
