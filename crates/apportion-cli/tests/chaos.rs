@@ -23,11 +23,12 @@ const RESUME_MARGIN: f64 = 1.5;
 const EXCLUSIVE: [&str; 6] = ["x0", "x1", "x2", "x3", "x4", "x5"];
 const REPLICATED: [&str; 3] = ["r0", "r1", "r2"];
 
-/// The service: logs start and stop, with nanosecond wall-clock times.
+/// The service: logs start and stop, with nanosecond wall-clock times. The trap is set
+/// before the start is logged, so every logged start has its stop logged too.
 const SERVICE: &str = r#"#!/bin/sh
 log() { echo "$1 $APPORTION_ITEM $APPORTION_MEMBER $$ $(date +%s%N)" >> "$CHAOS_LOG"; }
-log start
 trap 'log stop; exit 0' TERM INT
+log start
 while :; do sleep 0.05; done
 "#;
 

@@ -14,8 +14,10 @@ use tokio::process::{Child, Command};
 
 const PREFIX: &str = "/svc";
 /// The service: logs its start and its stop (on SIGTERM) to $LOG.
-const SERVICE: &str = r#"echo "start $APPORTION_ITEM primary=$APPORTION_PRIMARY" >> "$LOG"
-trap 'echo "stop $APPORTION_ITEM" >> "$LOG"; exit 0' TERM
+// The trap is set before the start is logged: a test that stops the service as soon as it
+// sees the start must find the stop logged too.
+const SERVICE: &str = r#"trap 'echo "stop $APPORTION_ITEM" >> "$LOG"; exit 0' TERM
+echo "start $APPORTION_ITEM primary=$APPORTION_PRIMARY" >> "$LOG"
 while :; do sleep 0.1; done
 "#;
 
