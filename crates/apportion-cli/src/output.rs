@@ -84,6 +84,24 @@ pub fn write_json(out: &mut impl Write, value: &impl Serialize) -> Result<()> {
     Ok(())
 }
 
+/// Writes a listing: the rows as a JSON array, or as a table, or `none` when there are none.
+pub fn write_rows<R: Serialize>(
+    out: &mut impl Write,
+    json: bool,
+    rows: &[R],
+    none: impl std::fmt::Display,
+    table: impl FnOnce(&[R]) -> Table,
+) -> Result<()> {
+    if json {
+        write_json(out, &rows)
+    } else if rows.is_empty() {
+        writeln!(out, "{none}")?;
+        Ok(())
+    } else {
+        table(rows).write(out)
+    }
+}
+
 /// Writes `value` as one JSON document on a single line, for streams of documents.
 pub fn write_json_line(out: &mut impl Write, value: &impl Serialize) -> Result<()> {
     serde_json::to_writer(&mut *out, value).map_err(std::io::Error::from)?;

@@ -13,7 +13,7 @@ use clap::Subcommand;
 use crate::admin::{parse_item, update, NewValue};
 use crate::connect::Target;
 use crate::error::{CliError, Result};
-use crate::output::write_json;
+use crate::output::write_rows;
 use crate::summary;
 use crate::view::View;
 
@@ -158,14 +158,8 @@ pub async fn list<S: Store>(
 ) -> Result<()> {
     let view = View::read(store, prefix).await?;
     let rows = summary::item_rows(&view.state);
-    if json {
-        write_json(out, &rows)
-    } else if rows.is_empty() {
-        writeln!(out, "no items under {prefix}")?;
-        Ok(())
-    } else {
-        summary::item_table(&rows).write(out)
-    }
+    let none = format!("no items under {prefix}");
+    write_rows(out, json, &rows, none, summary::item_table)
 }
 
 #[cfg(test)]

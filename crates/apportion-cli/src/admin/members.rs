@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use crate::connect::Target;
 use crate::error::Result;
-use crate::output::write_json;
+use crate::output::write_rows;
 use crate::summary;
 use crate::view::View;
 
@@ -53,12 +53,6 @@ pub async fn list<S: Store>(
 ) -> Result<()> {
     let view = View::read(store, prefix).await?;
     let rows = summary::member_rows(&view.state);
-    if json {
-        write_json(out, &rows)
-    } else if rows.is_empty() {
-        writeln!(out, "no members under {prefix}")?;
-        Ok(())
-    } else {
-        summary::member_table(&rows).write(out)
-    }
+    let none = format!("no members under {prefix}");
+    write_rows(out, json, &rows, none, summary::member_table)
 }
