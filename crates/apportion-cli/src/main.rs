@@ -1,12 +1,128 @@
 //! The `apportion` command-line tool.
+//!
+//! `demo` tells the library's story on a simulated cluster in this process; `member` runs
+//! one member of a real cluster on etcd. The admin commands (`items`, `members`, `drain`,
+//! `status`) talk to the deployment's etcd through the `Store` trait; `plan` and `bench` run
+//! the solver offline (and `bench converge` the whole runtime). Every failure ends in one
+//! line on stderr and a non-zero exit code: 2 for a wrong command line or input, 1 for a
+//! command that could not be carried out (or, for `demo`, a broken invariant).
 
-use clap::Parser;
+mod admin;
+mod bench;
+mod connect;
+mod converge;
+mod demo;
+mod error;
+mod member_cmd;
+mod output;
+mod plan;
+mod status;
+mod summary;
+mod view;
+
+#[cfg(test)]
+#[path = "../tests/support/cluster.rs"]
+mod cluster;
+
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::{Parser, Subcommand};
+
+use admin::drain::DrainArgs;
+use admin::items::ItemsCommand;
+use admin::members::MembersCommand;
+use error::{CliError, Result};
+use status::StatusArgs;
 
 /// Assigns items to the members of a service, coordinated through etcd.
 #[derive(Parser)]
-#[command(name = "apportion", version, about)]
-struct Cli {}
+#[command(name = "apportion", version, arg_required_else_help = true)]
+struct Cli {
+    // The chosen subcommand (a doc comment here would become clap help text).
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    Cli::parse();
+/// The subcommands.
+#[derive(Subcommand)]
+enum Command {
+    /// Create, change, remove and list the items to place.
+    #[command(subcommand)]
+    Items(ItemsCommand),
+    /// List the registered members.
+    #[command(subcommand)]
+    Members(MembersCommand),
+    /// Mark a member exiting, so the leader moves its copies away.
+    Drain(DrainArgs),
+    /// Show the allocation: leader, zones, members, items needing attention.
+    Status(StatusArgs),
+    /// Solve a problem given as JSON offline and print the plan as JSON.
+    Plan(plan::PlanArgs),
+    /// Run a benchmark.
+    Bench(bench::BenchArgs),
+    /// Run a simulated cluster in this process and watch it allocate, lose members and a
+    /// zone, restart, drain and grow, checking the invariants after every phase.
+    Demo(demo::DemoArgs),
+    /// Join a cluster on etcd as a member: print its events, optionally run a command for
+    /// every item it holds; SIGTERM or SIGINT drains it.
+    Member(member_cmd::MemberArgs),
+}
+
+impl Command {
+    /// Runs the chosen command; `demo` and `member` decide their own exit code.
+    async fn run(self) -> ExitCode {
+        let result = match self {
+            Command::Demo(args) => return demo::run(args).await,
+            Command::Member(args) => return member_cmd::run(args).await,
+            Command::Items(command) => command.run().await,
+            Command::Members(command) => command.run().await,
+            Command::Drain(args) => args.run().await,
+            Command::Status(args) => args.run().await,
+            Command::Plan(args) => plan::run(&args).map_err(CliError::Input),
+            Command::Bench(args) => bench::run(&args).await.map_err(CliError::Input),
+        };
+        report(result)
+    }
+}
+
+/// Turns a command's outcome into its exit code, printing the error line if any.
+fn report(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) | Err(CliError::OutputClosed) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::try_parse().unwrap_or_else(|e| exit_on_parse_error(e));
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(cli.command.run()),
+        Err(e) => report(Err(CliError::failed(format!(
+            "cannot start the async runtime: {e}"
+        )))),
+    }
+}
+
+/// Reports a command line clap refused. A bad value (an id, a number, a URL) is reported
+/// in clap's first line alone, which names the argument and the reason; other mistakes
+/// keep clap's usage hint. Help and version requests print and exit 0.
+fn exit_on_parse_error(e: clap::Error) -> ! {
+    match e.kind() {
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+            let message = e.render().to_string();
+            eprintln!(
+                "{}",
+                message.lines().next().unwrap_or("error: invalid value")
+            );
+            std::process::exit(2);
+        }
+        _ => e.exit(),
+    }
 }

@@ -25,10 +25,15 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest pause between two attempts to re-open a broken watch.
 const MAX_WATCH_BACKOFF: Duration = Duration::from_secs(2);
 
-/// A handle to an etcd cluster. Cloning shares the connection.
+/// A handle to an etcd cluster. Cloning shares the connections.
+///
+/// Lease renewals travel on a connection of their own: on a connection shared with bulk
+/// writes they would queue behind them, reach etcd late, and let a busy member's lease
+/// expire although the member is alive.
 #[derive(Clone)]
 pub struct EtcdStore {
     client: Client,
+    leases: Client,
     endpoints: Vec<String>,
     max_txn_ops: usize,
 }
@@ -42,20 +47,9 @@ impl EtcdStore {
                 "no etcd endpoint given".to_string(),
             ));
         }
-        let options = ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(5))
-            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5))
-            .with_keep_alive_while_idle(true);
-        let client = Client::connect(&endpoints, Some(options))
-            .await
-            .map_err(|e| {
-                StoreError::Unavailable(format!(
-                    "cannot connect to etcd at {}: {e}",
-                    endpoints.join(",")
-                ))
-            })?;
         Ok(EtcdStore {
-            client,
+            client: open(&endpoints).await?,
+            leases: open(&endpoints).await?,
             endpoints,
             max_txn_ops: DEFAULT_MAX_TXN_OPS,
         })
@@ -72,6 +66,22 @@ impl EtcdStore {
     pub fn endpoints(&self) -> &[String] {
         &self.endpoints
     }
+}
+
+/// Opens one connection to the cluster.
+async fn open(endpoints: &[String]) -> Result<Client> {
+    let options = ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5))
+        .with_keep_alive_while_idle(true);
+    Client::connect(endpoints, Some(options))
+        .await
+        .map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot connect to etcd at {}: {e}",
+                endpoints.join(",")
+            ))
+        })
 }
 
 /// Runs one request with a deadline, mapping etcd's errors onto `StoreError`.
@@ -152,8 +162,7 @@ fn delete_options(range: &KeyRange) -> (Vec<u8>, DeleteOptions) {
 fn watch_options(range: &KeyRange, from: Revision) -> (Vec<u8>, WatchOptions) {
     let options = WatchOptions::new()
         .with_start_revision(from)
-        .with_prev_key()
-        .with_progress_notify();
+        .with_prev_key();
     match range {
         KeyRange::Key(k) => (k.clone(), options),
         KeyRange::Prefix(p) if p.is_empty() => (vec![0], options.with_all_keys()),
@@ -294,7 +303,7 @@ impl Store for EtcdStore {
     async fn keep_alive(&self, lease: Lease) -> Result<KeepAlive> {
         let granted_at = Instant::now();
         let mut renewer = EtcdRenewer {
-            client: self.client.clone(),
+            client: self.leases.clone(),
             id: lease.id,
             stream: None,
         };
@@ -382,7 +391,11 @@ async fn follow(
                     None if response.created() => continue,
                     None => revision(response.header()),
                 };
-                next = next.max(batch_revision + 1);
+                // Resume after the last *event*: a progress report can run ahead of events
+                // etcd has not sent yet (etcd issue 15220, before 3.4.25 / 3.5.8).
+                if let Some(last) = events.last() {
+                    next = next.max(last.kv.mod_revision + 1);
+                }
                 if tx
                     .send(Ok(WatchBatch {
                         events,

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::StoreError;
@@ -24,8 +24,6 @@ use crate::store::Store;
 use crate::types::{EventKind, KeyRange, KeyValue, LeaseId, Revision, WatchBatch};
 use crate::watch::Watch;
 
-/// How long a waiter gives the watch before asking the store for a progress report.
-const PROGRESS_AFTER: Duration = Duration::from_millis(100);
 /// The longest pause between attempts to re-open the watch or reload.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -116,7 +114,6 @@ struct Shared<V> {
     snapshot: RwLock<Snapshot<V>>,
     revision: watch::Sender<Revision>,
     observers: Mutex<Vec<Observer<V>>>,
-    progress: Notify,
 }
 
 struct AbortOnDrop(JoinHandle<()>);
@@ -149,7 +146,6 @@ impl<V: Send + Sync + 'static> KeySpace<V> {
             }),
             revision,
             observers: Mutex::new(Vec::new()),
-            progress: Notify::new(),
         });
         shared.replace(loaded.kvs, loaded.revision);
         let follower = tokio::spawn(follow(store, shared.clone(), options));
@@ -187,21 +183,17 @@ impl<V> KeySpace<V> {
         self.shared.revision.subscribe()
     }
 
-    /// Resolves once every change up to `revision` is applied, even when that revision
-    /// changed nothing under the prefix (the watch is then asked for a progress report).
+    /// Resolves once the mirror has applied a change at `revision` or later. The mirror's
+    /// revision only ever comes from changes it applied, never from a progress report:
+    /// etcd before 3.4.25 and 3.5.8 can report progress past events it has not yet sent
+    /// (etcd issue 15220), which would let a reader believe it has seen what it has not. So
+    /// a revision that changed nothing under the prefix is reached with the next change that
+    /// does; callers that only need "something changed" wait with a timeout.
     pub async fn wait_for_revision(&self, revision: Revision) {
-        let mut applied = self.subscribe();
-        loop {
-            if *applied.borrow_and_update() >= revision {
-                return;
-            }
-            if tokio::time::timeout(PROGRESS_AFTER, applied.changed())
-                .await
-                .is_err()
-            {
-                self.shared.progress.notify_one();
-            }
-        }
+        let _ = self
+            .subscribe()
+            .wait_for(|applied| *applied >= revision)
+            .await;
     }
 }
 
@@ -245,7 +237,13 @@ impl<V> Shared<V> {
                     }
                 }
             }
-            let last = batches.iter().map(|b| b.revision).max().unwrap_or(0);
+            // Only batches with changes move the mirror (see `wait_for_revision`).
+            let last = batches
+                .iter()
+                .filter(|b| !b.events.is_empty())
+                .map(|b| b.revision)
+                .max()
+                .unwrap_or(0);
             snapshot.revision = snapshot.revision.max(last);
             snapshot.revision
         };
@@ -332,14 +330,7 @@ async fn follow_watch<V>(
     options: &KeySpaceOptions,
 ) -> Option<StoreError> {
     loop {
-        let first = tokio::select! {
-            next = watch.next() => next,
-            () = shared.progress.notified() => {
-                watch.request_progress();
-                continue;
-            }
-        };
-        let mut burst = match first {
+        let mut burst = match watch.next().await {
             Some(Ok(batch)) => vec![batch],
             Some(Err(e)) => return Some(e),
             None => return None,

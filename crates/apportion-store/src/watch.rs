@@ -36,9 +36,10 @@ impl Watch {
     }
 
     /// Asks for a batch without events whose `revision` is the store revision up to which
-    /// every change has been delivered. This is how a caller learns that it has seen
-    /// everything up to a revision that touched nothing in the watched range (etcd answers
-    /// only once the watch has caught up, so ask again if nothing comes).
+    /// every change has been delivered (etcd answers only once the watch has caught up, so
+    /// ask again if nothing comes). Beware: etcd before 3.4.25 and 3.5.8 can send this report
+    /// ahead of events still queued (etcd issue 15220), so apportion's own mirror never
+    /// relies on it.
     pub fn request_progress(&self) {
         if let Some(progress) = &self.progress {
             progress();

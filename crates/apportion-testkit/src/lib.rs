@@ -1,8 +1,8 @@
 //! Test support for apportion: a real `etcd` server on free loopback ports.
 //!
-//! Tests that need etcd start one with [`TestEtcd::start`]; it runs from `PATH` with a
-//! temporary data directory, is ready when `start` returns, and is killed and cleaned up when
-//! dropped. Without an `etcd` binary the test fails, naming the package to install: a suite
+//! Tests that need etcd start one with [`TestEtcd::start`], or a cluster of several with
+//! [`TestEtcd::start_cluster`]; each node runs from `PATH` with a temporary data directory,
+//! is ready when the call returns, and is killed and cleaned up when dropped. Without an `etcd` binary the test fails, naming the package to install: a suite
 //! that silently skips its etcd half would prove nothing.
 
 use std::io::{Read, Write};
@@ -14,12 +14,15 @@ use std::time::{Duration, Instant};
 /// How long a fresh etcd may take to answer its health check.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A running single-node etcd, stopped and deleted on drop.
+/// A running etcd node, stopped and deleted on drop.
 pub struct TestEtcd {
     child: Option<Child>,
     data: tempfile::TempDir,
+    name: String,
     client_port: u16,
     peer_port: u16,
+    /// The `--initial-cluster` list: every node's name and peer URL.
+    cluster: String,
 }
 
 impl TestEtcd {
@@ -29,18 +32,44 @@ impl TestEtcd {
     /// When `etcd` is not on `PATH` (the message names the package to install), or when it
     /// does not become healthy in time (the message includes its log).
     pub fn start() -> TestEtcd {
-        let data = tempfile::Builder::new()
-            .prefix("apportion-etcd-")
-            .tempdir()
-            .expect("cannot create a temporary directory for etcd");
-        let mut etcd = TestEtcd {
-            child: None,
-            data,
-            client_port: free_port(),
-            peer_port: free_port(),
-        };
-        etcd.launch();
-        etcd
+        Self::start_cluster(1).pop().expect("one node")
+    }
+
+    /// Starts a cluster of `size` nodes on loopback and waits until every node is healthy.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn start_cluster(size: usize) -> Vec<TestEtcd> {
+        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+        let cluster = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer))| format!("node{i}=http://127.0.0.1:{peer}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes: Vec<TestEtcd> = ports
+            .into_iter()
+            .enumerate()
+            .map(|(i, (client_port, peer_port))| TestEtcd {
+                child: None,
+                data: tempfile::Builder::new()
+                    .prefix("apportion-etcd-")
+                    .tempdir()
+                    .expect("cannot create a temporary directory for etcd"),
+                name: format!("node{i}"),
+                client_port,
+                peer_port,
+                cluster: cluster.clone(),
+            })
+            .collect();
+        // Every node must be running before any can become healthy: a quorum is needed.
+        for node in &mut nodes {
+            node.spawn();
+        }
+        for node in &mut nodes {
+            node.wait_healthy();
+        }
+        nodes
     }
 
     /// The client URL, for example `http://127.0.0.1:40123`.
@@ -66,7 +95,19 @@ impl TestEtcd {
         self.data.path().join("etcd.log")
     }
 
+    /// Whether this node is the cluster's raft leader, as its own status report says.
+    pub fn is_leader(&self) -> bool {
+        let status = post(self.client_port, "/v3/maintenance/status", "{}");
+        let member = json_field(&status, "member_id");
+        member.is_some() && member == json_field(&status, "leader")
+    }
+
     fn launch(&mut self) {
+        self.spawn();
+        self.wait_healthy();
+    }
+
+    fn spawn(&mut self) {
         let client = self.endpoint();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::OpenOptions::new()
@@ -75,7 +116,7 @@ impl TestEtcd {
             .open(self.log_path())
             .expect("cannot create the etcd log file");
         let child = Command::new("etcd")
-            .arg("--name=test")
+            .arg(format!("--name={}", self.name))
             .arg(format!(
                 "--data-dir={}",
                 self.data.path().join("data").display()
@@ -84,7 +125,7 @@ impl TestEtcd {
             .arg(format!("--advertise-client-urls={client}"))
             .arg(format!("--listen-peer-urls={peer}"))
             .arg(format!("--initial-advertise-peer-urls={peer}"))
-            .arg(format!("--initial-cluster=test={peer}"))
+            .arg(format!("--initial-cluster={}", self.cluster))
             .arg("--initial-cluster-state=new")
             // Short raft timings: a 1-second lease really lasts about a second.
             .arg("--heartbeat-interval=50")
@@ -103,7 +144,6 @@ impl TestEtcd {
             ),
             Err(e) => panic!("cannot start etcd: {e}"),
         }
-        self.wait_healthy();
     }
 
     fn wait_healthy(&mut self) {
@@ -147,15 +187,35 @@ pub fn free_port() -> u16 {
 
 /// Asks etcd's `/health` endpoint whether the server can serve requests.
 fn health_ok(port: u16) -> bool {
+    http(port, "GET /health", "").contains("\"health\":\"true\"")
+}
+
+/// POSTs `body` to etcd's JSON gateway; the response text, empty on failure.
+fn post(port: u16, path: &str, body: &str) -> String {
+    http(port, &format!("POST {path}"), body)
+}
+
+/// One HTTP/1.0 exchange on loopback; the whole response, empty on failure.
+fn http(port: u16, request_line: &str, body: &str) -> String {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
+        return String::new();
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = format!("GET /health HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    let request = format!(
+        "{request_line} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
     if stream.write_all(request.as_bytes()).is_err() {
-        return false;
+        return String::new();
     }
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
-    response.contains("\"health\":\"true\"")
+    response
+}
+
+/// The string value of `"name":"value"` in a JSON text (etcd's gateway quotes ids).
+fn json_field<'a>(json: &'a str, name: &str) -> Option<&'a str> {
+    let start = json.find(&format!("\"{name}\":\""))? + name.len() + 4;
+    let len = json[start..].find('"')?;
+    Some(&json[start..start + len])
 }

@@ -19,8 +19,11 @@ use tracing::Instrument;
 
 use crate::session::Fence;
 use crate::solve::{solve, Solved};
-use crate::view::{ClusterView, Observed};
+use crate::view::{ClusterView, Observed, RuntimeDecoder};
 use crate::writer;
+
+/// How long a round waits for the view to catch up with its writes before going on.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What one round did, for tests and monitoring.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,10 +65,7 @@ pub(crate) struct Allocator<S, D: Decoder> {
 impl<S, D> Allocator<S, D>
 where
     S: Store,
-    D: Decoder + Send + Sync + 'static,
-    D::Item: Clone + Send + Sync,
-    D::Member: Clone + Send + Sync,
-    D::Assignment: Clone + Send + Sync,
+    D: RuntimeDecoder,
 {
     /// Runs rounds for as long as the member lives.
     pub(crate) async fn run(mut self) {
@@ -197,7 +197,15 @@ where
             // The store is failing: do not hammer it.
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
-        self.view.wait_for_revision(reached).await;
+        // Let the view catch up before planning again: with what was written, or, when
+        // nothing landed, with whatever change made the guards fail. The guards, not this
+        // wait, keep the next round safe, so a wait that runs long just ends.
+        let target = if reached > observed.revision {
+            reached
+        } else {
+            observed.revision + 1
+        };
+        let _ = tokio::time::timeout(CATCH_UP, self.view.wait_for_revision(target)).await;
         report
     }
 }

@@ -1,6 +1,12 @@
 //! What a member is told about its own assignments, and how that is derived from two
 //! successive views: a pure diff, keyed by item (a replica that only changes slot is the
 //! same replica; only crossing slot 0 matters, as a primary gained or lost).
+//!
+//! Views can skip states (a burst of changes is seen once), so an assignment deleted and
+//! created anew between two views can look unchanged. The leader copies an assignment's
+//! value when it only changes its slot, so a key created since the last view whose value
+//! lost the release request or the ready mark is a new assignment: it is reported as
+//! `Revoked` then `Assigned`, and the application marks it ready again.
 
 use std::collections::BTreeMap;
 
@@ -55,6 +61,17 @@ pub enum Event {
 pub(crate) struct Holding {
     slot: Slot,
     releasing: bool,
+    ready: bool,
+    /// The assignment key's create revision: which assignment this is.
+    created: i64,
+}
+
+impl Holding {
+    /// Whether `now` is a new assignment replacing this one (see the module docs).
+    fn replaced_by(&self, now: &Holding) -> bool {
+        now.created != self.created
+            && ((self.releasing && !now.releasing) || (self.ready && !now.ready))
+    }
 }
 
 /// Everything the member holds, by item.
@@ -67,6 +84,8 @@ pub(crate) fn held<I, M, A: AssignmentValue>(state: &State<I, M, A>) -> Held {
         let holding = Holding {
             slot: local.assignment.key.slot,
             releasing: local.assignment.value.is_releasing(),
+            ready: local.assignment.value.is_ready(),
+            created: local.assignment.meta.create_revision,
         };
         held.entry(local.item.key.clone())
             .and_modify(|h| {
@@ -84,6 +103,10 @@ pub(crate) fn diff(before: &Held, after: &Held, out: &mut Vec<Event>) {
     for (item, now) in after {
         match before.get(item) {
             None => announce(item, now, out),
+            Some(was) if was.replaced_by(now) => {
+                out.push(Event::Revoked { item: item.clone() });
+                announce(item, now, out);
+            }
             Some(was) => {
                 let item = item.clone();
                 match (was.slot.is_primary(), now.slot.is_primary()) {
@@ -129,6 +152,8 @@ mod tests {
                 let holding = Holding {
                     slot: Slot(*slot),
                     releasing: *releasing,
+                    ready: true,
+                    created: 1,
                 };
                 (ItemId::new(item).unwrap(), holding)
             })
@@ -177,6 +202,50 @@ mod tests {
         assert_eq!(
             events(&[("a", 0, true)], &[("a", 0, true)]),
             Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn an_assignment_created_anew_between_two_views_is_revoked_then_assigned() {
+        let item = ItemId::new("a").unwrap();
+        let holding = |releasing, ready, created| Holding {
+            slot: Slot(0),
+            releasing,
+            ready,
+            created,
+        };
+        let diff_of = |was: Holding, now: Holding| {
+            let mut out = Vec::new();
+            let before = Held::from([(item.clone(), was)]);
+            diff(&before, &Held::from([(item.clone(), now)]), &mut out);
+            out
+        };
+        let again = vec![
+            Event::Revoked { item: item.clone() },
+            Event::Assigned {
+                item: item.clone(),
+                slot: Slot(0),
+            },
+        ];
+        // Released, then assigned here again.
+        assert_eq!(
+            diff_of(holding(true, true, 1), holding(false, false, 5)),
+            again
+        );
+        // Removed while ready, then added here again.
+        assert_eq!(
+            diff_of(holding(false, true, 1), holding(false, false, 5)),
+            again
+        );
+        // Moved to another slot: the value is copied, so nothing happened.
+        assert_eq!(
+            diff_of(holding(false, true, 1), holding(false, true, 5)),
+            []
+        );
+        // The member itself marked it not ready: same key, nothing to tell.
+        assert_eq!(
+            diff_of(holding(false, true, 1), holding(false, false, 1)),
+            []
         );
     }
 

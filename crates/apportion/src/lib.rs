@@ -17,8 +17,10 @@ mod config;
 mod error;
 mod events;
 mod member;
+mod retry;
 mod session;
 mod solve;
+mod status_writer;
 mod view;
 mod writer;
 
@@ -28,5 +30,5 @@ pub use apportion_store as store;
 pub use config::MemberConfig;
 pub use error::Error;
 pub use events::Event;
-pub use member::{Member, MemberOptions};
-pub use view::{ClusterView, Observed, StateOf};
+pub use member::{Member, MemberHandle, MemberOptions};
+pub use view::{ClusterView, Observed, RuntimeDecoder, StateOf};

@@ -22,15 +22,41 @@ use crate::allocator::{Allocator, ConsistencyCheck, RoundHook};
 use crate::config::MemberConfig;
 use crate::error::Error;
 use crate::events::{self, Event};
+use crate::retry::retry_transient;
 use crate::session::{self, Fence};
-use crate::view::{ClusterView, Observed};
+use crate::status_writer::StatusWriter;
+use crate::view::{ClusterView, Observed, RuntimeDecoder};
 
-/// A running member. See the module documentation.
+/// A running member. See the module documentation. It derefs to a [`MemberHandle`], the
+/// part that can be cloned into the application's tasks (to report an item ready from the
+/// task that loaded it, for instance); the events stay here, in one place.
 pub struct Member<S: Store, D: Decoder> {
-    shared: Arc<Shared<S, D>>,
+    handle: MemberHandle<S, D>,
     events: mpsc::UnboundedReceiver<Event>,
     tasks: Vec<JoinHandle<()>>,
     _keep_alive: KeepAlive,
+}
+
+/// What a member's application can do from any task: report status, release items, change
+/// its limit, start draining, read the view. Cheap to clone.
+pub struct MemberHandle<S: Store, D: Decoder> {
+    shared: Arc<Shared<S, D>>,
+}
+
+impl<S: Store, D: Decoder> Clone for MemberHandle<S, D> {
+    fn clone(&self) -> Self {
+        MemberHandle {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: Store, D: Decoder> std::ops::Deref for Member<S, D> {
+    type Target = MemberHandle<S, D>;
+
+    fn deref(&self) -> &MemberHandle<S, D> {
+        &self.handle
+    }
 }
 
 /// What the member's handle and its tasks share.
@@ -44,6 +70,7 @@ struct Shared<S, D: Decoder> {
     value: Mutex<D::Member>,
     view: Arc<ClusterView<D>>,
     fence: watch::Receiver<Fence>,
+    statuses: StatusWriter,
 }
 
 /// Optional parts of a member: the consistency check and the round hook.
@@ -69,10 +96,7 @@ where
 impl<S, D> Member<S, D>
 where
     S: Store,
-    D: Decoder + Send + Sync + 'static,
-    D::Item: Clone + Send + Sync,
-    D::Member: Clone + Send + Sync,
-    D::Assignment: Clone + Send + Sync,
+    D: RuntimeDecoder,
 {
     /// Starts a member with the default options.
     pub async fn start(store: S, decoder: D, config: MemberConfig<D>) -> Result<Self, Error> {
@@ -123,6 +147,7 @@ where
         );
         let (fence_tx, fence) = watch::channel(Fence::Healthy);
         let (events_tx, events) = mpsc::unbounded_channel();
+        let (statuses, status_task) = StatusWriter::start(store.clone());
         let shared = Arc::new(Shared {
             store,
             decoder,
@@ -133,6 +158,7 @@ where
             value: Mutex::new(config.value),
             view,
             fence,
+            statuses,
         });
         let allocator = Allocator {
             store: shared.store.clone(),
@@ -144,6 +170,7 @@ where
             hook: options.round_hook,
         };
         let tasks = vec![
+            status_task,
             tokio::spawn(session::guard_lease(
                 keep_alive.subscribe(),
                 margin,
@@ -154,13 +181,44 @@ where
         ];
         tracing::info!(member = %shared.id, lease = lease.id, "member started");
         Ok(Member {
-            shared,
+            handle: MemberHandle { shared },
             events,
             tasks,
             _keep_alive: keep_alive,
         })
     }
 
+    /// The next thing to act on; `None` once the session is over (see
+    /// [`session_error`](MemberHandle::session_error)).
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// A handle for the application's other tasks.
+    pub fn handle(&self) -> MemberHandle<S, D> {
+        self.handle.clone()
+    }
+
+    /// Ends the session: revokes the lease, so the member key and every assignment it still
+    /// holds go at once. After [`Event::Drained`] it holds nothing.
+    pub async fn leave(mut self) -> Result<(), Error> {
+        self.stop_tasks();
+        self.shared.store.revoke(self.shared.lease.id).await?;
+        Ok(())
+    }
+
+    fn stop_tasks(&mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl<S, D> MemberHandle<S, D>
+where
+    S: Store,
+    D: RuntimeDecoder,
+{
     /// This member's id.
     pub fn id(&self) -> &MemberId {
         &self.shared.id
@@ -169,12 +227,6 @@ where
     /// The lease the member key and its assignments live under.
     pub fn lease(&self) -> Lease {
         self.shared.lease
-    }
-
-    /// The next thing to act on; `None` once the session is over (see
-    /// [`session_error`](Self::session_error)).
-    pub async fn next_event(&mut self) -> Option<Event> {
-        self.events.recv().await
     }
 
     /// The latest view of the cluster.
@@ -228,8 +280,11 @@ where
                 member: self.shared.id.to_string(),
             });
         }
-        let result = self.shared.store.txn(Txn::new().and_then(ops)).await?;
-        self.shared.view.wait_for_revision(result.revision).await;
+        let txn = Txn::new().and_then(ops);
+        let result = retry_transient(|| self.shared.store.txn(txn.clone())).await?;
+        // Seen once the deletion arrives; nothing arrives if the keys were already gone.
+        let seen = self.shared.view.wait_for_revision(result.revision);
+        let _ = tokio::time::timeout(Duration::from_secs(1), seen).await;
         Ok(())
     }
 
@@ -247,23 +302,9 @@ where
         self.update_member(|v| v.set_exiting(true)).await
     }
 
-    /// Ends the session: revokes the lease, so the member key and every assignment it still
-    /// holds go at once. After [`Event::Drained`] it holds nothing.
-    pub async fn leave(mut self) -> Result<(), Error> {
-        self.stop_tasks();
-        self.shared.store.revoke(self.shared.lease.id).await?;
-        Ok(())
-    }
-
     /// Rewrites the member's own value, keeping its lease.
     async fn update_member(&self, change: impl Fn(&mut D::Member)) -> Result<(), Error> {
         self.shared.write_value(change).await
-    }
-
-    fn stop_tasks(&mut self) {
-        for task in self.tasks.drain(..) {
-            task.abort();
-        }
     }
 }
 
@@ -296,7 +337,10 @@ where
         let txn = Txn::new()
             .when([Compare::lease(key.clone(), CompareOp::Equal, lease)])
             .and_then([Op::put_with_lease(key, value, lease)]);
-        if self.store.txn(txn).await?.succeeded {
+        if retry_transient(|| self.store.txn(txn.clone()))
+            .await?
+            .succeeded
+        {
             Ok(())
         } else {
             Err(Error::LeaseLost {
@@ -336,23 +380,20 @@ where
                     reason: e.to_string(),
                 })?;
             let key = self.prefix.assignment_key(&entry.key);
-            let txn = Txn::new()
-                .when([Compare::mod_revision(
-                    key.clone(),
-                    CompareOp::Equal,
-                    entry.meta.mod_revision,
-                )])
-                .and_then([Op::Put {
-                    key: key.into_bytes(),
-                    value: bytes,
-                    lease: (entry.meta.lease != 0).then_some(entry.meta.lease),
-                }]);
-            let result = self.store.txn(txn).await?;
-            if result.succeeded {
+            let guard =
+                Compare::mod_revision(key.clone(), CompareOp::Equal, entry.meta.mod_revision);
+            let put = Op::Put {
+                key: key.into_bytes(),
+                value: bytes,
+                lease: (entry.meta.lease != 0).then_some(entry.meta.lease),
+            };
+            if self.statuses.write(guard, put).await? {
                 return Ok(());
             }
-            // The assignment changed under us (moved, released, re-written): look again.
-            self.view.wait_for_revision(result.revision).await;
+            // The assignment changed under us (moved, released, re-written): look again once
+            // the view has seen the change (it came after the revision read here).
+            let changed = self.view.wait_for_revision(observed.revision + 1);
+            let _ = tokio::time::timeout(Duration::from_secs(1), changed).await;
         }
     }
 }
@@ -371,10 +412,7 @@ fn encode_member<D: Decoder>(decoder: &D, value: &D::Member) -> Result<Vec<u8>, 
 async fn feed_events<S, D>(shared: Arc<Shared<S, D>>, events: mpsc::UnboundedSender<Event>)
 where
     S: Store,
-    D: Decoder + Send + Sync + 'static,
-    D::Item: Clone + Send + Sync,
-    D::Member: Clone + Send + Sync,
-    D::Assignment: Clone + Send + Sync,
+    D: RuntimeDecoder,
 {
     let mut states = shared.view.subscribe();
     let mut fence = shared.fence.clone();

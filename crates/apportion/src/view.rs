@@ -11,6 +11,27 @@ use apportion_core::values::Decoder;
 use apportion_store::{KeySpace, KeySpaceOptions, Revision, Store};
 use tokio::sync::watch;
 
+/// A decoder the runtime can use: its values are shared between tasks and copied into each
+/// new `State`. Every decoder with `Clone + Send + Sync` values is one.
+pub trait RuntimeDecoder:
+    Decoder<Item: Clone + Send + Sync, Member: Clone + Send + Sync, Assignment: Clone + Send + Sync>
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<D> RuntimeDecoder for D where
+    D: Decoder<
+            Item: Clone + Send + Sync,
+            Member: Clone + Send + Sync,
+            Assignment: Clone + Send + Sync,
+        > + Send
+        + Sync
+        + 'static
+{
+}
+
 /// The `State` of a decoder's values.
 pub type StateOf<D> =
     State<<D as Decoder>::Item, <D as Decoder>::Member, <D as Decoder>::Assignment>;
@@ -31,13 +52,7 @@ pub struct ClusterView<D: Decoder> {
     states: watch::Receiver<Arc<Observed<D>>>,
 }
 
-impl<D> ClusterView<D>
-where
-    D: Decoder + Send + Sync + 'static,
-    D::Item: Clone + Send + Sync,
-    D::Member: Clone + Send + Sync,
-    D::Assignment: Clone + Send + Sync,
-{
+impl<D: RuntimeDecoder> ClusterView<D> {
     /// Loads the cluster under `prefix` and starts following it, as an observer (no member).
     pub async fn start<S: Store>(store: S, prefix: &str, decoder: D) -> Result<Self, crate::Error> {
         let prefix = Prefix::new(prefix)?;
@@ -114,16 +129,11 @@ impl<D: Decoder> ClusterView<D> {
 /// never been able to read are left out: the item is unknown here, so nothing may be
 /// planned for it, and a value that does not decode must never be the reason its
 /// replicas are removed (as they would be, if they looked like an item's that is gone).
-fn build<D: Decoder>(
+fn build<D: RuntimeDecoder>(
     mirror: &apportion_store::Snapshot<DecodedBy<D>>,
     prefix: &Prefix,
     local: Option<&MemberId>,
-) -> Result<Observed<D>, apportion_core::state::BuildError>
-where
-    D::Item: Clone,
-    D::Member: Clone,
-    D::Assignment: Clone,
-{
+) -> Result<Observed<D>, apportion_core::state::BuildError> {
     let unreadable_items: BTreeSet<ItemId> = mirror
         .rejected()
         .keys()

@@ -4,10 +4,13 @@
 //! was read, so a deposed leader's writes fail) and, per item, guards that the item and all of
 //! its assignment keys are unchanged since the view's revision: a plan made from a stale view
 //! fails instead of double-assigning. Those guards cannot see a key that was deleted (a
-//! lease that ended), so the consistent copies a removal relies on are guarded to exist. Keys re-written under a lease are guarded on that lease,
-//! so a lease that ended in the meantime fails the guard rather than the whole request.
+//! lease that ended), so the consistent copies a removal relies on are guarded to exist.
+//! Each change is guarded on its own keys too: a new key must be absent (an assignment is
+//! never overwritten by a re-creation), a key re-written must be exactly as read (which also
+//! proves its lease still lives, so a lease that ended fails the guard rather than the whole
+//! request), and a new assignment's member must still hold the lease it is created under.
 
-use apportion_core::keys::Prefix;
+use apportion_core::keys::{AssignmentKey, Prefix};
 use apportion_core::planner::{Change, ItemChanges};
 use apportion_core::state::Entry;
 use apportion_core::values::{AssignmentValue, Decoder};
@@ -83,7 +86,7 @@ where
     }
     // The copies a removal relies on must still be there: guards on the other keys cannot
     // see a lease that ended in the meantime. As many as fit, leaving room for a change.
-    let room = limit.saturating_sub(compares.len() + 1);
+    let room = limit.saturating_sub(compares.len() + 2);
     for entry in plan.relies_on.iter().take(room) {
         compares.push(Compare::create_revision(
             prefix.assignment_key(&entry.key),
@@ -93,7 +96,8 @@ where
     }
     let mut ops = Vec::new();
     for change in &plan.changes {
-        if compares.len() + 1 > limit || ops.len() + change.ops() > limit {
+        // At most two compares per change.
+        if compares.len() + 2 > limit || ops.len() + change.ops() > limit {
             break;
         }
         match change {
@@ -102,42 +106,42 @@ where
                     let member = prefix.member_key(&key.member);
                     compares.push(Compare::lease(member, CompareOp::Equal, *lease));
                 }
-                ops.push(put(prefix.assignment_key(key), Vec::new(), *lease));
+                let key = prefix.assignment_key(key);
+                compares.push(absent(&key));
+                ops.push(put(key, Vec::new(), *lease));
             }
             Change::Remove(entry) => {
                 ops.push(Op::Delete(KeyRange::key(prefix.assignment_key(&entry.key))));
             }
             Change::Reslot { from, to } => {
-                guard_lease(prefix, from, &mut compares);
+                let to = prefix.assignment_key(to);
+                compares.push(as_read(prefix, from));
+                compares.push(absent(&to));
                 ops.push(Op::Delete(KeyRange::key(prefix.assignment_key(&from.key))));
-                let value = encode(decoder, &from.value)?;
-                ops.push(put(prefix.assignment_key(to), value, from.meta.lease));
+                ops.push(put(to, encode(decoder, &from.value)?, from.meta.lease));
             }
             Change::RequestRelease(entry) => {
-                guard_lease(prefix, entry, &mut compares);
+                compares.push(as_read(prefix, entry));
                 let mut value = entry.value.clone();
                 value.request_release();
                 let value = encode(decoder, &value)?;
-                ops.push(put(
-                    prefix.assignment_key(&entry.key),
-                    value,
-                    entry.meta.lease,
-                ));
+                let key = prefix.assignment_key(&entry.key);
+                ops.push(put(key, value, entry.meta.lease));
             }
         }
     }
     Ok(ItemTxn { compares, ops })
 }
 
-fn guard_lease<A>(
-    prefix: &Prefix,
-    entry: &Entry<apportion_core::keys::AssignmentKey, A>,
-    compares: &mut Vec<Compare>,
-) {
-    if entry.meta.lease != 0 {
-        let key = prefix.assignment_key(&entry.key);
-        compares.push(Compare::lease(key, CompareOp::Equal, entry.meta.lease));
-    }
+/// The key does not exist.
+fn absent(key: &str) -> Compare {
+    Compare::version(key, CompareOp::Equal, 0)
+}
+
+/// The assignment is exactly as the view read it (so it exists, under the same lease).
+fn as_read<A>(prefix: &Prefix, entry: &Entry<AssignmentKey, A>) -> Compare {
+    let key = prefix.assignment_key(&entry.key);
+    Compare::mod_revision(key, CompareOp::Equal, entry.meta.mod_revision)
 }
 
 fn put(key: String, value: Vec<u8>, lease: i64) -> Op {

@@ -97,11 +97,7 @@ async fn a_crashed_member_is_replaced_once_its_lease_expires() {
         );
     }
     // Only the lost replicas moved: everything else stayed where it was.
-    let moved: usize = placement(&before.state)
-        .iter()
-        .map(|(item, was)| placed[item].iter().filter(|m| !was.contains(m)).count())
-        .sum();
-    assert_eq!(moved, lost.len());
+    assert_eq!(moves(&before.state, &after.state), lost.len());
 }
 
 #[tokio::test(start_paused = true)]
@@ -379,6 +375,55 @@ async fn scaling_down_to_too_few_slots_keeps_every_consistent_replica_it_can() {
         total < 8,
         "capacity shrank, so replicas must go: {placed:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn zones_grow_and_shrink() {
+    let mut cluster = memory_cluster().await;
+    cluster.join("a", "1", 30).await;
+    cluster.join("a", "2", 30).await;
+    for i in 0..10 {
+        cluster.put_item(&format!("i{i}"), 2, false).await;
+    }
+    // One zone: replicas on two members of it.
+    let one = cluster.settle().await;
+    assert!(placement(&one.state).values().all(|m| m.len() == 2));
+    // 1 -> 2 zones: every item spreads over both.
+    cluster.join("b", "1", 30).await;
+    let two = cluster.settle().await;
+    assert!(
+        placement(&two.state)
+            .values()
+            .all(|m| zones_of(m).len() == 2),
+        "{:?}",
+        placement(&two.state)
+    );
+    // 2 -> 3 zones with R = 3: every item in all three.
+    for i in 0..10 {
+        cluster.put_item(&format!("i{i}"), 3, false).await;
+    }
+    cluster.join("c", "1", 30).await;
+    let three = cluster.settle().await;
+    assert!(placement(&three.state)
+        .values()
+        .all(|m| zones_of(m).len() == 3));
+    // 3 -> 2: zone c is lost; replicas come back over a and b.
+    cluster.crash("c#1");
+    cluster.wait_gone("c#1").await;
+    let back = cluster.settle().await;
+    assert!(placement(&back.state)
+        .values()
+        .all(|m| m.len() == 3 && zones_of(m).len() == 2));
+    // 2 -> 1: zone b drains away; everything fits in zone a.
+    for i in 0..10 {
+        cluster.put_item(&format!("i{i}"), 2, false).await;
+    }
+    cluster.drain("b#1");
+    cluster.wait_gone("b#1").await;
+    let single = cluster.settle().await;
+    assert!(placement(&single.state)
+        .values()
+        .all(|m| m.len() == 2 && zones_of(m).len() == 1));
 }
 
 /// Found by the simulation (seeds 9 and 22): a member that started after an item's value

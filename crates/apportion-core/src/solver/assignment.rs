@@ -65,6 +65,8 @@ pub(crate) struct Assignment {
     pub hazard: Vec<u32>,
     /// Kept replicas, of items with a dormant pair, held per member (free arcs start there).
     pub kept_flagged: Vec<u32>,
+    /// Replicas held per member whose item can never change zones (see `Self::zone_locked`).
+    pub locked: Vec<u32>,
     /// Members with `hazard > 0`.
     pub hazard_members: u32,
     /// Items with an empty slot and a dormant pair.
@@ -76,12 +78,14 @@ pub(crate) struct Assignment {
 }
 
 impl Assignment {
-    /// Builds the state from a validated problem: indexes members and items, then keeps
-    /// every current assignment the hard constraints and spread allow, dropping the rest
-    /// (exiting or zero-limit members, duplicates, excess over the replication, excess over
-    /// a member's limit, excess in a zone) in item, slot, member order.
-    pub fn new(p: &Problem) -> Result<Self, ProblemError> {
+    /// Builds the state from a validated problem with the given spread tier per item:
+    /// indexes members and items, then keeps every current assignment the hard constraints
+    /// and spread allow, dropping the rest (exiting or zero-limit members, duplicates, excess
+    /// over the replication, excess over a member's limit, excess in a zone) in item, slot,
+    /// member order.
+    pub fn new(p: &Problem, tier: Vec<u8>) -> Result<Self, ProblemError> {
         p.validate()?;
+        debug_assert_eq!(tier.len(), p.items.len());
         let members = p.members.len();
         let mut zone_ids: Vec<u32> = p.members.iter().map(|m| m.zone).collect();
         zone_ids.sort_unstable();
@@ -137,7 +141,7 @@ impl Assignment {
             fresh: vec![false; total],
             slot_item,
             nfill: vec![0; items],
-            tier: vec![0; items],
+            tier,
             relax_all: false,
             cur_first: Vec::new(),
             cur_member: Vec::new(),
@@ -147,6 +151,7 @@ impl Assignment {
             new_count: vec![0; members],
             hazard: vec![0; members],
             kept_flagged: vec![0; members],
+            locked: vec![0; members],
             hazard_members: 0,
             spare_dormant: 0,
             spare_items: 0,
@@ -288,6 +293,12 @@ impl Assignment {
         others == 0
     }
 
+    /// Whether every member holds only replicas that cannot change zones, so a search can
+    /// skip its replicas for every other zone.
+    pub fn all_locked(&self, m: u32) -> bool {
+        self.locked[m as usize] == self.load(m)
+    }
+
     /// Puts item `x` on member `m` in one of its empty slots.
     pub fn place(&mut self, x: u32, m: u32) {
         self.account(x, -1);
@@ -367,12 +378,16 @@ impl Assignment {
                 add(&mut self.spare_dormant);
             }
         }
+        let locked = self.zone_locked(x);
         for s in self.slots(x) {
             let m = self.holder[s];
             if m == NONE {
                 continue;
             }
             let m = m as usize;
+            if locked {
+                add(&mut self.locked[m]);
+            }
             if self.fresh[s] {
                 add(&mut self.new_count[m]);
                 if flagged {

@@ -1,14 +1,20 @@
 //! Filling empty slots, objective 1 (as many as possible) ahead of objective 2 (spread).
 //!
-//! Tier by tier (see `spread`), a greedy pass puts each missing replica on the member that
-//! is least loaded relative to its limit among the members allowed to take it, preferring a
-//! dormant current member (a free move). Each such direct placement is an augmenting path
-//! of length one; it is used only when the counters certify it shortest (no other member
-//! can start a negative arc, and no item with an empty slot has a free arc), otherwise a
-//! full path search places the next replica. After the greedy pass, path searches continue
-//! until none is found, which proves the tier's maximum. A last round relaxes every item's
-//! spread, so the filled count equals the true maximum flow; the items such a path leaves
-//! outside their spread drop to tier 2.
+//! A greedy pass puts each missing replica on the member that is least loaded relative to
+//! its limit among the members allowed to take it, preferring a dormant current member (a
+//! free move). Each such direct placement is an augmenting path of length one; it is used
+//! only when the counters certify it shortest (no other member can start a negative arc,
+//! and no item with an empty slot has a free arc), otherwise a full path search places the
+//! next replica. After the greedy pass, path searches continue until none is found, which
+//! proves the maximum under the items' spread tiers.
+//!
+//! Raising a tier adds arcs to the network, and an arc added after the flow was built can
+//! close a negative cycle (a replica that spread had dropped could now return). So tiers
+//! are never raised in place: while slots stay empty and members have room, the items with
+//! empty slots move up one tier, or, once all are at tier 2, one path with every item's
+//! spread relaxed shows which items must give way, and the caller solves again from the
+//! current assignment with the raised tiers. Tiers only rise, so this ends, and the last
+//! solve's flow is min-cost in its own network; its fill is the true maximum flow.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -16,35 +22,54 @@ use std::collections::BinaryHeap;
 use super::assignment::Assignment;
 use super::search::{apply, Origin, Search};
 
-/// Fills every slot it can; see the module docs.
-pub(crate) fn fill(a: &mut Assignment, search: &mut Search) {
+/// Fills every slot the items' current spread tiers allow. Returns the raised tiers to
+/// solve again with when a tier must give way for a slot to be filled, or `None` when
+/// the fill is the true maximum.
+pub(crate) fn fill(a: &mut Assignment, search: &mut Search) -> Option<Vec<u8>> {
+    let items: Vec<u32> = (0..a.want.len() as u32)
+        .filter(|&x| a.nfill[x as usize] < a.want[x as usize])
+        .collect();
     let mut heaps = ZoneHeaps::new(a);
-    for tier in 0..=2u8 {
-        if a.spare_items == 0 {
-            return;
-        }
-        let items: Vec<u32> = (0..a.want.len() as u32)
-            .filter(|&x| a.nfill[x as usize] < a.want[x as usize])
-            .collect();
-        for &x in &items {
-            let t = &mut a.tier[x as usize];
-            *t = (*t).max(tier);
-        }
-        greedy(a, search, &mut heaps, &items);
+    greedy(a, search, &mut heaps, &items);
+    loop {
         while augment(a, search) {}
-        heaps = ZoneHeaps::new(a);
-    }
-    a.relax_all = true;
-    while let Some(path) = find_fill(a, search) {
+        if a.spare_items == 0 || room(a) == 0 {
+            return None;
+        }
+        let spare = |x: usize| a.nfill[x] < a.want[x];
+        if (0..a.want.len()).any(|x| spare(x) && a.tier[x] < 2) {
+            let tiers = (0..a.want.len())
+                .map(|x| {
+                    if spare(x) {
+                        (a.tier[x] + 1).min(2)
+                    } else {
+                        a.tier[x]
+                    }
+                })
+                .collect();
+            return Some(tiers);
+        }
+        a.relax_all = true;
+        let path = find_fill(a, search);
+        a.relax_all = false;
+        let path = path?;
         apply(a, &path);
+        let mut tiers = a.tier.clone();
         for step in &path {
             let x = step.item(a);
             if !a.spread_holds(x) {
-                a.tier[x as usize] = 2;
+                tiers[x as usize] = 2;
             }
         }
+        if tiers != a.tier {
+            return Some(tiers);
+        }
     }
-    a.relax_all = false;
+}
+
+/// Free capacity left over all members.
+fn room(a: &Assignment) -> u64 {
+    a.cap.iter().map(|&c| u64::from(c)).sum::<u64>() - a.filled
 }
 
 /// One placement chosen without a search.
@@ -91,8 +116,7 @@ fn augment(a: &mut Assignment, search: &mut Search) -> bool {
 /// A shortest path from the item source to a member with room, unless every slot is held
 /// or every member is full.
 fn find_fill(a: &Assignment, search: &mut Search) -> Option<Vec<super::search::Step>> {
-    let room: u64 = a.cap.iter().map(|&c| u64::from(c)).sum::<u64>() - a.filled;
-    if a.spare_items == 0 || room == 0 {
+    if a.spare_items == 0 || room(a) == 0 {
         return None;
     }
     search.find(a, &Origin::Spare, &|m| a.load(m) < a.cap[m as usize])

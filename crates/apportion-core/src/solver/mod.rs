@@ -58,9 +58,15 @@ pub use solution::{Removed, Replica, Solution};
 /// Computes the desired assignment for `problem`; fails only when the problem names an
 /// index that does not exist or is too large for the solver's `u32` indices.
 pub fn solve(problem: &Problem) -> Result<Solution, ProblemError> {
-    let mut a = assignment::Assignment::new(problem)?;
     let mut search = search::Search::default();
-    fill::fill(&mut a, &mut search);
+    let mut tiers = vec![0; problem.items.len()];
+    let mut a = loop {
+        let mut a = assignment::Assignment::new(problem, tiers)?;
+        match fill::fill(&mut a, &mut search) {
+            Some(raised) => tiers = raised,
+            None => break a,
+        }
+    };
     balance::balance(&mut a, &mut search);
     let primary = primary::choose(&a);
     Ok(Solution::build(problem, &a, &primary))

@@ -118,7 +118,13 @@ impl Primaries<'_> {
             .filter(|&m| a.cap[m as usize] > 0)
             .collect();
         order.sort_by_cached_key(|&m| (self.key(m, 1), m));
+        let top = (0..a.cap.len() as u32).map(|m| self.key(m, 0)).max();
         for v in order {
+            // Keys only fall while pulling, so once no member is above this one's next
+            // key, no later member (in ascending order) can pull either.
+            if top.is_none_or(|t| t <= self.key(v, 1)) {
+                break;
+            }
             for &s in &a.held[v as usize] {
                 let x = a.slot_item[s as usize];
                 let cur = self.slot[x as usize];
@@ -136,7 +142,16 @@ impl Primaries<'_> {
             .filter(|&m| self.count[m as usize] > 0)
             .collect();
         order.sort_by_cached_key(|&m| (std::cmp::Reverse(self.key(m, 0)), m));
+        let bottom = (0..a.cap.len() as u32)
+            .filter(|&m| a.cap[m as usize] > 0)
+            .map(|m| self.key(m, 1))
+            .min();
         for u in order {
+            // Next keys only rise while handing off, so once this member's key is not
+            // above the lowest next key, no later member (in descending order) can give.
+            if bottom.is_none_or(|b| self.key(u, 0) <= b) {
+                break;
+            }
             for &s in &a.held[u as usize] {
                 let x = a.slot_item[s as usize];
                 if self.slot[x as usize] != s {

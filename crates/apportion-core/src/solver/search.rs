@@ -12,10 +12,15 @@
 //! items x members per visited member, so each zone keeps the members not yet reached
 //! (`unreached`) and those reached one above the current level (`next`): a replica scans
 //! only those sets, every member it reaches leaves them, and a member it skips holds the
-//! item, so a whole search costs O(members + replicas scanned). The only arcs the sets do not
-//! cover are the rare negative ones (a fresh replica back onto a dormant current member);
-//! if one ever lowers a distance below the level already settled, the search is re-run
-//! in exact mode, which enumerates every arc and corrects labels until they are stable.
+//! item, so a whole search costs O(members + replicas scanned).
+//!
+//! Negative arcs (a fresh replica back onto a dormant current member, or dropping a fresh
+//! replica when an item with an empty slot has a dormant pair) are rare and start only at
+//! members the counters know. While any exist the search does not stop at the first target
+//! but runs until labels are stable, and a member whose label falls below the settled level
+//! is expanded exhaustively, over every member rather than the zone sets, so that the
+//! labels it lowers are found too. Without negative cycles (the solver's invariant) this is
+//! a correct label-correcting shortest path search.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -56,13 +61,6 @@ const IN_NONE: u8 = 0;
 const IN_UNREACHED: u8 = 1;
 const IN_NEXT: u8 = 2;
 
-/// How a run ended.
-enum Run {
-    Found(u32),
-    Nothing,
-    Lowered,
-}
-
 /// Reusable buffers for path searches, sized to the members.
 #[derive(Default)]
 pub(crate) struct Search {
@@ -77,8 +75,6 @@ pub(crate) struct Search {
     spare: Vec<u32>,
     spare_built: bool,
     level: i64,
-    lowered: bool,
-    exact: bool,
     source: u32,
     source_is_origin: bool,
 }
@@ -92,18 +88,52 @@ impl Search {
         origin: &Origin,
         is_target: &dyn Fn(u32) -> bool,
     ) -> Option<Vec<Step>> {
-        let found = match self.run(a, origin, is_target, false) {
-            Run::Found(t) => Some(t),
-            Run::Nothing => None,
-            Run::Lowered => match self.run(a, origin, is_target, true) {
-                Run::Found(t) => Some(t),
-                _ => None,
-            },
-        };
-        found.map(|t| self.path(a, t))
+        self.reset(a);
+        self.source_is_origin = matches!(origin, Origin::Spare);
+        match origin {
+            Origin::Spare => self.relax(a, self.source, 0, NONE, NONE),
+            Origin::Members(ms) => {
+                for &m in ms.iter() {
+                    self.relax(a, m, 0, NONE, NONE);
+                }
+            }
+        }
+        // Without arcs of negative cost into members, the first target popped is the
+        // closest, as in Dijkstra. With them, labels may still fall after a target is
+        // popped, so the search runs until every label is stable.
+        let negative = a.hazard_members > 0 || (a.spare_dormant > 0 && a.spare_items > 0);
+        // Labels only fall finitely often without negative cycles (the solver's invariant);
+        // the budget only guards against a broken invariant.
+        let n = self.dist.len() as u64;
+        let mut budget = n * n * 4 + 64;
+        while let Some(Reverse((d, node))) = self.heap.pop() {
+            if d != self.dist[node as usize] || budget == 0 {
+                continue;
+            }
+            budget -= 1;
+            // A label below the settled level may improve members the zone sets no longer
+            // list (the source's arcs cost 1, so it may sit one below): expand exhaustively.
+            let slack = i64::from(node == self.source);
+            let exhaustive = d + slack < self.level;
+            if d > self.level {
+                self.advance(d);
+            }
+            if node != self.source && is_target(node) && !negative {
+                return Some(self.path(a, node));
+            }
+            if node == self.source {
+                self.expand_source(a, d, exhaustive);
+            } else {
+                self.expand_member(a, node, d, exhaustive);
+            }
+        }
+        (0..self.source)
+            .filter(|&m| self.dist[m as usize] != UNSEEN && is_target(m))
+            .min_by_key(|&m| (self.dist[m as usize], m))
+            .map(|t| self.path(a, t))
     }
 
-    fn reset(&mut self, a: &Assignment, exact: bool) {
+    fn reset(&mut self, a: &Assignment) {
         let n = a.cap.len();
         self.source = n as u32;
         self.dist.clear();
@@ -120,9 +150,6 @@ impl Search {
         for (z, members) in a.zone_members.iter().enumerate() {
             self.next[z].clear();
             self.unreached[z].clear();
-            if exact {
-                continue;
-            }
             for &m in members {
                 self.set[m as usize] = IN_UNREACHED;
                 self.set_pos[m as usize] = self.unreached[z].len() as u32;
@@ -132,61 +159,6 @@ impl Search {
         self.heap.clear();
         self.spare_built = false;
         self.level = 0;
-        self.lowered = false;
-        self.exact = exact;
-    }
-
-    fn run(
-        &mut self,
-        a: &Assignment,
-        origin: &Origin,
-        is_target: &dyn Fn(u32) -> bool,
-        exact: bool,
-    ) -> Run {
-        self.reset(a, exact);
-        self.source_is_origin = matches!(origin, Origin::Spare);
-        match origin {
-            Origin::Spare => self.relax(a, self.source, 0, NONE, NONE),
-            Origin::Members(ms) => {
-                for &m in ms.iter() {
-                    self.relax(a, m, 0, NONE, NONE);
-                }
-            }
-        }
-        // Exact mode corrects labels until stable; without negative cycles (the solver's
-        // invariant) that ends, and this bound only guards against a broken invariant.
-        let n = self.dist.len() as u64;
-        let mut budget = n * n * 4 + 64;
-        while let Some(Reverse((d, node))) = self.heap.pop() {
-            if d != self.dist[node as usize] {
-                continue;
-            }
-            if budget == 0 {
-                break;
-            }
-            budget -= 1;
-            if d > self.level {
-                self.advance(d);
-            }
-            if node != self.source && is_target(node) && !exact {
-                return Run::Found(node);
-            }
-            if node == self.source {
-                self.expand_source(a, d);
-            } else {
-                self.expand_member(a, node, d);
-            }
-            if self.lowered && !exact {
-                return Run::Lowered;
-            }
-        }
-        if !exact {
-            return Run::Nothing;
-        }
-        (0..self.source)
-            .filter(|&m| self.dist[m as usize] != UNSEEN && is_target(m))
-            .min_by_key(|&m| (self.dist[m as usize], m))
-            .map_or(Run::Nothing, Run::Found)
     }
 
     /// Moves the settled level to `d`: members waiting one above it are now at it.
@@ -205,20 +177,10 @@ impl Search {
         if nd >= self.dist[n] {
             return;
         }
-        // The source node only ever leaves by arcs of cost >= 0 to members, which the sets
-        // cover from one level below; members need their label at or above the level.
-        let floor = if node == self.source {
-            self.level - 1
-        } else {
-            self.level
-        };
-        if nd < floor {
-            self.lowered = true;
-        }
         self.dist[n] = nd;
         self.pred_from[n] = from;
         self.pred_via[n] = via;
-        if node != self.source && !self.exact {
+        if node != self.source {
             self.take_out(a, node);
             if nd == self.level + 1 {
                 let z = a.zone[n] as usize;
@@ -246,7 +208,7 @@ impl Search {
         self.set[mu] = IN_NONE;
     }
 
-    fn expand_member(&mut self, a: &Assignment, m: u32, d: i64) {
+    fn expand_member(&mut self, a: &Assignment, m: u32, d: i64, exhaustive: bool) {
         let za = a.zone[m as usize];
         let held = &a.held[m as usize];
         if a.spare_items > 0 && !self.source_is_origin {
@@ -260,6 +222,17 @@ impl Search {
                 self.relax(a, self.source, d + cost, m, s);
             }
         }
+        // Replicas that cannot change zones reach only this member's zone. Once that zone
+        // has nobody left to reach, only an arc of cost -1 could still lower a label, and
+        // those start only at members holding a fresh replica with a dormant pair.
+        let only = (a.all_locked(m) && !a.relax_all).then_some(za);
+        if let Some(z) = only {
+            let z = z as usize;
+            let settled = self.unreached[z].is_empty() && self.next[z].is_empty();
+            if settled && a.hazard[m as usize] == 0 && !exhaustive {
+                return;
+            }
+        }
         for &s in held {
             let x = a.slot_item[s as usize];
             let base = d - i64::from(a.fresh[s as usize]);
@@ -270,11 +243,11 @@ impl Search {
                     }
                 }
             }
-            self.generic(a, x, Some(za), base + 1, m, s);
+            self.generic(a, x, Some(za), only, base + 1, (m, s), exhaustive);
         }
     }
 
-    fn expand_source(&mut self, a: &Assignment, d: i64) {
+    fn expand_source(&mut self, a: &Assignment, d: i64, exhaustive: bool) {
         if !self.spare_built {
             self.spare.clear();
             self.spare.extend(
@@ -291,17 +264,33 @@ impl Search {
                     }
                 }
             }
-            self.generic(a, x, None, d + 1, self.source, x);
+            self.generic(a, x, None, None, d + 1, (self.source, x), exhaustive);
         }
         self.spare = spare;
     }
 
     /// Relaxes the arcs that put item `x` (leaving zone `from`) on any member not holding
-    /// it and not current for it, at distance `nd`.
-    fn generic(&mut self, a: &Assignment, x: u32, from: Option<u32>, nd: i64, node: u32, via: u32) {
+    /// it, at distance `nd`; `only` restricts them to one zone.
+    /// `pred` is the arc's origin and its slot or item; `exhaustive` checks every member
+    /// instead of only those the zone sets list.
+    #[allow(clippy::too_many_arguments)]
+    fn generic(
+        &mut self,
+        a: &Assignment,
+        x: u32,
+        from: Option<u32>,
+        only: Option<u32>,
+        nd: i64,
+        (node, via): (u32, u32),
+        exhaustive: bool,
+    ) {
         let with_next = nd <= self.level;
-        for z in 0..a.zone_members.len() {
-            if self.exact {
+        let zones = match only {
+            Some(z) => z as usize..z as usize + 1,
+            None => 0..a.zone_members.len(),
+        };
+        for z in zones {
+            if exhaustive {
                 if a.zone_members[z].is_empty() || !a.allows(x, from, z as u32) {
                     continue;
                 }

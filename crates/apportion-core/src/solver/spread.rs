@@ -24,12 +24,24 @@ impl Assignment {
             0 => {
                 let z = self.zones_with_capacity;
                 let (floor, extra) = (r / z, r % z);
+                if from.is_some() && self.zone_locked(x) {
+                    return false;
+                }
                 let c = self.zone_count(x, to, from);
                 c < floor || (c == floor && extra > 0 && self.zones_above(x, floor, from) < extra)
             }
             1 => self.zone_count(x, to, from) < r.saturating_sub(1).max(1),
             _ => true,
         }
+    }
+
+    /// Whether item `x` can never move to another zone under its tier: a full tier-0 item
+    /// whose replicas divide evenly over the zones has exactly `R / Z` in every zone. This is
+    /// the common case (R = 3 over 3 zones), and members count such replicas so that a
+    /// search skips them for every other zone.
+    pub fn zone_locked(&self, x: u32) -> bool {
+        let (r, z) = (self.want[x as usize], self.zones_with_capacity);
+        z > 1 && self.tier[x as usize] == 0 && r % z == 0 && self.nfill[x as usize] == r
     }
 
     /// Replicas of `x` in `zone`, not counting one in zone `from`.

@@ -257,6 +257,19 @@ pub fn placement(state: &StateOf<JsonDecoder>) -> BTreeMap<String, Vec<String>> 
     map
 }
 
+/// How many replicas of `after` were not in `before`: the moves between two placements.
+pub fn moves(before: &StateOf<JsonDecoder>, after: &StateOf<JsonDecoder>) -> usize {
+    let after = placement(after);
+    placement(before)
+        .iter()
+        .map(|(item, was)| {
+            after
+                .get(item)
+                .map_or(0, |now| now.iter().filter(|m| !was.contains(m)).count())
+        })
+        .sum()
+}
+
 /// Per-member assignment counts.
 pub fn loads(state: &StateOf<JsonDecoder>) -> BTreeMap<String, u32> {
     state

@@ -1,0 +1,285 @@
+//! `apportion items put | rm | list`: editing the items to place.
+//!
+//! Writes are compare-and-swap on the key's mod revision, so an edit never overwrites a
+//! change made by someone else between the read and the write; it re-reads and tries again.
+
+use std::io::Write;
+
+use apportion_core::keys::{ItemId, Prefix};
+use apportion_core::values::{Decoder, JsonDecoder, JsonItem};
+use apportion_store::{Compare, CompareOp, KeyRange, Op, Store, Txn};
+use clap::Subcommand;
+
+use crate::admin::{parse_item, update, NewValue};
+use crate::connect::Target;
+use crate::error::{CliError, Result};
+use crate::output::write_json;
+use crate::summary;
+use crate::view::View;
+
+/// The `items` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum ItemsCommand {
+    /// Create an item or change its replication (other fields of its value are kept).
+    Put {
+        #[command(flatten)]
+        target: Target,
+        /// The item id (no '/', no characters at or below '#').
+        #[arg(value_parser = parse_item)]
+        id: ItemId,
+        /// How many copies to place (0 parks the item).
+        #[arg(long, value_name = "N")]
+        replication: u16,
+        /// At most one member serves the item at a time; it is handed over break-before-make.
+        #[arg(long)]
+        exclusive: bool,
+    },
+    /// Delete an item; its copies are then removed by the leader.
+    Rm {
+        #[command(flatten)]
+        target: Target,
+        /// The item id.
+        #[arg(value_parser = parse_item)]
+        id: ItemId,
+    },
+    /// List the items with their placed and consistent copies.
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl ItemsCommand {
+    /// Runs the subcommand against etcd, writing to stdout.
+    pub async fn run(self) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        match self {
+            ItemsCommand::Put {
+                target,
+                id,
+                replication,
+                exclusive,
+            } => {
+                let store = target.connect().await?;
+                put(
+                    &store,
+                    &target.prefix,
+                    &id,
+                    replication,
+                    exclusive,
+                    &mut out,
+                )
+                .await
+            }
+            ItemsCommand::Rm { target, id } => {
+                let store = target.connect().await?;
+                remove(&store, &target.prefix, &id, &mut out).await
+            }
+            ItemsCommand::List { target, json } => {
+                let store = target.connect().await?;
+                list(&store, &target.prefix, json, &mut out).await
+            }
+        }
+    }
+}
+
+/// Creates the item or updates its replication and exclusive flag, keeping the other
+/// fields of an existing value. An existing value that does not decode is left alone: the
+/// command fails and says how to replace it.
+pub async fn put<S: Store>(
+    store: &S,
+    prefix: &Prefix,
+    id: &ItemId,
+    replication: u16,
+    exclusive: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let key = prefix.item_key(id);
+    let before = update(store, &key, |current| {
+        let (mut value, before) = match current {
+            Some(kv) => {
+                let value = JsonDecoder.decode_item(&kv.value).map_err(|e| {
+                    CliError::failed(format!(
+                        "item `{id}` has a value that does not decode ({e}); \
+                         replace it with `apportion items rm {id}` then `items put`"
+                    ))
+                })?;
+                let before = value.replication;
+                (value, Some(before))
+            }
+            None => (JsonItem::default(), None),
+        };
+        value.replication = replication;
+        value.exclusive = exclusive;
+        let value = JsonDecoder.encode_item(&value).map_err(CliError::failed)?;
+        Ok((Some(NewValue { value, lease: None }), before))
+    })
+    .await?;
+    match before {
+        None => writeln!(out, "created item {id} (replication {replication})")?,
+        Some(old) => writeln!(
+            out,
+            "updated item {id} (replication {old} -> {replication})"
+        )?,
+    }
+    Ok(())
+}
+
+/// Deletes the item; fails if it does not exist.
+pub async fn remove<S: Store>(
+    store: &S,
+    prefix: &Prefix,
+    id: &ItemId,
+    out: &mut impl Write,
+) -> Result<()> {
+    let key = prefix.item_key(id);
+    let txn = Txn::new()
+        .when([Compare::version(key.as_str(), CompareOp::Greater, 0)])
+        .and_then([Op::Delete(KeyRange::key(key.as_str()))]);
+    if store.txn(txn).await?.succeeded {
+        writeln!(out, "removed item {id}")?;
+        Ok(())
+    } else {
+        Err(CliError::failed(format!(
+            "item `{id}` does not exist under {prefix}"
+        )))
+    }
+}
+
+/// Lists every item as a table, or as a JSON array of item rows.
+pub async fn list<S: Store>(
+    store: &S,
+    prefix: &Prefix,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let view = View::read(store, prefix).await?;
+    let rows = summary::item_rows(&view.state);
+    if json {
+        write_json(out, &rows)
+    } else if rows.is_empty() {
+        writeln!(out, "no items under {prefix}")?;
+        Ok(())
+    } else {
+        summary::item_table(&rows).write(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use apportion_store::MemoryStore;
+
+    use super::*;
+
+    fn prefix() -> Prefix {
+        Prefix::new("/svc").unwrap()
+    }
+
+    fn id(text: &str) -> ItemId {
+        ItemId::new(text).unwrap()
+    }
+
+    async fn value(store: &MemoryStore, key: &str) -> Option<serde_json::Value> {
+        let read = store.range(KeyRange::key(key)).await.unwrap();
+        read.kvs
+            .first()
+            .map(|kv| serde_json::from_slice(&kv.value).unwrap())
+    }
+
+    #[tokio::test]
+    async fn put_creates_then_updates_keeping_fields_it_does_not_know() {
+        let store = MemoryStore::new();
+        let mut out = Vec::new();
+        put(&store, &prefix(), &id("orders"), 3, true, &mut out)
+            .await
+            .unwrap();
+        assert_eq!(
+            value(&store, "/svc/items/orders").await.unwrap(),
+            serde_json::json!({"replication": 3, "exclusive": true})
+        );
+        store
+            .put(
+                "/svc/items/orders",
+                r#"{"replication": 3, "exclusive": true, "owner": "team-a"}"#,
+                None,
+            )
+            .await
+            .unwrap();
+        put(&store, &prefix(), &id("orders"), 1, false, &mut out)
+            .await
+            .unwrap();
+        assert_eq!(
+            value(&store, "/svc/items/orders").await.unwrap(),
+            serde_json::json!({"replication": 1, "exclusive": false, "owner": "team-a"})
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "created item orders (replication 3)\nupdated item orders (replication 3 -> 1)\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn put_leaves_a_value_that_does_not_decode_alone() {
+        let store = MemoryStore::new();
+        store
+            .put("/svc/items/orders", "{garbage", None)
+            .await
+            .unwrap();
+        let error = put(&store, &prefix(), &id("orders"), 2, false, &mut Vec::new())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("item `orders` has a value that does not decode"),
+            "{error}"
+        );
+        assert!(error.contains("apportion items rm orders"), "{error}");
+        let read = store
+            .range(KeyRange::key("/svc/items/orders"))
+            .await
+            .unwrap();
+        assert_eq!(read.kvs[0].value, b"{garbage");
+    }
+
+    #[tokio::test]
+    async fn rm_deletes_an_item_and_refuses_one_that_does_not_exist() {
+        let store = MemoryStore::new();
+        put(&store, &prefix(), &id("orders"), 2, false, &mut Vec::new())
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        remove(&store, &prefix(), &id("orders"), &mut out)
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "removed item orders\n");
+        assert_eq!(value(&store, "/svc/items/orders").await, None);
+        let error = remove(&store, &prefix(), &id("orders"), &mut Vec::new())
+            .await
+            .unwrap_err();
+        assert_eq!(error.to_string(), "item `orders` does not exist under /svc");
+    }
+
+    #[tokio::test]
+    async fn list_shows_assigned_and_consistent_copies() {
+        let store = MemoryStore::new();
+        crate::cluster::write(&store).await;
+        let prefix = Prefix::new(crate::cluster::PREFIX).unwrap();
+        let mut out = Vec::new();
+        list(&store, &prefix, false, &mut out).await.unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "ITEM      REPLICATION  EXCLUSIVE  ASSIGNED  CONSISTENT\n\
+             orders              2  no                2           1\n\
+             parked              0  no                0           0\n\
+             payments            3  yes               2           2\n"
+        );
+        let mut out = Vec::new();
+        list(&store, &Prefix::new("/empty").unwrap(), false, &mut out)
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "no items under /empty\n");
+    }
+}

@@ -1,0 +1,292 @@
+//! The simulated cluster: members running in this process over one store, each with its
+//! [application](super::app), plus an observer's view, the latest round any leader
+//! reported, and the [`Ledger`] of what the applications did.
+//!
+//! A crash aborts a member's application, which drops the member: renewals stop and the
+//! store ends its lease one TTL later, exactly as for a process killed with SIGKILL. A
+//! drain is the graceful way, as `apportion member` does on SIGTERM.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use apportion::core::values::{Decoder, JsonDecoder, JsonItem};
+use apportion::store::{KeyRange, LeaseId, Op, Store, Txn};
+use apportion::{ClusterView, Error, Member, MemberConfig, MemberOptions, Observed, RoundReport};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::app::{self, serve};
+use super::error::DemoError;
+use super::ledger::Ledger;
+use super::plan::{Cast, ItemSpec};
+
+/// How long views gather a burst of changes: short, so a demo phase settles quickly.
+const BATCH_DELAY: Duration = Duration::from_millis(5);
+/// How often settling is checked.
+const POLL: Duration = Duration::from_millis(50);
+
+/// One running member's application.
+struct App {
+    drain: oneshot::Sender<()>,
+    lease: LeaseId,
+    task: JoinHandle<Result<(), Error>>,
+}
+
+/// The cluster; see the module documentation.
+pub struct Cluster<S: Store> {
+    store: S,
+    prefix: String,
+    ttl: i64,
+    view: ClusterView<JsonDecoder>,
+    last_round: Arc<Mutex<Option<RoundReport>>>,
+    ledger: Arc<Mutex<Ledger>>,
+    apps: BTreeMap<String, App>,
+}
+
+impl<S: Store> Cluster<S> {
+    /// An empty cluster under `prefix`, whose members will hold leases of `ttl` seconds.
+    pub async fn start(
+        store: S,
+        prefix: &str,
+        ttl: i64,
+        ledger: Arc<Mutex<Ledger>>,
+    ) -> Result<Self, DemoError> {
+        let view = ClusterView::start(store.clone(), prefix, JsonDecoder).await?;
+        Ok(Cluster {
+            store,
+            prefix: prefix.to_string(),
+            ttl,
+            view,
+            last_round: Arc::default(),
+            ledger,
+            apps: BTreeMap::new(),
+        })
+    }
+
+    /// Starts a member and its application.
+    pub async fn join(&mut self, cast: &Cast, item_limit: u32) -> Result<(), DemoError> {
+        let mut config = MemberConfig::json(&self.prefix, &cast.zone, &cast.suffix, item_limit);
+        config.lease_ttl_secs = self.ttl;
+        config.batch_delay = BATCH_DELAY;
+        let last_round = self.last_round.clone();
+        let options = MemberOptions {
+            round_hook: Some(Arc::new(move |report: &RoundReport| {
+                *last_round.lock().unwrap_or_else(|e| e.into_inner()) = Some(report.clone());
+            })),
+            ..MemberOptions::default()
+        };
+        let member = Member::start_with(self.store.clone(), JsonDecoder, config, options).await?;
+        let lease = member.lease().id;
+        let (drain, drained) = oneshot::channel();
+        let task = tokio::spawn(serve(member, drained, self.ledger.clone()));
+        let app = App { drain, lease, task };
+        self.apps.insert(cast.name(), app);
+        Ok(())
+    }
+
+    /// The member's process dies; its lease ends one TTL later.
+    pub fn crash(&mut self, name: &str) {
+        if let Some(app) = self.apps.remove(name) {
+            app.task.abort();
+            app::lock(&self.ledger).stopped(name);
+        }
+    }
+
+    /// Waits until none of `names` is registered any more (their leases ended).
+    pub async fn wait_gone(&self, names: &[String], limit: Duration) -> Result<(), DemoError> {
+        let mut states = self.view.subscribe();
+        let gone = states.wait_for(|o| {
+            o.state
+                .members()
+                .iter()
+                .all(|m| !names.iter().any(|n| n == m.key.as_str()))
+        });
+        let gone = tokio::time::timeout(limit, gone).await.map(|_| ());
+        match gone {
+            Ok(()) => Ok(()),
+            Err(_) => Err(DemoError::Timeout {
+                what: format!("the end of the leases of {}", names.join(", ")),
+                limit,
+            }),
+        }
+    }
+
+    /// Drains a member and waits until it has left.
+    pub async fn drain(&mut self, name: &str, limit: Duration) -> Result<(), DemoError> {
+        let Some(app) = self.apps.remove(name) else {
+            return Ok(());
+        };
+        let _ = app.drain.send(());
+        match tokio::time::timeout(limit, app.task).await {
+            Ok(Ok(result)) => Ok(result?),
+            Ok(Err(e)) => Err(DemoError::Crashed(format!("{name}: {e}"))),
+            Err(_) => Err(DemoError::Timeout {
+                what: format!("the drain of {name}"),
+                limit,
+            }),
+        }
+    }
+
+    /// The id of the member that leads now, if any.
+    pub fn leader(&self) -> Option<String> {
+        let observed = self.view.current();
+        let state = &observed.state;
+        state.leader().map(|i| state.members()[i].key.to_string())
+    }
+
+    /// How many items member `name` holds now.
+    pub fn load(&self, name: &str) -> u32 {
+        let observed = self.view.current();
+        let state = &observed.state;
+        let index = state.members().iter().position(|m| m.key.as_str() == name);
+        index.map_or(0, |i| state.member_assignment_count(i))
+    }
+
+    /// The ids of the members whose application runs, sorted.
+    pub fn running(&self) -> Vec<String> {
+        self.apps.keys().cloned().collect()
+    }
+
+    /// Writes the items, as many per transaction as the store allows.
+    pub async fn put_items(&self, items: &[ItemSpec]) -> Result<(), DemoError> {
+        let ops: Vec<Op> = items
+            .iter()
+            .map(|spec| {
+                let value = JsonItem {
+                    replication: spec.replication,
+                    exclusive: spec.exclusive,
+                    ..JsonItem::default()
+                };
+                let bytes = JsonDecoder
+                    .encode_item(&value)
+                    .expect("a JSON item always encodes");
+                let key = format!("{}/items/{}", self.prefix, spec.id);
+                Op::put(key, bytes)
+            })
+            .collect();
+        for batch in ops.chunks(self.store.max_txn_ops()) {
+            self.store.txn(Txn::new().and_then(batch.to_vec())).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the cluster has settled: the leader's latest round found nothing to do
+    /// at the store's current revision, and every assignment is ready. Returns that state.
+    /// A member whose session ends meanwhile is noted in the ledger.
+    pub async fn settle(
+        &mut self,
+        limit: Duration,
+    ) -> Result<Arc<Observed<JsonDecoder>>, DemoError> {
+        let settled = async {
+            loop {
+                tokio::time::sleep(POLL).await;
+                self.reap().await;
+                if let Some(observed) = self.settled_now().await? {
+                    return Ok(observed);
+                }
+            }
+        };
+        match tokio::time::timeout(limit, settled).await {
+            Ok(result) => result,
+            Err(_) => Err(DemoError::Timeout {
+                what: format!("settling ({})", self.diagnose().await),
+                limit,
+            }),
+        }
+    }
+
+    /// Why the cluster is not settled, for the timeout's message.
+    async fn diagnose(&self) -> String {
+        let revision = match self.revision().await {
+            Ok(revision) => revision.to_string(),
+            Err(e) => e.to_string(),
+        };
+        let round = self
+            .last_round
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let round = match round {
+            Some(r) => format!(
+                "last round {} at revision {} {}",
+                r.round,
+                r.revision,
+                if r.idle { "was idle" } else { "made changes" }
+            ),
+            None => "no round yet".to_string(),
+        };
+        let observed = self.view.current();
+        let state = &observed.state;
+        let unready = state
+            .assignments()
+            .iter()
+            .filter(|a| !a.value.ready)
+            .count();
+        format!(
+            "store at revision {revision}, {round}, leader {}, {unready} assignment(s) not \
+             ready, {} dangling",
+            self.leader().as_deref().unwrap_or("none"),
+            state.dangling().len()
+        )
+    }
+
+    /// The store's current revision.
+    async fn revision(&self) -> Result<i64, DemoError> {
+        let probe = KeyRange::key(format!("{}/revision-probe", self.prefix));
+        Ok(self.store.range(probe).await?.revision)
+    }
+
+    /// The settled state, if the cluster is settled right now.
+    async fn settled_now(&self) -> Result<Option<Arc<Observed<JsonDecoder>>>, DemoError> {
+        let revision = self.revision().await?;
+        let idle = self
+            .last_round
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|r| r.idle && r.revision == revision);
+        if !idle {
+            return Ok(None);
+        }
+        self.view.wait_for_revision(revision).await;
+        let observed = self.view.current();
+        let state = &observed.state;
+        let ready = state.assignments().iter().all(|a| a.value.ready);
+        Ok((ready && state.dangling().is_empty()).then_some(observed))
+    }
+
+    /// Notes members whose application ended by itself (their session was lost).
+    async fn reap(&mut self) {
+        let ended: Vec<String> = self
+            .apps
+            .iter()
+            .filter(|(_, app)| app.task.is_finished())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in ended {
+            let Some(app) = self.apps.remove(&name) else {
+                continue;
+            };
+            let why = match app.task.await {
+                Ok(Ok(())) => "it left".to_string(),
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            };
+            app::lock(&self.ledger).problem(format!("{name} stopped unexpectedly: {why}"));
+        }
+    }
+
+    /// Ends the story: every member leaves at once and the items are deleted, so a real
+    /// etcd is left as it was found.
+    pub async fn shut_down(mut self) -> Result<(), DemoError> {
+        for (_, app) in std::mem::take(&mut self.apps) {
+            app.task.abort();
+            // Already gone if the member left by itself; nothing to undo then.
+            let _ = self.store.revoke(app.lease).await;
+        }
+        let everything = KeyRange::prefix(format!("{}/", self.prefix));
+        self.store.delete(everything).await?;
+        Ok(())
+    }
+}

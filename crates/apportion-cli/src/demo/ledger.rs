@@ -1,0 +1,201 @@
+//! What the members' event streams say, as the demo's applications hear it: who serves each
+//! exclusive item at this instant, how many replicas and primaries changed hands, and
+//! anything that went wrong on the way.
+//!
+//! The store alone cannot prove "at most one owner of an exclusive item": an owner may
+//! still be serving after its assignment is gone (until it hears so) or before the next
+//! owner's assignment is visible to everyone. What counts is what the applications do, so
+//! the ledger follows their events: serving starts at `Assigned`, and ends at
+//! `ReleaseRequested` (the owner stops before it releases), `Revoked`, `Fenced`, or the
+//! process's end (a crash).
+//!
+//! Moves are counted the same way, as the handoffs the applications performed: a replica
+//! move is an item a member is newly assigned (not one replayed after fencing ends), a
+//! primary move is a member becoming an item's primary. Comparing two snapshots instead
+//! would miss every move that a later one undid, as in a rolling restart.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use apportion::Event;
+
+/// The running record; see the module documentation.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    /// The ids of the exclusive items.
+    exclusive: BTreeSet<String>,
+    /// Per exclusive item, the members serving it now.
+    serving: BTreeMap<String, Vec<String>>,
+    /// Per member, the items it holds (kept through fencing, so replays are not moves).
+    held: BTreeMap<String, BTreeSet<String>>,
+    /// What happened since it was last taken.
+    since: Record,
+}
+
+/// What the ledger saw during one phase.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Record {
+    /// Problems, as sentences.
+    pub problems: Vec<String>,
+    /// How many times a member was fenced.
+    pub fenced: u32,
+    /// Replicas newly assigned to a member.
+    pub replica_moves: u32,
+    /// Times a member became an item's primary.
+    pub primary_moves: u32,
+}
+
+impl Ledger {
+    /// A ledger that watches the owners of the `exclusive` items.
+    pub fn new(exclusive: BTreeSet<String>) -> Self {
+        Ledger {
+            exclusive,
+            ..Ledger::default()
+        }
+    }
+
+    /// Records one event of `member`'s stream.
+    pub fn record(&mut self, member: &str, event: &Event) {
+        match event {
+            Event::Assigned { item, slot } => {
+                let held = self.held.entry(member.to_string()).or_default();
+                if held.insert(item.to_string()) {
+                    self.since.replica_moves += 1;
+                    self.since.primary_moves += u32::from(slot.is_primary());
+                }
+                if self.exclusive.contains(item.as_str()) {
+                    self.start_serving(member, item.as_str());
+                }
+            }
+            Event::PrimaryGained { .. } => self.since.primary_moves += 1,
+            Event::ReleaseRequested { item } => self.stop_serving(member, item.as_str()),
+            Event::Revoked { item } => {
+                self.stop_serving(member, item.as_str());
+                if let Some(held) = self.held.get_mut(member) {
+                    held.remove(item.as_str());
+                }
+            }
+            Event::Fenced => {
+                self.since.fenced += 1;
+                for owners in self.serving.values_mut() {
+                    owners.retain(|m| m != member);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `member`'s process is gone: it serves and holds nothing any more.
+    pub fn stopped(&mut self, member: &str) {
+        for owners in self.serving.values_mut() {
+            owners.retain(|m| m != member);
+        }
+        self.held.remove(member);
+    }
+
+    /// Notes a problem that is not an event (a member's session ended by itself).
+    pub fn problem(&mut self, text: String) {
+        self.since.problems.push(text);
+    }
+
+    /// What was seen since the last call.
+    pub fn take(&mut self) -> Record {
+        std::mem::take(&mut self.since)
+    }
+
+    fn start_serving(&mut self, member: &str, item: &str) {
+        let owners = self.serving.entry(item.to_string()).or_default();
+        if !owners.is_empty() {
+            self.since.problems.push(format!(
+                "{member} started serving exclusive item {item} while {} still served it",
+                owners.join(", ")
+            ));
+        }
+        owners.push(member.to_string());
+    }
+
+    fn stop_serving(&mut self, member: &str, item: &str) {
+        if let Some(owners) = self.serving.get_mut(item) {
+            owners.retain(|m| m != member);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apportion::core::keys::{ItemId, Slot};
+
+    fn assigned(item: &str) -> Event {
+        Event::Assigned {
+            item: ItemId::new(item).unwrap(),
+            slot: Slot(0),
+        }
+    }
+
+    fn ledger() -> Ledger {
+        Ledger::new(["x".to_string()].into())
+    }
+
+    #[test]
+    fn a_second_owner_while_the_first_serves_is_a_problem() {
+        let mut ledger = ledger();
+        ledger.record("a#1", &assigned("x"));
+        ledger.record("b#1", &assigned("x"));
+        assert_eq!(
+            ledger.take().problems,
+            ["b#1 started serving exclusive item x while a#1 still served it"]
+        );
+    }
+
+    #[test]
+    fn a_handoff_after_release_crash_or_fencing_is_fine() {
+        let mut ledger = ledger();
+        let x = ItemId::new("x").unwrap();
+        ledger.record("a#1", &assigned("x"));
+        ledger.record("a#1", &Event::ReleaseRequested { item: x.clone() });
+        ledger.record("b#1", &assigned("x"));
+        ledger.stopped("b#1");
+        ledger.record("c#1", &assigned("x"));
+        ledger.record("c#1", &Event::Fenced);
+        ledger.record("a#1", &assigned("x"));
+        let record = ledger.take();
+        assert_eq!((record.problems, record.fenced), (vec![], 1));
+    }
+
+    #[test]
+    fn replicated_items_may_have_many_servers() {
+        let mut ledger = ledger();
+        ledger.record("a#1", &assigned("r"));
+        ledger.record("b#1", &assigned("r"));
+        assert!(ledger.take().problems.is_empty());
+    }
+
+    #[test]
+    fn moves_are_new_assignments_and_primaries_gained_not_replays() {
+        let mut ledger = ledger();
+        let r = ItemId::new("r").unwrap();
+        ledger.record("a#1", &assigned("r"));
+        ledger.record(
+            "b#1",
+            &Event::Assigned {
+                item: r.clone(),
+                slot: Slot(1),
+            },
+        );
+        ledger.record("b#1", &Event::Fenced);
+        ledger.record("b#1", &Event::Unfenced);
+        ledger.record(
+            "b#1",
+            &Event::Assigned {
+                item: r.clone(),
+                slot: Slot(1),
+            },
+        );
+        ledger.record("b#1", &Event::PrimaryGained { item: r.clone() });
+        ledger.record("a#1", &Event::Revoked { item: r.clone() });
+        ledger.record("a#1", &assigned("r"));
+        let record = ledger.take();
+        assert_eq!((record.replica_moves, record.primary_moves), (3, 3));
+        assert_eq!(ledger.take(), Record::default());
+    }
+}

@@ -1,0 +1,185 @@
+//! `apportion member`: one member of a real cluster on etcd, run from the shell.
+//!
+//! It announces itself, prints what it is told (text or JSON lines), and serves its items:
+//! without `--exec` it only marks each assignment ready (useful to watch the allocation, or
+//! as a stand-in for a service); with `--exec` it runs the command once per item (see
+//! [`exec`]) and marks the assignment ready when the process is. SIGTERM or SIGINT drains
+//! it: its items move to other members first, then it leaves and exits 0. A second signal
+//! leaves at once.
+
+mod exec;
+mod output;
+mod prometheus;
+mod serve;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use apportion::core::keys::{MemberId, Prefix};
+use apportion::core::values::JsonDecoder;
+use apportion::{Member, MemberConfig, MemberOptions};
+
+use crate::connect::reach;
+use exec::ExecSpec;
+use output::{Line, Printer};
+use serve::{Ending, Serving};
+
+/// How long to wait, beyond one TTL, for a previous process's claim on the member id to
+/// end before concluding that a live process holds it.
+const CLAIM_SLACK: Duration = Duration::from_secs(2);
+
+/// The command line of `apportion member`.
+#[derive(clap::Args, Debug)]
+pub struct MemberArgs {
+    /// etcd endpoint URL; repeat the flag or separate URLs with commas for several.
+    #[arg(
+        long = "etcd",
+        value_name = "URL",
+        env = "APPORTION_ETCD",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:2379"
+    )]
+    etcd: Vec<String>,
+    /// The key prefix the cluster lives under.
+    #[arg(long, env = "APPORTION_PREFIX", default_value = "/apportion")]
+    prefix: String,
+    /// The failure zone this member runs in (a rack, an availability zone).
+    #[arg(long)]
+    zone: String,
+    /// What tells this member apart within its zone [default: the host name and a random
+    /// tag].
+    #[arg(long)]
+    suffix: Option<String>,
+    /// The most items this member may hold.
+    #[arg(long, default_value_t = 100)]
+    item_limit: u32,
+    /// The lease's time to live in seconds: how long a silent member keeps its items.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=3600))]
+    lease_ttl: i64,
+    /// Print one JSON object per line instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Run this shell command once per held item; it finds the item in $APPORTION_ITEM,
+    /// its slot in $APPORTION_SLOT, 1 in $APPORTION_PRIMARY if it is the primary, and the
+    /// member in $APPORTION_MEMBER. If the member is killed, the process `sh` runs gets
+    /// SIGTERM: let the command `exec` the service.
+    #[arg(long, value_name = "CMD")]
+    exec: Option<String>,
+    /// Mark an item ready only when its process prints this line on stdout (default: as
+    /// soon as it has started).
+    #[arg(long, value_name = "TEXT", requires = "exec")]
+    ready_line: Option<String>,
+    /// Seconds a process may take to exit after SIGTERM before it is killed.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    grace: u64,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<SocketAddr>,
+}
+
+/// Runs the member until it has drained (exit 0) or cannot go on (exit 1).
+pub async fn run(args: MemberArgs) -> ExitCode {
+    let suffix = args.suffix.clone().unwrap_or_else(default_suffix);
+    let id = match MemberId::new(&args.zone, &suffix) {
+        Ok(id) => id,
+        Err(e) => return fail(2, &format!("invalid member id: {e}")),
+    };
+    if let Err(e) = Prefix::new(&args.prefix) {
+        return fail(2, &format!("invalid --prefix: {e}"));
+    }
+    init_logging();
+    if let Some(addr) = args.metrics_addr {
+        if let Err(e) = prometheus::serve(addr) {
+            return fail(1, &e);
+        }
+    }
+    let store = match reach(&args.etcd).await {
+        Ok(store) => store,
+        Err(e) => return fail(1, &e),
+    };
+    let mut config = MemberConfig::json(&args.prefix, &args.zone, &suffix, args.item_limit);
+    config.lease_ttl_secs = args.lease_ttl;
+    config.announce_timeout = Some(Duration::from_secs(args.lease_ttl as u64) + CLAIM_SLACK);
+    let member =
+        match Member::start_with(store, JsonDecoder, config, MemberOptions::default()).await {
+            Ok(member) => member,
+            Err(e) => return fail(1, &e.to_string()),
+        };
+    let printer = Printer { json: args.json };
+    printer.print(&Line::Joined {
+        member: id.as_str(),
+        prefix: &args.prefix,
+        lease: member.lease().id,
+        ttl: args.lease_ttl,
+    });
+    let exec = args.exec.map(|command| ExecSpec {
+        command,
+        ready_line: args.ready_line,
+        grace: Duration::from_secs(args.grace),
+        member: id.to_string(),
+    });
+    match Serving::new(member, exec, printer).run().await {
+        Ending::Drained => ExitCode::SUCCESS,
+        Ending::Abandoned => fail(1, "left before draining finished (second signal)"),
+        Ending::Failed(reason) => fail(1, &reason),
+    }
+}
+
+/// Prints `apportion member: MESSAGE` on stderr and returns the exit code.
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("apportion member: {message}");
+    ExitCode::from(code)
+}
+
+/// Library warnings (fencing, retries) on stderr; `RUST_LOG` chooses more.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The host name and a random tag, so two members on one host differ, with every
+/// character an id may not hold replaced by `-`.
+fn default_suffix() -> String {
+    let host = hostname().unwrap_or_else(|| "member".to_string());
+    let host: String = host
+        .chars()
+        .map(|c| {
+            if c > '#' && c != '/' && !c.is_control() {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{host}-{:04x}", fastrand::u16(..))
+}
+
+/// The machine's host name.
+fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length, and gethostname writes at most
+    // that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    (!name.is_empty()).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_suffix_is_a_valid_id_part() {
+        let suffix = default_suffix();
+        assert!(MemberId::new("zone", &suffix).is_ok(), "{suffix}");
+    }
+}

@@ -1,0 +1,212 @@
+//! What `apportion member` prints on stdout: one line per thing that happened, readable by
+//! a person, or (`--json`) one JSON object per line for a program. Both forms carry the
+//! same facts; the `event` field of a JSON line names the kind.
+
+use std::time::Duration;
+
+use apportion::core::keys::{ItemId, Slot};
+use apportion::Event;
+use serde_json::{json, Value};
+
+/// Something worth a line.
+#[derive(Debug)]
+pub enum Line<'a> {
+    /// The member announced itself.
+    Joined {
+        /// The member id.
+        member: &'a str,
+        /// The cluster's prefix.
+        prefix: &'a str,
+        /// The lease its key lives under.
+        lease: i64,
+        /// The lease's TTL in seconds.
+        ttl: i64,
+    },
+    /// An event from the library.
+    Event(&'a Event),
+    /// The item's process started.
+    Started {
+        /// The item.
+        item: &'a ItemId,
+        /// Its process id.
+        pid: u32,
+    },
+    /// The assignment was marked ready.
+    Ready {
+        /// The item.
+        item: &'a ItemId,
+    },
+    /// The item's process ended by itself (it is restarted after `restart_in`).
+    Exited {
+        /// The item.
+        item: &'a ItemId,
+        /// How it ended, as the system tells it.
+        status: &'a str,
+        /// The back-off before the next start.
+        restart_in: Duration,
+    },
+    /// The item's process was stopped on purpose.
+    Stopped {
+        /// The item.
+        item: &'a ItemId,
+    },
+    /// The exclusive item was handed back to the leader.
+    Released {
+        /// The item.
+        item: &'a ItemId,
+    },
+    /// A signal started the drain.
+    Draining {
+        /// The signal's name.
+        signal: &'a str,
+    },
+    /// The member left the cluster.
+    Left,
+}
+
+/// Prints lines in the chosen form.
+#[derive(Clone, Copy, Debug)]
+pub struct Printer {
+    /// One JSON object per line instead of text.
+    pub json: bool,
+}
+
+impl Printer {
+    /// Prints one line on stdout.
+    pub fn print(&self, line: &Line<'_>) {
+        if self.json {
+            println!("{}", to_json(line));
+        } else {
+            println!("{}", to_text(line));
+        }
+    }
+}
+
+fn role(slot: Slot) -> String {
+    if slot.is_primary() {
+        "as primary".to_string()
+    } else {
+        format!("as replica (slot {})", slot.0)
+    }
+}
+
+/// The line for a person.
+pub fn to_text(line: &Line<'_>) -> String {
+    match line {
+        Line::Joined {
+            member,
+            prefix,
+            lease,
+            ttl,
+        } => format!("joined {prefix} as {member} (lease {lease:x}, TTL {ttl} s)"),
+        Line::Event(event) => match event {
+            Event::Assigned { item, slot } => format!("assigned {item} {}", role(*slot)),
+            Event::PrimaryGained { item } => format!("primary of {item} now"),
+            Event::PrimaryLost { item } => format!("no longer primary of {item}"),
+            Event::ReleaseRequested { item } => format!("asked to release {item}"),
+            Event::Revoked { item } => format!("revoked {item}"),
+            Event::Fenced => "fenced: lease renewals unacknowledged, stopping everything".into(),
+            Event::Unfenced => "unfenced: lease renewed, serving again".into(),
+            Event::Drained => "drained: holds nothing any more".into(),
+        },
+        Line::Started { item, pid } => format!("started process for {item} (pid {pid})"),
+        Line::Ready { item } => format!("ready: {item}"),
+        Line::Exited {
+            item,
+            status,
+            restart_in,
+        } => format!(
+            "process for {item} ended ({status}); restarting in {:.1} s",
+            restart_in.as_secs_f64()
+        ),
+        Line::Stopped { item } => format!("stopped process for {item}"),
+        Line::Released { item } => format!("released {item}"),
+        Line::Draining { signal } => {
+            format!("{signal}: draining, items move away first (send it again to leave at once)")
+        }
+        Line::Left => "left the cluster".into(),
+    }
+}
+
+/// The line for a program.
+pub fn to_json(line: &Line<'_>) -> Value {
+    match line {
+        Line::Joined {
+            member,
+            prefix,
+            lease,
+            ttl,
+        } => {
+            json!({"event": "joined", "member": member, "prefix": prefix, "lease": lease, "ttl": ttl})
+        }
+        Line::Event(event) => match event {
+            Event::Assigned { item, slot } => json!({
+                "event": "assigned", "item": item.as_str(), "slot": slot.0,
+                "primary": slot.is_primary()
+            }),
+            Event::PrimaryGained { item } => {
+                json!({"event": "primary_gained", "item": item.as_str()})
+            }
+            Event::PrimaryLost { item } => json!({"event": "primary_lost", "item": item.as_str()}),
+            Event::ReleaseRequested { item } => {
+                json!({"event": "release_requested", "item": item.as_str()})
+            }
+            Event::Revoked { item } => json!({"event": "revoked", "item": item.as_str()}),
+            Event::Fenced => json!({"event": "fenced"}),
+            Event::Unfenced => json!({"event": "unfenced"}),
+            Event::Drained => json!({"event": "drained"}),
+        },
+        Line::Started { item, pid } => {
+            json!({"event": "process_started", "item": item.as_str(), "pid": pid})
+        }
+        Line::Ready { item } => json!({"event": "ready", "item": item.as_str()}),
+        Line::Exited {
+            item,
+            status,
+            restart_in,
+        } => json!({
+            "event": "process_exited", "item": item.as_str(), "status": status,
+            "restart_in_secs": restart_in.as_secs_f64()
+        }),
+        Line::Stopped { item } => json!({"event": "process_stopped", "item": item.as_str()}),
+        Line::Released { item } => json!({"event": "released", "item": item.as_str()}),
+        Line::Draining { signal } => json!({"event": "draining", "signal": signal}),
+        Line::Left => json!({"event": "left"}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_assignment_reads_the_same_in_both_forms() {
+        let item = ItemId::new("orders-7").unwrap();
+        let event = Event::Assigned {
+            item,
+            slot: Slot(2),
+        };
+        assert_eq!(
+            to_text(&Line::Event(&event)),
+            "assigned orders-7 as replica (slot 2)"
+        );
+        assert_eq!(
+            to_json(&Line::Event(&event)).to_string(),
+            r#"{"event":"assigned","item":"orders-7","primary":false,"slot":2}"#
+        );
+    }
+
+    #[test]
+    fn a_dead_process_says_when_it_comes_back() {
+        let item = ItemId::new("x").unwrap();
+        let line = Line::Exited {
+            item: &item,
+            status: "exit status: 3",
+            restart_in: Duration::from_millis(2500),
+        };
+        assert_eq!(
+            to_text(&line),
+            "process for x ended (exit status: 3); restarting in 2.5 s"
+        );
+    }
+}

@@ -1,0 +1,282 @@
+//! The member's loop: library events, process notices and signals in, store writes
+//! (ready marks, releases, the drain) and printed lines out.
+//!
+//! The rules: an assigned item is served (its process started, or simply marked ready
+//! without `--exec`); a revoked item's process stops; an item asked to be released is
+//! released once its process has stopped; fencing stops everything (the replayed
+//! assignments after `Unfenced` start it again); an assignment is ready while its process
+//! is up, and marked not ready when the process dies.
+
+use std::collections::BTreeSet;
+
+use apportion::core::keys::{ItemId, Slot};
+use apportion::core::values::JsonDecoder;
+use apportion::store::EtcdStore;
+use apportion::{Error, Event, Member};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use super::exec::{ExecSpec, Notice, Supervisor};
+use super::output::{Line, Printer};
+use super::prometheus;
+
+/// How the member's run ended.
+#[derive(Debug)]
+pub enum Ending {
+    /// Drained and left: everything moved away first.
+    Drained,
+    /// Left on a second signal, before draining finished.
+    Abandoned,
+    /// The session could not go on; the reason.
+    Failed(String),
+}
+
+/// The running member and what it serves.
+pub struct Serving {
+    member: Member<EtcdStore, JsonDecoder>,
+    printer: Printer,
+    supervisor: Option<Supervisor>,
+    notices: mpsc::UnboundedReceiver<Notice>,
+    /// Items held now.
+    held: BTreeSet<ItemId>,
+    /// Items whose assignment this member has marked ready.
+    ready: BTreeSet<ItemId>,
+    /// Items to release once their process has stopped.
+    releasing: BTreeSet<ItemId>,
+    fenced: bool,
+}
+
+impl Serving {
+    /// Serves `member`'s items, with a process each if `exec` is given.
+    pub fn new(
+        member: Member<EtcdStore, JsonDecoder>,
+        exec: Option<ExecSpec>,
+        printer: Printer,
+    ) -> Self {
+        let (tx, notices) = mpsc::unbounded_channel();
+        Serving {
+            member,
+            printer,
+            supervisor: exec.map(|spec| Supervisor::new(spec, tx)),
+            notices,
+            held: BTreeSet::new(),
+            ready: BTreeSet::new(),
+            releasing: BTreeSet::new(),
+            fenced: false,
+        }
+    }
+
+    /// Runs until drained, abandoned or failed; stops every process before returning.
+    pub async fn run(mut self) -> Ending {
+        let ending = self.serve().await;
+        if let Some(supervisor) = self.supervisor.take() {
+            supervisor.shut_down().await;
+            while let Ok(notice) = self.notices.try_recv() {
+                self.print_notice(&notice);
+            }
+        }
+        match ending {
+            Ending::Failed(reason) => Ending::Failed(reason),
+            ending => match self.member.leave().await {
+                Ok(()) => {
+                    self.printer.print(&Line::Left);
+                    ending
+                }
+                Err(e) => Ending::Failed(format!("cannot leave: {e}")),
+            },
+        }
+    }
+
+    async fn serve(&mut self) -> Ending {
+        let (mut term, mut int) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => (term, int),
+            (Err(e), _) | (_, Err(e)) => {
+                return Ending::Failed(format!("cannot handle signals: {e}"))
+            }
+        };
+        let mut draining = false;
+        loop {
+            let signalled = tokio::select! {
+                event = self.member.next_event() => {
+                    let Some(event) = event else {
+                        return Ending::Failed(self.session_error());
+                    };
+                    if self.on_event(event).await {
+                        return Ending::Drained;
+                    }
+                    None
+                }
+                Some(notice) = self.notices.recv() => {
+                    self.on_notice(notice).await;
+                    None
+                }
+                _ = term.recv() => Some("SIGTERM"),
+                _ = int.recv() => Some("SIGINT"),
+            };
+            if let Some(name) = signalled {
+                if draining {
+                    return Ending::Abandoned;
+                }
+                draining = true;
+                self.printer.print(&Line::Draining { signal: name });
+                if let Err(e) = self.member.begin_drain().await {
+                    return Ending::Failed(format!("cannot start draining: {e}"));
+                }
+            }
+            self.record_metrics();
+        }
+    }
+
+    /// Acts on a library event; true once the member has drained.
+    async fn on_event(&mut self, event: Event) -> bool {
+        self.printer.print(&Line::Event(&event));
+        match event {
+            Event::Assigned { item, slot } => {
+                self.held.insert(item.clone());
+                match &mut self.supervisor {
+                    Some(supervisor) => supervisor.start(&item, slot),
+                    None => self.mark(&item, true).await,
+                }
+            }
+            Event::PrimaryGained { item } | Event::PrimaryLost { item } => {
+                let slot = self.slot(&item);
+                if let (Some(supervisor), Some(slot)) = (&mut self.supervisor, slot) {
+                    supervisor.set_slot(&item, slot);
+                }
+            }
+            Event::ReleaseRequested { item } => {
+                self.ready.remove(&item);
+                let stopping = self.supervisor.as_mut().is_some_and(|s| s.stop(&item));
+                if stopping {
+                    self.releasing.insert(item);
+                } else {
+                    self.release(&item).await;
+                }
+            }
+            Event::Revoked { item } => {
+                self.held.remove(&item);
+                self.ready.remove(&item);
+                self.releasing.remove(&item);
+                if let Some(supervisor) = &mut self.supervisor {
+                    supervisor.stop(&item);
+                }
+            }
+            Event::Fenced => {
+                self.fenced = true;
+                self.ready.clear();
+                if let Some(supervisor) = &mut self.supervisor {
+                    supervisor.stop_all();
+                }
+            }
+            Event::Unfenced => self.fenced = false,
+            Event::Drained => return true,
+        }
+        false
+    }
+
+    /// Prints what a notice says by itself (a ready mark is printed once written).
+    fn print_notice(&self, notice: &Notice) {
+        let line = match notice {
+            Notice::Started { item, pid } => Line::Started { item, pid: *pid },
+            Notice::Exited {
+                item,
+                status,
+                restart_in,
+            } => Line::Exited {
+                item,
+                status,
+                restart_in: *restart_in,
+            },
+            Notice::Stopped { item } => Line::Stopped { item },
+            Notice::Ready { .. } => return,
+        };
+        self.printer.print(&line);
+    }
+
+    /// Acts on a process notice.
+    async fn on_notice(&mut self, notice: Notice) {
+        self.print_notice(&notice);
+        match notice {
+            Notice::Started { .. } => {}
+            Notice::Ready { item } => {
+                let serving = self
+                    .supervisor
+                    .as_ref()
+                    .is_some_and(|s| s.is_running(&item));
+                if serving && self.held.contains(&item) && !self.fenced {
+                    self.mark(&item, true).await;
+                }
+            }
+            Notice::Exited { item, .. } => {
+                metrics::counter!(prometheus::PROCESS_EXITS).increment(1);
+                if self.held.contains(&item) && !self.fenced {
+                    self.mark(&item, false).await;
+                }
+            }
+            Notice::Stopped { item } => {
+                if let Some(supervisor) = &mut self.supervisor {
+                    supervisor.reap(&item);
+                }
+                if self.releasing.remove(&item) {
+                    self.release(&item).await;
+                }
+            }
+        }
+    }
+
+    /// Writes the item's ready mark, when it changes.
+    async fn mark(&mut self, item: &ItemId, ready: bool) {
+        let changed = if ready {
+            self.ready.insert(item.clone())
+        } else {
+            self.ready.remove(item)
+        };
+        if !changed {
+            return;
+        }
+        match self.member.update_status(item, |s| s.ready = ready).await {
+            Ok(()) if ready => self.printer.print(&Line::Ready { item }),
+            Ok(()) => {}
+            // Moved on already: the revoke is on its way.
+            Err(Error::NotAssigned { .. }) => {}
+            Err(e) => tracing::warn!(%item, error = %e, "cannot write the assignment's status"),
+        }
+    }
+
+    /// Hands an exclusive item back to the leader.
+    async fn release(&mut self, item: &ItemId) {
+        match self.member.release(item).await {
+            Ok(()) => self.printer.print(&Line::Released { item }),
+            Err(Error::NotAssigned { .. }) => {}
+            Err(e) => tracing::warn!(%item, error = %e, "cannot release the item"),
+        }
+    }
+
+    /// The slot this member holds the item in now.
+    fn slot(&self, item: &ItemId) -> Option<Slot> {
+        let observed = self.member.state();
+        let slots = observed
+            .state
+            .local_assignments()
+            .filter(|l| &l.item.key == item)
+            .map(|l| l.assignment.key.slot);
+        slots.min()
+    }
+
+    /// Why the session ended.
+    fn session_error(&self) -> String {
+        match self.member.session_error() {
+            Some(e) => e.to_string(),
+            None => "the member's event stream ended".to_string(),
+        }
+    }
+
+    fn record_metrics(&self) {
+        metrics::gauge!(prometheus::ITEMS).set(self.held.len() as f64);
+        let processes = self.supervisor.as_ref().map_or(0, Supervisor::len);
+        metrics::gauge!(prometheus::PROCESSES).set(processes as f64);
+    }
+}

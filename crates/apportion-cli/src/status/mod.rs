@@ -1,0 +1,273 @@
+//! `apportion status`: the allocation as tables (or one JSON document), once or live.
+
+mod report;
+
+use std::future::Future;
+use std::io::Write;
+use std::time::Duration;
+
+use apportion_core::keys::Prefix;
+use apportion_store::Store;
+use clap::Args;
+use tokio::time::Instant;
+
+use crate::connect::Target;
+use crate::error::{CliError, Result};
+use crate::output::{write_json, write_json_line};
+use crate::view::{self, View};
+use report::Report;
+
+/// The shortest time between two redraws of the live view, so a burst of changes does not
+/// make the terminal flicker or the process spin.
+const MIN_REDRAW: Duration = Duration::from_millis(200);
+
+/// Clears the terminal and moves the cursor home (ANSI), before each redraw.
+const CLEAR_SCREEN: &str = "\x1b[2J\x1b[H";
+
+/// Flags of `apportion status`.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Print one JSON document instead of tables (with --watch: one document per line).
+    #[arg(long)]
+    json: bool,
+    /// Keep running and redraw as the allocation changes; Ctrl-C quits.
+    #[arg(long)]
+    watch: bool,
+}
+
+impl StatusArgs {
+    /// Runs the command against etcd, writing to stdout.
+    pub async fn run(self) -> Result<()> {
+        let store = self.target.connect().await?;
+        let mut out = std::io::stdout().lock();
+        if self.watch {
+            let ctrl_c = async {
+                // Without a signal handler the process would die on Ctrl-C anyway; either
+                // way it ends, so a failure to install one needs no report.
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            watch(store, &self.target.prefix, self.json, &mut out, ctrl_c).await
+        } else {
+            once(&store, &self.target.prefix, self.json, &mut out).await
+        }
+    }
+}
+
+/// Reads the deployment once and writes its report.
+pub async fn once<S: Store>(
+    store: &S,
+    prefix: &Prefix,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let view = View::read(store, prefix).await?;
+    let report = Report::new(prefix.as_str(), &view);
+    if json {
+        write_json(out, &report)
+    } else {
+        report.write_text(out)
+    }
+}
+
+/// Follows the deployment and writes a fresh report after each change (at most every
+/// [`MIN_REDRAW`]) until `stop` resolves. Text reports clear the screen first; JSON
+/// reports are written one per line, for a script to read as a stream.
+pub async fn watch<S: Store>(
+    store: S,
+    prefix: &Prefix,
+    json: bool,
+    out: &mut impl Write,
+    stop: impl Future<Output = ()>,
+) -> Result<()> {
+    let space = view::follow(store, prefix).await?;
+    let mut changes = space.subscribe();
+    tokio::pin!(stop);
+    loop {
+        changes.borrow_and_update();
+        let drawn_at = Instant::now();
+        let report = Report::new(prefix.as_str(), &View::of_keyspace(&space)?);
+        if json {
+            write_json_line(out, &report)?;
+        } else {
+            let mut frame = CLEAR_SCREEN.as_bytes().to_vec();
+            report.write_text(&mut frame)?;
+            writeln!(frame, "\nwatching for changes; Ctrl-C quits")?;
+            out.write_all(&frame)?;
+        }
+        out.flush()?;
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            changed = changes.changed() => changed.map_err(|_| {
+                CliError::failed("the live view of etcd stopped unexpectedly")
+            })?,
+        }
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            () = tokio::time::sleep_until(drawn_at + MIN_REDRAW) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use apportion_store::MemoryStore;
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::cluster;
+
+    fn prefix() -> Prefix {
+        Prefix::new(cluster::PREFIX).unwrap()
+    }
+
+    async fn json_report(store: &MemoryStore) -> Value {
+        let mut out = Vec::new();
+        once(store, &prefix(), true, &mut out).await.unwrap();
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_report_shows_leader_loads_fair_shares_and_what_needs_attention() {
+        let store = MemoryStore::new();
+        cluster::write(&store).await;
+        let report = json_report(&store).await;
+        assert_eq!(report["leader"], "eu#h1");
+        assert_eq!(
+            report["totals"],
+            json!({"items": 3, "members": 3, "slots_wanted": 5, "slots_filled": 4,
+                   "capacity": 16, "dangling": 1})
+        );
+        assert_eq!(
+            report["zones"],
+            json!([
+                {"zone": "eu", "members": 2, "limit": 8, "load": 2, "primaries": 1},
+                {"zone": "us", "members": 1, "limit": 8, "load": 2, "primaries": 1},
+            ])
+        );
+        let loads: Vec<_> = report["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["member"].clone(),
+                    m["load"].clone(),
+                    m["fair_share"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            loads,
+            [
+                (json!("eu#h1"), json!(1), json!(1.0)),
+                (json!("eu#h2"), json!(1), json!(1.0)),
+                (json!("us#h1"), json!(2), json!(2.0)),
+            ]
+        );
+        let attention: Vec<_> = report["attention"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].clone())
+            .collect();
+        assert_eq!(attention, [json!("orders"), json!("payments")]);
+        assert_eq!(report["rejected"]["count"], 1);
+        assert_eq!(
+            report["rejected"]["first"][0]["key"],
+            "/apportion/members/eu#bad"
+        );
+        assert!(report["rejected"]["first"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON"));
+    }
+
+    #[tokio::test]
+    async fn an_exiting_member_has_no_fair_share_and_its_limit_no_longer_counts() {
+        let store = MemoryStore::new();
+        cluster::write(&store).await;
+        let member = apportion_core::keys::MemberId::parse("eu#h2").unwrap();
+        crate::admin::drain::drain(&store, &prefix(), &member, &mut Vec::new())
+            .await
+            .unwrap();
+        let report = json_report(&store).await;
+        assert_eq!(report["totals"]["capacity"], 12);
+        assert_eq!(report["zones"][0]["limit"], 4);
+        assert_eq!(report["members"][1]["fair_share"], 0.0);
+        // 4 placed copies over a capacity of 12: us#h1 (limit 8) should hold 8/3.
+        let us = report["members"][2]["fair_share"].as_f64().unwrap();
+        assert!((us - 8.0 / 3.0).abs() < 1e-9, "{us}");
+    }
+
+    #[tokio::test]
+    async fn the_text_report_has_a_summary_tables_and_the_undecodable_keys() {
+        let store = MemoryStore::new();
+        cluster::write(&store).await;
+        let mut out = Vec::new();
+        once(&store, &prefix(), false, &mut out).await.unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("prefix /apportion  revision "),
+            "{text}"
+        );
+        assert!(lines[0].ends_with("leader eu#h1"), "{text}");
+        assert_eq!(
+            lines[1],
+            "3 items, 4 of 5 copies placed, capacity 16, 3 members"
+        );
+        assert!(
+            lines.contains(&"us          1      8     2          1"),
+            "{text}"
+        );
+        assert_eq!(
+            lines[2],
+            "1 assignment left by deleted items or members, for the leader to remove"
+        );
+        assert!(text.contains("\npayments            3  yes               2           2\n"));
+        assert!(text.contains("1 key ignored (did not decode):\n  /apportion/members/eu#bad: "));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_live_view_redraws_after_changes_until_stopped() {
+        let store = MemoryStore::new();
+        cluster::write(&store).await;
+        let mut out = Vec::new();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let writer = store.clone();
+        let driver = async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            // A burst of changes is drawn once or twice, not once per change.
+            for n in 0..10 {
+                let key = format!("{}/items/new-{n}", cluster::PREFIX);
+                writer
+                    .put(key, r#"{"replication": 1}"#, None)
+                    .await
+                    .unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            stop_tx.send(()).unwrap();
+        };
+        let stop = async {
+            let _ = stop_rx.await;
+        };
+        let prefix = prefix();
+        let (watched, ()) =
+            tokio::join!(watch(store.clone(), &prefix, true, &mut out, stop), driver);
+        watched.unwrap();
+        let reports: Vec<Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert!(
+            (2..=3).contains(&reports.len()),
+            "{} reports",
+            reports.len()
+        );
+        assert_eq!(reports[0]["totals"]["items"], 3);
+        assert_eq!(reports.last().unwrap()["totals"]["items"], 13);
+    }
+}

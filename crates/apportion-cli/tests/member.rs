@@ -1,0 +1,341 @@
+//! `apportion member` as a user runs it: the built binary against a real etcd, items put
+//! straight into the store, and a small shell script as the service, which writes a line to
+//! a file each time it starts or stops.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use apportion::store::{EtcdStore, KeyRange, Store};
+use apportion_testkit::{free_port, TestEtcd};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const PREFIX: &str = "/svc";
+/// The service: logs its start and its stop (on SIGTERM) to $LOG.
+const SERVICE: &str = r#"echo "start $APPORTION_ITEM primary=$APPORTION_PRIMARY" >> "$LOG"
+trap 'echo "stop $APPORTION_ITEM" >> "$LOG"; exit 0' TERM
+while :; do sleep 0.1; done
+"#;
+
+/// A running `apportion member` and the lines it printed so far.
+struct Running {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_apportion"))
+}
+
+/// Starts a member with `args` after the common ones; `log` is the service's log file.
+fn start_member(etcd: &TestEtcd, log: &Path, args: &[&str]) -> Running {
+    let mut child = binary()
+        .args(["member", "--etcd", &etcd.endpoint(), "--prefix", PREFIX])
+        .args(["--lease-ttl", "2"])
+        .args(args)
+        .env("LOG", log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let sink = lines.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = stdout.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    Running { child, lines }
+}
+
+async fn put_item(store: &EtcdStore, id: &str) {
+    let value = r#"{"replication": 1}"#;
+    store
+        .put(format!("{PREFIX}/items/{id}"), value, None)
+        .await
+        .unwrap();
+}
+
+fn read(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Waits until `check` holds, for at most `limit`; panics with `what` otherwise.
+async fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether every assignment in the store is marked ready.
+async fn all_ready(store: &EtcdStore, expected: usize) -> bool {
+    let assigned = store
+        .range(KeyRange::prefix(format!("{PREFIX}/assign/")))
+        .await
+        .unwrap();
+    assigned.kvs.len() == expected
+        && assigned
+            .kvs
+            .iter()
+            .all(|kv| String::from_utf8_lossy(&kv.value).contains(r#""ready":true"#))
+}
+
+fn service_script(dir: &Path) -> PathBuf {
+    let script = dir.join("service.sh");
+    std::fs::write(&script, SERVICE).unwrap();
+    script
+}
+
+/// Makes a member that cannot drain (nowhere for its items to go) leave: the first SIGTERM
+/// starts the drain, the second leaves at once, stopping its processes.
+async fn leave_at_once(member: &mut Running) {
+    sigterm(&member.child);
+    eventually("the drain to start", Duration::from_secs(10), || {
+        member.lines().iter().any(|l| l.contains("draining"))
+    })
+    .await;
+    sigterm(&member.child);
+    let status = tokio::time::timeout(Duration::from_secs(10), member.child.wait())
+        .await
+        .expect("the member did not leave on the second signal")
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "leaving before the drain ends is a failure"
+    );
+}
+
+fn sigterm(child: &Child) {
+    let pid = child.id().expect("the member is running") as libc::pid_t;
+    // SAFETY: kill(2) with a pid and a signal number.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_a_process_per_item_stops_it_on_revoke_and_drains_on_sigterm() {
+    let etcd = TestEtcd::start();
+    let store = EtcdStore::connect(&[etcd.endpoint()]).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("service.log");
+    let exec = format!("sh {}", service_script(dir.path()).display());
+    put_item(&store, "a").await;
+    put_item(&store, "b").await;
+
+    let mut one = start_member(
+        &etcd,
+        &log,
+        &["--zone", "z1", "--suffix", "one", "--exec", &exec],
+    );
+    let wait = Duration::from_secs(15);
+    eventually("both processes to start", wait, || {
+        let lines = read(&log);
+        lines.contains(&"start a primary=1".into()) && lines.contains(&"start b primary=1".into())
+    })
+    .await;
+    let start = Instant::now();
+    while !all_ready(&store, 2).await {
+        assert!(start.elapsed() < wait, "assignments never marked ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Deleting an item revokes it: its process stops, the other one keeps running.
+    store
+        .delete(KeyRange::key(format!("{PREFIX}/items/a")))
+        .await
+        .unwrap();
+    eventually("a's process to stop", wait, || {
+        read(&log).contains(&"stop a".into())
+    })
+    .await;
+    assert!(!read(&log).contains(&"stop b".into()));
+
+    // A second member (no --exec) gives b somewhere to go; SIGTERM drains the first.
+    let other = dir.path().join("other.log");
+    let mut two = start_member(&etcd, &other, &["--zone", "z2", "--suffix", "two"]);
+    eventually("the second member to join", wait, || {
+        two.lines().iter().any(|l| l.starts_with("joined "))
+    })
+    .await;
+    sigterm(&one.child);
+    let status = tokio::time::timeout(wait, one.child.wait())
+        .await
+        .expect("the member did not exit after draining")
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert!(read(&log).contains(&"stop b".into()));
+    let printed = one.lines();
+    for expected in ["revoked a", "revoked b", "drained: holds nothing any more"] {
+        assert!(
+            printed.iter().any(|l| l == expected),
+            "{expected:?} not in {printed:?}"
+        );
+    }
+    assert_eq!(printed.last().map(String::as_str), Some("left the cluster"));
+    eventually("b to move to the second member", wait, || {
+        two.lines().iter().any(|l| l.starts_with("assigned b "))
+    })
+    .await;
+    two.child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_is_ready_when_it_prints_the_ready_line_and_is_restarted_when_it_dies() {
+    let etcd = TestEtcd::start();
+    let store = EtcdStore::connect(&[etcd.endpoint()]).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("service.log");
+    put_item(&store, "a").await;
+    // Ready after its first start has logged twice; the first run dies at once.
+    let exec = r#"echo run >> "$LOG"; [ "$(wc -l < "$LOG")" -ge 2 ] || exit 3; echo up; sleep 30"#;
+    let mut member = start_member(
+        &etcd,
+        &log,
+        &[
+            "--zone",
+            "z",
+            "--suffix",
+            "s",
+            "--json",
+            "--ready-line",
+            "up",
+            "--exec",
+            exec,
+        ],
+    );
+    let wait = Duration::from_secs(15);
+    let start = Instant::now();
+    while !all_ready(&store, 1).await {
+        assert!(start.elapsed() < wait, "assignment never marked ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(read(&log).len(), 2, "one failed start, then a good one");
+    // The member prints `ready` once its write returns, which may be just after the store
+    // shows it: wait for the line.
+    let events_of = |printed: &[String]| -> Vec<String> {
+        printed
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["event"].as_str().map(str::to_string))
+            .collect()
+    };
+    let start = Instant::now();
+    while !events_of(&member.lines()).iter().any(|e| e == "ready") && start.elapsed() < wait {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let printed = member.lines();
+    let events = events_of(&printed);
+    let exited = events.iter().position(|e| e == "process_exited");
+    let ready = events.iter().position(|e| e == "ready");
+    assert!(
+        exited.is_some() && exited < ready,
+        "expected an exit before ready: {events:?}"
+    );
+    assert!(
+        printed.contains(&"up".to_string()),
+        "the process's stdout is passed on"
+    );
+    leave_at_once(&mut member).await;
+    assert!(member.lines().iter().any(|l| l.contains("process_stopped")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_processes_of_a_killed_member_are_told_to_stop() {
+    let etcd = TestEtcd::start();
+    let store = EtcdStore::connect(&[etcd.endpoint()]).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("service.log");
+    let exec = format!("exec sh {}", service_script(dir.path()).display());
+    put_item(&store, "a").await;
+    let mut member = start_member(&etcd, &log, &["--zone", "z", "--exec", &exec]);
+    let wait = Duration::from_secs(15);
+    eventually("the process to start", wait, || {
+        read(&log).contains(&"start a primary=1".into())
+    })
+    .await;
+    member.child.kill().await.unwrap();
+    eventually("the process to stop", wait, || {
+        read(&log).contains(&"stop a".into())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_id_held_by_a_live_process_is_refused() {
+    let etcd = TestEtcd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("unused.log");
+    let mut first = start_member(&etcd, &log, &["--zone", "z", "--suffix", "same"]);
+    let wait = Duration::from_secs(15);
+    eventually("the first member to join", wait, || {
+        first.lines().iter().any(|l| l.starts_with("joined "))
+    })
+    .await;
+    let second = binary()
+        .args(["member", "--etcd", &etcd.endpoint(), "--prefix", PREFIX])
+        .args(["--lease-ttl", "2", "--zone", "z", "--suffix", "same"])
+        .output();
+    let output = tokio::time::timeout(wait, second).await.unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("member z#same is taken by another live process"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    first.child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_bad_zone_is_refused_before_connecting() {
+    let output = binary()
+        .args([
+            "member",
+            "--etcd",
+            "http://127.0.0.1:1",
+            "--zone",
+            "eu west",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("zone has forbidden character ' ' at byte 2"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_etcd_is_one_line_and_exit_1() {
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let output = binary()
+        .args(["member", "--etcd", &url, "--zone", "z"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("apportion member: cannot reach etcd at {url}")),
+        "{stderr}"
+    );
+}

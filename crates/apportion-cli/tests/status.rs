@@ -1,0 +1,90 @@
+//! `members list` and `status` run as the built binary against a real etcd holding a
+//! hand-written deployment, including a value that does not decode.
+
+mod support;
+
+use apportion_store::Store;
+use apportion_testkit::TestEtcd;
+use serde_json::{json, Value};
+use support::{apportion, cluster, connect, Running};
+
+#[test]
+fn members_list_and_status_describe_a_hand_written_cluster() {
+    let etcd = TestEtcd::start();
+    let url = etcd.endpoint();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = connect(&runtime, &url);
+    let leases = runtime.block_on(cluster::write(&store));
+
+    let members = apportion(&url, &["members", "list"]);
+    assert_eq!(members.code, 0, "{}", members.stderr);
+    let lines: Vec<&str> = members.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "MEMBER  ZONE  LIMIT  EXITING  LOAD  FAIR  PRIMARIES  LEASE"
+    );
+    assert_eq!(
+        lines[3],
+        format!(
+            "us#h1   us        8  no          2   2.0          1  {:x}",
+            leases["us#h1"]
+        )
+    );
+    assert_eq!(lines.len(), 4, "the undecodable member is not listed");
+
+    let rows: Value =
+        serde_json::from_str(&apportion(&url, &["members", "list", "--json"]).stdout).unwrap();
+    assert_eq!(
+        rows[0],
+        json!({"member": "eu#h1", "zone": "eu", "limit": 4, "exiting": false, "load": 1,
+               "fair_share": 1.0, "primaries": 1, "lease": leases["eu#h1"]})
+    );
+
+    let status = apportion(&url, &["status", "--json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let report: Value = serde_json::from_str(&status.stdout).expect("status --json prints JSON");
+    assert_eq!(report["prefix"], "/apportion");
+    assert_eq!(report["leader"], "eu#h1");
+    assert_eq!(report["totals"]["slots_filled"], 4);
+    assert_eq!(report["totals"]["dangling"], 1);
+    assert_eq!(report["zones"].as_array().map(Vec::len), Some(2));
+    assert_eq!(report["attention"][0]["id"], "orders");
+    assert_eq!(report["attention"][0]["consistent"], 1);
+    assert_eq!(report["rejected"]["count"], 1);
+    assert_eq!(
+        report["rejected"]["first"][0]["key"],
+        "/apportion/members/eu#bad"
+    );
+
+    let text = apportion(&url, &["status"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(text.stdout.contains("leader eu#h1"), "{}", text.stdout);
+    assert!(text.stdout.contains("1 key ignored (did not decode):"));
+}
+
+#[test]
+fn the_live_view_follows_changes_and_ctrl_c_exits_0() {
+    let etcd = TestEtcd::start();
+    let url = etcd.endpoint();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = connect(&runtime, &url);
+    runtime.block_on(cluster::write(&store));
+
+    let watching = Running::start(&url, &["status", "--watch", "--json"]);
+    let first: Value = serde_json::from_str(&watching.next_line()).unwrap();
+    assert_eq!(first["totals"]["items"], 3);
+
+    let key = format!("{}/items/invoices", cluster::PREFIX);
+    runtime
+        .block_on(store.put(key, r#"{"replication": 1}"#, None))
+        .unwrap();
+    // Redraws that show nothing new (a watch progress report) may come first.
+    let next = (0..5)
+        .map(|_| serde_json::from_str::<Value>(&watching.next_line()).unwrap())
+        .find(|report| report["totals"]["items"] == 4)
+        .expect("a report with the new item");
+    assert!(next["revision"].as_i64() > first["revision"].as_i64());
+
+    watching.interrupt();
+    assert_eq!(watching.wait(), 0);
+}

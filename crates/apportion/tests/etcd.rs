@@ -1,0 +1,89 @@
+//! The important runtime scenarios again, on a real etcd and in real time.
+
+mod support;
+
+use apportion::store::EtcdStore;
+use apportion_testkit::TestEtcd;
+use support::*;
+
+async fn etcd_cluster(etcd: &TestEtcd) -> Cluster<EtcdStore> {
+    let store = EtcdStore::connect(&[etcd.endpoint()]).await.unwrap();
+    Cluster::new(store, 2, |s: &EtcdStore| s.clone()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allocation_crash_and_exclusive_handoff_on_etcd() {
+    let etcd = TestEtcd::start();
+    let mut cluster = etcd_cluster(&etcd).await;
+    for zone in ["a", "b", "c"] {
+        cluster.join(zone, "1", 20).await;
+    }
+    for i in 0..12 {
+        cluster.put_item(&format!("i{i:02}"), 3, false).await;
+    }
+    let exclusive = ["x0", "x1", "x2"];
+    for id in exclusive {
+        cluster.put_item(id, 1, true).await;
+    }
+    let settled = cluster.settle().await;
+    let placed = placement(&settled.state);
+    assert!(placed
+        .iter()
+        .all(|(i, m)| m.len() == if i.starts_with('x') { 1 } else { 3 }));
+    // A fourth member joins (exclusive items may move to it), then one crashes.
+    cluster.join("a", "2", 20).await;
+    cluster.settle().await;
+    cluster.crash("b#1");
+    cluster.wait_gone("b#1").await;
+    let settled = cluster.settle().await;
+    let placed = placement(&settled.state);
+    for (item, members) in &placed {
+        assert!(!members.contains(&"b#1".to_string()));
+        assert_eq!(
+            members.len(),
+            if item.starts_with('x') { 1 } else { 3 },
+            "{item}"
+        );
+    }
+    assert_single_owner(&cluster.log.lock().unwrap(), &exclusive);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_failover_on_etcd_moves_only_what_was_lost() {
+    let etcd = TestEtcd::start();
+    let mut cluster = etcd_cluster(&etcd).await;
+    for (zone, suffix) in [("a", "1"), ("b", "1"), ("a", "2"), ("b", "2")] {
+        cluster.join(zone, suffix, 20).await;
+    }
+    for i in 0..16 {
+        cluster.put_item(&format!("i{i:02}"), 2, false).await;
+    }
+    let before = cluster.settle().await;
+    let leader = before.state.members()[before.state.leader().unwrap()]
+        .key
+        .to_string();
+    let lost = placement(&before.state)
+        .values()
+        .filter(|m| m.contains(&leader))
+        .count();
+    cluster.crash(&leader);
+    cluster.wait_gone(&leader).await;
+    let after = cluster.settle().await;
+    let new_leader = after.state.members()[after.state.leader().unwrap()]
+        .key
+        .to_string();
+    assert_ne!(new_leader, leader);
+    let moved: usize = placement(&before.state)
+        .iter()
+        .map(|(item, was)| {
+            placement(&after.state)[item]
+                .iter()
+                .filter(|m| !was.contains(m))
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        moved, lost,
+        "the new leader re-placed the lost replicas and nothing else"
+    );
+}
