@@ -50,6 +50,40 @@ enum Chore {
     Leave,
 }
 
+impl Chore {
+    fn about(&self, item: &ItemId) -> bool {
+        matches!(self, Chore::Ready(i) | Chore::Release(i) if i == item)
+    }
+}
+
+/// The application's chores by when they are due (ties in the order they were added).
+#[derive(Default)]
+struct Chores {
+    queue: BTreeMap<(Instant, u64), Chore>,
+    added: u64,
+}
+
+impl Chores {
+    fn add(&mut self, delay: Duration, chore: Chore) {
+        self.added += 1;
+        self.queue
+            .insert((Instant::now() + delay, self.added), chore);
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.queue.keys().next().map(|(at, _)| *at)
+    }
+
+    fn pop(&mut self) -> Option<Chore> {
+        self.queue.pop_first().map(|(_, chore)| chore)
+    }
+
+    /// Drops the chores that `keep` refuses.
+    fn retain(&mut self, keep: impl Fn(&Chore) -> bool) {
+        self.queue.retain(|_, chore| keep(chore));
+    }
+}
+
 /// The application's pace: its delays, drawn from its own generator.
 pub struct Pace {
     rng: Rng,
@@ -93,15 +127,10 @@ pub async fn run(
         }
     };
     note(&record, &name, Happening::Joined);
-    let mut chores: BTreeMap<(Instant, u64), Chore> = BTreeMap::new();
-    let mut sequence = 0u64;
+    let mut chores = Chores::default();
     let mut paused = false;
     loop {
-        let due = chores.keys().next().map(|k| k.0).filter(|_| !paused);
-        let mut later = |chores: &mut BTreeMap<_, _>, delay: Duration, chore: Chore| {
-            sequence += 1;
-            chores.insert((Instant::now() + delay, sequence), chore);
-        };
+        let due = chores.next_due().filter(|_| !paused);
         tokio::select! {
             biased;
             event = member.next_event() => {
@@ -112,18 +141,14 @@ pub async fn run(
                 };
                 note(&record, &name, Happening::Event(event.clone()));
                 match event {
-                    Event::Assigned { item, .. } => {
-                        later(&mut chores, pace.ready_delay(), Chore::Ready(item));
-                    }
+                    Event::Assigned { item, .. } => chores.add(pace.ready_delay(), Chore::Ready(item)),
                     Event::ReleaseRequested { item } => {
-                        chores.retain(|_, c| !matches!(c, Chore::Ready(i) if *i == item));
-                        later(&mut chores, pace.release_delay(), Chore::Release(item));
+                        chores.retain(|c| !c.about(&item));
+                        chores.add(pace.release_delay(), Chore::Release(item));
                     }
-                    Event::Revoked { item } => {
-                        chores.retain(|_, c| !matches!(c, Chore::Ready(i) | Chore::Release(i) if *i == item));
-                    }
-                    Event::Fenced => chores.retain(|_, c| matches!(c, Chore::Leave)),
-                    Event::Drained => later(&mut chores, Duration::ZERO, Chore::Leave),
+                    Event::Revoked { item } => chores.retain(|c| !c.about(&item)),
+                    Event::Fenced => chores.retain(|c| matches!(c, Chore::Leave)),
+                    Event::Drained => chores.add(Duration::ZERO, Chore::Leave),
                     Event::PrimaryGained { .. } | Event::PrimaryLost { .. } | Event::Unfenced => {}
                 }
             }
@@ -141,16 +166,16 @@ pub async fn run(
                 Some(Command::Limit(limit)) => bounded(member.set_item_limit(limit)).await,
             },
             () = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
-                let Some((_, chore)) = chores.pop_first() else { continue };
+                let Some(chore) = chores.pop() else { continue };
                 match chore {
                     Chore::Ready(item) => {
                         if !done(member.update_status(&item, |s| s.ready = true)).await {
-                            later(&mut chores, RETRY, Chore::Ready(item));
+                            chores.add(RETRY, Chore::Ready(item));
                         }
                     }
                     Chore::Release(item) => {
                         if !done(member.release(&item)).await {
-                            later(&mut chores, RETRY, Chore::Release(item));
+                            chores.add(RETRY, Chore::Release(item));
                         }
                     }
                     Chore::Leave => {

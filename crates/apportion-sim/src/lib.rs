@@ -24,7 +24,7 @@ pub mod serving;
 pub mod store;
 
 pub use plan::Plan;
-pub use report::{Report, Totals};
+pub use report::{replay_command, Report, Totals};
 
 /// Runs the plan of `seed` to the end and returns its figures and violations. `trace`
 /// prints every step as it runs.

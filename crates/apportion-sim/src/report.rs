@@ -48,14 +48,11 @@ pub struct Report {
     pub fingerprint: u64,
 }
 
-impl Report {
-    /// The command that replays this run.
-    pub fn replay_command(&self) -> String {
-        format!(
-            "APPORTION_SIM_SEED={} cargo test -p apportion-sim --test simulation -- --nocapture",
-            self.seed
-        )
-    }
+/// The command that replays the run of `seed`, traced.
+pub fn replay_command(seed: u64) -> String {
+    format!(
+        "APPORTION_SIM_SEED={seed} cargo test -p apportion-sim --test simulation -- --nocapture"
+    )
 }
 
 /// Figures added up over runs.

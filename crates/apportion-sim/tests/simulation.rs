@@ -7,7 +7,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use apportion_sim::{run, Report, Totals};
+use apportion_sim::{replay_command, run, Report, Totals};
 
 /// The seeds `cargo test` runs (about half a second each in a debug build).
 const FIXED_SEEDS: u64 = 40;
@@ -44,11 +44,7 @@ fn seeds_keep_every_invariant() {
     let mut totals = Totals::default();
     let mut failures = Vec::new();
     for seed in seeds {
-        let replay = Report {
-            seed,
-            ..Report::default()
-        }
-        .replay_command();
+        let replay = replay_command(seed);
         match run_watched(seed, single.is_some()) {
             Ok(report) => {
                 totals.add(&report);

@@ -8,15 +8,14 @@ use std::time::Duration;
 
 use apportion::core::keys::{MemberId, Prefix};
 use apportion::core::values::{Decoder, JsonDecoder, JsonItem};
-use apportion::store::{KeyRange, MemoryStore, Revision, Store};
-use apportion::{ClusterView, Member, MemberConfig, MemberOptions, Observed};
+use apportion::store::{KeyRange, MemoryStore, Store};
+use apportion::{ClusterView, Member, MemberConfig, MemberOptions};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::app::{self, Command, Pace};
-use crate::checks::{self, Finding, Unreadable};
 use crate::mirror;
-use crate::plan::{Action, BadInput, ItemSpec, MemberSpec, Plan, PREFIX};
+use crate::plan::{Action, ItemSpec, MemberSpec, Plan, PREFIX};
 use crate::record::{Record, SharedRecord};
 use crate::report::Report;
 use crate::rng::Rng;
@@ -24,14 +23,12 @@ use crate::rounds::{Rounds, SharedRounds};
 use crate::serving::Happening;
 use crate::store::{Journal, Latency, SimStore, Tripwire};
 
-/// How long the cluster gets to settle once the faults stop.
-const SETTLE_LIMIT: Duration = Duration::from_secs(120);
-/// How often settling is looked at.
-const SETTLE_POLL: Duration = Duration::from_millis(100);
+mod bad;
+mod checking;
+mod settle;
+
 /// How long the cluster runs after the starting members and items, before the first step.
 const WARM_UP: Duration = Duration::from_secs(2);
-/// The fewest members that should be running when the faults stop; more join if needed.
-const MIN_MEMBERS_TO_SETTLE: usize = 2;
 /// The size of a huge value.
 const HUGE: usize = 1 << 20;
 
@@ -321,73 +318,6 @@ impl Driver {
         }
     }
 
-    /// Writes bad input; returns the key written.
-    async fn bad(&mut self, bad: &BadInput) -> Option<String> {
-        let (key, value, lease) = match bad {
-            BadInput::GarbageItem { id, value } => {
-                (format!("{}{id}", self.prefix.items_dir()), value.clone(), 0)
-            }
-            BadInput::GarbleItem { pick, value } => {
-                let id = self.pick_item(*pick)?;
-                (format!("{}{id}", self.prefix.items_dir()), value.clone(), 0)
-            }
-            BadInput::GarbageMember { name, value } => (
-                format!("{}{name}", self.prefix.members_dir()),
-                value.clone(),
-                0,
-            ),
-            BadInput::GarbleMember { pick, value } => {
-                let kv = self.pick_key(&self.prefix.members_dir(), *pick).await?;
-                (kv.0, value.clone(), kv.1)
-            }
-            BadInput::GarbleAssignment { pick, value } => {
-                let kv = self.pick_key(&self.prefix.assignments_dir(), *pick).await?;
-                (kv.0, value.clone(), kv.1)
-            }
-            BadInput::ForbiddenKey { key } => (
-                format!("{}{key}", self.prefix.root_dir()),
-                br#"{"replication": 1, "item_limit": 1}"#.to_vec(),
-                0,
-            ),
-            BadInput::Huge { id, valid } => {
-                let key = format!("{}{id}", self.prefix.items_dir());
-                let value = if *valid {
-                    self.items.insert(
-                        id.clone(),
-                        ItemSpec {
-                            id: id.clone(),
-                            replication: 1,
-                        },
-                    );
-                    let pad = "x".repeat(HUGE);
-                    format!(r#"{{"replication": 1, "pad": "{pad}"}}"#).into_bytes()
-                } else {
-                    vec![b'x'; HUGE]
-                };
-                (key, value, 0)
-            }
-            BadInput::AbsurdReplication { id } => (
-                format!("{}{id}", self.prefix.items_dir()),
-                br#"{"replication": 65535}"#.to_vec(),
-                0,
-            ),
-        };
-        let lease = (lease != 0).then_some(lease);
-        self.base.put(key.clone(), value, lease).await.ok()?;
-        Some(key)
-    }
-
-    /// The `pick`-th key under `dir` that is held by a lease, with the lease.
-    async fn pick_key(&self, dir: &str, pick: u64) -> Option<(String, i64)> {
-        let kvs = self.base.range(KeyRange::prefix(dir)).await.ok()?.kvs;
-        let leased: Vec<(String, i64)> = kvs
-            .into_iter()
-            .filter(|kv| kv.lease != 0)
-            .map(|kv| (String::from_utf8_lossy(&kv.key).into_owned(), kv.lease))
-            .collect();
-        pick_of(&leased, pick).cloned()
-    }
-
     fn pick_item(&self, pick: u64) -> Option<String> {
         let ids: Vec<&String> = self.items.keys().collect();
         pick_of(&ids, pick).map(|id| id.to_string())
@@ -455,191 +385,6 @@ impl Driver {
         }
     }
 
-    /// The leader, by the observer's view.
-    fn leader(&self) -> Option<String> {
-        let observed = self.view.current();
-        let state = &observed.state;
-        state.leader().map(|l| state.members()[l].key.to_string())
-    }
-
-    /// The store's current revision.
-    async fn revision(&self) -> Revision {
-        self.base
-            .range(KeyRange::key(self.prefix.root_dir()))
-            .await
-            .expect("the driver's connection is never cut")
-            .revision
-    }
-
-    /// The observer's state, once it has caught up with the store as it is now.
-    async fn caught_up(&self) -> (Revision, Arc<Observed<JsonDecoder>>) {
-        let revision = self.revision().await;
-        self.view.wait_for_revision(revision).await;
-        (revision, self.view.current())
-    }
-
-    /// Whether the leader is up and at rest at `revision`.
-    fn leader_at_rest(&self, observed: &Observed<JsonDecoder>, revision: Revision) -> bool {
-        let state = &observed.state;
-        let Some(leader) = state.leader().map(|l| state.members()[l].key.to_string()) else {
-            return false;
-        };
-        observed.revision == revision
-            && self
-                .sessions
-                .get(&leader)
-                .is_some_and(|s| s.mode == Mode::Up)
-            && Rounds::lock(&self.rounds).at_rest(&leader, revision)
-    }
-
-    /// The checks after a step (or, with `None`, after the warm-up).
-    async fn check(&mut self, step: Option<usize>) {
-        let (revision, observed) = self.caught_up().await;
-        let unreadable = self.unreadable().await;
-        let mut findings = rejected_findings(&observed, &unreadable);
-        if self.leader_at_rest(&observed, revision) {
-            self.report.at_rest_checks += 1;
-            findings.extend(checks::at_rest(&observed.state, &unreadable));
-        }
-        let mut record = Record::lock(&self.record);
-        for (rule, detail) in findings {
-            let at = step.map_or("after warm-up".into(), |s| format!("after step {s}"));
-            record.violate(rule, format!("{at}: {detail}"));
-        }
-    }
-
-    /// The keys whose value does not decode, as a fresh read shows them now.
-    async fn unreadable(&self) -> Unreadable {
-        let read = self
-            .base
-            .range(KeyRange::prefix(self.prefix.root_dir()))
-            .await
-            .expect("the driver's connection is never cut");
-        Unreadable::of(&self.prefix, &read)
-    }
-
-    /// Lifts every fault (the garbled items written over again, as an operator would; members
-    /// repair their own keys), makes sure enough members run, and waits for the cluster to settle; then
-    /// checks the settled rules.
-    async fn settle(&mut self) {
-        let names: Vec<String> = self.sessions.keys().cloned().collect();
-        for name in names {
-            match self.sessions[&name].mode {
-                Mode::Up => {}
-                Mode::Paused => {
-                    self.set_mode(&name, Mode::Up);
-                    self.command(&name, Command::Resume);
-                }
-                Mode::Partitioned => self.set_mode(&name, Mode::Up),
-            }
-        }
-        let unreadable = self.unreadable().await;
-        let garbled: Vec<ItemSpec> = self
-            .items
-            .values()
-            .filter(|item| unreadable.has_item(&item.id))
-            .cloned()
-            .collect();
-        for item in garbled {
-            self.put_item(item).await;
-        }
-        let began = Record::lock(&self.record).elapsed();
-        let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
-        while tokio::time::Instant::now() < deadline {
-            self.reap();
-            self.ensure_members();
-            tokio::time::sleep(SETTLE_POLL).await;
-            self.reap();
-            let (revision, observed) = self.caught_up().await;
-            if self.settled(&observed, revision) {
-                self.report.settled_after = Some(Record::lock(&self.record).elapsed() - began);
-                let unreadable = self.unreadable().await;
-                let mut findings = checks::settled(&observed.state, &unreadable);
-                findings.extend(rejected_findings(&observed, &unreadable));
-                let mut record = Record::lock(&self.record);
-                for (rule, detail) in findings {
-                    record.violate(rule, format!("settled: {detail}"));
-                }
-                return;
-            }
-        }
-        let diagnosis = self.diagnose().await;
-        Record::lock(&self.record).violate(
-            "did not settle",
-            format!("not settled {SETTLE_LIMIT:?} after the faults stopped: {diagnosis}"),
-        );
-    }
-
-    /// Starts members until at least [`MIN_MEMBERS_TO_SETTLE`] run that are not draining
-    /// (some may have lost their lease while paused or cut off, and end as the faults
-    /// lift).
-    fn ensure_members(&mut self) {
-        let staying = self.sessions.values().filter(|s| !s.draining).count();
-        let limit = self
-            .plan
-            .cluster
-            .members
-            .iter()
-            .map(|m| m.limit)
-            .max()
-            .unwrap_or(1);
-        for _ in staying..MIN_MEMBERS_TO_SETTLE {
-            self.late += 1;
-            self.join(&MemberSpec {
-                zone: format!("z{}", self.late % 2),
-                suffix: format!("late{}", self.late),
-                limit,
-            });
-        }
-    }
-
-    fn settled(&self, observed: &Observed<JsonDecoder>, revision: Revision) -> bool {
-        let state = &observed.state;
-        self.leader_at_rest(observed, revision)
-            && state.dangling().is_empty()
-            && state
-                .assignments()
-                .iter()
-                .all(|a| a.value.ready && !a.value.releasing)
-    }
-
-    /// Why the cluster is not settled, for the report.
-    async fn diagnose(&self) -> String {
-        let (revision, observed) = self.caught_up().await;
-        let state = &observed.state;
-        let leader = self.leader();
-        let round = leader
-            .as_ref()
-            .and_then(|l| Rounds::lock(&self.rounds).latest(l).cloned());
-        let unready: Vec<String> = state
-            .assignments()
-            .iter()
-            .filter(|a| !a.value.ready)
-            .map(|a| a.key.to_string())
-            .collect();
-        let releasing = state
-            .assignments()
-            .iter()
-            .filter(|a| a.value.releasing)
-            .count();
-        format!(
-            "revision {revision}, leader {leader:?} (session {:?}), its last round {round:?}, \
-             not ready {unready:?}, {releasing} releasing, {} dangling, members {:?}, \
-             sessions {:?}",
-            leader
-                .as_ref()
-                .and_then(|l| self.sessions.get(l))
-                .map(|s| (s.mode, s.draining)),
-            state.dangling().len(),
-            state
-                .members()
-                .iter()
-                .map(|m| m.key.to_string())
-                .collect::<Vec<_>>(),
-            self.sessions.keys().collect::<Vec<_>>(),
-        )
-    }
-
     fn finish(mut self) -> Report {
         self.mirror.abort();
         for session in self.sessions.values() {
@@ -663,20 +408,6 @@ impl Driver {
         drop(rounds);
         drop(record);
         self.report
-    }
-}
-
-/// The rejected-values rule: the view counts exactly the keys under the prefix whose
-/// value does not decode (called with the view caught up with the read).
-fn rejected_findings(observed: &Observed<JsonDecoder>, unreadable: &Unreadable) -> Vec<Finding> {
-    if unreadable.revision != observed.revision || unreadable.keys == observed.rejected {
-        Vec::new()
-    } else {
-        let detail = format!(
-            "{} keys do not decode, the view counts {}",
-            unreadable.keys, observed.rejected
-        );
-        vec![("rejected values miscounted", detail)]
     }
 }
 

@@ -1,0 +1,99 @@
+//! What the driver checks after each step: the view against a fresh read of the store
+//! (rejected values), and the at-rest rules whenever the leader is at rest.
+
+use std::sync::Arc;
+
+use apportion::core::values::JsonDecoder;
+use apportion::store::{KeyRange, Revision, Store};
+use apportion::Observed;
+
+use super::{Driver, Mode};
+use crate::checks::{self, Finding, Unreadable};
+use crate::record::Record;
+use crate::rounds::Rounds;
+
+impl Driver {
+    /// The leader, by the observer's view.
+    pub(super) fn leader(&self) -> Option<String> {
+        let observed = self.view.current();
+        let state = &observed.state;
+        state.leader().map(|l| state.members()[l].key.to_string())
+    }
+
+    /// The store's current revision.
+    pub(super) async fn revision(&self) -> Revision {
+        self.base
+            .range(KeyRange::key(self.prefix.root_dir()))
+            .await
+            .expect("the driver's connection is never cut")
+            .revision
+    }
+
+    /// The observer's state, once it has caught up with the store as it is now.
+    pub(super) async fn caught_up(&self) -> (Revision, Arc<Observed<JsonDecoder>>) {
+        let revision = self.revision().await;
+        self.view.wait_for_revision(revision).await;
+        (revision, self.view.current())
+    }
+
+    /// Whether the leader is up and at rest at `revision`.
+    pub(super) fn leader_at_rest(
+        &self,
+        observed: &Observed<JsonDecoder>,
+        revision: Revision,
+    ) -> bool {
+        let state = &observed.state;
+        let Some(leader) = state.leader().map(|l| state.members()[l].key.to_string()) else {
+            return false;
+        };
+        observed.revision == revision
+            && self
+                .sessions
+                .get(&leader)
+                .is_some_and(|s| s.mode == Mode::Up)
+            && Rounds::lock(&self.rounds).at_rest(&leader, revision)
+    }
+
+    /// The checks after a step (or, with `None`, after the warm-up).
+    pub(super) async fn check(&mut self, step: Option<usize>) {
+        let (revision, observed) = self.caught_up().await;
+        let unreadable = self.unreadable().await;
+        let mut findings = rejected_findings(&observed, &unreadable);
+        if self.leader_at_rest(&observed, revision) {
+            self.report.at_rest_checks += 1;
+            findings.extend(checks::at_rest(&observed.state, &unreadable));
+        }
+        let mut record = Record::lock(&self.record);
+        for (rule, detail) in findings {
+            let at = step.map_or("after warm-up".into(), |s| format!("after step {s}"));
+            record.violate(rule, format!("{at}: {detail}"));
+        }
+    }
+
+    /// The keys whose value does not decode, as a fresh read shows them now.
+    pub(super) async fn unreadable(&self) -> Unreadable {
+        let read = self
+            .base
+            .range(KeyRange::prefix(self.prefix.root_dir()))
+            .await
+            .expect("the driver's connection is never cut");
+        Unreadable::of(&self.prefix, &read)
+    }
+}
+
+/// The rejected-values rule: the view counts exactly the keys under the prefix whose
+/// value does not decode (called with the view caught up with the read).
+pub(super) fn rejected_findings(
+    observed: &Observed<JsonDecoder>,
+    unreadable: &Unreadable,
+) -> Vec<Finding> {
+    if unreadable.revision != observed.revision || unreadable.keys == observed.rejected {
+        Vec::new()
+    } else {
+        let detail = format!(
+            "{} keys do not decode, the view counts {}",
+            unreadable.keys, observed.rejected
+        );
+        vec![("rejected values miscounted", detail)]
+    }
+}
