@@ -245,15 +245,7 @@ async fn a_member_joining_a_settled_zone_takes_its_fair_share() {
     let loads = loads(&after.state);
     // 30 over 4 equal members: 7 or 8 each.
     assert!(loads.values().all(|&l| (7..=8).contains(&l)), "{loads:?}");
-    let moved: usize = placement(&before.state)
-        .iter()
-        .map(|(item, was)| {
-            placement(&after.state)[item]
-                .iter()
-                .filter(|m| !was.contains(m))
-                .count()
-        })
-        .sum();
+    let moved = moves(&before.state, &after.state);
     assert_eq!(
         moved as u32, loads["a#4"],
         "only what the new member took moved"

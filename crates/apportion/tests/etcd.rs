@@ -73,15 +73,7 @@ async fn leader_failover_on_etcd_moves_only_what_was_lost() {
         .key
         .to_string();
     assert_ne!(new_leader, leader);
-    let moved: usize = placement(&before.state)
-        .iter()
-        .map(|(item, was)| {
-            placement(&after.state)[item]
-                .iter()
-                .filter(|m| !was.contains(m))
-                .count()
-        })
-        .sum();
+    let moved = moves(&before.state, &after.state);
     assert_eq!(
         moved, lost,
         "the new leader re-placed the lost replicas and nothing else"
