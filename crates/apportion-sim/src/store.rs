@@ -212,6 +212,11 @@ impl Store for SimStore {
         self.inner.revoke(lease).await
     }
 
+    async fn time_to_live(&self, lease: LeaseId) -> Result<Option<std::time::Duration>> {
+        self.travel().await;
+        self.inner.time_to_live(lease).await
+    }
+
     async fn compact(&self, revision: Revision) -> Result<()> {
         self.inner.compact(revision).await
     }

@@ -438,6 +438,16 @@ impl Store for MemoryStore {
         self.lock().end_lease(lease)
     }
 
+    async fn time_to_live(&self, lease: LeaseId) -> Result<Option<Duration>> {
+        self.link.check()?;
+        let mvcc = self.lock();
+        Ok(mvcc.leases.get(&lease).map(|entry| {
+            // Whole seconds, cut down, as etcd reports it.
+            let left = entry.deadline.saturating_duration_since(Instant::now());
+            Duration::from_secs(left.as_secs())
+        }))
+    }
+
     async fn compact(&self, revision: Revision) -> Result<()> {
         self.link.check()?;
         let mut mvcc = self.lock();

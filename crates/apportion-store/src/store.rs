@@ -36,6 +36,14 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Ends a lease now, deleting its keys in one revision.
     fn revoke(&self, lease: LeaseId) -> impl Future<Output = Result<()>> + Send;
 
+    /// How long `lease` has left before the store may expire it (whole seconds, as etcd
+    /// reports it), or `None` if it no longer exists. Tells a process that finds a key held
+    /// by another lease how long that holder will last if it is not renewed.
+    fn time_to_live(
+        &self,
+        lease: LeaseId,
+    ) -> impl Future<Output = Result<Option<std::time::Duration>>> + Send;
+
     /// Discards the history before `revision`; watches from earlier revisions then fail.
     fn compact(&self, revision: Revision) -> impl Future<Output = Result<()>> + Send;
 

@@ -45,6 +45,7 @@ on_both_backends!(
     lease_expiry_deletes_keys_and_notifies,
     keep_alive_keeps_keys,
     keep_alive_reports_lost_lease,
+    time_to_live_counts_down_until_the_lease_ends,
     concurrent_writers_lose_nothing,
 );
 
@@ -72,6 +73,66 @@ async fn etcd_watch_resumes_after_restart() {
     let written = written.expect("etcd did not come back after restart");
     let keys = conformance::cases::collect_until(&mut watch, written).await;
     assert_eq!(keys, vec!["w/1".to_string(), "w/2".to_string()]);
+}
+
+/// With several endpoints, any live one serves: the first endpoint is dead (nothing listens
+/// there), yet every kind of call succeeds, every time, on the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_serves_through_any_live_endpoint() {
+    use apportion_store::{KeyRange, Store};
+    let etcd = TestEtcd::start();
+    let dead = format!("http://127.0.0.1:{}", apportion_testkit::free_port());
+    let store = EtcdStore::connect(&[dead, etcd.endpoint()]).await.unwrap();
+    let mut watch = store.watch(KeyRange::prefix("f/"), 0).await.unwrap();
+    let lease = store.grant(10).await.unwrap();
+    let keep = store.keep_alive(lease).await.unwrap();
+    let mut last = 0;
+    for i in 0..10 {
+        last = store
+            .put(format!("f/{i}"), "v", Some(lease.id))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.range(KeyRange::prefix("f/")).await.unwrap().kvs.len(),
+            i + 1
+        );
+        assert!(store.time_to_live(lease.id).await.unwrap().is_some());
+    }
+    let keys = conformance::cases::collect_until(&mut watch, last).await;
+    assert_eq!(keys.len(), 10);
+    assert!(!keep.status().expired);
+    store.revoke(lease.id).await.unwrap();
+}
+
+/// A three-node cluster with one node down serves every call through the other two,
+/// whichever node is down (etcd-client alone sent a share of the calls to the dead one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_cluster_with_a_node_down_serves_every_call() {
+    use apportion_store::{KeyRange, Store};
+    let mut nodes = TestEtcd::start_cluster(3);
+    let endpoints: Vec<String> = nodes.iter().map(TestEtcd::endpoint).collect();
+    for down in 0..3 {
+        nodes[down].kill();
+        // The calls go on once the other two have a leader (an election if `down` led).
+        let elected = std::time::Instant::now();
+        while !nodes.iter().any(|n| n.is_running() && n.is_leader()) {
+            assert!(
+                elected.elapsed().as_secs() < 20,
+                "no leader after a node went down"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let store = EtcdStore::connect(&endpoints).await.unwrap();
+        let lease = store.grant(10).await.unwrap();
+        let _keep = store.keep_alive(lease).await.unwrap();
+        for i in 0..5 {
+            let key = format!("n/{down}/{i}");
+            store.put(key.as_str(), "v", Some(lease.id)).await.unwrap();
+            assert_eq!(store.range(KeyRange::key(key)).await.unwrap().kvs.len(), 1);
+        }
+        store.revoke(lease.id).await.unwrap();
+        nodes[down].restart();
+    }
 }
 
 /// The op limit is a setting: a store built with a small one refuses what exceeds it.

@@ -201,6 +201,9 @@ mod cases {
         async fn revoke(&self, lease: LeaseId) -> Result<()> {
             self.inner.revoke(lease).await
         }
+        async fn time_to_live(&self, lease: LeaseId) -> Result<Option<std::time::Duration>> {
+            self.inner.time_to_live(lease).await
+        }
         async fn compact(&self, revision: Revision) -> Result<()> {
             self.inner.compact(revision).await
         }

@@ -95,6 +95,11 @@ impl TestEtcd {
         self.data.path().join("etcd.log")
     }
 
+    /// Whether the server runs (it was not killed, or was restarted since).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// Whether this node is the cluster's raft leader, as its own status report says.
     pub fn is_leader(&self) -> bool {
         let status = post(self.client_port, "/v3/maintenance/status", "{}");

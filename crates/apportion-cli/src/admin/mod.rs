@@ -119,6 +119,12 @@ mod tests {
         async fn revoke(&self, lease: LeaseId) -> apportion_store::Result<()> {
             self.inner.revoke(lease).await
         }
+        async fn time_to_live(
+            &self,
+            lease: LeaseId,
+        ) -> apportion_store::Result<Option<std::time::Duration>> {
+            self.inner.time_to_live(lease).await
+        }
         async fn compact(&self, revision: Revision) -> apportion_store::Result<()> {
             self.inner.compact(revision).await
         }

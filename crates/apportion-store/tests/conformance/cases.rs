@@ -629,3 +629,21 @@ pub async fn concurrent_writers_lose_nothing<S: Store>(store: S) {
     let log = store.range(KeyRange::prefix("log/")).await.unwrap();
     assert_eq!(log.kvs.len(), WRITERS * INCREMENTS);
 }
+
+pub async fn time_to_live_counts_down_until_the_lease_ends<S: Store>(store: S) {
+    let lease = store.grant(30).await.unwrap();
+    let left = store.time_to_live(lease.id).await.unwrap();
+    assert!(
+        left.is_some_and(|l| l > 27 * SECOND && l <= 30 * SECOND),
+        "a new 30 s lease has {left:?} left"
+    );
+    tokio::time::sleep(3 * SECOND).await;
+    let later = store.time_to_live(lease.id).await.unwrap();
+    assert!(
+        later.is_some_and(|l| l < left.unwrap()),
+        "{later:?} left 3 s after {left:?}"
+    );
+    store.revoke(lease.id).await.unwrap();
+    assert_eq!(store.time_to_live(lease.id).await.unwrap(), None);
+    assert_eq!(store.time_to_live(0x5eed_0001).await.unwrap(), None);
+}

@@ -1,14 +1,18 @@
 //! `EtcdStore`: the `Store` trait over a real etcd (3.4 or later) through `etcd-client`.
 //!
 //! Arguments are checked by the same validation as `MemoryStore` before anything is sent, so
-//! both backends refuse bad input with the same error. Watches run in a task that reconnects
-//! after a transport failure and resumes from the revision after the last one it delivered.
+//! both backends refuse bad input with the same error. Every call fails over to another
+//! endpoint while the one in use is unavailable (see [`endpoints`]). Watches run in a task
+//! that reconnects after a transport failure, to the next endpoint, and resumes from the
+//! revision after the last one it delivered.
+
+mod endpoints;
 
 use std::time::Duration;
 
 use etcd_client::{
-    Client, CompactionOptions, ConnectOptions, DeleteOptions, GetOptions, LeaseKeepAliveStream,
-    LeaseKeeper, PutOptions, TxnOpResponse, WatchOptions,
+    CompactionOptions, DeleteOptions, GetOptions, LeaseKeepAliveStream, LeaseKeeper, PutOptions,
+    TxnOpResponse, WatchOptions,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -19,9 +23,7 @@ use crate::store::Store;
 use crate::types::*;
 use crate::validate::{self, DEFAULT_MAX_TXN_OPS};
 use crate::watch::Watch;
-
-/// How long a single request may take before it counts as unavailable.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+use endpoints::{within_deadline, Endpoints};
 /// The longest pause between two attempts to re-open a broken watch.
 const MAX_WATCH_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -30,16 +32,20 @@ const MAX_WATCH_BACKOFF: Duration = Duration::from_secs(2);
 /// Lease renewals travel on a connection of their own: on a connection shared with bulk
 /// writes they would queue behind them, reach etcd late, and let a busy member's lease
 /// expire although the member is alive.
+///
+/// With several endpoints, any live one serves: a call goes to the endpoint that answered
+/// last and moves on to the next while that one is unavailable.
 #[derive(Clone)]
 pub struct EtcdStore {
-    client: Client,
-    leases: Client,
+    kv: Endpoints,
+    leases: Endpoints,
     endpoints: Vec<String>,
     max_txn_ops: usize,
 }
 
 impl EtcdStore {
-    /// Connects to the cluster at `endpoints` (for example `http://127.0.0.1:2379`).
+    /// Connects to the cluster at `endpoints` (for example `http://127.0.0.1:2379`). The
+    /// connections open lazily: an unreachable cluster shows in the first call.
     pub async fn connect(endpoints: &[impl AsRef<str>]) -> Result<Self> {
         let endpoints: Vec<String> = endpoints.iter().map(|e| e.as_ref().to_string()).collect();
         if endpoints.is_empty() {
@@ -48,8 +54,8 @@ impl EtcdStore {
             ));
         }
         Ok(EtcdStore {
-            client: open(&endpoints).await?,
-            leases: open(&endpoints).await?,
+            kv: Endpoints::open(&endpoints).await?,
+            leases: Endpoints::open(&endpoints).await?,
             endpoints,
             max_txn_ops: DEFAULT_MAX_TXN_OPS,
         })
@@ -68,37 +74,9 @@ impl EtcdStore {
     }
 }
 
-/// Opens one connection to the cluster.
-async fn open(endpoints: &[String]) -> Result<Client> {
-    let options = ConnectOptions::new()
-        .with_connect_timeout(Duration::from_secs(5))
-        .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5))
-        .with_keep_alive_while_idle(true);
-    Client::connect(endpoints, Some(options))
-        .await
-        .map_err(|e| {
-            StoreError::Unavailable(format!(
-                "cannot connect to etcd at {}: {e}",
-                endpoints.join(",")
-            ))
-        })
-}
-
-/// Runs one request with a deadline, mapping etcd's errors onto `StoreError`.
-async fn call<T>(
-    request: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
-) -> Result<T> {
-    match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
-        Ok(result) => result.map_err(classify),
-        Err(_) => Err(StoreError::Unavailable(format!(
-            "etcd did not answer within {REQUEST_TIMEOUT:?}"
-        ))),
-    }
-}
-
 /// Maps an etcd error onto the store's errors. Lease ids and revisions are filled in by
 /// the caller where the error concerns them (see `with_lease`).
-fn classify(e: etcd_client::Error) -> StoreError {
+pub(super) fn classify(e: etcd_client::Error) -> StoreError {
     use etcd_client::Error as E;
     match e {
         E::GRpcStatus(status) => {
@@ -229,8 +207,13 @@ impl Store for EtcdStore {
     async fn range(&self, range: KeyRange) -> Result<RangeResult> {
         validate::range(&range)?;
         let (key, options) = get_options(&range);
-        let mut client = self.client.clone();
-        let response = call(client.get(key, Some(options))).await?;
+        let response = self
+            .kv
+            .call(|mut c| {
+                let (key, options) = (key.clone(), options.clone());
+                async move { c.get(key, Some(options)).await }
+            })
+            .await?;
         Ok(RangeResult {
             kvs: response.kvs().iter().map(key_value).collect(),
             revision: revision(response.header()),
@@ -243,18 +226,24 @@ impl Store for EtcdStore {
             .when(txn.compares.iter().map(compare).collect::<Vec<_>>())
             .and_then(txn.success.iter().map(txn_op).collect::<Vec<_>>())
             .or_else(txn.failure.iter().map(txn_op).collect::<Vec<_>>());
-        let mut client = self.client.clone();
-        let response = call(client.txn(request)).await.map_err(|e| {
-            let lease = txn
-                .success
-                .iter()
-                .chain(&txn.failure)
-                .find_map(|op| match op {
-                    Op::Put { lease: Some(l), .. } => Some(*l),
-                    _ => None,
-                });
-            with_lease(e, lease.unwrap_or(0))
-        })?;
+        let response = self
+            .kv
+            .call(|mut c| {
+                let request = request.clone();
+                async move { c.txn(request).await }
+            })
+            .await
+            .map_err(|e| {
+                let lease = txn
+                    .success
+                    .iter()
+                    .chain(&txn.failure)
+                    .find_map(|op| match op {
+                        Op::Put { lease: Some(l), .. } => Some(*l),
+                        _ => None,
+                    });
+                with_lease(e, lease.unwrap_or(0))
+            })?;
         let results = response
             .op_responses()
             .into_iter()
@@ -283,7 +272,7 @@ impl Store for EtcdStore {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (progress_tx, progress_rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(follow(self.client.clone(), range, from, tx, progress_rx));
+        let task = tokio::spawn(follow(self.kv.clone(), range, from, tx, progress_rx));
         let progress = move || {
             let _ = progress_tx.send(());
         };
@@ -292,8 +281,10 @@ impl Store for EtcdStore {
 
     async fn grant(&self, ttl_secs: i64) -> Result<Lease> {
         validate::ttl(ttl_secs)?;
-        let mut client = self.client.clone();
-        let response = call(client.lease_grant(ttl_secs, None)).await?;
+        let response = self
+            .kv
+            .call(|mut c| async move { c.lease_grant(ttl_secs, None).await })
+            .await?;
         Ok(Lease {
             id: response.id(),
             ttl_secs: response.ttl(),
@@ -303,11 +294,19 @@ impl Store for EtcdStore {
     async fn keep_alive(&self, lease: Lease) -> Result<KeepAlive> {
         let granted_at = Instant::now();
         let mut renewer = EtcdRenewer {
-            client: self.leases.clone(),
+            endpoints: self.leases.clone(),
             id: lease.id,
             stream: None,
         };
-        let ttl = renewer.renew().await?;
+        // The first renewal proves the lease exists; it tries each endpoint once.
+        let mut ttl = renewer.renew().await;
+        for _ in 1..self.endpoints.len() {
+            match ttl {
+                Err(ref e) if e.is_transient() => ttl = renewer.renew().await,
+                _ => break,
+            }
+        }
+        let ttl = ttl?;
         if ttl <= 0 {
             return Err(StoreError::LeaseNotFound(lease.id));
         }
@@ -315,17 +314,23 @@ impl Store for EtcdStore {
     }
 
     async fn revoke(&self, lease: LeaseId) -> Result<()> {
-        let mut client = self.client.clone();
-        call(client.lease_revoke(lease))
+        self.kv
+            .call(|mut c| async move { c.lease_revoke(lease).await })
             .await
             .map_err(|e| with_lease(e, lease))?;
         Ok(())
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {
-        let mut client = self.client.clone();
         let options = CompactionOptions::new().with_physical();
-        match call(client.compact(revision, Some(options))).await {
+        let compacted = self
+            .kv
+            .call(|mut c| {
+                let options = options.clone();
+                async move { c.compact(revision, Some(options)).await }
+            })
+            .await;
+        match compacted {
             Ok(_) => Ok(()),
             Err(StoreError::Compacted { .. }) => Err(StoreError::Compacted {
                 requested: revision,
@@ -342,6 +347,21 @@ impl Store for EtcdStore {
         }
     }
 
+    async fn time_to_live(&self, lease: LeaseId) -> Result<Option<Duration>> {
+        let answer = self
+            .kv
+            .call(|mut c| async move { c.lease_time_to_live(lease, None).await })
+            .await;
+        match answer {
+            // etcd answers -1 for a lease it does not know (3.4), or refuses (later).
+            Ok(response) => {
+                Ok((response.ttl() >= 0).then(|| Duration::from_secs(response.ttl() as u64)))
+            }
+            Err(StoreError::LeaseNotFound(_)) => Ok(None),
+            Err(e) => Err(with_lease(e, lease)),
+        }
+    }
+
     fn max_txn_ops(&self) -> usize {
         self.max_txn_ops
     }
@@ -350,7 +370,7 @@ impl Store for EtcdStore {
 /// Follows a watch for as long as the receiver lives: re-opens it after a transport failure
 /// from the revision after the last delivered, and ends after reporting a compaction.
 async fn follow(
-    client: Client,
+    endpoints: Endpoints,
     range: KeyRange,
     mut next: Revision,
     tx: mpsc::UnboundedSender<Result<WatchBatch>>,
@@ -359,7 +379,7 @@ async fn follow(
     let mut backoff = Duration::from_millis(50);
     while !tx.is_closed() {
         let (key, options) = watch_options(&range, next);
-        let mut client = client.clone();
+        let (index, mut client) = endpoints.client();
         if let Ok(mut stream) = client.watch(key, Some(options)).await {
             loop {
                 let response = tokio::select! {
@@ -407,6 +427,7 @@ async fn follow(
                 }
             }
         }
+        endpoints.failed(index);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_WATCH_BACKOFF);
     }
@@ -424,38 +445,56 @@ fn event(e: &etcd_client::Event) -> Option<Event> {
     })
 }
 
-/// Renews an etcd lease over one keep-alive stream, re-opened after any failure.
+/// Renews an etcd lease over one keep-alive stream, re-opened after any failure (on the
+/// next endpoint, if the stream's own failed).
 struct EtcdRenewer {
-    client: Client,
+    endpoints: Endpoints,
     id: LeaseId,
-    stream: Option<(LeaseKeeper, LeaseKeepAliveStream)>,
+    /// The stream, and the endpoint it runs to.
+    stream: Option<(usize, LeaseKeeper, LeaseKeepAliveStream)>,
 }
 
 impl Renewer for EtcdRenewer {
     async fn renew(&mut self) -> Result<i64> {
-        self.exchange().await.map_err(|e| with_lease(e, self.id))
+        // A renewal that times out is dropped mid-way; its late answer must not be taken for
+        // the next one's, so the stream is taken out and only put back after a full exchange.
+        let (index, mut keeper, mut stream) = match self.stream.take() {
+            Some(s) => s,
+            None => {
+                let (index, mut client) = self.endpoints.client();
+                match within_deadline(client.lease_keep_alive(self.id)).await {
+                    Ok((keeper, stream)) => (index, keeper, stream),
+                    Err(e) => return Err(self.failed(index, e)),
+                }
+            }
+        };
+        if let Err(e) = keeper.keep_alive().await {
+            return Err(self.failed(index, classify(e)));
+        }
+        match stream.message().await {
+            Ok(Some(response)) => {
+                self.stream = Some((index, keeper, stream));
+                Ok(response.ttl())
+            }
+            Ok(None) => Err(self.failed(
+                index,
+                StoreError::Unavailable(format!(
+                    "keep-alive stream of lease {} closed by etcd",
+                    self.id
+                )),
+            )),
+            Err(e) => Err(self.failed(index, classify(e))),
+        }
     }
 }
 
 impl EtcdRenewer {
-    /// One renewal request and its answer.
-    async fn exchange(&mut self) -> Result<i64> {
-        // A renewal that times out is dropped mid-way; its late answer must not be taken for
-        // the next one's, so the stream is taken out and only put back after a full exchange.
-        let (mut keeper, mut stream) = match self.stream.take() {
-            Some(s) => s,
-            None => call(self.client.lease_keep_alive(self.id)).await?,
-        };
-        keeper.keep_alive().await.map_err(classify)?;
-        match stream.message().await.map_err(classify)? {
-            Some(response) => {
-                self.stream = Some((keeper, stream));
-                Ok(response.ttl())
-            }
-            None => Err(StoreError::Unavailable(format!(
-                "keep-alive stream of lease {} closed by etcd",
-                self.id
-            ))),
+    /// Notes a failed exchange with endpoint `index`: the next goes elsewhere if that
+    /// endpoint is unavailable.
+    fn failed(&self, index: usize, e: StoreError) -> StoreError {
+        if e.is_transient() {
+            self.endpoints.failed(index);
         }
+        with_lease(e, self.id)
     }
 }
