@@ -6,7 +6,9 @@
 //! drained. Every event is written to the record the moment it arrives, so the checker
 //! judges the library's timing, not the application's. While paused it takes events in
 //! (the library's tasks keep running, as the kernel keeps a stopped process's sockets) but
-//! acts on nothing until resumed: its timers do not run.
+//! acts on nothing until resumed: its timers do not run. It awaits each call into the
+//! library in its event loop, as the simplest application would, which holds the library
+//! to its promise that fencing never waits on a call.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -23,9 +25,9 @@ use crate::rng::Rng;
 use crate::serving::Happening;
 use crate::store::SimStore;
 
-/// The longest an application waits on one call into the library, so that it is never
-/// blocked long away from its event stream (where `Fenced` may be waiting).
-const CALL_LIMIT: Duration = Duration::from_millis(200);
+/// The longest the application waits for `leave` (a revoke that cannot reach the store
+/// leaves the lease to expire).
+const LEAVE_LIMIT: Duration = Duration::from_millis(200);
 /// How long the application waits before it tries a failed call again.
 const RETRY: Duration = Duration::from_millis(500);
 
@@ -162,8 +164,8 @@ pub async fn run(
                     paused = false;
                     note(&record, &name, Happening::Resumed);
                 }
-                Some(Command::Drain) => bounded(member.begin_drain()).await,
-                Some(Command::Limit(limit)) => bounded(member.set_item_limit(limit)).await,
+                Some(Command::Drain) => attempt(member.begin_drain()).await,
+                Some(Command::Limit(limit)) => attempt(member.set_item_limit(limit)).await,
             },
             () = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                 let Some(chore) = chores.pop() else { continue };
@@ -181,7 +183,7 @@ pub async fn run(
                     Chore::Leave => {
                         // The session ends either way; a revoke that fails leaves the
                         // lease to expire.
-                        let _ = tokio::time::timeout(CALL_LIMIT, member.leave()).await;
+                        let _ = tokio::time::timeout(LEAVE_LIMIT, member.leave()).await;
                         note(&record, &name, Happening::Left);
                         return;
                     }
@@ -191,20 +193,18 @@ pub async fn run(
     }
 }
 
-/// Runs a call for at most [`CALL_LIMIT`]. Failures are the normal lot of a member in a
-/// faulty cluster (the store is unreachable): the application carries on, as a real one
-/// would.
-async fn bounded(call: impl Future<Output = Result<(), Error>>) {
-    let _ = tokio::time::timeout(CALL_LIMIT, call).await;
+/// Runs a call to its end, in the event loop, as a simple application would: the library
+/// promises that no call holds the application away from its `Fenced` event (a call gives
+/// up once the member is fenced), and the checks hold it to that. Failures are the normal
+/// lot of a member in a faulty cluster: the application carries on, as a real one would.
+async fn attempt(call: impl Future<Output = Result<(), Error>>) {
+    let _ = call.await;
 }
 
-/// Runs a call about an item for at most [`CALL_LIMIT`]; false if it should be tried
+/// Runs a call about an item to its end (see [`attempt`]); false if it should be tried
 /// again (it failed, but not because the item is no longer here).
 async fn done(call: impl Future<Output = Result<(), Error>>) -> bool {
-    matches!(
-        tokio::time::timeout(CALL_LIMIT, call).await,
-        Ok(Ok(()) | Err(Error::NotAssigned { .. }))
-    )
+    matches!(call.await, Ok(()) | Err(Error::NotAssigned { .. }))
 }
 
 fn note(record: &SharedRecord, member: &str, happening: Happening) {

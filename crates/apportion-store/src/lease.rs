@@ -36,7 +36,14 @@ impl LeaseStatus {
     }
 }
 
-/// A running keep-alive: renews the lease about three times per TTL until dropped.
+/// How often a lease of `ttl_secs` is renewed: three times per TTL, and at least once a
+/// second. Renewals are small; renewing often keeps the last acknowledgement fresh, so a
+/// store outage (an etcd leader election) can last longer before the member must fence.
+pub fn renewal_period(ttl_secs: i64) -> Duration {
+    Duration::from_millis((ttl_secs.max(1) as u64 * 1000 / 3).clamp(100, 1000))
+}
+
+/// A running keep-alive: renews the lease every [`renewal_period`] until dropped.
 #[derive(Debug)]
 pub struct KeepAlive {
     lease: Lease,
@@ -91,7 +98,7 @@ pub(crate) fn spawn<R: Renewer>(lease: Lease, granted_at: Instant, renewer: R) -
 }
 
 async fn renew_loop<R: Renewer>(lease: Lease, mut renewer: R, tx: watch::Sender<LeaseStatus>) {
-    let period = Duration::from_millis((lease.ttl_secs.max(1) as u64 * 1000 / 3).max(100));
+    let period = renewal_period(lease.ttl_secs);
     let retry = period / 3;
     loop {
         let sent = Instant::now();

@@ -19,7 +19,7 @@ mod watch;
 pub use error::StoreError;
 pub use etcd::EtcdStore;
 pub use keyspace::{Decode, Entry, KeySpace, KeySpaceOptions, Observer, Snapshot};
-pub use lease::{KeepAlive, LeaseStatus};
+pub use lease::{renewal_period, KeepAlive, LeaseStatus};
 pub use memory::MemoryStore;
 pub use store::Store;
 pub use types::*;

@@ -25,18 +25,34 @@ pub enum Error {
         /// The decoder's reason.
         reason: String,
     },
-    /// Another live process holds the member key.
+    /// Another process holds the member key, and its lease did not end while this one
+    /// waited.
     #[error(
-        "member {member} is taken by another live process (its key is held by lease {lease}); \
-         waited {waited:?} for that lease to end"
+        "member {member} is held by another process: its key is under lease {lease}, {}; \
+         waited {:.1}s for it to end{}",
+        match time_left { Some(left) => format!("which has {}s left", left.as_secs()), None => "which just ended".to_string() },
+        waited.as_secs_f64(),
+        if *renewed { " (the lease was renewed meanwhile: that process is alive; give this one another suffix)" }
+        else { " (it was not renewed meanwhile: a process that died, whose lease the store extended; start again once it ends)" }
     )]
     Taken {
         /// The member id.
         member: String,
         /// The other process's lease.
         lease: i64,
+        /// How long that lease had left when this process gave up, if it still existed.
+        time_left: Option<Duration>,
+        /// Whether the lease was renewed while this process waited (its holder is alive).
+        renewed: bool,
         /// How long this process waited.
         waited: Duration,
+    },
+    /// The call needs the store, but the member is fenced (its lease renewals are not
+    /// acknowledged) and must act as if it held nothing until they are again.
+    #[error("member {member} is fenced: the store does not acknowledge its lease renewals")]
+    Fenced {
+        /// The member id.
+        member: String,
     },
     /// The member's lease ended (expired or revoked): its key and assignments are gone.
     #[error("member {member} lost its lease: {reason}")]

@@ -16,6 +16,7 @@ mod allocator;
 mod config;
 mod error;
 mod events;
+mod feed;
 mod member;
 mod retry;
 mod session;

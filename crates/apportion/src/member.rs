@@ -1,11 +1,19 @@
 //! `Member`: one running instance of the service, as the library sees it.
 //!
 //! Starting a member grants a lease, announces the member key under it, keeps the lease
-//! alive, mirrors the prefix, and runs three tasks: the fence guard (stop serving before the
-//! lease could expire), the event feed (what this member must start and stop serving), and
-//! the allocation loop (which acts while this member leads). Dropping the member stops them
-//! all; its lease then expires after one TTL. [`Member::drain`] is the graceful way out.
+//! alive, mirrors the prefix, and runs four tasks: the fence guard (stop serving before the
+//! lease could expire), the event feed (what this member must start and stop serving), the
+//! status writer, and the allocation loop (which acts while this member leads). Dropping
+//! the member stops them all; its lease then expires after one TTL.
+//! [`MemberHandle::begin_drain`] then [`Member::leave`] is the graceful way out, and
+//! [`Member::rejoin`] the way back after the lease was lost.
+//!
+//! Fencing never waits on the application: every call that needs the store gives up with
+//! [`Error::Fenced`] the moment the fence goes up (changes of the member's own value are
+//! kept and written once it lifts), so an application that awaits a call in its event loop
+//! still sees [`Event::Fenced`] in time, whatever it was doing: serving, draining, leaving.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,9 +29,10 @@ use tokio::task::JoinHandle;
 use crate::allocator::{Allocator, ConsistencyCheck, RoundHook};
 use crate::config::MemberConfig;
 use crate::error::Error;
-use crate::events::{self, Event};
+use crate::events::Event;
+use crate::feed::feed_events;
 use crate::retry::retry_transient;
-use crate::session::{self, Fence};
+use crate::session::{self, Claim, Fence};
 use crate::status_writer::StatusWriter;
 use crate::view::{ClusterView, Observed, RuntimeDecoder};
 
@@ -35,6 +44,16 @@ pub struct Member<S: Store, D: Decoder> {
     events: mpsc::UnboundedReceiver<Event>,
     tasks: Vec<JoinHandle<()>>,
     _keep_alive: KeepAlive,
+    /// What it was started with, to start again in [`rejoin`](Member::rejoin).
+    setup: Setup<S, D>,
+}
+
+/// What a member is started from.
+struct Setup<S, D: Decoder> {
+    store: S,
+    decoder: Arc<D>,
+    config: MemberConfig<D>,
+    options: MemberOptions<D>,
 }
 
 /// What a member's application can do from any task: report status, release items, change
@@ -59,18 +78,27 @@ impl<S: Store, D: Decoder> std::ops::Deref for Member<S, D> {
     }
 }
 
+/// The member's own value as the application wants it, and whether the store has it.
+pub(crate) struct OwnValue<M> {
+    pub value: M,
+    /// Counts the changes asked for.
+    pub version: u64,
+    /// The last version the store acknowledged.
+    pub written: u64,
+}
+
 /// What the member's handle and its tasks share.
-struct Shared<S, D: Decoder> {
-    store: S,
-    decoder: Arc<D>,
-    prefix: Prefix,
-    id: MemberId,
-    key: String,
-    lease: Lease,
-    value: Mutex<D::Member>,
-    view: Arc<ClusterView<D>>,
-    fence: watch::Receiver<Fence>,
-    statuses: StatusWriter,
+pub(crate) struct Shared<S, D: Decoder> {
+    pub store: S,
+    pub decoder: Arc<D>,
+    pub prefix: Prefix,
+    pub id: MemberId,
+    pub key: String,
+    pub lease: Lease,
+    pub value: Mutex<OwnValue<D::Member>>,
+    pub view: Arc<ClusterView<D>>,
+    pub fence: watch::Receiver<Fence>,
+    pub statuses: StatusWriter,
 }
 
 /// Optional parts of a member: the consistency check and the round hook.
@@ -79,6 +107,15 @@ pub struct MemberOptions<D: Decoder> {
     pub consistency: ConsistencyCheck<D>,
     /// Called after each round this member leads.
     pub round_hook: Option<RoundHook>,
+}
+
+impl<D: Decoder> Clone for MemberOptions<D> {
+    fn clone(&self) -> Self {
+        MemberOptions {
+            consistency: self.consistency.clone(),
+            round_hook: self.round_hook.clone(),
+        }
+    }
 }
 
 impl<D: Decoder> Default for MemberOptions<D>
@@ -104,13 +141,25 @@ where
     }
 
     /// Starts a member: validates the configuration, claims the member key under a new
-    /// lease (waiting for a previous holder's lease to end), and starts the loops.
+    /// lease (waiting for a previous holder's lease to end), and starts the loops. If it
+    /// cannot start, it revokes the lease it was granted, so nothing of it stays behind.
     pub async fn start_with(
         store: S,
         decoder: D,
         config: MemberConfig<D>,
         options: MemberOptions<D>,
     ) -> Result<Self, Error> {
+        Self::launch(Setup {
+            store,
+            decoder: Arc::new(decoder),
+            config,
+            options,
+        })
+        .await
+    }
+
+    async fn launch(setup: Setup<S, D>) -> Result<Self, Error> {
+        let config = &setup.config;
         let prefix = Prefix::new(&config.prefix)?;
         let id = MemberId::new(&config.zone, &config.suffix)?;
         if config.lease_ttl_secs < 1 {
@@ -126,37 +175,69 @@ where
                 config.lease_ttl_secs
             )));
         }
-        let key = prefix.member_key(&id);
-        let value = encode_member(&decoder, &config.value)?;
+        if config.outage_tolerance() < config.election_allowance {
+            tracing::warn!(
+                member = %id,
+                ttl_secs = config.lease_ttl_secs,
+                lowest_safe_ttl_secs = config.lowest_safe_ttl(),
+                "the lease TTL is below the lowest safe TTL: one leader election of the store \
+                 (up to {:?}) can fence this member and stop everything it serves",
+                config.election_allowance
+            );
+        }
+        let value = encode_member(&*setup.decoder, &config.value)?;
+        let store = &setup.store;
         let lease = store.grant(config.lease_ttl_secs).await?;
-        let keep_alive = store.keep_alive(lease).await?;
-        session::announce(&store, &id, &key, &value, lease.id, config.announce_wait()).await?;
-        let decoder = Arc::new(decoder);
-        let keyspace = KeySpaceOptions {
-            batch_delay: config.batch_delay,
-        };
-        let view = Arc::new(
-            ClusterView::start_for(
+        let started = async {
+            let keep_alive = store.keep_alive(lease).await?;
+            let key = prefix.member_key(&id);
+            let claim = Claim {
+                member: &id,
+                key: &key,
+                value: &value,
+                lease: lease.id,
+                timeout: config.announce_wait(),
+                ttl: Duration::from_secs(config.lease_ttl_secs as u64),
+            };
+            session::announce(store, &claim).await?;
+            let keyspace = KeySpaceOptions {
+                batch_delay: config.batch_delay,
+            };
+            let view = ClusterView::start_for(
                 store.clone(),
                 &prefix,
-                decoder.clone(),
+                setup.decoder.clone(),
                 Some(id.clone()),
                 keyspace,
             )
-            .await?,
-        );
+            .await?;
+            Ok::<_, Error>((keep_alive, key, view))
+        };
+        let (keep_alive, key, view) = match started.await {
+            Ok(started) => started,
+            Err(e) => {
+                if let Err(revoke) = store.revoke(lease.id).await {
+                    tracing::warn!(member = %id, lease = lease.id, error = %revoke, "could not start, nor revoke the lease; it expires by itself");
+                }
+                return Err(e);
+            }
+        };
         let (fence_tx, fence) = watch::channel(Fence::Healthy);
         let (events_tx, events) = mpsc::unbounded_channel();
         let (statuses, status_task) = StatusWriter::start(store.clone());
         let shared = Arc::new(Shared {
-            store,
-            decoder,
+            store: store.clone(),
+            decoder: setup.decoder.clone(),
             prefix,
             id,
             key,
             lease,
-            value: Mutex::new(config.value),
-            view,
+            value: Mutex::new(OwnValue {
+                value: config.value.clone(),
+                version: 0,
+                written: 0,
+            }),
+            view: Arc::new(view),
             fence,
             statuses,
         });
@@ -166,8 +247,8 @@ where
             prefix: shared.prefix.clone(),
             view: shared.view.clone(),
             fence: shared.fence.clone(),
-            consistency: options.consistency,
-            hook: options.round_hook,
+            consistency: setup.options.consistency.clone(),
+            hook: setup.options.round_hook.clone(),
         };
         let tasks = vec![
             status_task,
@@ -185,11 +266,12 @@ where
             events,
             tasks,
             _keep_alive: keep_alive,
+            setup,
         })
     }
 
     /// The next thing to act on; `None` once the session is over (see
-    /// [`session_error`](MemberHandle::session_error)).
+    /// [`session_error`](MemberHandle::session_error), and [`rejoin`](Self::rejoin)).
     pub async fn next_event(&mut self) -> Option<Event> {
         self.events.recv().await
     }
@@ -204,6 +286,30 @@ where
     pub async fn leave(mut self) -> Result<(), Error> {
         self.stop_tasks();
         self.shared.store.revoke(self.shared.lease.id).await?;
+        Ok(())
+    }
+
+    /// Starts a new session under the same id after the lease was lost (the event stream
+    /// ended with [`Error::LeaseLost`], for instance after the process was paused for
+    /// longer than the TTL): grants a new lease, announces the member again, with its
+    /// current value (item limit, draining), and takes new assignments; its events start
+    /// afresh (`Assigned` for whatever it is given). The lost session had already fenced
+    /// the member, so nothing is being served that the new one could contradict. Called on a
+    /// live session, it ends that one first (as [`leave`](Self::leave) does). On failure
+    /// the member is stopped; call it again to retry.
+    pub async fn rejoin(&mut self) -> Result<(), Error> {
+        self.stop_tasks();
+        let _ = self.shared.store.revoke(self.shared.lease.id).await;
+        let mut config = self.setup.config.clone();
+        config.value = self.shared.own_value().value;
+        let setup = Setup {
+            store: self.setup.store.clone(),
+            decoder: self.setup.decoder.clone(),
+            config,
+            options: self.setup.options.clone(),
+        };
+        *self = Self::launch(setup).await?;
+        tracing::warn!(member = %self.shared.id, lease = self.shared.lease.id, "member rejoined under a new lease");
         Ok(())
     }
 
@@ -242,69 +348,53 @@ where
     /// Why the session ended, once it has: the lease was lost.
     pub fn session_error(&self) -> Option<Error> {
         match &*self.shared.fence.borrow() {
-            Fence::Lost(reason) => Some(Error::LeaseLost {
-                member: self.shared.id.to_string(),
-                reason: reason.clone(),
-            }),
+            Fence::Lost(_) => Some(self.shared.not_healthy()),
             _ => None,
         }
     }
 
     /// Writes the status of this member's assignment of `item` (for example, ready once it
-    /// has loaded the item), keeping a release request the leader may have made.
+    /// has loaded the item), keeping a release request the leader may have made. Fails
+    /// with [`Error::Fenced`] as soon as the member is fenced.
     pub async fn update_status(
         &self,
         item: &ItemId,
         update: impl Fn(&mut D::Assignment),
     ) -> Result<(), Error> {
-        self.shared.write_status(item, update).await
+        let shared = &self.shared;
+        shared
+            .while_healthy(shared.write_status(item, update))
+            .await
     }
 
     /// Lets go of `item`: deletes this member's assignments of it. This is how a member
-    /// acknowledges a release request once it has stopped serving an exclusive item.
+    /// acknowledges a release request once it has stopped serving an exclusive item. Fails
+    /// with [`Error::Fenced`] as soon as the member is fenced (the request is told again,
+    /// with the replay, once the fence lifts).
     pub async fn release(&self, item: &ItemId) -> Result<(), Error> {
-        let observed = self.shared.view.current();
-        let ops: Vec<Op> = observed
-            .state
-            .local_assignments()
-            .filter(|l| &l.item.key == item)
-            .map(|l| {
-                Op::Delete(KeyRange::key(
-                    self.shared.prefix.assignment_key(&l.assignment.key),
-                ))
-            })
-            .collect();
-        if ops.is_empty() {
-            return Err(Error::NotAssigned {
-                item: item.to_string(),
-                member: self.shared.id.to_string(),
-            });
-        }
-        let txn = Txn::new().and_then(ops);
-        let result = retry_transient(|| self.shared.store.txn(txn.clone())).await?;
-        // Seen once the deletion arrives; nothing arrives if the keys were already gone.
-        let seen = self.shared.view.wait_for_revision(result.revision);
-        let _ = tokio::time::timeout(Duration::from_secs(1), seen).await;
-        Ok(())
+        let shared = &self.shared;
+        shared.while_healthy(shared.release(item)).await
     }
 
-    /// Changes this member's item limit (the leader then moves items to match).
+    /// Changes this member's item limit (the leader then moves items to match). Returns
+    /// once the store has it, or at once while the member is fenced: the change is kept
+    /// and written as soon as the fence lifts.
     pub async fn set_item_limit(&self, item_limit: u32) -> Result<(), Error> {
-        self.update_member(|v| v.set_item_limit(item_limit)).await
+        self.shared
+            .change_value(|v| v.set_item_limit(item_limit))
+            .await
     }
 
     /// Starts leaving gracefully: marks the member exiting, so the leader moves every item
     /// it holds elsewhere (replicas only once the items stay consistent without them). Keep
-    /// handling events meanwhile (exclusive items must still be released); once the member
-    /// holds nothing, [`Event::Drained`] comes, and [`leave`](Self::leave) ends the session.
+    /// handling events meanwhile (exclusive items must still be released, and `Fenced` may
+    /// come); once the member holds nothing, [`Event::Drained`] comes, and
+    /// [`Member::leave`] ends the session. Returns once the store has the mark, or at
+    /// once while the member is fenced: the mark is kept and written as soon as the fence
+    /// lifts.
     pub async fn begin_drain(&self) -> Result<(), Error> {
         tracing::info!(member = %self.shared.id, "draining");
-        self.update_member(|v| v.set_exiting(true)).await
-    }
-
-    /// Rewrites the member's own value, keeping its lease.
-    async fn update_member(&self, change: impl Fn(&mut D::Member)) -> Result<(), Error> {
-        self.shared.write_value(change).await
+        self.shared.change_value(|v| v.set_exiting(true)).await
     }
 }
 
@@ -319,18 +409,66 @@ impl<S: Store, D: Decoder> Drop for Member<S, D> {
 impl<S, D> Shared<S, D>
 where
     S: Store,
-    D: Decoder + Send + Sync + 'static,
-    D::Item: Clone + Send + Sync,
-    D::Member: Clone + Send + Sync,
-    D::Assignment: Clone + Send + Sync,
+    D: RuntimeDecoder,
 {
-    /// Rewrites the member's own value, keeping its lease, guarded on the key still being
+    /// Runs `call` while the member may act: gives up as soon as (or if already) the fence
+    /// is up, with [`Error::Fenced`] (or [`Error::LeaseLost`]), so that no call holds the
+    /// application away from its `Fenced` event.
+    pub(crate) async fn while_healthy<T>(
+        &self,
+        call: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let mut fence = self.fence.clone();
+        tokio::select! {
+            biased;
+            Ok(_) = fence.wait_for(|f| *f != Fence::Healthy) => Err(self.not_healthy()),
+            result = call => result,
+        }
+    }
+
+    /// The error for a call made while the member is not healthy.
+    fn not_healthy(&self) -> Error {
+        match &*self.fence.borrow() {
+            Fence::Lost(reason) => Error::LeaseLost {
+                member: self.id.to_string(),
+                reason: reason.clone(),
+            },
+            _ => Error::Fenced {
+                member: self.id.to_string(),
+            },
+        }
+    }
+
+    /// A copy of the member's own value as the application wants it.
+    pub(crate) fn own_value(&self) -> OwnValue<D::Member> {
+        let own = self.value.lock().unwrap_or_else(|e| e.into_inner());
+        OwnValue {
+            value: own.value.clone(),
+            version: own.version,
+            written: own.written,
+        }
+    }
+
+    /// Changes the member's own value and writes it; a write cut short by the fence is
+    /// left for the event feed to finish once the fence lifts.
+    async fn change_value(&self, change: impl Fn(&mut D::Member)) -> Result<(), Error> {
+        {
+            let mut own = self.value.lock().unwrap_or_else(|e| e.into_inner());
+            change(&mut own.value);
+            own.version += 1;
+        }
+        match self.while_healthy(self.write_value()).await {
+            Err(Error::Fenced { .. }) => Ok(()),
+            result => result,
+        }
+    }
+
+    /// Writes the member's own value, keeping its lease, guarded on the key still being
     /// held by that lease.
-    async fn write_value(&self, change: impl Fn(&mut D::Member)) -> Result<(), Error> {
-        let value = {
-            let mut value = self.value.lock().unwrap_or_else(|e| e.into_inner());
-            change(&mut value);
-            encode_member(&*self.decoder, &value)?
+    pub(crate) async fn write_value(&self) -> Result<(), Error> {
+        let (value, version) = {
+            let own = self.value.lock().unwrap_or_else(|e| e.into_inner());
+            (encode_member(&*self.decoder, &own.value)?, own.version)
         };
         let key = self.key.clone();
         let lease = self.lease.id;
@@ -341,6 +479,8 @@ where
             .await?
             .succeeded
         {
+            let mut own = self.value.lock().unwrap_or_else(|e| e.into_inner());
+            own.written = own.written.max(version);
             Ok(())
         } else {
             Err(Error::LeaseLost {
@@ -350,8 +490,31 @@ where
         }
     }
 
-    /// See [`Member::update_status`].
-    async fn write_status(
+    /// See [`MemberHandle::release`].
+    async fn release(&self, item: &ItemId) -> Result<(), Error> {
+        let observed = self.view.current();
+        let ops: Vec<Op> = observed
+            .state
+            .local_assignments()
+            .filter(|l| &l.item.key == item)
+            .map(|l| Op::Delete(KeyRange::key(self.prefix.assignment_key(&l.assignment.key))))
+            .collect();
+        if ops.is_empty() {
+            return Err(Error::NotAssigned {
+                item: item.to_string(),
+                member: self.id.to_string(),
+            });
+        }
+        let txn = Txn::new().and_then(ops);
+        let result = retry_transient(|| self.store.txn(txn.clone())).await?;
+        // Seen once the deletion arrives; nothing arrives if the keys were already gone.
+        let seen = self.view.wait_for_revision(result.revision);
+        let _ = tokio::time::timeout(Duration::from_secs(1), seen).await;
+        Ok(())
+    }
+
+    /// See [`MemberHandle::update_status`].
+    pub(crate) async fn write_status(
         &self,
         item: &ItemId,
         update: impl Fn(&mut D::Assignment),
@@ -398,134 +561,9 @@ where
     }
 }
 
-fn encode_member<D: Decoder>(decoder: &D, value: &D::Member) -> Result<Vec<u8>, Error> {
+pub(crate) fn encode_member<D: Decoder>(decoder: &D, value: &D::Member) -> Result<Vec<u8>, Error> {
     decoder.encode_member(value).map_err(|e| Error::Encode {
         what: "member value",
         reason: e.to_string(),
     })
-}
-
-/// Turns views and fence changes into the member's events. While fenced it keeps track of
-/// holdings silently; when the fence lifts it replays them. It also puts the member key back
-/// if it vanished while the lease is healthy (deleted by hand), and its value and
-/// assignment statuses if they were garbled.
-async fn feed_events<S, D>(shared: Arc<Shared<S, D>>, events: mpsc::UnboundedSender<Event>)
-where
-    S: Store,
-    D: RuntimeDecoder,
-{
-    let mut states = shared.view.subscribe();
-    let mut fence = shared.fence.clone();
-    let mut held = events::Held::new();
-    let mut fenced = false;
-    let mut was_drained = false;
-    let mut out = Vec::new();
-    loop {
-        let observed = states.borrow_and_update().clone();
-        let now = fence.borrow_and_update().clone();
-        let next = events::held(&observed.state);
-        let drained = next.is_empty()
-            && observed
-                .state
-                .local_member()
-                .is_some_and(|m| observed.state.members()[m].value.is_exiting());
-        match (&now, fenced) {
-            (Fence::Healthy, false) => events::diff(&held, &next, &mut out),
-            (Fence::Healthy, true) => {
-                fenced = false;
-                out.push(Event::Unfenced);
-                events::replay(&next, &mut out);
-            }
-            (Fence::Fenced | Fence::Lost(_), false) => {
-                fenced = true;
-                out.push(Event::Fenced);
-            }
-            (Fence::Fenced | Fence::Lost(_), true) => {}
-        }
-        if drained && !was_drained {
-            out.push(Event::Drained);
-        }
-        was_drained = drained;
-        held = next;
-        for event in out.drain(..) {
-            if events.send(event).is_err() {
-                return;
-            }
-        }
-        if let Fence::Lost(reason) = &now {
-            tracing::error!(member = %shared.id, %reason, "member session lost");
-            return;
-        }
-        if now == Fence::Healthy && observed.state.local_member().is_none() && observed.revision > 0
-        {
-            reannounce(&shared).await;
-        }
-        if now == Fence::Healthy {
-            repair(&shared, &observed).await;
-        }
-        tokio::select! {
-            changed = states.changed() => if changed.is_err() { return },
-            changed = fence.changed() => if changed.is_err() { return },
-        }
-    }
-}
-
-/// Writes back this member's own keys that someone overwrote with a value that does not
-/// decode (this view kept the last good one): its member value and its assignment statuses.
-/// The member owns them, and a member that never read the good value cannot even tell the
-/// key is there: as leader, it would place this member's items again, and never move them
-/// away from it (so a draining member would never be drained).
-async fn repair<S, D>(shared: &Shared<S, D>, observed: &Observed<D>)
-where
-    S: Store,
-    D: Decoder + Send + Sync + 'static,
-    D::Item: Clone + Send + Sync,
-    D::Member: Clone + Send + Sync,
-    D::Assignment: Clone + Send + Sync,
-{
-    if observed.rejected == 0 {
-        return;
-    }
-    let rejected = shared.view.rejected_keys();
-    if rejected.contains(shared.key.as_bytes()) {
-        tracing::warn!(member = %shared.id, "member value garbled; writing it back");
-        if let Err(e) = shared.write_value(|_| {}).await {
-            tracing::warn!(member = %shared.id, error = %e, "cannot write the value back");
-        }
-    }
-    for local in observed.state.local_assignments() {
-        let key = shared.prefix.assignment_key(&local.assignment.key);
-        if rejected.contains(key.as_bytes()) {
-            tracing::warn!(member = %shared.id, %key, "assignment status garbled; writing it back");
-            if let Err(e) = shared.write_status(&local.item.key, |_| {}).await {
-                tracing::warn!(member = %shared.id, %key, error = %e, "cannot write the status back");
-            }
-        }
-    }
-}
-
-/// Puts the member key back under the member's lease after it was deleted by someone else.
-async fn reannounce<S: Store, D: Decoder>(shared: &Shared<S, D>) {
-    let value = {
-        let value = shared.value.lock().unwrap_or_else(|e| e.into_inner());
-        encode_member(&*shared.decoder, &value)
-    };
-    let Ok(value) = value else { return };
-    let txn = Txn::new()
-        .when([Compare::version(shared.key.clone(), CompareOp::Equal, 0)])
-        .and_then([Op::put_with_lease(
-            shared.key.clone(),
-            value,
-            shared.lease.id,
-        )]);
-    match shared.store.txn(txn).await {
-        Ok(result) if result.succeeded => {
-            tracing::warn!(member = %shared.id, "member key was deleted; announced it again");
-            shared.view.wait_for_revision(result.revision).await;
-        }
-        Ok(_) => {}
-        Err(e) => {
-            tracing::warn!(member = %shared.id, error = %e, "cannot announce the member again")
-        }
-    }
 }

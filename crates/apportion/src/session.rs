@@ -12,24 +12,39 @@ use tokio::time::Instant;
 
 use crate::error::Error;
 
-/// Creates the member key under `lease`, or takes it over if it is already ours. If another
-/// lease holds it (a previous process of this member that has not expired yet, or a live
-/// duplicate), waits for that key to go, up to `timeout`.
-pub(crate) async fn announce<S: Store>(
-    store: &S,
-    member: &MemberId,
-    key: &str,
-    value: &[u8],
-    lease: LeaseId,
-    timeout: Duration,
-) -> Result<(), Error> {
+/// How a member claims its key.
+pub(crate) struct Claim<'a> {
+    pub member: &'a MemberId,
+    pub key: &'a str,
+    pub value: &'a [u8],
+    pub lease: LeaseId,
+    /// The longest wait for another holder's lease to end.
+    pub timeout: Duration,
+    /// The lease TTL: a holder seen renewing over this long is alive.
+    pub ttl: Duration,
+}
+
+/// How many renewals of the holder's lease, seen over at least a TTL, prove its process
+/// alive. A store election extends a lease once; a live process renews several times.
+const RENEWALS_OF_A_LIVE_HOLDER: u32 = 3;
+
+/// Creates the member key under the claim's lease, or takes it over if it is already
+/// ours. If another lease holds it (a previous process of this member that has not expired
+/// yet, or a live duplicate), follows that lease's time to live and waits for the key to
+/// go, up to the timeout, or until the holder has renewed its lease often enough to be
+/// known alive.
+pub(crate) async fn announce<S: Store>(store: &S, claim: &Claim<'_>) -> Result<(), Error> {
     let start = Instant::now();
+    let key = claim.key;
+    let lease = claim.lease;
+    // The holder, what its lease had left when last looked at, and how often it grew.
+    let mut followed: Option<(LeaseId, Option<Duration>, u32)> = None;
     loop {
-        let claim = Txn::new()
+        let txn = Txn::new()
             .when([Compare::version(key, CompareOp::Equal, 0)])
-            .and_then([Op::put_with_lease(key, value, lease)])
+            .and_then([Op::put_with_lease(key, claim.value, lease)])
             .or_else([Op::Range(KeyRange::key(key))]);
-        let result = store.txn(claim).await?;
+        let result = store.txn(txn).await?;
         if result.succeeded {
             return Ok(());
         }
@@ -42,21 +57,34 @@ pub(crate) async fn announce<S: Store>(
             Some(holder) if holder == lease => {
                 let update = Txn::new()
                     .when([Compare::lease(key, CompareOp::Equal, lease)])
-                    .and_then([Op::put_with_lease(key, value, lease)]);
+                    .and_then([Op::put_with_lease(key, claim.value, lease)]);
                 if store.txn(update).await?.succeeded {
                     return Ok(());
                 }
             }
             Some(holder) => {
+                let left = store.time_to_live(holder).await?;
+                let renewals = match followed {
+                    Some((seen, before, n)) if seen == holder => n + u32::from(left > before),
+                    _ => 0,
+                };
+                followed = Some((holder, left, renewals));
                 let waited = start.elapsed();
-                if waited >= timeout {
+                let alive = renewals >= RENEWALS_OF_A_LIVE_HOLDER && waited >= claim.ttl;
+                if waited >= claim.timeout || alive {
                     return Err(Error::Taken {
-                        member: member.to_string(),
+                        member: claim.member.to_string(),
                         lease: holder,
+                        time_left: left,
+                        renewed: renewals >= RENEWALS_OF_A_LIVE_HOLDER,
                         waited,
                     });
                 }
-                tracing::info!(%member, holder, "member key held by another lease; waiting for it to end");
+                if renewals == 0 {
+                    tracing::info!(member = %claim.member, holder, time_left = ?left, "member key held by another lease; waiting for it to end");
+                }
+                // Wait for the key to go, looking at the holder's lease again every second.
+                let slice = (claim.timeout - waited).min(Duration::from_secs(1));
                 let mut watch = store.watch(KeyRange::key(key), result.revision + 1).await?;
                 let gone = async {
                     while let Some(Ok(batch)) = watch.next().await {
@@ -65,7 +93,7 @@ pub(crate) async fn announce<S: Store>(
                         }
                     }
                 };
-                let _ = tokio::time::timeout(timeout - waited, gone).await;
+                let _ = tokio::time::timeout(slice, gone).await;
             }
         }
     }

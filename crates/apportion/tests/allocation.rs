@@ -176,6 +176,18 @@ async fn exclusive_items_never_have_two_owners() {
 
 #[tokio::test(start_paused = true)]
 async fn a_member_cut_off_from_the_store_is_fenced_before_its_lease_can_expire() {
+    cut_off_then_fenced_in_time(false).await;
+}
+
+/// Fencing does not depend on what the member is doing: one told to drain just after it
+/// was cut off (its application awaiting `begin_drain` in its event loop, as `apportion
+/// member` does on SIGTERM) is fenced as early.
+#[tokio::test(start_paused = true)]
+async fn a_draining_member_cut_off_from_the_store_is_fenced_before_its_lease_can_expire() {
+    cut_off_then_fenced_in_time(true).await;
+}
+
+async fn cut_off_then_fenced_in_time(drain: bool) {
     let mut cluster = memory_cluster().await;
     cluster.join("a", "1", 10).await;
     let handle = cluster.join("b", "1", 10).await;
@@ -185,6 +197,10 @@ async fn a_member_cut_off_from_the_store_is_fenced_before_its_lease_can_expire()
     cluster.settle().await;
     let cut_at = tokio::time::Instant::now();
     handle.set_reachable(false);
+    if drain {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cluster.drain("b#1");
+    }
     cluster.wait_gone("b#1").await;
     let expired_after = cut_at.elapsed();
     let settled = cluster.settle().await;
@@ -202,6 +218,34 @@ async fn a_member_cut_off_from_the_store_is_fenced_before_its_lease_can_expire()
         "fenced after {fenced_after:?}, but its lease expired after {expired_after:?}"
     );
     assert_single_owner(&log, &["x0", "x1", "x2", "x3"]);
+}
+
+/// A drain asked for while the member was fenced is not lost: it is written once the
+/// store is back, and the member then drains as usual.
+#[tokio::test(start_paused = true)]
+async fn a_drain_asked_for_while_fenced_happens_once_the_store_is_back() {
+    let mut cluster = memory_cluster().await;
+    cluster.join("a", "1", 10).await;
+    let handle = cluster.join("b", "1", 10).await;
+    for i in 0..4 {
+        cluster.put_item(&format!("i{i}"), 1, false).await;
+    }
+    cluster.settle().await;
+    handle.set_reachable(false);
+    while cluster.events_of("b#1").last() != Some(&Event::Fenced) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cluster.drain("b#1");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    handle.set_reachable(true);
+    cluster.wait_gone("b#1").await;
+    let events = cluster.events_of("b#1");
+    assert!(events.contains(&Event::Unfenced), "{events:?}");
+    assert_eq!(events.last(), Some(&Event::Drained), "{events:?}");
+    let settled = cluster.settle().await;
+    assert!(placement(&settled.state)
+        .values()
+        .all(|o| o == &vec!["a#1".to_string()]));
 }
 
 #[tokio::test(start_paused = true)]

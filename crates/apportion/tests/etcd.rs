@@ -79,3 +79,43 @@ async fn leader_failover_on_etcd_moves_only_what_was_lost() {
         "the new leader re-placed the lost replicas and nothing else"
     );
 }
+
+/// Fencing does not depend on what the member is doing: etcd goes away, and a member told
+/// to drain 0.3 s later (its application awaiting `begin_drain` in its event loop, as
+/// `apportion member` does on SIGTERM) is fenced before its lease could expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_draining_when_etcd_goes_away_is_fenced_in_time() {
+    let mut etcd = TestEtcd::start();
+    let mut cluster = etcd_cluster(&etcd).await;
+    cluster.join("a", "1", 10).await;
+    cluster.join("b", "1", 10).await;
+    for i in 0..4 {
+        cluster.put_item(&format!("x{i}"), 1, true).await;
+    }
+    cluster.settle().await;
+    let killed_at = tokio::time::Instant::now();
+    etcd.kill();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    cluster.drain("b#1");
+    let ttl = std::time::Duration::from_secs(cluster.ttl as u64);
+    let fenced = |member: &str| {
+        let log = cluster.log.lock().unwrap();
+        log.iter()
+            .find(|l| l.member == member && l.event == apportion::Event::Fenced)
+            .map(|l| l.at)
+    };
+    let deadline = killed_at + 3 * ttl;
+    while (fenced("a#1").is_none() || fenced("b#1").is_none())
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for member in ["a#1", "b#1"] {
+        let at = fenced(member).unwrap_or_else(|| panic!("{member} was never fenced"));
+        assert!(
+            at - killed_at < ttl,
+            "{member} fenced {:?} after etcd went away; its lease could expire after {ttl:?}",
+            at - killed_at
+        );
+    }
+}
