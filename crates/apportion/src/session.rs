@@ -25,8 +25,15 @@ pub(crate) struct Claim<'a> {
 }
 
 /// How many renewals of the holder's lease, seen over at least a TTL, prove its process
-/// alive. A store election extends a lease once; a live process renews several times.
+/// alive. The end of a lease is estimated as now plus its time to live (whole seconds, so
+/// up to a second early): a lease nobody renews keeps its estimated end, give or take that
+/// second, so its estimate moves forward by more than half a second at most once, and once
+/// more for each store election (which extends every lease). A live process renews every
+/// second or more often, moving the estimate forward by a second at each look.
 const RENEWALS_OF_A_LIVE_HOLDER: u32 = 3;
+
+/// How far the estimated end of the holder's lease must move forward to count as renewed.
+const RENEWED_BY: Duration = Duration::from_millis(500);
 
 /// Creates the member key under the claim's lease, or takes it over if it is already
 /// ours. If another lease holds it (a previous process of this member that has not expired
@@ -37,8 +44,8 @@ pub(crate) async fn announce<S: Store>(store: &S, claim: &Claim<'_>) -> Result<(
     let start = Instant::now();
     let key = claim.key;
     let lease = claim.lease;
-    // The holder, what its lease had left when last looked at, and how often it grew.
-    let mut followed: Option<(LeaseId, Option<Duration>, u32)> = None;
+    // The holder, the latest estimated end of its lease, and how often it moved forward.
+    let mut followed: Option<(LeaseId, Option<Instant>, u32)> = None;
     loop {
         let txn = Txn::new()
             .when([Compare::version(key, CompareOp::Equal, 0)])
@@ -64,11 +71,16 @@ pub(crate) async fn announce<S: Store>(store: &S, claim: &Claim<'_>) -> Result<(
             }
             Some(holder) => {
                 let left = store.time_to_live(holder).await?;
-                let renewals = match followed {
-                    Some((seen, before, n)) if seen == holder => n + u32::from(left > before),
-                    _ => 0,
+                let end = left.map(|left| Instant::now() + left);
+                let (latest, renewals) = match followed {
+                    Some((seen, latest, n)) if seen == holder => {
+                        let moved =
+                            matches!((latest, end), (Some(l), Some(e)) if e > l + RENEWED_BY);
+                        (latest.max(end), n + u32::from(moved))
+                    }
+                    _ => (end, 0),
                 };
-                followed = Some((holder, left, renewals));
+                followed = Some((holder, latest, renewals));
                 let waited = start.elapsed();
                 let alive = renewals >= RENEWALS_OF_A_LIVE_HOLDER && waited >= claim.ttl;
                 if waited >= claim.timeout || alive {
