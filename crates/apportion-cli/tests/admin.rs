@@ -31,16 +31,46 @@ fn items_put_list_and_rm_round_trip() {
             "put",
             "orders",
             "--replication",
-            "3",
+            "1",
             "--exclusive",
         ],
     );
     assert_eq!(
         (put.code, put.stdout.as_str()),
-        (0, "created item orders (replication 3)\n")
+        (0, "created item orders (replication 1, exclusive)\n")
     );
-    let update = apportion(&url, &["items", "put", "orders", "--replication", "2"]);
-    assert_eq!(update.stdout, "updated item orders (replication 3 -> 2)\n");
+    // An edit changes only what it names: the item stays exclusive, so two replicas are
+    // refused until exclusivity is turned off, explicitly.
+    let refused = apportion(&url, &["items", "put", "orders", "--replication", "2"]);
+    assert_eq!(refused.code, 2);
+    assert!(
+        one_line(&refused.stderr).contains("item `orders` is exclusive"),
+        "{}",
+        refused.stderr
+    );
+    let both = apportion(
+        &url,
+        &["items", "put", "x", "--replication", "2", "--exclusive"],
+    );
+    assert_eq!(both.code, 2);
+    assert!(one_line(&both.stderr).contains("one owner at a time"));
+    let update = apportion(
+        &url,
+        &[
+            "items",
+            "put",
+            "orders",
+            "--replication",
+            "2",
+            "--no-exclusive",
+        ],
+    );
+    assert_eq!(
+        update.stdout,
+        "updated item orders (replication 1 -> 2, no longer exclusive)\n"
+    );
+    let kept = apportion(&url, &["items", "put", "orders", "--replication", "2"]);
+    assert_eq!(kept.stdout, "updated item orders (replication 2 -> 2)\n");
     assert_eq!(
         apportion(&url, &["items", "put", "parked", "--replication", "0"]).code,
         0

@@ -20,7 +20,8 @@ use crate::view::View;
 /// The `items` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum ItemsCommand {
-    /// Create an item or change its replication (other fields of its value are kept).
+    /// Create an item or change its replication (other fields of its value, exclusivity
+    /// included, are kept unless named).
     Put {
         #[command(flatten)]
         target: Target,
@@ -30,9 +31,13 @@ pub enum ItemsCommand {
         /// How many copies to place (0 parks the item).
         #[arg(long, value_name = "N")]
         replication: u16,
-        /// At most one member serves the item at a time; it is handed over break-before-make.
-        #[arg(long)]
+        /// At most one member serves the item at a time; it is handed over
+        /// break-before-make. Its replication is then 0 or 1.
+        #[arg(long, conflicts_with = "no_exclusive")]
         exclusive: bool,
+        /// Make an exclusive item an ordinary one (that may have several replicas).
+        #[arg(long)]
+        no_exclusive: bool,
     },
     /// Delete an item; its copies are then removed by the leader.
     Rm {
@@ -62,7 +67,13 @@ impl ItemsCommand {
                 id,
                 replication,
                 exclusive,
+                no_exclusive,
             } => {
+                let exclusive = match (exclusive, no_exclusive) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                };
                 let store = target.connect().await?;
                 put(
                     &store,
@@ -86,17 +97,24 @@ impl ItemsCommand {
     }
 }
 
-/// Creates the item or updates its replication and exclusive flag, keeping the other
-/// fields of an existing value. An existing value that does not decode is left alone: the
-/// command fails and says how to replace it.
+/// Creates the item or updates its replication, and its exclusive flag when `exclusive`
+/// names it, keeping every other field of an existing value. An exclusive item has one
+/// owner at a time, so a replication above 1 for one is refused. An existing value that
+/// does not decode is left alone: the command fails and says how to replace it.
 pub async fn put<S: Store>(
     store: &S,
     prefix: &Prefix,
     id: &ItemId,
     replication: u16,
-    exclusive: bool,
+    exclusive: Option<bool>,
     out: &mut impl Write,
 ) -> Result<()> {
+    if exclusive == Some(true) && replication > 1 {
+        return Err(CliError::Input(format!(
+            "an exclusive item has one owner at a time: --replication {replication} cannot go \
+             with --exclusive (use 0 or 1)"
+        )));
+    }
     let key = prefix.item_key(id);
     let before = update(store, &key, |current| {
         let (mut value, before) = match current {
@@ -107,23 +125,41 @@ pub async fn put<S: Store>(
                          replace it with `apportion items rm {id}` then `items put`"
                     ))
                 })?;
-                let before = value.replication;
+                let before = (value.replication, value.exclusive);
                 (value, Some(before))
             }
             None => (JsonItem::default(), None),
         };
         value.replication = replication;
-        value.exclusive = exclusive;
+        value.exclusive = exclusive.unwrap_or(value.exclusive);
+        if value.exclusive && replication > 1 {
+            return Err(CliError::Input(format!(
+                "item `{id}` is exclusive (one owner at a time), so its replication is 0 or 1; \
+                 add --no-exclusive to make it an ordinary item with {replication} replicas"
+            )));
+        }
         let value = JsonDecoder.encode_item(&value).map_err(CliError::failed)?;
         Ok((Some(NewValue { value, lease: None }), before))
     })
     .await?;
+    let now_exclusive = exclusive.unwrap_or(before.is_some_and(|(_, was)| was));
     match before {
-        None => writeln!(out, "created item {id} (replication {replication})")?,
-        Some(old) => writeln!(
+        None if now_exclusive => writeln!(
             out,
-            "updated item {id} (replication {old} -> {replication})"
+            "created item {id} (replication {replication}, exclusive)"
         )?,
+        None => writeln!(out, "created item {id} (replication {replication})")?,
+        Some((old, was_exclusive)) => {
+            let flag = match (was_exclusive, now_exclusive) {
+                (false, true) => ", now exclusive",
+                (true, false) => ", no longer exclusive",
+                _ => "",
+            };
+            writeln!(
+                out,
+                "updated item {id} (replication {old} -> {replication}{flag})"
+            )?
+        }
     }
     Ok(())
 }

@@ -5,12 +5,15 @@
 //! as a stand-in for a service); with `--exec` it runs the command once per item (see
 //! [`exec`]) and marks the assignment ready when the process is. SIGTERM or SIGINT drains
 //! it: its items move to other members first, then it leaves and exits 0. A second signal
-//! leaves at once.
+//! leaves at once. A signal during the start stops the member as soon as the start is
+//! over (it then leaves at once), and a member that cannot start leaves nothing behind.
+//! A member whose lease was lost joins again under a new one (`--no-rejoin` exits 1).
 
 mod exec;
 mod output;
 mod prometheus;
 mod serve;
+mod signals;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -24,10 +27,7 @@ use crate::connect::reach;
 use exec::ExecSpec;
 use output::{Line, Printer};
 use serve::{Ending, Serving};
-
-/// How long to wait, beyond one TTL, for a previous process's claim on the member id to
-/// end before concluding that a live process holds it.
-const CLAIM_SLACK: Duration = Duration::from_secs(2);
+use signals::Signals;
 
 /// The command line of `apportion member`.
 #[derive(clap::Args, Debug)]
@@ -54,9 +54,14 @@ pub struct MemberArgs {
     /// The most items this member may hold.
     #[arg(long, default_value_t = 100)]
     item_limit: u32,
-    /// The lease's time to live in seconds: how long a silent member keeps its items.
+    /// The lease's time to live in seconds: how long a silent member keeps its items. Keep
+    /// it at 5 s or more with etcd's default election timeout (1 s): below that, one etcd
+    /// leader election can fence every member (a warning says so at start).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=3600))]
     lease_ttl: i64,
+    /// Exit (code 1) when the lease is lost, instead of joining again under a new lease.
+    #[arg(long)]
+    no_rejoin: bool,
     /// Print one JSON object per line instead of text.
     #[arg(long)]
     json: bool,
@@ -80,6 +85,10 @@ pub struct MemberArgs {
 
 /// Runs the member until it has drained (exit 0) or cannot go on (exit 1).
 pub async fn run(args: MemberArgs) -> ExitCode {
+    let mut signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(e) => return fail(1, &format!("cannot handle signals: {e}")),
+    };
     let suffix = args.suffix.clone().unwrap_or_else(default_suffix);
     let id = match MemberId::new(&args.zone, &suffix) {
         Ok(id) => id,
@@ -94,18 +103,37 @@ pub async fn run(args: MemberArgs) -> ExitCode {
             return fail(1, &e);
         }
     }
-    let store = match reach(&args.etcd).await {
-        Ok(store) => store,
-        Err(e) => return fail(1, &e),
+    let store = tokio::select! {
+        store = reach(&args.etcd) => match store {
+            Ok(store) => store,
+            Err(e) => return fail(1, &e),
+        },
+        name = signals.next() => {
+            eprintln!("apportion member: {name} before joining; nothing to leave");
+            return ExitCode::SUCCESS;
+        }
     };
     let mut config = MemberConfig::json(&args.prefix, &args.zone, &suffix, args.item_limit);
     config.lease_ttl_secs = args.lease_ttl;
-    config.announce_timeout = Some(Duration::from_secs(args.lease_ttl as u64) + CLAIM_SLACK);
-    let member =
-        match Member::start_with(store, JsonDecoder, config, MemberOptions::default()).await {
-            Ok(member) => member,
-            Err(e) => return fail(1, &e.to_string()),
-        };
+    let start = Member::start_with(store, JsonDecoder, config, MemberOptions::default());
+    tokio::pin!(start);
+    let mut stopping = None;
+    let started = loop {
+        tokio::select! {
+            started = &mut start => break started,
+            name = signals.next() => {
+                if stopping.is_some() {
+                    return fail(1, &format!("{name} again: stopped while starting"));
+                }
+                eprintln!("apportion member: {name} while starting: leaving as soon as the start is over (send it again to stop at once)");
+                stopping = Some(name);
+            }
+        }
+    };
+    let member = match started {
+        Ok(member) => member,
+        Err(e) => return fail(1, &e.to_string()),
+    };
     let printer = Printer { json: args.json };
     printer.print(&Line::Joined {
         member: id.as_str(),
@@ -119,8 +147,26 @@ pub async fn run(args: MemberArgs) -> ExitCode {
         grace: Duration::from_secs(args.grace),
         member: id.to_string(),
     });
-    match Serving::new(member, exec, printer).run().await {
+    if stopping.is_some() {
+        return match member.leave().await {
+            Ok(()) => {
+                printer.print(&Line::Left);
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(1, &format!("cannot leave: {e}")),
+        };
+    }
+    match Serving::new(member, exec, printer, signals, !args.no_rejoin)
+        .run()
+        .await
+    {
         Ending::Drained => ExitCode::SUCCESS,
+        Ending::Gone => {
+            eprintln!(
+                "apportion member: the lease ended while stopping; nothing held, nothing to leave"
+            );
+            ExitCode::SUCCESS
+        }
         Ending::Abandoned => fail(1, "left before draining finished (second signal)"),
         Ending::Failed(reason) => fail(1, &reason),
     }

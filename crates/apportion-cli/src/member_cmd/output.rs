@@ -62,6 +62,14 @@ pub enum Line<'a> {
     },
     /// The member left the cluster.
     Left,
+    /// The lease was lost (the member had fenced itself already); it joined again under a
+    /// new lease.
+    Rejoined {
+        /// Why the old session ended.
+        reason: &'a str,
+        /// The new lease.
+        lease: i64,
+    },
 }
 
 /// Prints lines in the chosen form.
@@ -125,6 +133,9 @@ pub fn to_text(line: &Line<'_>) -> String {
             format!("{signal}: draining, items move away first (send it again to leave at once)")
         }
         Line::Left => "left the cluster".into(),
+        Line::Rejoined { reason, lease } => {
+            format!("session lost ({reason}); joined again under lease {lease:x}")
+        }
     }
 }
 
@@ -172,6 +183,9 @@ pub fn to_json(line: &Line<'_>) -> Value {
         Line::Released { item } => json!({"event": "released", "item": item.as_str()}),
         Line::Draining { signal } => json!({"event": "draining", "signal": signal}),
         Line::Left => json!({"event": "left"}),
+        Line::Rejoined { reason, lease } => {
+            json!({"event": "rejoined", "reason": reason, "lease": lease})
+        }
     }
 }
 

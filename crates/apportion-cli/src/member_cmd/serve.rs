@@ -5,7 +5,9 @@
 //! without `--exec`); a revoked item's process stops; an item asked to be released is
 //! released once its process has stopped; fencing stops everything (the replayed
 //! assignments after `Unfenced` start it again); an assignment is ready while its process
-//! is up, and marked not ready when the process dies.
+//! is up, and marked not ready when the process dies. When the lease is lost (the member
+//! was cut off, or paused, for longer than its TTL, and had fenced itself), it joins again
+//! under a new lease, unless told not to.
 
 use std::collections::BTreeSet;
 
@@ -13,12 +15,17 @@ use apportion::core::keys::{ItemId, Slot};
 use apportion::core::values::JsonDecoder;
 use apportion::store::EtcdStore;
 use apportion::{Error, Event, Member};
-use tokio::signal::unix::{signal, SignalKind};
+use std::time::Duration;
+
 use tokio::sync::mpsc;
 
 use super::exec::{ExecSpec, Notice, Supervisor};
 use super::output::{Line, Printer};
 use super::prometheus;
+use super::signals::Signals;
+
+/// The longest pause between two attempts to join again after the lease was lost.
+const MAX_REJOIN_BACKOFF: Duration = Duration::from_secs(10);
 
 /// How the member's run ended.
 #[derive(Debug)]
@@ -27,6 +34,9 @@ pub enum Ending {
     Drained,
     /// Left on a second signal, before draining finished.
     Abandoned,
+    /// The lease ended while draining (or while joining again after it ended, when a
+    /// signal came): the member holds nothing, and there is nothing to leave.
+    Gone,
     /// The session could not go on; the reason.
     Failed(String),
 }
@@ -44,6 +54,9 @@ pub struct Serving {
     /// Items to release once their process has stopped.
     releasing: BTreeSet<ItemId>,
     fenced: bool,
+    signals: Signals,
+    /// Join again under a new lease when the lease is lost.
+    rejoin: bool,
 }
 
 impl Serving {
@@ -52,6 +65,8 @@ impl Serving {
         member: Member<EtcdStore, JsonDecoder>,
         exec: Option<ExecSpec>,
         printer: Printer,
+        signals: Signals,
+        rejoin: bool,
     ) -> Self {
         let (tx, notices) = mpsc::unbounded_channel();
         Serving {
@@ -63,6 +78,8 @@ impl Serving {
             ready: BTreeSet::new(),
             releasing: BTreeSet::new(),
             fenced: false,
+            signals,
+            rejoin,
         }
     }
 
@@ -76,7 +93,7 @@ impl Serving {
             }
         }
         match ending {
-            Ending::Failed(reason) => Ending::Failed(reason),
+            Ending::Failed(_) | Ending::Gone => ending,
             ending => match self.member.leave().await {
                 Ok(()) => {
                     self.printer.print(&Line::Left);
@@ -88,21 +105,21 @@ impl Serving {
     }
 
     async fn serve(&mut self) -> Ending {
-        let (mut term, mut int) = match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(term), Ok(int)) => (term, int),
-            (Err(e), _) | (_, Err(e)) => {
-                return Ending::Failed(format!("cannot handle signals: {e}"))
-            }
-        };
         let mut draining = false;
         loop {
             let signalled = tokio::select! {
                 event = self.member.next_event() => {
                     let Some(event) = event else {
-                        return Ending::Failed(self.session_error());
+                        if draining {
+                            return Ending::Gone;
+                        }
+                        if !self.rejoin {
+                            return Ending::Failed(self.session_error());
+                        }
+                        if let Err(ending) = self.join_again().await {
+                            return ending;
+                        }
+                        continue;
                     };
                     if self.on_event(event).await {
                         return Ending::Drained;
@@ -113,8 +130,7 @@ impl Serving {
                     self.on_notice(notice).await;
                     None
                 }
-                _ = term.recv() => Some("SIGTERM"),
-                _ = int.recv() => Some("SIGINT"),
+                name = self.signals.next() => Some(name),
             };
             if let Some(name) = signalled {
                 if draining {
@@ -127,6 +143,46 @@ impl Serving {
                 }
             }
             self.record_metrics();
+        }
+    }
+
+    /// Starts a new session after the lease was lost, trying until it works; a signal
+    /// meanwhile ends the run (there is nothing to drain).
+    async fn join_again(&mut self) -> Result<(), Ending> {
+        let reason = self.session_error();
+        self.held.clear();
+        self.ready.clear();
+        self.releasing.clear();
+        if let Some(supervisor) = &mut self.supervisor {
+            supervisor.stop_all();
+        }
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let joined = tokio::select! {
+                joined = self.member.rejoin() => joined,
+                _ = self.signals.next() => return Err(Ending::Gone),
+            };
+            match joined {
+                Ok(()) => {
+                    self.fenced = false;
+                    let lease = self.member.lease().id;
+                    self.printer.print(&Line::Rejoined {
+                        reason: &reason,
+                        lease,
+                    });
+                    return Ok(());
+                }
+                Err(e) => {
+                    eprintln!(
+                        "apportion member: cannot join again yet ({e}); retrying in {backoff:?}"
+                    );
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        _ = self.signals.next() => return Err(Ending::Gone),
+                    }
+                    backoff = (backoff * 2).min(MAX_REJOIN_BACKOFF);
+                }
+            }
         }
     }
 
