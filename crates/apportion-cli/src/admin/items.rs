@@ -223,31 +223,40 @@ mod tests {
     async fn put_creates_then_updates_keeping_fields_it_does_not_know() {
         let store = MemoryStore::new();
         let mut out = Vec::new();
-        put(&store, &prefix(), &id("orders"), 3, true, &mut out)
+        put(&store, &prefix(), &id("orders"), 1, Some(true), &mut out)
             .await
             .unwrap();
         assert_eq!(
             value(&store, "/svc/items/orders").await.unwrap(),
-            serde_json::json!({"replication": 3, "exclusive": true})
+            serde_json::json!({"replication": 1, "exclusive": true})
         );
         store
             .put(
                 "/svc/items/orders",
-                r#"{"replication": 3, "exclusive": true, "owner": "team-a"}"#,
+                r#"{"replication": 1, "exclusive": true, "owner": "team-a"}"#,
                 None,
             )
             .await
             .unwrap();
-        put(&store, &prefix(), &id("orders"), 1, false, &mut out)
+        put(&store, &prefix(), &id("orders"), 0, None, &mut out)
             .await
             .unwrap();
         assert_eq!(
             value(&store, "/svc/items/orders").await.unwrap(),
-            serde_json::json!({"replication": 1, "exclusive": false, "owner": "team-a"})
+            serde_json::json!({"replication": 0, "exclusive": true, "owner": "team-a"})
+        );
+        put(&store, &prefix(), &id("orders"), 3, Some(false), &mut out)
+            .await
+            .unwrap();
+        assert_eq!(
+            value(&store, "/svc/items/orders").await.unwrap(),
+            serde_json::json!({"replication": 3, "exclusive": false, "owner": "team-a"})
         );
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "created item orders (replication 3)\nupdated item orders (replication 3 -> 1)\n"
+            "created item orders (replication 1, exclusive)\n\
+             updated item orders (replication 1 -> 0)\n\
+             updated item orders (replication 0 -> 3, no longer exclusive)\n"
         );
     }
 
@@ -258,7 +267,7 @@ mod tests {
             .put("/svc/items/orders", "{garbage", None)
             .await
             .unwrap();
-        let error = put(&store, &prefix(), &id("orders"), 2, false, &mut Vec::new())
+        let error = put(&store, &prefix(), &id("orders"), 2, None, &mut Vec::new())
             .await
             .unwrap_err()
             .to_string();
@@ -277,7 +286,7 @@ mod tests {
     #[tokio::test]
     async fn rm_deletes_an_item_and_refuses_one_that_does_not_exist() {
         let store = MemoryStore::new();
-        put(&store, &prefix(), &id("orders"), 2, false, &mut Vec::new())
+        put(&store, &prefix(), &id("orders"), 2, None, &mut Vec::new())
             .await
             .unwrap();
         let mut out = Vec::new();
