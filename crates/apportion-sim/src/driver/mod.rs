@@ -223,6 +223,9 @@ impl Driver {
     /// Runs one action; returns what it acted on, or `None` when it found no target.
     async fn act(&mut self, action: &Action) -> Option<String> {
         let up = |s: &Session| s.mode == Mode::Up;
+        // An application acts whether or not its member can reach the store (a drain
+        // asked for while partitioned must not hold it away from its `Fenced` event).
+        let acting = |s: &Session| matches!(s.mode, Mode::Up | Mode::Partitioned);
         match action {
             Action::Join { member, returning } => {
                 let gone: Vec<&String> = self.gone.iter().collect();
@@ -285,7 +288,7 @@ impl Driver {
                 Some(name)
             }
             Action::Drain { pick } => {
-                let name = self.pick_session(*pick, |s| up(s) && !s.draining)?;
+                let name = self.pick_session(*pick, |s| acting(s) && !s.draining)?;
                 self.sessions.get_mut(&name)?.draining = true;
                 self.command(&name, Command::Drain);
                 Some(name)
@@ -310,7 +313,7 @@ impl Driver {
                 Some(format!("{id} to {replication}"))
             }
             Action::SetLimit { pick, limit } => {
-                let name = self.pick_session(*pick, up)?;
+                let name = self.pick_session(*pick, acting)?;
                 self.command(&name, Command::Limit(*limit));
                 Some(format!("{name} to {limit}"))
             }
