@@ -1,14 +1,21 @@
 //! Turning planned changes into guarded transactions, batched to the store's op limit.
 //!
 //! Every transaction carries the leader's fence (its own member key unchanged since the view
-//! was read, so a deposed leader's writes fail) and, per item, guards that the item and all of
-//! its assignment keys are unchanged since the view's revision: a plan made from a stale view
-//! fails instead of double-assigning. Those guards cannot see a key that was deleted (a
-//! lease that ended), so the consistent copies a removal relies on are guarded to exist.
+//! was read, so a deposed leader's writes fail) and, per item, guards on exactly what the
+//! item's plan depends on, so that a member writing its own status (marking a copy ready)
+//! does not fail an unrelated change:
+//! - the item is unchanged since the view (same key, same value);
+//! - no assignment of the item was created since the view (a compare of create revisions
+//!   over the item's assignment keys): a plan made from a stale view fails instead of
+//!   adding a copy next to one another leader added, or a second owner of an exclusive item;
+//! - the consistent copies a removal relies on are exactly as read: still there (a lease that
+//!   ended deletes a key, which no compare over the other keys sees), under the same lease,
+//!   and still consistent (a member that marks its copy not ready fails the removal).
 //! Each change is guarded on its own keys too: a new key must be absent (an assignment is
-//! never overwritten by a re-creation), a key re-written must be exactly as read (which also
-//! proves its lease still lives, so a lease that ended fails the guard rather than the whole
-//! request), and a new assignment's member must still hold the lease it is created under.
+//! never overwritten by a re-creation), a key re-written or deleted must be exactly as read
+//! (which also proves its lease still lives, that the value copied or changed is the current
+//! one, and that a copy dropped as not consistent has not become consistent since), and a
+//! new assignment's member must still hold the lease it is created under.
 
 use apportion_core::keys::{AssignmentKey, Prefix};
 use apportion_core::planner::{Change, ItemChanges};
@@ -69,7 +76,7 @@ where
     D::Assignment: Clone,
 {
     let unchanged_since = view_revision + 1;
-    let mut compares = vec![Compare::mod_revision(
+    let mut compares = vec![Compare::create_revision(
         format!("{}{}#", prefix.assignments_dir(), plan.item),
         CompareOp::Less,
         unchanged_since,
@@ -84,15 +91,11 @@ where
         ));
         compares.push(Compare::mod_revision(key, CompareOp::Less, unchanged_since));
     }
-    // The copies a removal relies on must still be there: guards on the other keys cannot
-    // see a lease that ended in the meantime. As many as fit, leaving room for a change.
+    // The copies a removal relies on must be as read: there, and still consistent. As many
+    // as fit, leaving room for a change.
     let room = limit.saturating_sub(compares.len() + 2);
     for entry in plan.relies_on.iter().take(room) {
-        compares.push(Compare::create_revision(
-            prefix.assignment_key(&entry.key),
-            CompareOp::Equal,
-            entry.meta.create_revision,
-        ));
+        compares.push(as_read(prefix, entry));
     }
     let mut ops = Vec::new();
     for change in &plan.changes {
@@ -111,6 +114,8 @@ where
                 ops.push(put(key, Vec::new(), *lease));
             }
             Change::Remove(entry) => {
+                // As read: a copy dropped as not consistent may have become so since.
+                compares.push(as_read(prefix, entry));
                 ops.push(Op::Delete(KeyRange::key(prefix.assignment_key(&entry.key))));
             }
             Change::Reslot { from, to } => {
@@ -157,4 +162,138 @@ fn encode<D: Decoder>(decoder: &D, value: &D::Assignment) -> Result<Vec<u8>, Err
         what: "assignment status",
         reason: e.to_string(),
     })
+}
+
+/// A plan made from a view, written after something else changed the store: which changes
+/// must make the write fail (a stale leader must not double-assign or drop the last
+/// consistent copy), and which must not (a member's status write on a copy the plan does
+/// not rely on).
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+
+    use apportion_core::planner::{plan, Desired, ReadyStatus};
+    use apportion_core::values::JsonDecoder;
+    use apportion_store::{MemoryStore, Store};
+
+    use super::*;
+    use crate::view::ClusterView;
+
+    const P: &str = "/w";
+    const MEMBERS: [&str; 3] = ["a#1", "b#1", "c#1"];
+    const READY: &str = r#"{"ready":true}"#;
+
+    /// Three members, item `x` with `replication` and `copies` as (member, slot, ready).
+    async fn cluster(replication: u16, copies: &[(usize, u16, bool)]) -> (MemoryStore, Vec<i64>) {
+        let store = MemoryStore::new();
+        let mut leases = Vec::new();
+        for member in MEMBERS {
+            let lease = store.grant(60).await.unwrap().id;
+            let value = r#"{"item_limit":10}"#;
+            store
+                .put(format!("{P}/members/{member}"), value, Some(lease))
+                .await
+                .unwrap();
+            leases.push(lease);
+        }
+        let item = format!(r#"{{"replication":{replication}}}"#);
+        store.put(format!("{P}/items/x"), item, None).await.unwrap();
+        for &(member, slot, ready) in copies {
+            let value = if ready { READY } else { "{}" };
+            let key = assignment(member, slot);
+            store.put(key, value, Some(leases[member])).await.unwrap();
+        }
+        (store, leases)
+    }
+
+    fn assignment(member: usize, slot: u16) -> String {
+        format!("{P}/assign/x#{}#{slot:05}", MEMBERS[member])
+    }
+
+    /// Plans toward `wanted` (member indices) from a view of `store`, lets `meanwhile`
+    /// change the store, then writes the plan: whether every transaction succeeded.
+    async fn written_after(
+        store: &MemoryStore,
+        wanted: &[u32],
+        meanwhile: impl Future<Output = ()>,
+    ) -> bool {
+        let view = ClusterView::start(store.clone(), P, JsonDecoder)
+            .await
+            .unwrap();
+        let observed = view.current();
+        let desired = Desired::from_lists([wanted.iter().copied()]);
+        let plans = plan(&observed.state, &desired, &ReadyStatus);
+        assert!(!plans.is_empty(), "nothing to write");
+        // The fence: a member key no scenario touches.
+        let fence = Compare::version(format!("{P}/members/c#1"), CompareOp::Greater, 0);
+        let prefix = Prefix::new(P).unwrap();
+        let txns =
+            transactions(&prefix, &JsonDecoder, observed.revision, fence, &plans, 128).unwrap();
+        meanwhile.await;
+        let mut all = true;
+        for txn in txns {
+            all &= store.txn(txn).await.unwrap().succeeded;
+        }
+        all
+    }
+
+    #[tokio::test]
+    async fn an_add_fails_when_another_leader_added_a_copy_after_the_view() {
+        let (store, leases) = cluster(1, &[]).await;
+        let other = store.clone();
+        let meanwhile = async move {
+            other
+                .put(assignment(1, 0), "{}", Some(leases[1]))
+                .await
+                .unwrap();
+        };
+        assert!(!written_after(&store, &[0], meanwhile).await);
+    }
+
+    #[tokio::test]
+    async fn a_removal_fails_when_the_copy_it_relies_on_is_no_longer_ready() {
+        let (store, leases) = cluster(1, &[(0, 0, true), (1, 1, true)]).await;
+        let other = store.clone();
+        let meanwhile = async move {
+            other
+                .put(assignment(0, 0), "{}", Some(leases[0]))
+                .await
+                .unwrap();
+        };
+        assert!(!written_after(&store, &[0], meanwhile).await);
+    }
+
+    #[tokio::test]
+    async fn a_removal_fails_when_the_copy_it_relies_on_lost_its_lease() {
+        let (store, leases) = cluster(1, &[(0, 0, true), (1, 1, true)]).await;
+        let other = store.clone();
+        let meanwhile = async move { other.revoke(leases[0]).await.unwrap() };
+        assert!(!written_after(&store, &[0], meanwhile).await);
+    }
+
+    #[tokio::test]
+    async fn dropping_copies_that_were_not_ready_fails_when_one_became_ready() {
+        let (store, leases) = cluster(1, &[(0, 0, false), (1, 1, false)]).await;
+        let other = store.clone();
+        let meanwhile = async move {
+            other
+                .put(assignment(0, 0), READY, Some(leases[0]))
+                .await
+                .unwrap();
+        };
+        assert!(!written_after(&store, &[2], meanwhile).await);
+    }
+
+    #[tokio::test]
+    async fn a_status_write_on_a_copy_the_plan_leaves_alone_does_not_fail_an_add() {
+        let (store, leases) = cluster(2, &[(0, 0, false)]).await;
+        let other = store.clone();
+        let meanwhile = async move {
+            other
+                .put(assignment(0, 0), READY, Some(leases[0]))
+                .await
+                .unwrap();
+        };
+        assert!(written_after(&store, &[0, 1], meanwhile).await);
+    }
 }
