@@ -11,6 +11,7 @@
 //! - the consistent copies a removal relies on are exactly as read: still there (a lease that
 //!   ended deletes a key, which no compare over the other keys sees), under the same lease,
 //!   and still consistent (a member that marks its copy not ready fails the removal).
+//!
 //! Each change is guarded on its own keys too: a new key must be absent (an assignment is
 //! never overwritten by a re-creation), a key re-written or deleted must be exactly as read
 //! (which also proves its lease still lives, that the value copied or changed is the current
