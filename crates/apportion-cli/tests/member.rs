@@ -454,8 +454,8 @@ async fn every_command_works_with_one_of_three_etcd_nodes_down() {
     let mut nodes = TestEtcd::start_cluster(3);
     let endpoints: Vec<String> = nodes.iter().map(TestEtcd::endpoint).collect();
     let all = endpoints.join(",");
-    for down in 0..3 {
-        nodes[down].kill();
+    for (down, node) in nodes.iter_mut().enumerate() {
+        node.kill();
         let run = |args: &[&str]| {
             let output = std::process::Command::new(env!("CARGO_BIN_EXE_apportion"))
                 .args(args)
@@ -497,6 +497,6 @@ async fn every_command_works_with_one_of_three_etcd_nodes_down() {
             .expect("the drained member did not exit")
             .unwrap();
         assert!(status.success(), "with node {down} down: {status}");
-        nodes[down].restart();
+        node.restart();
     }
 }
