@@ -25,6 +25,12 @@ use crate::writer;
 /// How long a round waits for the view to catch up with its writes before going on.
 const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How many of a round's transactions are in flight at once. They touch disjoint items, so
+/// their order does not matter; keeping a few in flight hides the round trip (and etcd's
+/// disk sync, which it shares between concurrent writes), while a bound keeps a big round
+/// from flooding the store.
+const TXNS_IN_FLIGHT: usize = 4;
+
 /// What one round did, for tests and monitoring.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoundReport {
@@ -174,9 +180,24 @@ where
         };
         let mut reached = observed.revision;
         let mut errors = 0;
-        for txn in txns {
+        let mut waiting = txns.into_iter();
+        let mut in_flight = tokio::task::JoinSet::new();
+        loop {
+            while in_flight.len() < TXNS_IN_FLIGHT {
+                let Some(txn) = waiting.next() else { break };
+                let store = self.store.clone();
+                in_flight.spawn(async move { store.txn(txn).await });
+            }
+            let Some(written) = in_flight.join_next().await else {
+                break;
+            };
+            let written = written.unwrap_or_else(|e| {
+                Err(apportion_store::StoreError::Other(format!(
+                    "the transaction's task failed: {e}"
+                )))
+            });
             report.txns += 1;
-            match self.store.txn(txn).await {
+            match written {
                 Ok(result) => {
                     reached = reached.max(result.revision);
                     if !result.succeeded {
