@@ -347,10 +347,8 @@ where
 
     /// Why the session ended, once it has: the lease was lost.
     pub fn session_error(&self) -> Option<Error> {
-        match &*self.shared.fence.borrow() {
-            Fence::Lost(_) => Some(self.shared.not_healthy()),
-            _ => None,
-        }
+        let lost = matches!(*self.shared.fence.borrow(), Fence::Lost(_));
+        lost.then(|| self.shared.not_healthy())
     }
 
     /// Writes the status of this member's assignment of `item` (for example, ready once it
@@ -419,9 +417,12 @@ where
         call: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
         let mut fence = self.fence.clone();
+        // The fence's read guard must be gone before `not_healthy` reads it again: a second
+        // read while the fence guard waits to write would deadlock.
+        let fenced = async move { fence.wait_for(|f| *f != Fence::Healthy).await.is_ok() };
         tokio::select! {
             biased;
-            Ok(_) = fence.wait_for(|f| *f != Fence::Healthy) => Err(self.not_healthy()),
+            true = fenced => Err(self.not_healthy()),
             result = call => result,
         }
     }

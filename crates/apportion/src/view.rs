@@ -87,7 +87,7 @@ impl<D: RuntimeDecoder> ClusterView<D> {
         }));
         let prefix = prefix.clone();
         keyspace.observe(
-            move |snapshot| match build::<D>(snapshot, &prefix, local.as_ref()) {
+            move |snapshot| match off_the_workers(|| build::<D>(snapshot, &prefix, local.as_ref())) {
                 Ok(observed) => {
                     tx.send_replace(Arc::new(observed));
                 }
@@ -122,6 +122,17 @@ impl<D: Decoder> ClusterView<D> {
         self.keyspace.wait_for_revision(revision).await;
         let mut states = self.subscribe();
         let _ = states.wait_for(|o| o.revision >= revision).await;
+    }
+}
+
+/// Runs CPU-heavy work (a state build takes milliseconds on a big cluster) so that it does
+/// not hold up the other tasks of a multi-threaded runtime, lease renewals among them:
+/// their worker hands them to another thread meanwhile. On a single-threaded runtime
+/// (tests, the simulation) it just runs.
+fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }
 
