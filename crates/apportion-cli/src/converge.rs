@@ -1,7 +1,11 @@
 //! `apportion bench converge`: the whole runtime end to end. Starts members in this process
 //! (on a real etcd, or the embedded store with `--memory`), writes the items, and measures
 //! the time until the cluster has settled; then kills one member and measures the time until
-//! every slot is filled again. Prints one JSON line.
+//! every slot is filled again; then watches the settled cluster for a while (it should write
+//! nothing). Prints one JSON line, with the store's *floor* measured in the same run: the
+//! time one client takes to write as many keys as the settle wrote (the assignments'
+//! creations and the members' status writes), in transactions as large as the store allows,
+//! so that `vs_floor` says how far the runtime is from what the store can do.
 //!
 //! Each member runs the loop a real service would: mark an item ready when assigned, release
 //! an exclusive item when asked.
@@ -42,6 +46,9 @@ pub struct ConvergeArgs {
     /// Key prefix; everything under it is deleted first.
     #[arg(long, default_value = "/apportion-bench")]
     prefix: String,
+    /// How long to watch the settled cluster for writes it should not make, in seconds.
+    #[arg(long, default_value_t = 5)]
+    idle_secs: u64,
 }
 
 /// The benchmark's result line.
@@ -65,6 +72,21 @@ struct Line {
     refill_after_expiry_ms: f64,
     refill_rounds: usize,
     refill_changes: usize,
+    /// Keys the settle wrote: changes, and one status write per assignment.
+    floor_keys: usize,
+    /// One client writing `floor_keys` keys in transactions of the store's op limit.
+    floor_ms: f64,
+    /// `settle_ms / floor_ms`.
+    vs_floor: f64,
+    /// Transactions the leader wrote while the settled cluster was watched for `idle_secs`.
+    idle_txns: usize,
+    idle_secs: u64,
+    /// Members whose session ended (lease lost) during the run; must be 0.
+    lease_losses: usize,
+    /// The process's peak resident memory (all members, the observer view, the client).
+    peak_rss_mb: f64,
+    /// CPU time of the whole process (every member's loops, the solver, the view builds).
+    process_cpu_secs: f64,
 }
 
 /// Runs the benchmark against the chosen store.
@@ -144,7 +166,10 @@ async fn measure<S: Store, F: std::future::Future<Output = Result<S, String>>>(
     let expired_at = Instant::now();
     settled(&store, &view, &rounds, slots, &apps).await?;
     let refilled = Instant::now();
-    let (rounds_after, _, _, changes_after) = totals(&rounds.lock().unwrap());
+    let (rounds_after, txns_after, _, changes_after) = totals(&rounds.lock().unwrap());
+    tokio::time::sleep(Duration::from_secs(args.idle_secs)).await;
+    let (_, txns_idle, _, _) = totals(&rounds.lock().unwrap());
+    let lease_losses = apps.iter().filter(|a| a.is_finished()).count();
     let line = Line {
         store: name,
         members: args.members,
@@ -160,6 +185,14 @@ async fn measure<S: Store, F: std::future::Future<Output = Result<S, String>>>(
         refill_after_expiry_ms: (refilled - expired_at).as_secs_f64() * 1000.0,
         refill_rounds: rounds_after - rounds_before,
         refill_changes: changes_after - changes,
+        floor_keys: 0,
+        floor_ms: 0.0,
+        vs_floor: 0.0,
+        idle_txns: 0,
+        idle_secs: 0,
+        lease_losses: 0,
+        peak_rss_mb: 0.0,
+        process_cpu_secs: 0.0,
     };
     for app in apps {
         app.abort();
@@ -168,6 +201,19 @@ async fn measure<S: Store, F: std::future::Future<Output = Result<S, String>>>(
         .delete(KeyRange::prefix(format!("{}/", args.prefix)))
         .await
         .map_err(s)?;
+    let floor_keys = line.changes + slots;
+    let floor_ms = floor(&store, &args.prefix, floor_keys).await.map_err(s)?;
+    let line = Line {
+        floor_keys,
+        floor_ms,
+        vs_floor: line.settle_ms / floor_ms,
+        idle_txns: txns_idle - txns_after,
+        idle_secs: args.idle_secs,
+        lease_losses,
+        peak_rss_mb: peak_rss_mb(),
+        process_cpu_secs: process_cpu_secs(),
+        ..line
+    };
     println!(
         "{}",
         serde_json::to_string(&line).map_err(|e| e.to_string())?
@@ -252,6 +298,48 @@ async fn settled<S: Store>(
             return Ok(());
         }
     }
+}
+
+/// The store's floor: one client writes `keys` assignment-sized keys (a key like an
+/// assignment's, a ready status as value) in transactions of the store's op limit, one
+/// after another; returns the milliseconds it took. The keys are removed afterwards.
+async fn floor<S: Store>(store: &S, prefix: &str, keys: usize) -> apportion::store::Result<f64> {
+    let dir = format!("{prefix}-floor/");
+    let started = Instant::now();
+    let ids: Vec<usize> = (0..keys).collect();
+    for chunk in ids.chunks(store.max_txn_ops()) {
+        let puts = chunk.iter().map(|i| {
+            let key = format!("{dir}assign/i{:07}#z0#m000#{:05}", i / 3, i % 3);
+            Op::put(key, r#"{"ready":true}"#)
+        });
+        store.txn(Txn::new().and_then(puts)).await?;
+    }
+    let floor_ms = started.elapsed().as_secs_f64() * 1000.0;
+    store.delete(KeyRange::prefix(dir)).await?;
+    Ok(floor_ms)
+}
+
+/// The process's peak resident set size in MiB, from `/proc/self/status` (0 where the
+/// system has no such file).
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// CPU seconds (user and system) the process has used so far.
+fn process_cpu_secs() -> f64 {
+    // SAFETY: getrusage fills the struct it is given; a zeroed rusage is a valid one.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 /// Rounds, transactions, failed transactions and changes so far.

@@ -86,16 +86,16 @@ impl<D: RuntimeDecoder> ClusterView<D> {
             rejected: 0,
         }));
         let prefix = prefix.clone();
-        keyspace.observe(
-            move |snapshot| match off_the_workers(|| build::<D>(snapshot, &prefix, local.as_ref())) {
+        keyspace.observe(move |snapshot| {
+            match off_the_workers(|| build::<D>(snapshot, &prefix, local.as_ref())) {
                 Ok(observed) => {
                     tx.send_replace(Arc::new(observed));
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot build the state; keeping the last one")
                 }
-            },
-        );
+            }
+        });
         Ok(ClusterView { keyspace, states })
     }
 }
