@@ -11,10 +11,12 @@ mod etcd;
 mod keyspace;
 mod lease;
 mod memory;
+mod paged;
 mod store;
 mod types;
 pub mod validate;
 mod watch;
+mod wire;
 
 pub use error::StoreError;
 pub use etcd::EtcdStore;
