@@ -225,4 +225,7 @@ impl Store for SimStore {
     fn max_txn_ops(&self) -> usize {
         self.inner.max_txn_ops()
     }
+    fn max_response_bytes(&self) -> usize {
+        self.inner.max_response_bytes()
+    }
 }

@@ -588,6 +588,10 @@ impl Store for MemoryStore {
     fn max_txn_ops(&self) -> usize {
         self.shared.max_txn_ops
     }
+
+    fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
+    }
 }
 
 /// Pushes a lease's deadline a TTL into the future; returns its TTL.

@@ -5,10 +5,14 @@
 //! range with a limit, continuing from the key after the last one read, every page at the
 //! revision the first page saw, so the pages add up to the range as it was at that revision.
 //!
-//! etcd limits a page by keys, not bytes, so the pager sizes each page from the bytes per key
-//! of the page before (keeping a page near [`PAGE_BYTES`]), and halves a page that is refused
-//! as too large anyway. A compaction of the read's revision between two pages makes the rest
-//! unreadable; the read then starts over at the current revision.
+//! Pages are as large as the client allows, within reason: etcd (3.4 at least) walks every key
+//! from a page's first key to the range's end to serve it, whatever its limit, so a read of
+//! 400,000 keys in pages of 10,000 costs etcd twenty times what one read does (measured: 2.3 s
+//! against 0.7 s). A page aims at half the client's response limit, at most
+//! [`MAX_PAGE_BYTES`]. etcd limits a page by keys, not bytes, so the pager sizes each page from
+//! the bytes per key of the page before, and halves a page refused as too large anyway. A
+//! compaction of the read's revision between two pages makes the rest unreadable; the read
+//! then starts over at the current revision.
 
 use crate::error::StoreError;
 use crate::store::Store;
@@ -18,13 +22,10 @@ use crate::wire;
 /// The keys asked for in the first page, before their size is known.
 const FIRST_PAGE_KEYS: usize = 1_000;
 
-/// The most keys asked for in one page, however small they are, so that one page does not
-/// hold etcd's read transaction open for long.
-const MAX_PAGE_KEYS: usize = 10_000;
-
-/// The size a page aims at: well below the 4 MiB a client accepts by default, so that keys a
-/// few times larger than those of the page before still fit.
-const PAGE_BYTES: usize = 1 << 20;
+/// The most a page aims at, however much the client accepts: enough that a prefix of
+/// 100,000 items and their assignments takes a few pages, little enough that etcd and the
+/// client do not buffer a huge response at once.
+const MAX_PAGE_BYTES: usize = 16 << 20;
 
 /// Reads every key of `range` at one revision; see [`Store::range_all`].
 pub(crate) async fn range_all<S: Store>(store: &S, range: KeyRange) -> Result<RangeResult> {
@@ -45,6 +46,8 @@ pub(crate) async fn range_all<S: Store>(store: &S, range: KeyRange) -> Result<Ra
 
 /// One attempt at reading `range` page by page at the first page's revision.
 async fn read_pages<S: Store>(store: &S, range: &KeyRange) -> Result<RangeResult> {
+    // Half the limit, so that keys twice the size of the page before's still fit.
+    let page_bytes = (store.max_response_bytes() / 2).clamp(1, MAX_PAGE_BYTES);
     let mut kvs = Vec::new();
     let mut options = RangeOptions {
         limit: FIRST_PAGE_KEYS,
@@ -73,15 +76,16 @@ async fn read_pages<S: Store>(store: &S, range: &KeyRange) -> Result<RangeResult
         let mut next = last.key.clone();
         next.push(0);
         options.from = Some(next);
-        options.limit = next_limit(&page.kvs);
+        options.limit = next_limit(&page.kvs, page_bytes);
         kvs.extend(page.kvs);
     }
 }
 
-/// How many keys the next page should ask for, judging by the size of those of `page`.
-fn next_limit(page: &[KeyValue]) -> usize {
+/// How many keys the next page should ask for to hold about `page_bytes`, judging by the
+/// size of those of `page`.
+fn next_limit(page: &[KeyValue], page_bytes: usize) -> usize {
     let per_key = (wire::kvs_len(page) / page.len().max(1)).max(1);
-    (PAGE_BYTES / per_key).clamp(1, MAX_PAGE_KEYS)
+    (page_bytes / per_key).max(1)
 }
 
 #[cfg(test)]
@@ -97,9 +101,13 @@ mod tests {
     }
 
     #[test]
-    fn pages_hold_about_a_mebibyte() {
-        assert_eq!(next_limit(&[sized(10)]), MAX_PAGE_KEYS);
-        assert_eq!(next_limit(&[sized(100_000), sized(100_000)]), 10);
-        assert_eq!(next_limit(&[sized(3 << 20)]), 1);
+    fn pages_hold_about_the_bytes_asked_for() {
+        let small = sized(10);
+        assert_eq!(
+            next_limit(std::slice::from_ref(&small), 2 << 20),
+            (2 << 20) / wire::kv_len(&small)
+        );
+        assert_eq!(next_limit(&[sized(100_000), sized(100_000)], 2 << 20), 20);
+        assert_eq!(next_limit(&[sized(3 << 20)], 2 << 20), 1);
     }
 }

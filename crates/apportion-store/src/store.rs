@@ -76,6 +76,10 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// The most operations one transaction branch may hold.
     fn max_txn_ops(&self) -> usize;
 
+    /// The largest response this handle accepts, in bytes as etcd encodes it; larger ones
+    /// fail with `ResponseTooLarge`. Paged reads size their pages by it.
+    fn max_response_bytes(&self) -> usize;
+
     /// Writes one key (attached to `lease` when given); returns the write's revision.
     fn put(
         &self,

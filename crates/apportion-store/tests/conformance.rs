@@ -94,6 +94,12 @@ async fn etcd_accepts_responses_over_4_mib_by_default() {
 async fn memory_response_limit_is_configurable() {
     use apportion_store::{KeyRange, Store, StoreError};
     let store = MemoryStore::new().with_max_response_bytes(100);
+    assert_eq!(store.max_response_bytes(), 100);
+    assert_eq!(
+        store.connect().max_response_bytes(),
+        100,
+        "a new connection keeps it"
+    );
     store.put("k", vec![b'v'; 200], None).await.unwrap();
     let err = store.range(KeyRange::key("k")).await.unwrap_err();
     assert!(

@@ -137,6 +137,9 @@ mod tests {
         fn max_txn_ops(&self) -> usize {
             self.inner.max_txn_ops()
         }
+        fn max_response_bytes(&self) -> usize {
+            self.inner.max_response_bytes()
+        }
     }
 
     #[tokio::test]

@@ -462,6 +462,10 @@ impl Store for EtcdStore {
     fn max_txn_ops(&self) -> usize {
         self.max_txn_ops
     }
+
+    fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
+    }
 }
 
 /// Follows a watch for as long as the receiver lives: re-opens it after a transport failure

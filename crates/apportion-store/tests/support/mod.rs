@@ -92,4 +92,7 @@ impl<S: Store, H: Hook<S>> Store for Hooked<S, H> {
     fn max_txn_ops(&self) -> usize {
         self.inner.max_txn_ops()
     }
+    fn max_response_bytes(&self) -> usize {
+        self.inner.max_response_bytes()
+    }
 }
