@@ -27,7 +27,8 @@ pub enum StoreError {
     Compacted {
         /// The revision asked for.
         requested: Revision,
-        /// The store's compaction revision.
+        /// The store's compaction revision (0 when the store did not say: etcd's refusal of
+        /// a read does not).
         compacted: Revision,
     },
     /// The requested revision has not happened yet.
