@@ -86,9 +86,9 @@ fn entry_meta(entry: &apportion_store::Entry<Decoded>) -> Meta {
 }
 
 impl View {
-    /// Reads everything under the prefix at once and builds the view.
+    /// Reads everything under the prefix (one consistent read, in pages) and builds the view.
     pub async fn read<S: Store>(store: &S, prefix: &Prefix) -> Result<View> {
-        let read = store.range(KeyRange::prefix(prefix.root_dir())).await?;
+        let read = store.range_all(KeyRange::prefix(prefix.root_dir())).await?;
         let mut snapshot = Snapshot::default();
         let mut rejected = Vec::new();
         for kv in &read.kvs {

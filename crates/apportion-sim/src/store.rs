@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::rng::Rng;
 use apportion::store::{
-    CompareTarget, KeepAlive, KeyRange, Lease, LeaseId, MemoryStore, RangeResult, Revision, Store,
-    StoreError, Txn, TxnResult, Watch,
+    CompareTarget, KeepAlive, KeyRange, Lease, LeaseId, MemoryStore, RangeOptions, RangeResult,
+    Revision, Store, StoreError, Txn, TxnResult, Watch,
 };
 
 /// What the members' connections saw of the allocator's writes.
@@ -174,10 +174,11 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 type Result<T> = std::result::Result<T, StoreError>;
 
 impl Store for SimStore {
-    async fn range(&self, range: KeyRange) -> Result<RangeResult> {
-        let whole_prefix = matches!(range, KeyRange::Prefix(_));
+    async fn range_with(&self, range: KeyRange, options: RangeOptions) -> Result<RangeResult> {
+        // A read of a whole prefix starts with its first page.
+        let whole_prefix = matches!(range, KeyRange::Prefix(_)) && options.from.is_none();
         self.travel().await;
-        let result = self.inner.range(range).await;
+        let result = self.inner.range_with(range, options).await;
         if whole_prefix && result.is_ok() && self.tap.prefix_reads.fetch_add(1, SeqCst) > 0 {
             lock(&self.tap.journal.inner).reloads += 1;
         }
@@ -223,5 +224,8 @@ impl Store for SimStore {
 
     fn max_txn_ops(&self) -> usize {
         self.inner.max_txn_ops()
+    }
+    fn max_response_bytes(&self) -> usize {
+        self.inner.max_response_bytes()
     }
 }

@@ -27,7 +27,8 @@ pub enum StoreError {
     Compacted {
         /// The revision asked for.
         requested: Revision,
-        /// The store's compaction revision.
+        /// The store's compaction revision (0 when the store did not say: etcd's refusal of
+        /// a read does not).
         compacted: Revision,
     },
     /// The requested revision has not happened yet.
@@ -37,6 +38,18 @@ pub enum StoreError {
         requested: Revision,
         /// The store's current revision.
         current: Revision,
+    },
+    /// A response was larger than the client accepts (for etcd, the gRPC decoding limit,
+    /// 4 MiB unless raised). A read this large must be split into pages.
+    #[error(
+        "response of {size} bytes is larger than the limit of {limit} bytes; read it in pages \
+         (a range with a limit)"
+    )]
+    ResponseTooLarge {
+        /// The response's size in bytes (for etcd, as encoded on the wire).
+        size: u64,
+        /// The most bytes the client accepts in one response.
+        limit: u64,
     },
     /// The store could not be reached or did not answer in time; the call may be retried.
     #[error("store unavailable: {0}")]

@@ -1,6 +1,7 @@
 //! `KeySpace`: a local mirror of every key under a prefix, kept current by a watch.
 //!
-//! It loads the prefix with one read, then follows a watch from the revision after it,
+//! It loads the prefix with one consistent read (in pages, see [`Store::range_all`], so a
+//! prefix larger than one response allows still loads), then follows a watch from the revision after it,
 //! applying bursts of changes together (a short, configurable delay gathers them), so that
 //! observers, which typically rebuild the allocator's `State`, run once per burst rather than
 //! once per key. When the watch's start revision has been compacted it reloads from a fresh
@@ -140,7 +141,7 @@ impl<V: Send + Sync + 'static> KeySpace<V> {
         options: KeySpaceOptions,
     ) -> Result<Self, StoreError> {
         let prefix = prefix.into();
-        let loaded = store.range(KeyRange::Prefix(prefix.clone())).await?;
+        let loaded = store.range_all(KeyRange::Prefix(prefix.clone())).await?;
         let (revision, _) = watch::channel(loaded.revision);
         let shared = Arc::new(Shared {
             prefix,
@@ -374,7 +375,10 @@ async fn follow_watch<V>(
 async fn reload<S: Store, V>(store: &S, shared: &Shared<V>) {
     let mut backoff = Duration::from_millis(50);
     loop {
-        match store.range(KeyRange::Prefix(shared.prefix.clone())).await {
+        match store
+            .range_all(KeyRange::Prefix(shared.prefix.clone()))
+            .await
+        {
             Ok(loaded) => {
                 tracing::info!(
                     revision = loaded.revision,

@@ -5,16 +5,22 @@
 //! process (for the demo, simulation and single-process use) and [`EtcdStore`] over a real
 //! etcd. Both pass one conformance suite, so code written against the trait behaves the same
 //! on either. A [`KeySpace`] mirrors a prefix of either store in memory and keeps it current.
+//!
+//! A response has a size limit (etcd's clients refuse more than 4 MiB unless raised), so
+//! whatever reads a whole prefix reads it with [`Store::range_all`]: in pages, at one
+//! revision.
 
 mod error;
 mod etcd;
 mod keyspace;
 mod lease;
 mod memory;
+mod paged;
 mod store;
 mod types;
 pub mod validate;
 mod watch;
+mod wire;
 
 pub use error::StoreError;
 pub use etcd::EtcdStore;

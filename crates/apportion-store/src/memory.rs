@@ -6,6 +6,7 @@
 //! expiry is driven by tokio timers, so a test with paused time controls expiry exactly.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -16,8 +17,9 @@ use crate::error::StoreError;
 use crate::lease::{self, KeepAlive, Renewer};
 use crate::store::Store;
 use crate::types::*;
-use crate::validate::{self, DEFAULT_MAX_TXN_OPS};
+use crate::validate::{self, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_TXN_OPS};
 use crate::watch::Watch;
+use crate::wire;
 
 /// An in-process store with etcd v3's semantics. Cloning gives another handle to the same
 /// store over the same connection; it lives as long as any handle.
@@ -27,10 +29,15 @@ use crate::watch::Watch;
 /// `Unavailable`, lease renewals are not acknowledged and watches go silent, as for a
 /// process partitioned from etcd (and, like etcd watches re-opened after the partition,
 /// they end with `Compacted` if what they missed was compacted meanwhile).
+///
+/// Like an etcd client, a handle refuses a response larger than its limit
+/// ([`with_max_response_bytes`](Self::with_max_response_bytes), 4 MiB by default), so that
+/// code which would meet that wall on etcd meets it in tests too.
 #[derive(Clone)]
 pub struct MemoryStore {
     shared: Arc<Shared>,
     link: Arc<Link>,
+    max_response_bytes: usize,
 }
 
 /// One handle's connection to the store: whether it is up, as a watch channel so that
@@ -151,6 +158,7 @@ impl MemoryStore {
     pub fn with_max_txn_ops(max_txn_ops: usize) -> Self {
         MemoryStore {
             link: Arc::default(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             shared: Arc::new(Shared {
                 mvcc: Mutex::new(Mvcc {
                     revision: 1,
@@ -166,12 +174,35 @@ impl MemoryStore {
         }
     }
 
-    /// Another handle to the same store, over a connection of its own.
+    /// Another handle to the same store, over a connection of its own (with this handle's
+    /// response limit).
     pub fn connect(&self) -> Self {
         MemoryStore {
             shared: self.shared.clone(),
             link: Arc::default(),
+            max_response_bytes: self.max_response_bytes,
         }
+    }
+
+    /// Sets the largest response this handle (and its clones) accepts, in bytes as etcd
+    /// would encode it; a read or transaction whose response is larger fails with
+    /// `ResponseTooLarge` (a transaction's writes are made all the same, as on etcd, where
+    /// the server commits before the client refuses the answer).
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Refuses a response carrying `kvs` if it is larger than this handle accepts.
+    fn check_size<'a>(&self, kvs: impl IntoIterator<Item = &'a KeyValue>) -> Result<()> {
+        let size = wire::kvs_len(kvs);
+        if size > self.max_response_bytes {
+            return Err(StoreError::ResponseTooLarge {
+                size: size as u64,
+                limit: self.max_response_bytes as u64,
+            });
+        }
+        Ok(())
     }
 
     /// Cuts (`false`) or restores (`true`) this handle's connection, and that of every clone
@@ -196,16 +227,81 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Mvcc> {
 }
 
 impl Mvcc {
-    fn matching<'a>(&'a self, range: &'a KeyRange) -> Box<dyn Iterator<Item = &'a KeyValue> + 'a> {
-        match range {
-            KeyRange::Key(k) => Box::new(self.keys.get(k).into_iter()),
-            KeyRange::Prefix(p) => Box::new(
-                self.keys
-                    .range(p.clone()..)
-                    .take_while(move |(k, _)| k.starts_with(p))
-                    .map(|(_, kv)| kv),
-            ),
+    /// The current keys of `range`, in key order.
+    fn matching<'a>(&'a self, range: &'a KeyRange) -> impl Iterator<Item = &'a KeyValue> + 'a {
+        self.current_from(range, range.bytes())
+    }
+
+    /// The current keys of `range` from `start` on, in key order.
+    fn current_from<'a>(
+        &'a self,
+        range: &'a KeyRange,
+        start: &[u8],
+    ) -> impl Iterator<Item = &'a KeyValue> + 'a {
+        self.keys
+            .range::<[u8], _>((Bound::Included(start), Bound::Unbounded))
+            .take_while(move |(k, _)| range.contains(k))
+            .map(|(_, kv)| kv)
+    }
+
+    /// Refuses a read at a revision the store no longer has or has not reached.
+    fn check_readable(&self, revision: Revision) -> Result<()> {
+        if revision > 0 && revision < self.compacted {
+            return Err(self.compacted_at(revision));
         }
+        if revision > self.revision {
+            return Err(StoreError::FutureRevision {
+                requested: revision,
+                current: self.revision,
+            });
+        }
+        Ok(())
+    }
+
+    /// The error of a call at `requested`, a revision the history no longer holds.
+    fn compacted_at(&self, requested: Revision) -> StoreError {
+        StoreError::Compacted {
+            requested,
+            compacted: self.compacted,
+        }
+    }
+
+    /// The keys of `range` from `start` on, in key order, as they were at revision `at`
+    /// (0: now). The writes after `at` are undone from the history: a key written since
+    /// then reads as it was before the first of those writes (its previous value, or
+    /// absent), which the caller has checked the history still holds.
+    fn read_at<'a>(
+        &'a self,
+        range: &'a KeyRange,
+        start: &'a [u8],
+        at: Revision,
+    ) -> impl Iterator<Item = &'a KeyValue> + 'a {
+        let mut undone: BTreeMap<&[u8], Option<&KeyValue>> = BTreeMap::new();
+        if at > 0 {
+            let later = self.history.iter().rev();
+            for event in later.take_while(|e| e.kv.mod_revision > at) {
+                let key = event.kv.key.as_slice();
+                if range.contains(key) && key >= start {
+                    // Newest first, so the oldest write's previous value is kept.
+                    undone.insert(key, event.prev_kv.as_ref());
+                }
+            }
+        }
+        let mut past = undone
+            .values()
+            .filter_map(|kv| *kv)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .peekable();
+        let mut current = self
+            .current_from(range, start)
+            .filter(move |kv| !undone.contains_key(kv.key.as_slice()))
+            .peekable();
+        std::iter::from_fn(move || match (current.peek(), past.peek()) {
+            (Some(now), Some(then)) if then.key < now.key => past.next(),
+            (Some(_), _) => current.next(),
+            (None, _) => past.next(),
+        })
     }
 
     fn apply(&mut self, txn: &Txn) -> Result<TxnResult> {
@@ -335,20 +431,42 @@ impl Mvcc {
 }
 
 impl Store for MemoryStore {
-    async fn range(&self, range: KeyRange) -> Result<RangeResult> {
+    async fn range_with(&self, range: KeyRange, options: RangeOptions) -> Result<RangeResult> {
         self.link.check()?;
-        validate::range(&range)?;
+        validate::range_options(&range, &options)?;
         let mvcc = self.lock();
+        mvcc.check_readable(options.revision)?;
+        let start = options.from.as_deref().unwrap_or(range.bytes());
+        let take = match options.limit {
+            0 => usize::MAX,
+            limit => limit + 1,
+        };
+        let mut kvs: Vec<KeyValue> = mvcc
+            .read_at(&range, start, options.revision)
+            .take(take)
+            .cloned()
+            .collect();
+        let more = options.limit > 0 && kvs.len() > options.limit;
+        if more {
+            kvs.truncate(options.limit);
+        }
+        self.check_size(&kvs)?;
         Ok(RangeResult {
-            kvs: mvcc.matching(&range).cloned().collect(),
+            kvs,
             revision: mvcc.revision,
+            more,
         })
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResult> {
         self.link.check()?;
         validate::txn(&txn, self.shared.max_txn_ops)?;
-        self.lock().apply(&txn)
+        let result = self.lock().apply(&txn)?;
+        self.check_size(result.results.iter().flat_map(|r| match r {
+            OpResult::Range(kvs) => kvs.as_slice(),
+            _ => &[],
+        }))?;
+        Ok(result)
     }
 
     async fn watch(&self, range: KeyRange, from_revision: Revision) -> Result<Watch> {
@@ -451,17 +569,10 @@ impl Store for MemoryStore {
     async fn compact(&self, revision: Revision) -> Result<()> {
         self.link.check()?;
         let mut mvcc = self.lock();
+        mvcc.check_readable(revision)?;
         if revision <= mvcc.compacted {
-            return Err(StoreError::Compacted {
-                requested: revision,
-                compacted: mvcc.compacted,
-            });
-        }
-        if revision > mvcc.revision {
-            return Err(StoreError::FutureRevision {
-                requested: revision,
-                current: mvcc.revision,
-            });
+            // Already compacted there: there is nothing left to discard.
+            return Err(mvcc.compacted_at(revision));
         }
         mvcc.compacted = revision;
         while mvcc
@@ -476,6 +587,10 @@ impl Store for MemoryStore {
 
     fn max_txn_ops(&self) -> usize {
         self.shared.max_txn_ops
+    }
+
+    fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
     }
 }
 

@@ -3,7 +3,10 @@
 use std::future::Future;
 
 use crate::lease::KeepAlive;
-use crate::types::{KeyRange, Lease, LeaseId, Op, OpResult, RangeResult, Result, Revision, Txn};
+use crate::paged;
+use crate::types::{
+    KeyRange, Lease, LeaseId, Op, OpResult, RangeOptions, RangeResult, Result, Revision, Txn,
+};
 use crate::watch::Watch;
 
 /// A key-value store with etcd v3's semantics: a single revision counter advanced by each
@@ -12,8 +15,31 @@ use crate::watch::Watch;
 ///
 /// Handles are cheap to clone and share one underlying store (or connection).
 pub trait Store: Clone + Send + Sync + 'static {
-    /// Reads a key or every key under a prefix, sorted by key, with the store revision.
-    fn range(&self, range: KeyRange) -> impl Future<Output = Result<RangeResult>> + Send;
+    /// Reads the keys of `range` as etcd's Range does, sorted by key: at most
+    /// `options.limit` of them (saying whether there are `more`), from `options.from` on, as
+    /// of `options.revision`. A response larger than the client accepts fails with
+    /// `ResponseTooLarge`; a read of a range that may be large goes through
+    /// [`range_all`](Store::range_all), which pages.
+    fn range_with(
+        &self,
+        range: KeyRange,
+        options: RangeOptions,
+    ) -> impl Future<Output = Result<RangeResult>> + Send;
+
+    /// Reads a key, or every key under a prefix in one response, at the current revision.
+    /// For one key or a prefix known to be small; a whole prefix that may be large is read
+    /// with [`range_all`](Store::range_all).
+    fn range(&self, range: KeyRange) -> impl Future<Output = Result<RangeResult>> + Send {
+        self.range_with(range, RangeOptions::default())
+    }
+
+    /// Reads every key of `range`, page by page, as one consistent snapshot: every page is
+    /// read at the first page's revision, which the result reports. No response is larger
+    /// than the client accepts, however much the range holds. If that revision is compacted
+    /// between two pages, the whole read starts over at the current revision.
+    fn range_all(&self, range: KeyRange) -> impl Future<Output = Result<RangeResult>> + Send {
+        paged::range_all(self, range)
+    }
 
     /// Runs a transaction atomically. Each branch may hold at most
     /// [`max_txn_ops`](Store::max_txn_ops) operations; a key may be written once per branch.
@@ -49,6 +75,10 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// The most operations one transaction branch may hold.
     fn max_txn_ops(&self) -> usize;
+
+    /// The largest response this handle accepts, in bytes as etcd encodes it; larger ones
+    /// fail with `ResponseTooLarge`. Paged reads size their pages by it.
+    fn max_response_bytes(&self) -> usize;
 
     /// Writes one key (attached to `lease` when given); returns the write's revision.
     fn put(

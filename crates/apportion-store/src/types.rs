@@ -61,13 +61,39 @@ impl KeyRange {
     }
 }
 
+/// How a read narrows its range, as etcd's Range request does: one page of a range that may
+/// be too large for one response, at a chosen revision. The default reads the whole range at
+/// the current revision.
+///
+/// A large range is read page by page: the first page at revision 0 (the current one), each
+/// next page from the key after the last one read, at the revision the first page reported,
+/// so that the pages together are one consistent snapshot ([`Store::range_all`] does this).
+///
+/// [`Store::range_all`]: crate::Store::range_all
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RangeOptions {
+    /// The most keys to return; 0 means no limit (etcd's rule).
+    pub limit: usize,
+    /// Start at this key instead of the range's first one (the keys before it are skipped).
+    /// It must lie in the range.
+    pub from: Option<Vec<u8>>,
+    /// Read the keys as they were at this revision; 0 means the current revision. A
+    /// compacted revision fails with `Compacted`, one not yet reached with `FutureRevision`.
+    pub revision: Revision,
+}
+
 /// The result of a read: the matching keys in key order and the store revision it saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RangeResult {
     /// Matching key-values, sorted by key.
     pub kvs: Vec<KeyValue>,
-    /// The store revision at which the read was served.
+    /// The store's revision when it served the read. With [`RangeOptions::revision`] set,
+    /// the keys are those of that revision and this is still the store's current one, as
+    /// etcd reports it (the revision of a consistent paged read is its first page's).
     pub revision: Revision,
+    /// Whether the range holds more keys after the last one returned: the read stopped at
+    /// its [`RangeOptions::limit`].
+    pub more: bool,
 }
 
 /// How a transaction compare relates the stored field to the given one.

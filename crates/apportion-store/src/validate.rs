@@ -2,10 +2,16 @@
 //! error whichever store is behind the trait, before anything is sent.
 
 use crate::error::StoreError;
-use crate::types::{KeyRange, Op, Result, Txn};
+use crate::types::{KeyRange, Op, RangeOptions, Result, Txn};
 
 /// The default limit on operations in one transaction branch, etcd's `--max-txn-ops` default.
 pub const DEFAULT_MAX_TXN_OPS: usize = 128;
+
+/// The largest response a client accepts unless told otherwise: gRPC's default decoding
+/// limit (4 MiB), the wall etcd clients meet. The memory store keeps it, so that a test
+/// reading more than this in one response fails as it would against an etcd client that
+/// has not raised it.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 << 20;
 
 /// Refuses an empty key.
 pub fn key(key: &[u8]) -> Result<()> {
@@ -21,6 +27,29 @@ pub fn range(range: &KeyRange) -> Result<()> {
         KeyRange::Key(k) => key(k),
         KeyRange::Prefix(_) => Ok(()),
     }
+}
+
+/// Checks a read: the range as [`range`] does, a start key inside the range and a revision
+/// that is not negative.
+pub fn range_options(range: &KeyRange, options: &RangeOptions) -> Result<()> {
+    self::range(range)?;
+    if let Some(from) = &options.from {
+        if !range.contains(from) {
+            return Err(StoreError::InvalidArgument(format!(
+                "a read of {} cannot start at {}, which is outside it",
+                String::from_utf8_lossy(range.bytes()),
+                String::from_utf8_lossy(from)
+            )));
+        }
+    }
+    if options.revision < 0 {
+        return Err(StoreError::InvalidArgument(format!(
+            "a read of {} asks for revision {}; a revision is positive (or 0: the current one)",
+            String::from_utf8_lossy(range.bytes()),
+            options.revision
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a lease time to live that is not positive.

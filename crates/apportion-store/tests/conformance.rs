@@ -47,7 +47,66 @@ on_both_backends!(
     keep_alive_reports_lost_lease,
     time_to_live_counts_down_until_the_lease_ends,
     concurrent_writers_lose_nothing,
+    paged_reads_see_one_revision_once_in_order,
+    reads_at_a_past_revision_see_it,
+    reads_at_a_compacted_or_future_revision_fail,
+    bad_read_options_are_refused,
+    a_paged_read_compacted_between_pages_starts_over,
+    a_prefix_beyond_one_response_loads_in_pages,
 );
+
+/// The memory store refuses a response over 4 MiB by default, as an etcd client does unless
+/// it raised its limit, so tests meet the wall too.
+#[tokio::test(start_paused = true)]
+async fn memory_refuses_a_response_over_4_mib() {
+    let limit = apportion_store::validate::DEFAULT_MAX_RESPONSE_BYTES;
+    assert_eq!(limit, 4 << 20);
+    conformance::cases::an_unpaged_read_beyond_the_limit_fails(MemoryStore::new(), limit).await;
+}
+
+/// An etcd client with gRPC's default limit (4 MiB) meets the wall on an unpaged read and
+/// reports it as `ResponseTooLarge`; paged reads get past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_with_a_4_mib_limit_refuses_a_larger_response() {
+    let etcd = TestEtcd::start();
+    let limit = 4 << 20;
+    let store = EtcdStore::connect(&[etcd.endpoint()])
+        .await
+        .unwrap()
+        .with_max_response_bytes(limit);
+    conformance::cases::an_unpaged_read_beyond_the_limit_fails(store, limit).await;
+}
+
+/// By default the etcd store accepts responses as large as etcd sends, so even an unpaged
+/// read of more than 4 MiB succeeds (watches catching up on many revisions need this).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_accepts_responses_over_4_mib_by_default() {
+    use apportion_store::{KeyRange, Store};
+    let etcd = TestEtcd::start();
+    let store = EtcdStore::connect(&[etcd.endpoint()]).await.unwrap();
+    conformance::cases::fill_beyond_one_response(&store).await;
+    let read = store.range(KeyRange::prefix("big/")).await.unwrap();
+    assert_eq!(read.kvs.len(), conformance::cases::LARGE_VALUES);
+}
+
+/// A memory store's limit is a setting of the handle.
+#[tokio::test(start_paused = true)]
+async fn memory_response_limit_is_configurable() {
+    use apportion_store::{KeyRange, Store, StoreError};
+    let store = MemoryStore::new().with_max_response_bytes(100);
+    assert_eq!(store.max_response_bytes(), 100);
+    assert_eq!(
+        store.connect().max_response_bytes(),
+        100,
+        "a new connection keeps it"
+    );
+    store.put("k", vec![b'v'; 200], None).await.unwrap();
+    let err = store.range(KeyRange::key("k")).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::ResponseTooLarge { limit: 100, size } if size > 200),
+        "{err}"
+    );
+}
 
 /// A watch follows the store across an etcd restart, resuming after the last revision it
 /// delivered: nothing is lost and nothing is repeated. (The memory store has no connection

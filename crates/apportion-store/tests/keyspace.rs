@@ -11,6 +11,8 @@ mod cases {
     use apportion_store::*;
     use tokio::sync::Notify;
 
+    use crate::support::{Hook, Hooked};
+
     /// Decodes values as integers; keys under `p/` only.
     fn decode(kv: &KeyValue) -> Result<Option<i64>, String> {
         if !kv.key.starts_with(b"p/") {
@@ -63,14 +65,17 @@ mod cases {
 
     pub async fn reloads_after_compaction<S: Store>(store: S) {
         store.put("p/a", "1", None).await.unwrap();
-        let gated = Gated::new(store.clone());
+        let gated = Gated {
+            inner: store.clone(),
+            hook: Gate::default(),
+        };
         let ks = start(gated.clone(), KeySpaceOptions::default()).await;
         // While the key space cannot open its watch, history moves on and is compacted.
         store.put("p/b", "2", None).await.unwrap();
         store.delete(KeyRange::key("p/a")).await.unwrap();
         let last = store.put("p/c", "3", None).await.unwrap();
         store.compact(last).await.unwrap();
-        gated.open();
+        gated.hook.open();
         wait(&ks, last).await;
         assert_eq!(values(&ks), pairs(&[("p/b", 2), ("p/c", 3)]));
         // And it keeps following after the reload.
@@ -162,53 +167,22 @@ mod cases {
 
     /// A store whose `watch` waits until the test opens the gate: lets history be compacted
     /// between the key space's load and its watch, deterministically.
-    #[derive(Clone)]
-    struct Gated<S> {
-        inner: S,
-        gate: Arc<Notify>,
-    }
+    type Gated<S> = Hooked<S, Gate>;
 
-    impl<S: Store> Gated<S> {
-        fn new(inner: S) -> Self {
-            Gated {
-                inner,
-                gate: Arc::new(Notify::new()),
-            }
-        }
+    /// The gate of a [`Gated`] store.
+    #[derive(Clone, Default)]
+    struct Gate(Arc<Notify>);
+
+    impl Gate {
         fn open(&self) {
-            self.gate.notify_one();
+            self.0.notify_one();
         }
     }
 
-    impl<S: Store> Store for Gated<S> {
-        async fn range(&self, range: KeyRange) -> Result<RangeResult> {
-            self.inner.range(range).await
-        }
-        async fn txn(&self, txn: Txn) -> Result<TxnResult> {
-            self.inner.txn(txn).await
-        }
-        async fn watch(&self, range: KeyRange, from: Revision) -> Result<Watch> {
-            self.gate.notified().await;
-            self.gate.notify_one();
-            self.inner.watch(range, from).await
-        }
-        async fn grant(&self, ttl_secs: i64) -> Result<Lease> {
-            self.inner.grant(ttl_secs).await
-        }
-        async fn keep_alive(&self, lease: Lease) -> Result<KeepAlive> {
-            self.inner.keep_alive(lease).await
-        }
-        async fn revoke(&self, lease: LeaseId) -> Result<()> {
-            self.inner.revoke(lease).await
-        }
-        async fn time_to_live(&self, lease: LeaseId) -> Result<Option<std::time::Duration>> {
-            self.inner.time_to_live(lease).await
-        }
-        async fn compact(&self, revision: Revision) -> Result<()> {
-            self.inner.compact(revision).await
-        }
-        fn max_txn_ops(&self) -> usize {
-            self.inner.max_txn_ops()
+    impl<S: Store> Hook<S> for Gate {
+        async fn before_watch(&self) {
+            self.0.notified().await;
+            self.0.notify_one();
         }
     }
 }

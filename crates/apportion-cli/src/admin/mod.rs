@@ -80,7 +80,9 @@ mod tests {
     use std::sync::Arc;
 
     use apportion_core::keys::Prefix;
-    use apportion_store::{KeepAlive, Lease, MemoryStore, RangeResult, Revision, TxnResult, Watch};
+    use apportion_store::{
+        KeepAlive, Lease, MemoryStore, RangeOptions, RangeResult, Revision, TxnResult, Watch,
+    };
 
     use super::*;
     use crate::cluster;
@@ -96,8 +98,12 @@ mod tests {
     }
 
     impl Store for Racing {
-        async fn range(&self, range: KeyRange) -> apportion_store::Result<RangeResult> {
-            self.inner.range(range).await
+        async fn range_with(
+            &self,
+            range: KeyRange,
+            options: RangeOptions,
+        ) -> apportion_store::Result<RangeResult> {
+            self.inner.range_with(range, options).await
         }
         async fn txn(&self, txn: Txn) -> apportion_store::Result<TxnResult> {
             if !self.raced.swap(true, Ordering::SeqCst) {
@@ -130,6 +136,9 @@ mod tests {
         }
         fn max_txn_ops(&self) -> usize {
             self.inner.max_txn_ops()
+        }
+        fn max_response_bytes(&self) -> usize {
+            self.inner.max_response_bytes()
         }
     }
 

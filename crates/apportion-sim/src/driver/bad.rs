@@ -66,7 +66,7 @@ impl Driver {
 
     /// The `pick`-th key under `dir` that is held by a lease, with the lease.
     async fn pick_key(&self, dir: &str, pick: u64) -> Option<(String, i64)> {
-        let kvs = self.base.range(KeyRange::prefix(dir)).await.ok()?.kvs;
+        let kvs = self.base.range_all(KeyRange::prefix(dir)).await.ok()?.kvs;
         let leased: Vec<(String, i64)> = kvs
             .into_iter()
             .filter(|kv| kv.lease != 0)

@@ -74,7 +74,7 @@ impl Driver {
     pub(super) async fn unreadable(&self) -> Unreadable {
         let read = self
             .base
-            .range(KeyRange::prefix(self.prefix.root_dir()))
+            .range_all(KeyRange::prefix(self.prefix.root_dir()))
             .await
             .expect("the driver's connection is never cut");
         Unreadable::of(&self.prefix, &read)

@@ -11,8 +11,8 @@ mod endpoints;
 use std::time::Duration;
 
 use etcd_client::{
-    CompactionOptions, DeleteOptions, GetOptions, LeaseKeepAliveStream, LeaseKeeper, PutOptions,
-    TxnOpResponse, WatchOptions,
+    CompactionOptions, DeleteOptions, GetOptions, KvClient, LeaseKeepAliveStream, LeaseKeeper,
+    PutOptions, TxnOpResponse, WatchOptions,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -26,6 +26,13 @@ use crate::watch::Watch;
 use endpoints::{within_deadline, Endpoints};
 /// The longest pause between two attempts to re-open a broken watch.
 const MAX_WATCH_BACKOFF: Duration = Duration::from_secs(2);
+
+/// The largest response accepted by default: what etcd's server sends at most (its gRPC send
+/// limit is 2 GiB - 1) and what etcd's own Go client accepts. gRPC's default of 4 MiB would
+/// refuse a watch catching up on many revisions at once (etcd sends up to 1,000 revisions'
+/// events in one response) and then refuse it again on every re-open; whole prefixes are
+/// read in pages ([`Store::range_all`]) whatever the limit.
+const MAX_RESPONSE_BYTES: usize = i32::MAX as usize;
 
 /// A handle to an etcd cluster. Cloning shares the connections.
 ///
@@ -41,6 +48,7 @@ pub struct EtcdStore {
     leases: Endpoints,
     endpoints: Vec<String>,
     max_txn_ops: usize,
+    max_response_bytes: usize,
 }
 
 impl EtcdStore {
@@ -58,7 +66,49 @@ impl EtcdStore {
             leases: Endpoints::open(&endpoints).await?,
             endpoints,
             max_txn_ops: DEFAULT_MAX_TXN_OPS,
+            max_response_bytes: MAX_RESPONSE_BYTES,
         })
+    }
+
+    /// Sets the largest response (reads, transactions, watch batches) this handle accepts,
+    /// in bytes as encoded on the wire; a larger one fails with `ResponseTooLarge`. By
+    /// default, anything etcd sends (2 GiB - 1).
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// The key-value client of `client`, accepting responses up to this handle's limit.
+    fn kv_client(&self, client: &etcd_client::Client) -> KvClient {
+        client
+            .kv_client()
+            .max_decoding_message_size(self.max_response_bytes)
+    }
+
+    /// The error of a call that named `requested` as a revision, with the revisions filled
+    /// in (etcd's message names neither; the store's current one is read for a revision in
+    /// the future; the compaction revision is not known, so it is left at 0).
+    async fn revision_error(&self, e: StoreError, requested: Revision) -> StoreError {
+        match e {
+            StoreError::Compacted { .. } => StoreError::Compacted {
+                requested,
+                compacted: 0,
+            },
+            StoreError::FutureRevision { .. } => match self.current_revision().await {
+                Ok(current) => StoreError::FutureRevision { requested, current },
+                Err(e) => e,
+            },
+            other => other,
+        }
+    }
+
+    /// The store's current revision, from a read of one key (any key will do).
+    async fn current_revision(&self) -> Result<Revision> {
+        let response = self
+            .kv
+            .call(|mut c| async move { c.get(vec![0], None).await })
+            .await?;
+        Ok(revision(response.header()))
     }
 
     /// Sets the most operations per transaction branch; it must not exceed the server's
@@ -81,7 +131,9 @@ pub(super) fn classify(e: etcd_client::Error) -> StoreError {
     match e {
         E::GRpcStatus(status) => {
             let message = status.message();
-            if message.contains("lease not found") {
+            if let Some((size, limit)) = too_large(message) {
+                StoreError::ResponseTooLarge { size, limit }
+            } else if message.contains("lease not found") {
                 StoreError::LeaseNotFound(0)
             } else if message.contains("required revision has been compacted") {
                 StoreError::Compacted {
@@ -114,6 +166,23 @@ pub(super) fn classify(e: etcd_client::Error) -> StoreError {
     }
 }
 
+/// The size and limit named by gRPC's refusal of a response larger than the client accepts
+/// ("decoded message length too large: found N bytes, the limit is: M bytes").
+fn too_large(message: &str) -> Option<(u64, u64)> {
+    let number_after = |label: &str| -> Option<u64> {
+        let rest = &message[message.find(label)? + label.len()..];
+        let digits = rest.trim_start();
+        let end = digits
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(digits.len());
+        digits[..end].parse().ok()
+    };
+    if !message.contains("decoded message length too large") {
+        return None;
+    }
+    Some((number_after("found")?, number_after("limit is:")?))
+}
+
 fn with_lease(e: StoreError, id: LeaseId) -> StoreError {
     match e {
         StoreError::LeaseNotFound(_) => StoreError::LeaseNotFound(id),
@@ -121,11 +190,33 @@ fn with_lease(e: StoreError, id: LeaseId) -> StoreError {
     }
 }
 
-fn get_options(range: &KeyRange) -> (Vec<u8>, GetOptions) {
+/// etcd's request for a read: the first key, and options holding the end of the range (the
+/// key after every key with the prefix), the limit and the revision.
+fn get_options(range: &KeyRange, options: &RangeOptions) -> (Vec<u8>, GetOptions) {
+    let get = GetOptions::new()
+        .with_limit(options.limit.try_into().unwrap_or(i64::MAX))
+        .with_revision(options.revision);
     match range {
-        KeyRange::Key(k) => (k.clone(), GetOptions::new()),
-        KeyRange::Prefix(p) if p.is_empty() => (vec![0], GetOptions::new().with_all_keys()),
-        KeyRange::Prefix(p) => (p.clone(), GetOptions::new().with_prefix()),
+        KeyRange::Key(k) => (k.clone(), get),
+        KeyRange::Prefix(p) => {
+            let first = if p.is_empty() { vec![0] } else { p.clone() };
+            let start = options.from.clone().unwrap_or(first);
+            (start, get.with_range(prefix_end(p)))
+        }
+    }
+}
+
+/// The first key after every key starting with `prefix`: its last byte that is not 0xff,
+/// plus one, with what follows dropped. etcd reads "\0" as "no end" (for the empty prefix,
+/// or one of 0xff bytes only).
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    match prefix.iter().rposition(|b| *b < 0xff) {
+        Some(i) => {
+            let mut end = prefix[..=i].to_vec();
+            end[i] += 1;
+            end
+        }
+        None => vec![0],
     }
 }
 
@@ -193,7 +284,7 @@ fn txn_op(op: &Op) -> etcd_client::TxnOp {
             etcd_client::TxnOp::delete(key, Some(options))
         }
         Op::Range(range) => {
-            let (key, options) = get_options(range);
+            let (key, options) = get_options(range, &RangeOptions::default());
             etcd_client::TxnOp::get(key, Some(options))
         }
     }
@@ -204,19 +295,24 @@ fn revision(header: Option<&etcd_client::ResponseHeader>) -> Revision {
 }
 
 impl Store for EtcdStore {
-    async fn range(&self, range: KeyRange) -> Result<RangeResult> {
-        validate::range(&range)?;
-        let (key, options) = get_options(&range);
+    async fn range_with(&self, range: KeyRange, options: RangeOptions) -> Result<RangeResult> {
+        validate::range_options(&range, &options)?;
+        let (key, get) = get_options(&range, &options);
         let response = self
             .kv
-            .call(|mut c| {
-                let (key, options) = (key.clone(), options.clone());
-                async move { c.get(key, Some(options)).await }
+            .call(|c| {
+                let (mut kv, key, get) = (self.kv_client(&c), key.clone(), get.clone());
+                async move { kv.get(key, Some(get)).await }
             })
-            .await?;
+            .await;
+        let response = match response {
+            Ok(response) => response,
+            Err(e) => return Err(self.revision_error(e, options.revision).await),
+        };
         Ok(RangeResult {
             kvs: response.kvs().iter().map(key_value).collect(),
             revision: revision(response.header()),
+            more: response.more(),
         })
     }
 
@@ -228,9 +324,9 @@ impl Store for EtcdStore {
             .or_else(txn.failure.iter().map(txn_op).collect::<Vec<_>>());
         let response = self
             .kv
-            .call(|mut c| {
-                let request = request.clone();
-                async move { c.txn(request).await }
+            .call(|c| {
+                let (mut kv, request) = (self.kv_client(&c), request.clone());
+                async move { kv.txn(request).await }
             })
             .await
             .map_err(|e| {
@@ -268,11 +364,18 @@ impl Store for EtcdStore {
         let from = if from_revision > 0 {
             from_revision
         } else {
-            self.range(range.clone()).await?.revision + 1
+            self.current_revision().await? + 1
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (progress_tx, progress_rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(follow(self.kv.clone(), range, from, tx, progress_rx));
+        let task = tokio::spawn(follow(
+            self.kv.clone(),
+            self.max_response_bytes,
+            range,
+            from,
+            tx,
+            progress_rx,
+        ));
         let progress = move || {
             let _ = progress_tx.send(());
         };
@@ -332,18 +435,12 @@ impl Store for EtcdStore {
             .await;
         match compacted {
             Ok(_) => Ok(()),
+            // Refused because `revision` is the compaction revision already, or below it.
             Err(StoreError::Compacted { .. }) => Err(StoreError::Compacted {
                 requested: revision,
                 compacted: revision,
             }),
-            Err(StoreError::FutureRevision { .. }) => {
-                let current = self.range(KeyRange::key(vec![0])).await?.revision;
-                Err(StoreError::FutureRevision {
-                    requested: revision,
-                    current,
-                })
-            }
-            Err(e) => Err(e),
+            Err(e) => Err(self.revision_error(e, revision).await),
         }
     }
 
@@ -365,12 +462,17 @@ impl Store for EtcdStore {
     fn max_txn_ops(&self) -> usize {
         self.max_txn_ops
     }
+
+    fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
+    }
 }
 
 /// Follows a watch for as long as the receiver lives: re-opens it after a transport failure
 /// from the revision after the last delivered, and ends after reporting a compaction.
 async fn follow(
     endpoints: Endpoints,
+    max_response_bytes: usize,
     range: KeyRange,
     mut next: Revision,
     tx: mpsc::UnboundedSender<Result<WatchBatch>>,
@@ -379,8 +481,11 @@ async fn follow(
     let mut backoff = Duration::from_millis(50);
     while !tx.is_closed() {
         let (key, options) = watch_options(&range, next);
-        let (index, mut client) = endpoints.client();
-        if let Ok(mut stream) = client.watch(key, Some(options)).await {
+        let (index, client) = endpoints.client();
+        let mut watcher = client
+            .watch_client()
+            .max_decoding_message_size(max_response_bytes);
+        if let Ok(mut stream) = watcher.watch(key, Some(options)).await {
             loop {
                 let response = tokio::select! {
                     message = stream.message() => match message {

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use apportion_store::*;
 
+use crate::support::{Hook, Hooked};
+
 const SECOND: Duration = Duration::from_secs(1);
 
 async fn get<S: Store>(store: &S, key: &str) -> Option<KeyValue> {
@@ -646,4 +648,217 @@ pub async fn time_to_live_counts_down_until_the_lease_ends<S: Store>(store: S) {
     store.revoke(lease.id).await.unwrap();
     assert_eq!(store.time_to_live(lease.id).await.unwrap(), None);
     assert_eq!(store.time_to_live(0x5eed_0001).await.unwrap(), None);
+}
+
+/// Writes `count` keys `{prefix}{i:05}` holding `value`, in as few transactions as allowed;
+/// returns the revision of the last.
+async fn fill<S: Store>(store: &S, prefix: &str, count: usize, value: &[u8]) -> Revision {
+    let keys: Vec<String> = (0..count).map(|i| format!("{prefix}{i:05}")).collect();
+    let mut revision = 0;
+    for batch in keys.chunks(store.max_txn_ops()) {
+        let puts = batch.iter().map(|k| Op::put(k.as_str(), value));
+        revision = store.txn(Txn::new().and_then(puts)).await.unwrap().revision;
+    }
+    revision
+}
+
+/// One page of `range`: at most `limit` keys from `from` on, at `revision`.
+async fn page<S: Store>(
+    store: &S,
+    range: &str,
+    limit: usize,
+    from: Option<&str>,
+    revision: Revision,
+) -> Result<RangeResult> {
+    let options = RangeOptions {
+        limit,
+        from: from.map(|f| f.as_bytes().to_vec()),
+        revision,
+    };
+    store.range_with(KeyRange::prefix(range), options).await
+}
+
+pub async fn paged_reads_see_one_revision_once_in_order<S: Store>(store: S) {
+    store.put("o", "outside, before", None).await.unwrap();
+    store.put("q/", "outside, after", None).await.unwrap();
+    let written = fill(&store, "p/", 25, b"first").await;
+    let first = page(&store, "p/", 10, None, 0).await.unwrap();
+    assert_eq!((first.kvs.len(), first.more), (10, true));
+    assert_eq!(first.revision, written);
+    // Writes after the first page change nothing the later pages show.
+    store.put("p/00012", "second", None).await.unwrap();
+    store.delete(KeyRange::key("p/00015")).await.unwrap();
+    let now = store.put("p/00030", "new", None).await.unwrap();
+    let second = page(&store, "p/", 10, Some("p/00009\0"), written)
+        .await
+        .unwrap();
+    assert_eq!((second.kvs.len(), second.more), (10, true));
+    assert_eq!(second.revision, now, "a page reports the store's revision");
+    let third = page(&store, "p/", 10, Some("p/00019\0"), written)
+        .await
+        .unwrap();
+    assert_eq!((third.kvs.len(), third.more), (5, false));
+    let pages: Vec<KeyValue> = [first.kvs, second.kvs, third.kvs].concat();
+    let expected: Vec<String> = (0..25).map(|i| format!("p/{i:05}")).collect();
+    assert_eq!(keys(&pages), expected);
+    assert!(pages.iter().all(|kv| kv.value == b"first"));
+    assert!(pages.iter().all(|kv| kv.mod_revision <= written));
+    // A page that ends exactly at the last key has no more after it.
+    let exact = page(&store, "p/", 6, Some("p/00019\0"), now).await.unwrap();
+    assert_eq!((exact.kvs.len(), exact.more), (6, false));
+    // A limit of 0 is no limit.
+    let whole = page(&store, "p/", 0, None, 0).await.unwrap();
+    assert_eq!((whole.kvs.len(), whole.more), (25, false));
+    let all = store.range_all(KeyRange::prefix("p/")).await.unwrap();
+    assert_eq!(all, whole);
+}
+
+pub async fn reads_at_a_past_revision_see_it<S: Store>(store: S) {
+    let created = store.put("r/a", "1", None).await.unwrap();
+    store.put("r/b", "1", None).await.unwrap();
+    store.put("r/a", "2", None).await.unwrap();
+    store.delete(KeyRange::key("r/b")).await.unwrap();
+    let now = store.put("r/c", "1", None).await.unwrap();
+    let then = page(&store, "r/", 0, None, created + 1).await.unwrap();
+    assert_eq!(keys(&then.kvs), ["r/a", "r/b"]);
+    assert_eq!(then.kvs[0].value, b"1");
+    assert_eq!(then.kvs[0].version, 1);
+    assert_eq!(then.revision, now);
+    let single = store
+        .range_with(
+            KeyRange::key("r/a"),
+            RangeOptions {
+                revision: created,
+                ..RangeOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(single.kvs[0].mod_revision, created);
+}
+
+pub async fn reads_at_a_compacted_or_future_revision_fail<S: Store>(store: S) {
+    let old = store.put("c/a", "1", None).await.unwrap();
+    let compacted = store.put("c/a", "2", None).await.unwrap();
+    store.compact(compacted).await.unwrap();
+    let err = page(&store, "c/", 0, None, old).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Compacted { requested, .. } if requested == old),
+        "{err}"
+    );
+    let at_compaction = page(&store, "c/", 0, None, compacted).await.unwrap();
+    assert_eq!(at_compaction.kvs[0].value, b"2");
+    let err = page(&store, "c/", 0, None, compacted + 5)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::FutureRevision {
+            requested: compacted + 5,
+            current: compacted
+        }
+    );
+}
+
+pub async fn bad_read_options_are_refused<S: Store>(store: S) {
+    let err = page(&store, "p/", 0, Some("q/1"), 0).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::InvalidArgument(ref m) if m.contains("q/1")),
+        "{err}"
+    );
+    let err = page(&store, "p/", 0, None, -1).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::InvalidArgument(ref m) if m.contains("-1")),
+        "{err}"
+    );
+}
+
+/// A hook that, just before the second page of a paged read, writes a key and compacts the
+/// store at that write, so the page's revision is gone.
+#[derive(Clone, Default)]
+struct CompactBetweenPages {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<S: Store> Hook<S> for CompactBetweenPages {
+    async fn before_read(&self, store: &S, options: &RangeOptions) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if options.from.is_some() && !self.done.swap(true, SeqCst) {
+            let written = store.put("m/zz", "late", None).await.unwrap();
+            store.compact(written).await.unwrap();
+        }
+    }
+}
+
+pub async fn a_paged_read_compacted_between_pages_starts_over<S: Store>(store: S) {
+    // More keys than one page holds, so the read takes two pages at least.
+    fill(&store, "m/", 3_000, b"v").await;
+    let store = Hooked {
+        inner: store,
+        hook: CompactBetweenPages::default(),
+    };
+    let read = store.range_all(KeyRange::prefix("m/")).await.unwrap();
+    assert!(store.hook.done.load(std::sync::atomic::Ordering::SeqCst));
+    let late = get(&store, "m/zz").await.unwrap();
+    assert_eq!(
+        read.revision, late.mod_revision,
+        "read again after the write"
+    );
+    assert_eq!(read.kvs.len(), 3_001);
+    assert_eq!(read.kvs.last(), Some(&late));
+}
+
+/// 45 values of 100 KB: about 4.5 MB under one prefix, more than a response may carry
+/// (4 MiB) unless the client raised its limit.
+pub const LARGE_VALUES: usize = 45;
+
+/// Fills `big/` with [`LARGE_VALUES`] values of 100 KB; returns the last write's revision.
+pub async fn fill_beyond_one_response<S: Store>(store: &S) -> Revision {
+    let value = vec![b'x'; 100_000];
+    let mut revision = 0;
+    for i in 0..LARGE_VALUES {
+        revision = store
+            .put(format!("big/{i:02}"), value.as_slice(), None)
+            .await
+            .unwrap();
+    }
+    revision
+}
+
+/// Reads of more than a response may carry: paged, and by a key space, they return it all.
+pub async fn a_prefix_beyond_one_response_loads_in_pages<S: Store>(store: S) {
+    let written = fill_beyond_one_response(&store).await;
+    let read = store.range_all(KeyRange::prefix("big/")).await.unwrap();
+    assert_eq!(read.revision, written);
+    assert_eq!(read.kvs.len(), LARGE_VALUES);
+    assert!(read.kvs.iter().all(|kv| kv.value.len() == 100_000));
+    let space = KeySpace::start(
+        store,
+        "big/",
+        |kv: &KeyValue| Ok(Some(kv.value.len())),
+        KeySpaceOptions::default(),
+    )
+    .await
+    .unwrap();
+    space.read(|snapshot| {
+        assert_eq!(snapshot.revision(), written);
+        assert_eq!(snapshot.entries().len(), LARGE_VALUES);
+        assert!(snapshot.entries().values().all(|e| e.value == 100_000));
+    });
+}
+
+/// An unpaged read of more than `limit` bytes fails, naming its size and the limit; the
+/// paged read of the same prefix succeeds.
+pub async fn an_unpaged_read_beyond_the_limit_fails<S: Store>(store: S, limit: usize) {
+    fill_beyond_one_response(&store).await;
+    let err = store.range(KeyRange::prefix("big/")).await.unwrap_err();
+    match err {
+        StoreError::ResponseTooLarge { size, limit: named } => {
+            assert!(size > 4_500_000, "{err}");
+            assert_eq!(named, limit as u64, "{err}");
+        }
+        other => panic!("expected ResponseTooLarge, got {other}"),
+    }
+    let read = store.range_all(KeyRange::prefix("big/")).await.unwrap();
+    assert_eq!(read.kvs.len(), LARGE_VALUES);
 }
