@@ -22,8 +22,13 @@ use crate::solve::{solve, Solved};
 use crate::view::{ClusterView, Observed, RuntimeDecoder};
 use crate::writer;
 
-/// How long a round waits for the view to catch up with its writes before going on.
+/// How long a round that wrote nothing waits for the next change before planning again.
 const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long a round waits for the view to show its own writes. They are under the prefix,
+/// so the view gets there unless its watch is broken: planning sooner, from a view without
+/// them, would plan them again, and every such transaction would fail its guards.
+const OWN_WRITES: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How many of a round's transactions are in flight at once. They touch disjoint items, so
 /// their order does not matter; keeping a few in flight hides the round trip (and etcd's
@@ -178,6 +183,8 @@ where
                 return report;
             }
         };
+        // The newest revision this round wrote (failed transactions report the store's
+        // revision, which may come from a write elsewhere, outside the view).
         let mut reached = observed.revision;
         let mut errors = 0;
         let mut waiting = txns.into_iter();
@@ -198,12 +205,8 @@ where
             });
             report.txns += 1;
             match written {
-                Ok(result) => {
-                    reached = reached.max(result.revision);
-                    if !result.succeeded {
-                        report.failed_txns += 1;
-                    }
-                }
+                Ok(result) if result.succeeded => reached = reached.max(result.revision),
+                Ok(_) => report.failed_txns += 1,
                 Err(e) => {
                     report.failed_txns += 1;
                     errors += 1;
@@ -221,12 +224,12 @@ where
         // Let the view catch up before planning again: with what was written, or, when
         // nothing landed, with whatever change made the guards fail. The guards, not this
         // wait, keep the next round safe, so a wait that runs long just ends.
-        let target = if reached > observed.revision {
-            reached
+        let (target, wait) = if reached > observed.revision {
+            (reached, OWN_WRITES)
         } else {
-            observed.revision + 1
+            (observed.revision + 1, CATCH_UP)
         };
-        let _ = tokio::time::timeout(CATCH_UP, self.view.wait_for_revision(target)).await;
+        let _ = tokio::time::timeout(wait, self.view.wait_for_revision(target)).await;
         report
     }
 }
