@@ -125,6 +125,12 @@ fn bad_input_exits_2_with_one_line_that_names_the_problem() {
     let line = one_line(&not_a_number.stderr);
     assert!(line.contains("'three' for '--replication <N>'"), "{line}");
 
+    // What the members would skip as a bad value is refused here, where someone reads it.
+    let too_many = apportion(&url, &["items", "put", "r", "--replication", "1000"]);
+    assert_eq!(too_many.code, 2);
+    let line = one_line(&too_many.stderr);
+    assert!(line.contains("not a replication from 0 to 255"), "{line}");
+
     let bad_member = apportion(&url, &["drain", "eu"]);
     assert_eq!(bad_member.code, 2);
     let line = one_line(&bad_member.stderr);

@@ -28,8 +28,8 @@ pub enum ItemsCommand {
         /// The item id (no '/', no characters at or below '#').
         #[arg(value_parser = parse_item)]
         id: ItemId,
-        /// How many copies to place (0 parks the item).
-        #[arg(long, value_name = "N")]
+        /// How many copies to place (0 parks the item; at most 255).
+        #[arg(long, value_name = "N", value_parser = parse_replication)]
         replication: u16,
         /// At most one member serves the item at a time; it is handed over
         /// break-before-make. Its replication is then 0 or 1.
@@ -55,6 +55,16 @@ pub enum ItemsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Accepts the replications the members accept, so that an item they would skip as a bad
+/// value is refused here, where someone reads the error.
+fn parse_replication(text: &str) -> std::result::Result<u16, String> {
+    let max = apportion_core::values::MAX_REPLICATION;
+    match text.parse::<u16>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!("`{text}` is not a replication from 0 to {max}")),
+    }
 }
 
 impl ItemsCommand {
