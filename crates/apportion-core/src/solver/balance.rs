@@ -59,7 +59,7 @@ fn direct(a: &mut Assignment, fair: &Fair) {
         let mut moved = false;
         while let Some((_, Reverse(u))) = donors.pop() {
             // Donors come highest key first, so the first that cannot give ends the pull.
-            if !improves(a, fair, u, v) {
+            if !improves(a, fair, u, v) || a.exhausted() {
                 break;
             }
             if let Some(s) = direct_slot(a, u, v) {

@@ -201,6 +201,9 @@ impl Primaries<'_> {
             queue.push_back(m);
         }
         while let Some(u) = queue.pop_front() {
+            if !a.tick() {
+                return None;
+            }
             for &s in &a.held[u as usize] {
                 let x = a.slot_item[s as usize];
                 if self.slot[x as usize] != s {
