@@ -97,6 +97,7 @@ struct Line {
     min_zones_per_item: u32,
     primaries_min: u32,
     primaries_max: u32,
+    primary_moves: u64,
     peak_rss_mb: f64,
 }
 
@@ -148,6 +149,7 @@ fn solver(args: &SolverArgs) -> Result<(), String> {
             min_zones_per_item: st.min_zones_per_item,
             primaries_min: st.primaries_min,
             primaries_max: st.primaries_max,
+            primary_moves: st.primary_moves,
             peak_rss_mb: peak_rss_mb(),
         };
         println!(
@@ -194,11 +196,11 @@ fn timed(p: &Problem, runs: usize) -> Result<(f64, Stats, Problem), String> {
 }
 
 /// Replaces every member once: a new member joins the old one's zone while the old one
-/// exits, the plan is applied, and the old one leaves. Reports total moves, the worst
-/// solve time, and the stats of the last solve.
+/// exits, the plan is applied, and the old one leaves. Reports total moves (replicas and
+/// primaries), the worst solve time, and the stats of the last solve.
 fn rolling(settled: &Problem, shape: Shape) -> Result<(f64, Stats, Problem), String> {
     let mut p = settled.clone();
-    let (mut adds, mut removes, mut worst) = (0, 0, 0.0f64);
+    let (mut adds, mut removes, mut primary_moves, mut worst) = (0, 0, 0, 0.0f64);
     let mut last = None;
     for _ in 0..shape.members {
         let zone = p.members[0].zone;
@@ -214,6 +216,7 @@ fn rolling(settled: &Problem, shape: Shape) -> Result<(f64, Stats, Problem), Str
         let st = stats(&p, &sol);
         adds += st.adds;
         removes += st.removes;
+        primary_moves += st.primary_moves;
         settle(&mut p, &sol);
         remove_members(&mut p, |m, _| m == 0);
         last = Some(st);
@@ -221,6 +224,7 @@ fn rolling(settled: &Problem, shape: Shape) -> Result<(f64, Stats, Problem), Str
     let mut st = last.ok_or("the instance has no members")?;
     st.adds = adds;
     st.removes = removes;
+    st.primary_moves = primary_moves;
     Ok((worst, st, p))
 }
 

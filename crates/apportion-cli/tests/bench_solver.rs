@@ -40,6 +40,7 @@ fn prints_one_json_line_per_scenario() {
         "peak_rss_mb",
         "min_load",
         "max_load",
+        "primary_moves",
     ] {
         assert!(line[field].is_number(), "{field} missing");
     }
