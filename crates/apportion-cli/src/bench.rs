@@ -26,6 +26,8 @@ enum BenchWhat {
     Solver(SolverArgs),
     /// The whole runtime: members converging on etcd (or the embedded store).
     Converge(crate::converge::ConvergeArgs),
+    /// The solver on many small random instances, every solve checked exactly.
+    PlanSoak(crate::soak::SoakArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -106,6 +108,7 @@ pub async fn run(args: &BenchArgs) -> Result<(), String> {
     match &args.what {
         BenchWhat::Solver(args) => solver(args),
         BenchWhat::Converge(args) => crate::converge::run(args).await,
+        BenchWhat::PlanSoak(args) => crate::soak::run(args),
     }
 }
 
