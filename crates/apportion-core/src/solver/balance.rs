@@ -74,17 +74,26 @@ fn direct(a: &mut Assignment, fair: &Fair) {
     }
 }
 
-/// A replica `u` can hand to `v` along a certified shortest path, if any.
+/// A replica `u` can hand to `v` along a certified shortest path, if any; one of which
+/// `u` is not the current primary when there is one, since moving a primary replica moves
+/// the primary too, and the member that lost it would then take another one back.
 fn direct_slot(a: &Assignment, u: u32, v: u32) -> Option<u32> {
     if a.spare_dormant > 0 || !a.hazards_only_at(u, v) {
         return None;
     }
     let need = a.min_first(u);
     let (zu, zv) = (a.zone[u as usize], a.zone[v as usize]);
-    a.held[u as usize].iter().copied().find(|&s| {
+    let mut primary = None;
+    for &s in &a.held[u as usize] {
         let x = a.slot_item[s as usize];
-        !a.holds(x, v) && a.move_cost(s, v) == need && a.allows(x, Some(zu), zv)
-    })
+        if !a.holds(x, v) && a.move_cost(s, v) == need && a.allows(x, Some(zu), zv) {
+            if a.cur_primary[x as usize] != u {
+                return Some(s);
+            }
+            primary.get_or_insert(s);
+        }
+    }
+    primary
 }
 
 /// Replicas over members, balanced along residual paths.

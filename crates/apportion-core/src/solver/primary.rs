@@ -8,10 +8,11 @@
 //! holders of one item, then along breadth-first paths over the "primary of an item that
 //! the next member also holds" graph (`fair::by_paths`) until no path remains.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 use super::assignment::{Assignment, NONE};
-use super::fair::{by_paths, Fair, Paths};
+use super::fair::{by_paths, Fair, Key, Paths};
 
 /// The primary slot of every item, `NONE` for an item without replicas.
 pub(crate) fn choose(a: &Assignment) -> Vec<u32> {
@@ -129,22 +130,32 @@ impl Primaries<'_> {
             if self.above == 0 && self.fair.side(v, u64::from(self.count[v as usize])) >= 0 {
                 continue;
             }
-            // Take from the most loaded holders first, so members inside their band keep
-            // their primaries whenever members above it can give instead.
-            let mut offers: Vec<u32> = a.held[v as usize]
+            // Take from the holder whose key is highest now, one primary at a time, so
+            // members inside their band keep their primaries whenever members above it can
+            // give instead, and no holder is drained below its band while others are above.
+            let mut offers: BinaryHeap<(Key, Reverse<u32>, Reverse<u32>)> = a.held[v as usize]
                 .iter()
                 .copied()
                 .filter(|&s| self.slot[a.slot_item[s as usize] as usize] != s)
+                .map(|s| {
+                    let u = self.holder_of_primary(s);
+                    (self.key(u, 0), Reverse(u), Reverse(s))
+                })
                 .collect();
-            offers.sort_by_cached_key(|&s| {
-                let u = self.holder_of_primary(s);
-                (std::cmp::Reverse(self.key(u, 0)), u, s)
-            });
-            for s in offers {
-                let u = self.holder_of_primary(s);
-                if self.improves(u, v) {
-                    self.set(self.a.slot_item[s as usize], s);
+            // Every turn makes a primary pull (a transfer, which lowers the potential of
+            // `fair::by_paths`), refreshes a stale key (it only falls, at most once per
+            // pull), or ends the member's turn.
+            while let Some((k, Reverse(u), Reverse(s))) = offers.pop() {
+                let now = self.key(u, 0);
+                if now != k {
+                    offers.push((now, Reverse(u), Reverse(s)));
+                    continue;
                 }
+                // The holder with the highest key cannot give: no other can either.
+                if !self.improves(u, v) {
+                    break;
+                }
+                self.set(a.slot_item[s as usize], s);
             }
         }
     }
