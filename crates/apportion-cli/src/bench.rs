@@ -100,6 +100,7 @@ struct Line {
     primaries_min: u32,
     primaries_max: u32,
     primary_moves: u64,
+    steps: u64,
     peak_rss_mb: f64,
 }
 
@@ -153,6 +154,7 @@ fn solver(args: &SolverArgs) -> Result<(), String> {
             primaries_min: st.primaries_min,
             primaries_max: st.primaries_max,
             primary_moves: st.primary_moves,
+            steps: st.steps,
             peak_rss_mb: peak_rss_mb(),
         };
         println!(
@@ -200,10 +202,10 @@ fn timed(p: &Problem, runs: usize) -> Result<(f64, Stats, Problem), String> {
 
 /// Replaces every member once: a new member joins the old one's zone while the old one
 /// exits, the plan is applied, and the old one leaves. Reports total moves (replicas and
-/// primaries), the worst solve time, and the stats of the last solve.
+/// primaries), the worst solve time and steps, and the stats of the last solve.
 fn rolling(settled: &Problem, shape: Shape) -> Result<(f64, Stats, Problem), String> {
     let mut p = settled.clone();
-    let (mut adds, mut removes, mut primary_moves, mut worst) = (0, 0, 0, 0.0f64);
+    let (mut adds, mut removes, mut primary_moves, mut steps, mut worst) = (0, 0, 0, 0, 0.0f64);
     let mut last = None;
     for _ in 0..shape.members {
         let zone = p.members[0].zone;
@@ -220,6 +222,7 @@ fn rolling(settled: &Problem, shape: Shape) -> Result<(f64, Stats, Problem), Str
         adds += st.adds;
         removes += st.removes;
         primary_moves += st.primary_moves;
+        steps = steps.max(st.steps);
         settle(&mut p, &sol);
         remove_members(&mut p, |m, _| m == 0);
         last = Some(st);
@@ -228,6 +231,7 @@ fn rolling(settled: &Problem, shape: Shape) -> Result<(f64, Stats, Problem), Str
     st.adds = adds;
     st.removes = removes;
     st.primary_moves = primary_moves;
+    st.steps = steps;
     Ok((worst, st, p))
 }
 

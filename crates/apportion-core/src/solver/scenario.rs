@@ -104,6 +104,8 @@ pub struct Stats {
     /// Items whose primary moved: a current primary (slot 0) on another member than the
     /// solution's first replica. Each costs a handoff of leadership, so churn shows here.
     pub primary_moves: u64,
+    /// The solve's steps (see `solve_within`), to size budgets against.
+    pub steps: u64,
 }
 
 /// Measures a solution of `p`.
@@ -154,5 +156,6 @@ pub fn stats(p: &Problem, sol: &Solution) -> Stats {
         primaries_min: over(&primaries, u32::min, u32::MAX),
         primaries_max: primaries.iter().copied().max().unwrap_or(0),
         primary_moves,
+        steps: sol.steps,
     }
 }
