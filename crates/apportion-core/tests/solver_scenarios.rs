@@ -1,7 +1,9 @@
 //! The benchmark scenarios at small sizes, with the exact moves each must make.
 
 use apportion_core::solver::scenario::{remove_members, settle, stats, Shape};
-use apportion_core::solver::{solve, Item, Member, Problem, Solution};
+use apportion_core::solver::{
+    default_budget, solve, solve_within, Item, Member, Problem, ProblemError, Solution,
+};
 
 const SHAPE: Shape = Shape {
     items: 1000,
@@ -316,4 +318,20 @@ fn items_replicated_on_every_member_are_handled() {
     assert_eq!(sol.replicas_of(300).len(), 119);
     assert_eq!(s.removes, 0);
     assert_eq!(s.min_zones_per_item, 3);
+}
+
+#[test]
+fn the_default_budget_is_far_above_a_solve_and_a_small_one_is_an_error() {
+    let p = SHAPE.empty();
+    let sol = solve(&p).unwrap();
+    assert!(sol.steps * 10 < default_budget(&p), "{} steps", sol.steps);
+    let mut changed = settled(SHAPE);
+    remove_members(&mut changed, |m, _| m == 0);
+    let sol = solve_within(&changed, default_budget(&changed)).unwrap();
+    assert_eq!(sol.unfilled_slots, 0);
+    let err = solve_within(&changed, 100).unwrap_err();
+    assert!(
+        matches!(err, ProblemError::OverBudget { budget: 100, .. }),
+        "{err}"
+    );
 }

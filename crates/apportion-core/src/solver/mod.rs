@@ -125,6 +125,25 @@ pub fn solve(problem: &Problem) -> Result<Solution, ProblemError> {
     solve_within(problem, u64::MAX)
 }
 
+/// A step budget far above what a correct solve of `problem` takes (about one step per
+/// replica slot and current assignment, plus searches of at most every member), and far
+/// below a hang: what a runtime passes to [`solve_within`] so that a solver defect costs
+/// one failed solve, not the leader's allocation loop.
+pub fn default_budget(problem: &Problem) -> u64 {
+    let slots: u64 = problem
+        .items
+        .iter()
+        .map(|i| u64::from(i.replication).min(problem.members.len() as u64))
+        .sum();
+    let size = slots
+        + problem.current.len() as u64
+        + problem.items.len() as u64
+        + problem.members.len() as u64
+        + 1;
+    size.saturating_mul(problem.members.len() as u64 + 64)
+        .saturating_add(1_000_000)
+}
+
 /// [`solve`] that gives up after `budget` steps (replicas placed or moved plus members
 /// taken from a search queue) with [`ProblemError::OverBudget`]. Every loop of the solver
 /// is bounded by the instance's size (see the module docs), so the budget never binds on a
