@@ -2,7 +2,9 @@
 //!
 //! First a direct pass: every member that may take a unit (see `fair`) pulls replicas from
 //! the members of its own zone with the highest keys, one move at a time, while the move
-//! is an improvement and the counters certify it a shortest path. Then the exact pass
+//! is an improvement and the counters certify it a shortest path; it hands over a replica
+//! that is not its item's current primary where it can, since moving a primary replica
+//! moves the primary too. Then the exact pass
 //! (`fair::by_paths`), where each unit travels along a shortest residual path found by a
 //! multi-source search (`search`) from the members that may give to those that may take.
 //! A path changes only the loads of its two ends, so fill and every intermediate member

@@ -6,7 +6,10 @@
 //! then new). Primaries are then balanced like replicas: a unit moves from `u` to `w` by
 //! making `w`'s replica of an item primary instead of `u`'s, first directly between the
 //! holders of one item, then along breadth-first paths over the "primary of an item that
-//! the next member also holds" graph (`fair::by_paths`) until no path remains.
+//! the next member also holds" graph (`fair::by_paths`) until no path remains. A member
+//! pulling directly takes one primary at a time from whichever holder has the highest key
+//! at that moment, so no holder is drained below its band (and then pulls primaries back
+//! from others, each one more move) while another holder is still above it.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
