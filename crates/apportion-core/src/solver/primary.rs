@@ -20,12 +20,18 @@ use super::fair::{by_paths, Fair, Key, Paths};
 /// The primary slot of every item, `NONE` for an item without replicas.
 pub(crate) fn choose(a: &Assignment) -> Vec<u32> {
     let assigned = a.nfill.iter().filter(|&&n| n > 0).count() as u64;
+    let fair = Fair::new(&a.cap, &a.joining, assigned);
+    // Every member starts with no primary: below its band whenever its band is not empty.
+    let below = (0..a.cap.len() as u32)
+        .filter(|&m| fair.side(m, 0) < 0)
+        .count() as u32;
     let mut p = Primaries {
         a,
         slot: vec![NONE; a.want.len()],
         count: vec![0; a.cap.len()],
         above: 0,
-        fair: Fair::new(&a.cap, &a.joining, assigned),
+        below,
+        fair,
     };
     p.keep_or_pick();
     if assigned > 0 {
@@ -42,6 +48,8 @@ struct Primaries<'a> {
     count: Vec<u32>,
     /// Members above their band.
     above: u32,
+    /// Members below their band.
+    below: u32,
     fair: Fair,
 }
 
@@ -96,13 +104,15 @@ impl Primaries<'_> {
         self.add(self.a.holder[s as usize], 1);
     }
 
-    /// Changes member `m`'s primary count, keeping the count of members above their band.
+    /// Changes member `m`'s primary count, keeping the counts of members above and below
+    /// their band.
     fn add(&mut self, m: u32, delta: i32) {
         let c = &mut self.count[m as usize];
-        let was = self.fair.side(m, u64::from(*c)) > 0;
+        let was = self.fair.side(m, u64::from(*c));
         *c = c.wrapping_add_signed(delta);
-        let is = self.fair.side(m, u64::from(*c)) > 0;
-        self.above = (self.above + u32::from(is)) - u32::from(was);
+        let is = self.fair.side(m, u64::from(*c));
+        self.above = (self.above + u32::from(is > 0)) - u32::from(was > 0);
+        self.below = (self.below + u32::from(is < 0)) - u32::from(was < 0);
     }
 
     fn improves(&self, u: u32, w: u32) -> bool {
@@ -184,6 +194,11 @@ impl Primaries<'_> {
             // Next keys only rise while handing off, so once this member's key is not
             // above the lowest next key, no later member (in descending order) can give.
             if bottom.is_none_or(|b| self.key(u, 0) <= b) {
+                break;
+            }
+            // A giver inside its band gives only to a member below its own; keys fall in
+            // this order, so once there is none, no later member gives either.
+            if self.below == 0 && self.fair.side(u, u64::from(self.count[u as usize])) <= 0 {
                 break;
             }
             for &s in &a.held[u as usize] {
