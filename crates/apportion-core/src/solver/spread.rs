@@ -137,6 +137,9 @@ impl Assignment {
         let counts = self.zone_counts(x, None);
         let top = counts.iter().map(|&(_, c)| c).max().unwrap_or(0);
         let at_top = counts.iter().filter(|&&(_, c)| c == top).count() as u32;
-        (top.saturating_sub(1) * z + at_top).max(r)
+        top.saturating_sub(1)
+            .saturating_mul(z)
+            .saturating_add(at_top)
+            .max(r)
     }
 }
