@@ -77,6 +77,7 @@ enum Scenario {
     MemberAdd,
     ItemAdd,
     ZoneLoss,
+    ZoneShrink,
     RollingDeploy,
 }
 
@@ -180,6 +181,9 @@ fn changed(settled: &Problem, shape: Shape, scenario: Scenario) -> Problem {
             replication: shape.replication,
         }),
         Scenario::ZoneLoss => remove_members(&mut p, |_, m| m.zone == 2),
+        // Two thirds of one zone gone: room is left, but too little in that zone for
+        // every item to keep a replica there, so many items must give way to two zones.
+        Scenario::ZoneShrink => remove_members(&mut p, |i, m| m.zone == 2 && i % 9 != 2),
         Scenario::Scratch | Scenario::Unchanged | Scenario::RollingDeploy => {}
     }
     p

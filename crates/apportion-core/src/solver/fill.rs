@@ -14,7 +14,10 @@
 //! loosens every item at once to stage 1 (at most `R - 1` per zone), then to stage 2 (no
 //! spread), and augments along any paths it finds (this state is thrown away): the items
 //! whose spread those paths break are the ones that must give way, and the caller solves
-//! again from the current assignment with just those raised. The flow the paths built is
+//! again from the current assignment with just those raised (past a few dozen paths, every
+//! item with an empty slot is raised at once, and the next solve finds the rest exactly:
+//! one search per slot would cost a minute when a zone loses most of its members). The
+//! flow the paths built is
 //! feasible under the raised levels, so the next solve fills at least as much as every
 //! item loosened to that stage would: when all items can keep two zones at the maximum
 //! fill, none is raised past stage 1. Every restart raises some item to a later stage, so
@@ -42,18 +45,33 @@ pub(crate) fn fill(a: &mut Assignment, search: &mut Search) -> Option<Vec<u32>> 
     (1..=2).find_map(|stage| give_way(a, search, stage))
 }
 
+/// Paths `give_way` follows one by one before it raises every item with an empty slot at
+/// once: a zone that lost most of its members can leave tens of thousands of items short,
+/// and a search each would cost a minute.
+const PATHS_BEFORE_ALL: usize = 32;
+
 /// With every item loosened to at least `stage`, augments along any paths (whatever they
 /// cost: this state is thrown away) and returns the levels with the items those paths
 /// pushed past their own spread raised to the stage; `None` when no path exists or none
-/// would raise anything.
+/// would raise anything. Past [`PATHS_BEFORE_ALL`] paths it raises every item that still
+/// has an empty slot too, and the next solve's `give_way` finds the few other items that
+/// must give way.
 fn give_way(a: &mut Assignment, search: &mut Search, stage: u8) -> Option<Vec<u32>> {
     if a.spare_items == 0 || room(a) == 0 || a.exhausted() {
         return None;
     }
     let mut levels = a.level.clone();
     a.relax = stage;
+    let mut paths = 0;
     // Every path fills one more slot: at most as many paths as slots.
     while let Some(path) = search.find_any(a, &Origin::Spare, &|m| a.load(m) < a.cap[m as usize]) {
+        paths += 1;
+        if paths > PATHS_BEFORE_ALL {
+            for x in (0..a.want.len()).filter(|&x| a.nfill[x] < a.want[x]) {
+                levels[x] = levels[x].max(a.stage_level(x as u32, stage));
+            }
+            break;
+        }
         apply(a, &path);
         let items: Vec<u32> = path.iter().map(|step| step.item(a)).collect();
         let broken: Vec<u32> = items
