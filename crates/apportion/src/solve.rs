@@ -1,9 +1,13 @@
 //! From a `State` to the solver's problem, and from its solution to the planner's `Desired`.
 //!
-//! The solve itself runs on tokio's blocking pool, never on an async worker thread (it can
-//! take tens of milliseconds on a large cluster, and a defect must not stall the runtime),
-//! under a step budget derived from the instance's size (`solver::default_budget`), so
-//! that a solver defect is an error the caller reports, not a leader spinning forever.
+//! On a multi-thread runtime the solve itself runs on tokio's blocking pool, never on an
+//! async worker thread (it can take tens of milliseconds on a large cluster, and the lease
+//! keep-alive and the member's events must not wait for it). A current-thread runtime is
+//! one thread by choice, and the deterministic simulation runs on one with paused time,
+//! where a task on another thread would let the clock jump: there it runs inline. Either
+//! way it runs under a step budget derived from the instance's size
+//! (`solver::default_budget`), so that a solver defect is an error the caller reports,
+//! not a leader spinning forever.
 
 use apportion_core::planner::{Consistency, Desired};
 use apportion_core::solver::{self, Current, Item, Member, Problem};
@@ -31,12 +35,18 @@ pub(crate) enum SolveFailure {
     Thread(String),
 }
 
-/// Solves `problem` on the blocking pool under its size's step budget.
+/// Solves `problem` under its size's step budget, on the blocking pool of a multi-thread
+/// runtime (see the module docs).
 pub(crate) async fn solve(problem: Problem) -> Result<Solved, SolveFailure> {
     let budget = solver::default_budget(&problem);
-    let solution = tokio::task::spawn_blocking(move || solver::solve_within(&problem, budget))
-        .await
-        .map_err(|e| SolveFailure::Thread(e.to_string()))??;
+    let flavor = tokio::runtime::Handle::current().runtime_flavor();
+    let solution = if flavor == tokio::runtime::RuntimeFlavor::CurrentThread {
+        solver::solve_within(&problem, budget)?
+    } else {
+        tokio::task::spawn_blocking(move || solver::solve_within(&problem, budget))
+            .await
+            .map_err(|e| SolveFailure::Thread(e.to_string()))??
+    };
     Ok(Solved {
         desired: Desired::from_lists(
             (0..solution.items() as u32).map(|x| solution.replicas_of(x).iter().map(|r| r.member)),
@@ -122,13 +132,19 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn solves_on_the_blocking_pool() {
         let solved = solve(cluster()).await.unwrap();
         assert_eq!(solved.unfilled_slots, 0);
     }
 
     #[tokio::test]
+    async fn solves_inline_on_a_current_thread_runtime() {
+        let solved = solve(cluster()).await.unwrap();
+        assert_eq!(solved.unfilled_slots, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn a_refused_problem_is_an_error_not_a_panic() {
         let mut p = cluster();
         p.current.push(Current {
