@@ -17,13 +17,12 @@
 //! again from the current assignment with just those raised (past a few dozen paths, every
 //! item with an empty slot is raised at once, and the next solve finds the rest exactly:
 //! one search per slot would cost a minute when a zone loses most of its members). The
-//! flow the paths built is
-//! feasible under the raised levels, so the next solve fills at least as much as every
-//! item loosened to that stage would: when all items can keep two zones at the maximum
-//! fill, none is raised past stage 1. Every restart raises some item to a later stage, so
-//! there are at most `2 * items` of them (in practice one or two); the last solve's flow is
-//! min-cost in its own network, and since no path is left even with all spread relaxed,
-//! its fill is the true maximum flow.
+//! flow the paths built is feasible under the raised levels, so the next solve fills at
+//! least as much as it; stage 2 is tried only once no path is left at stage 1, so when
+//! all items can keep two zones at the maximum fill, none is raised past stage 1. Every
+//! restart raises some item to a later stage, so there are at most `2 * items` of them (in
+//! practice one to three); the last solve's flow is min-cost in its own network, and since
+//! no path is left even with all spread relaxed, its fill is the true maximum flow.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::binary_heap::{BinaryHeap, PeekMut};
