@@ -26,6 +26,8 @@ enum BenchWhat {
     Solver(SolverArgs),
     /// The whole runtime: members converging on etcd (or the embedded store).
     Converge(crate::converge::ConvergeArgs),
+    /// The solver on many small random instances, every solve checked exactly.
+    PlanSoak(crate::soak::SoakArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -75,6 +77,7 @@ enum Scenario {
     MemberAdd,
     ItemAdd,
     ZoneLoss,
+    ZoneShrink,
     RollingDeploy,
 }
 
@@ -97,6 +100,8 @@ struct Line {
     min_zones_per_item: u32,
     primaries_min: u32,
     primaries_max: u32,
+    primary_moves: u64,
+    steps: u64,
     peak_rss_mb: f64,
 }
 
@@ -105,6 +110,7 @@ pub async fn run(args: &BenchArgs) -> Result<(), String> {
     match &args.what {
         BenchWhat::Solver(args) => solver(args),
         BenchWhat::Converge(args) => crate::converge::run(args).await,
+        BenchWhat::PlanSoak(args) => crate::soak::run(args),
     }
 }
 
@@ -148,6 +154,8 @@ fn solver(args: &SolverArgs) -> Result<(), String> {
             min_zones_per_item: st.min_zones_per_item,
             primaries_min: st.primaries_min,
             primaries_max: st.primaries_max,
+            primary_moves: st.primary_moves,
+            steps: st.steps,
             peak_rss_mb: peak_rss_mb(),
         };
         println!(
@@ -173,6 +181,9 @@ fn changed(settled: &Problem, shape: Shape, scenario: Scenario) -> Problem {
             replication: shape.replication,
         }),
         Scenario::ZoneLoss => remove_members(&mut p, |_, m| m.zone == 2),
+        // Two thirds of one zone gone: room is left, but too little in that zone for
+        // every item to keep a replica there, so many items must give way to two zones.
+        Scenario::ZoneShrink => remove_members(&mut p, |i, m| m.zone == 2 && i % 9 != 2),
         Scenario::Scratch | Scenario::Unchanged | Scenario::RollingDeploy => {}
     }
     p
@@ -194,11 +205,11 @@ fn timed(p: &Problem, runs: usize) -> Result<(f64, Stats, Problem), String> {
 }
 
 /// Replaces every member once: a new member joins the old one's zone while the old one
-/// exits, the plan is applied, and the old one leaves. Reports total moves, the worst
-/// solve time, and the stats of the last solve.
+/// exits, the plan is applied, and the old one leaves. Reports total moves (replicas and
+/// primaries), the worst solve time and steps, and the stats of the last solve.
 fn rolling(settled: &Problem, shape: Shape) -> Result<(f64, Stats, Problem), String> {
     let mut p = settled.clone();
-    let (mut adds, mut removes, mut worst) = (0, 0, 0.0f64);
+    let (mut adds, mut removes, mut primary_moves, mut steps, mut worst) = (0, 0, 0, 0, 0.0f64);
     let mut last = None;
     for _ in 0..shape.members {
         let zone = p.members[0].zone;
@@ -214,6 +225,8 @@ fn rolling(settled: &Problem, shape: Shape) -> Result<(f64, Stats, Problem), Str
         let st = stats(&p, &sol);
         adds += st.adds;
         removes += st.removes;
+        primary_moves += st.primary_moves;
+        steps = steps.max(st.steps);
         settle(&mut p, &sol);
         remove_members(&mut p, |m, _| m == 0);
         last = Some(st);
@@ -221,6 +234,8 @@ fn rolling(settled: &Problem, shape: Shape) -> Result<(f64, Stats, Problem), Str
     let mut st = last.ok_or("the instance has no members")?;
     st.adds = adds;
     st.removes = removes;
+    st.primary_moves = primary_moves;
+    st.steps = steps;
     Ok((worst, st, p))
 }
 

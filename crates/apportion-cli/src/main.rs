@@ -16,6 +16,7 @@ mod error;
 mod member_cmd;
 mod output;
 mod plan;
+mod soak;
 mod status;
 mod summary;
 mod view;

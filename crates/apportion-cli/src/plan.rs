@@ -7,7 +7,7 @@ use std::io::Read;
 use std::time::Instant;
 
 use apportion::core::solver::input::PlanInput;
-use apportion::core::solver::solve;
+use apportion::core::solver::{default_budget, solve_within};
 
 /// Arguments of `apportion plan`.
 #[derive(clap::Args, Debug)]
@@ -35,7 +35,7 @@ pub fn run(args: &PlanArgs) -> Result<(), String> {
     let input = PlanInput::parse(&text).map_err(|e| e.to_string())?;
     let problem = input.to_problem().map_err(|e| e.to_string())?;
     let start = Instant::now();
-    let solution = solve(&problem).map_err(|e| e.to_string())?;
+    let solution = solve_within(&problem, default_budget(&problem)).map_err(|e| e.to_string())?;
     let solve_ms = start.elapsed().as_secs_f64() * 1000.0;
     let output = input.output(&solution, solve_ms);
     let json = if args.pretty {

@@ -40,6 +40,7 @@ fn prints_one_json_line_per_scenario() {
         "peak_rss_mb",
         "min_load",
         "max_load",
+        "primary_moves",
     ] {
         assert!(line[field].is_number(), "{field} missing");
     }
@@ -52,4 +53,56 @@ fn rejects_an_unknown_instance() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn plan_soak_checks_every_solve_and_names_seeds() {
+    let out = Command::new(env!("CARGO_BIN_EXE_apportion"))
+        .args(["bench", "plan-soak", "--instances", "300", "--seed", "7"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(line["instances"], 300);
+    assert_eq!(line["failed_instances"], 0);
+    assert!(line["first_failure"].is_null());
+    let failures = line["failures"].as_object().unwrap();
+    for kind in ["timeout", "constraint", "fill", "spread", "moves"] {
+        assert_eq!(failures[kind], 0, "{kind}");
+    }
+    // Instance i has seed 7 + i, and every instance has at least one solve.
+    let slowest = line["slowest"]["seed"].as_u64().unwrap();
+    assert!((7..307).contains(&slowest));
+    assert!(line["solves"].as_u64().unwrap() >= 300);
+}
+
+#[test]
+fn plan_soak_reports_a_solve_over_its_budget_as_a_timeout() {
+    let out = Command::new(env!("CARGO_BIN_EXE_apportion"))
+        .args([
+            "bench",
+            "plan-soak",
+            "--instances",
+            "20",
+            "--seed",
+            "3",
+            "--steps",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert!(line["failures"]["timeout"].as_u64().unwrap() > 0);
+    assert_eq!(line["first_failure"]["kind"], "timeout");
+    let seed = line["first_failure"]["seed"].as_u64().unwrap();
+    assert!((3..23).contains(&seed));
 }

@@ -159,3 +159,23 @@ fn rejects_assignments_to_unknown_items_and_members() {
         r#"assignments[0]: unknown member zone "a" suffix "m""#,
     );
 }
+
+#[test]
+fn plans_the_instances_that_once_hung() {
+    for case in ["plan-hangs-1.json", "plan-hangs-2.json"] {
+        let text = std::fs::read_to_string(format!(
+            "{}/../apportion-core/tests/cases/{case}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let out = plan(&text, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{case}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let plan: PlanOutput = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(plan.summary.unfilled_slots, 0, "{case}");
+    }
+}

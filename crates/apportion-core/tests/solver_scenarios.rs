@@ -1,7 +1,9 @@
 //! The benchmark scenarios at small sizes, with the exact moves each must make.
 
 use apportion_core::solver::scenario::{remove_members, settle, stats, Shape};
-use apportion_core::solver::{solve, Item, Member, Problem, Solution};
+use apportion_core::solver::{
+    default_budget, solve, solve_within, Item, Member, Problem, ProblemError, Solution,
+};
 
 const SHAPE: Shape = Shape {
     items: 1000,
@@ -132,7 +134,7 @@ fn zone_loss_fills_what_capacity_allows_over_two_zones() {
 #[test]
 fn rolling_deploy_moves_each_replica_about_once() {
     let mut p = settled(SHAPE);
-    let (mut adds, mut removes) = (0, 0);
+    let (mut adds, mut removes, mut primary_moves, mut orphans) = (0, 0, 0, 0);
     for _ in 0..SHAPE.members {
         let zone = p.members[0].zone;
         p.members.push(Member {
@@ -141,17 +143,63 @@ fn rolling_deploy_moves_each_replica_about_once() {
             exiting: false,
         });
         p.members[0].exiting = true;
+        orphans += primaries_on(&p, 0);
         let sol = solve(&p).unwrap();
         let s = stats(&p, &sol);
         assert_eq!(s.unfilled_slots, 0);
         assert_eq!(s.min_zones_per_item, 3);
         adds += s.adds;
         removes += s.removes;
+        primary_moves += s.primary_moves;
         settle(&mut p, &sol);
         remove_members(&mut p, |m, _| m == 0);
     }
     assert_eq!(adds, removes);
     assert!(adds <= 3300, "{adds} adds for 3000 slots");
+    // The newcomer takes the leaver's replicas, so its primaries can follow them: only
+    // the primaries on the leaving member move.
+    assert_eq!(primary_moves, orphans);
+}
+
+/// Primaries (slot 0) on member `m` in the current assignment.
+fn primaries_on(p: &Problem, m: u32) -> u64 {
+    p.current
+        .iter()
+        .filter(|c| c.slot == 0 && c.member == m)
+        .count() as u64
+}
+
+#[test]
+fn a_rolling_restart_moves_few_primaries_that_neither_drain_nor_balance_need() {
+    let mut p = settled(SHAPE);
+    let (mut primary_moves, mut needed) = (0, 0);
+    for _ in 0..SHAPE.members {
+        // The first member drains: its primaries must move.
+        needed += primaries_on(&p, 0);
+        p.members[0].exiting = true;
+        let sol = solve(&p).unwrap();
+        primary_moves += stats(&p, &sol).primary_moves;
+        settle(&mut p, &sol);
+        // It leaves and starts again, holding nothing: it takes its share of primaries.
+        let zone = p.members[0].zone;
+        remove_members(&mut p, |m, _| m == 0);
+        p.members.push(Member {
+            zone,
+            item_limit: 200,
+            exiting: false,
+        });
+        let sol = solve(&p).unwrap();
+        primary_moves += stats(&p, &sol).primary_moves;
+        settle(&mut p, &sol);
+        needed += primaries_on(&p, p.members.len() as u32 - 1);
+    }
+    // Beyond what is needed, only the returning member's zone-mates move primaries twice:
+    // they share no item with it (one replica per zone), so theirs reach it through a
+    // member of another zone. Moving primary replicas in balancing cost 38% more.
+    assert!(
+        primary_moves * 100 <= needed * 125,
+        "{primary_moves} primary moves where {needed} are needed"
+    );
 }
 
 #[test]
@@ -270,4 +318,42 @@ fn items_replicated_on_every_member_are_handled() {
     assert_eq!(sol.replicas_of(300).len(), 119);
     assert_eq!(s.removes, 0);
     assert_eq!(s.min_zones_per_item, 3);
+}
+
+#[test]
+fn the_default_budget_is_far_above_a_solve_and_a_small_one_is_an_error() {
+    let p = SHAPE.empty();
+    let sol = solve(&p).unwrap();
+    assert!(sol.steps * 10 < default_budget(&p), "{} steps", sol.steps);
+    let mut changed = settled(SHAPE);
+    remove_members(&mut changed, |m, _| m == 0);
+    let sol = solve_within(&changed, default_budget(&changed)).unwrap();
+    assert_eq!(sol.unfilled_slots, 0);
+    let err = solve_within(&changed, 100).unwrap_err();
+    assert!(
+        matches!(err, ProblemError::OverBudget { budget: 100, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_zone_that_lost_most_members_leaves_items_in_two_zones_quickly() {
+    let shape = Shape {
+        items: 2000,
+        members: 300,
+        zones: 3,
+        item_limit: 30,
+        replication: 3,
+    };
+    let mut p = settled(shape);
+    // Keep one in three members of zone 2: room enough overall, not in that zone, so
+    // about a thousand items must give up their replica there.
+    remove_members(&mut p, |m, member| member.zone == 2 && m % 9 != 2);
+    let sol = solve(&p).unwrap();
+    let s = stats(&p, &sol);
+    assert_eq!(s.unfilled_slots, 0);
+    assert_eq!(s.min_zones_per_item, 2);
+    // Items give way in bulk, not one search over the members each: the work stays
+    // within a few steps a slot.
+    assert!(sol.steps < 5 * 6000, "{} steps", sol.steps);
 }

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::session::Fence;
-use crate::solve::{solve, Solved};
+use crate::solve::{problem, solve, Solved};
 use crate::view::{ClusterView, Observed, RuntimeDecoder};
 use crate::writer;
 
@@ -121,7 +121,7 @@ where
         let hash = state.solver_hash();
         if solved.as_ref().is_none_or(|(h, _)| *h != hash) {
             let started = Instant::now();
-            match solve(state, &*self.consistency) {
+            match solve(problem(state, &*self.consistency)).await {
                 Ok(solution) => {
                     metrics::histogram!("apportion_solve_seconds")
                         .record(started.elapsed().as_secs_f64());
@@ -129,7 +129,12 @@ where
                     *solved = Some((hash, solution));
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "solver refused the state; changing nothing");
+                    metrics::counter!("apportion_solve_failures_total").increment(1);
+                    tracing::error!(
+                        revision = observed.revision,
+                        error = %e,
+                        "solve failed; the assignment stays as it is until the state changes"
+                    );
                     *solved = None;
                 }
             }

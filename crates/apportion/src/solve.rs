@@ -1,4 +1,13 @@
 //! From a `State` to the solver's problem, and from its solution to the planner's `Desired`.
+//!
+//! On a multi-thread runtime the solve itself runs on tokio's blocking pool, never on an
+//! async worker thread (it can take tens of milliseconds on a large cluster, and the lease
+//! keep-alive and the member's events must not wait for it). A current-thread runtime is
+//! one thread by choice, and the deterministic simulation runs on one with paused time,
+//! where a task on another thread would let the clock jump: there it runs inline. Either
+//! way it runs under a step budget derived from the instance's size
+//! (`solver::default_budget`), so that a solver defect is an error the caller reports,
+//! not a leader spinning forever.
 
 use apportion_core::planner::{Consistency, Desired};
 use apportion_core::solver::{self, Current, Item, Member, Problem};
@@ -13,13 +22,45 @@ pub(crate) struct Solved {
     pub unfilled_slots: u64,
 }
 
-/// Solves for the desired assignment of `state`. Exclusive items want one owner at most,
-/// whatever their replication. Fails only on indices out of range, which a `State` cannot
-/// produce; the caller then plans nothing rather than work toward an empty assignment.
-pub(crate) fn solve<I: ItemValue, M: MemberValue, A>(
+/// Why a solve produced no plan; the caller then plans nothing rather than work toward an
+/// empty assignment.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SolveFailure {
+    /// The solver refused the problem (indices out of range, which a `State` cannot
+    /// produce) or gave up over its step budget (a solver defect).
+    #[error(transparent)]
+    Problem(#[from] solver::ProblemError),
+    /// The solver's thread panicked or was cancelled.
+    #[error("the solver's thread failed: {0}")]
+    Thread(String),
+}
+
+/// Solves `problem` under its size's step budget, on the blocking pool of a multi-thread
+/// runtime (see the module docs).
+pub(crate) async fn solve(problem: Problem) -> Result<Solved, SolveFailure> {
+    let budget = solver::default_budget(&problem);
+    let flavor = tokio::runtime::Handle::current().runtime_flavor();
+    let solution = if flavor == tokio::runtime::RuntimeFlavor::CurrentThread {
+        solver::solve_within(&problem, budget)?
+    } else {
+        tokio::task::spawn_blocking(move || solver::solve_within(&problem, budget))
+            .await
+            .map_err(|e| SolveFailure::Thread(e.to_string()))??
+    };
+    Ok(Solved {
+        desired: Desired::from_lists(
+            (0..solution.items() as u32).map(|x| solution.replicas_of(x).iter().map(|r| r.member)),
+        ),
+        unfilled_slots: solution.unfilled_slots,
+    })
+}
+
+/// The solver's problem for `state`. Exclusive items want one owner at most, whatever
+/// their replication.
+pub(crate) fn problem<I: ItemValue, M: MemberValue, A>(
     state: &State<I, M, A>,
     consistency: &(impl Consistency<I, A> + ?Sized),
-) -> Result<Solved, solver::ProblemError> {
+) -> Problem {
     let mut zones: Vec<&str> = Vec::new();
     let members = state
         .members()
@@ -65,16 +106,57 @@ pub(crate) fn solve<I: ItemValue, M: MemberValue, A>(
             }
         }
     }
-    let problem = Problem {
+    Problem {
         members,
         items,
         current,
-    };
-    let solution = solver::solve(&problem)?;
-    Ok(Solved {
-        desired: Desired::from_lists(
-            (0..solution.items() as u32).map(|x| solution.replicas_of(x).iter().map(|r| r.member)),
-        ),
-        unfilled_slots: solution.unfilled_slots,
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apportion_core::solver::Current;
+
+    fn cluster() -> Problem {
+        Problem {
+            members: (0..3)
+                .map(|zone| Member {
+                    zone,
+                    item_limit: 4,
+                    exiting: false,
+                })
+                .collect(),
+            items: vec![Item { replication: 3 }; 4],
+            current: Vec::new(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn solves_on_the_blocking_pool() {
+        let solved = solve(cluster()).await.unwrap();
+        assert_eq!(solved.unfilled_slots, 0);
+    }
+
+    #[tokio::test]
+    async fn solves_inline_on_a_current_thread_runtime() {
+        let solved = solve(cluster()).await.unwrap();
+        assert_eq!(solved.unfilled_slots, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_refused_problem_is_an_error_not_a_panic() {
+        let mut p = cluster();
+        p.current.push(Current {
+            item: 9,
+            member: 0,
+            slot: 0,
+            consistent: true,
+        });
+        let err = solve(p).await.err().expect("item 9 does not exist");
+        assert!(matches!(
+            err,
+            SolveFailure::Problem(solver::ProblemError::UnknownItem { item: 9, .. })
+        ));
+    }
 }

@@ -12,6 +12,8 @@
 //! is free. The counters below summarise where negative or free residual arcs can start, so
 //! that a direct move can be certified shortest without a search (see `search`).
 
+use std::cell::Cell;
+
 use super::problem::{Problem, ProblemError, MAX_SLOTS};
 
 /// Marks an empty slot or an absent member.
@@ -45,10 +47,11 @@ pub(crate) struct Assignment {
     pub slot_item: Vec<u32>,
     /// Held slots per item.
     pub nfill: Vec<u32>,
-    /// Spread tier per item (see `spread`).
-    pub tier: Vec<u8>,
-    /// While set, spread constraints are ignored (the final exact max-flow proof).
-    pub relax_all: bool,
+    /// Spread level per item (see `spread`).
+    pub level: Vec<u32>,
+    /// While not 0, every item's spread is loosened to at least this stage: only to find
+    /// which items must give way for a slot to be filled (see `fill`).
+    pub relax: u8,
     /// Range of every item's current eligible members in `cur_member`.
     pub cur_first: Vec<u32>,
     /// Current eligible members of items, deduplicated, in (slot, member) order.
@@ -78,17 +81,22 @@ pub(crate) struct Assignment {
     pub spare_items: u32,
     /// Held slots in total.
     pub filled: u64,
+    /// Work done so far: replicas attached plus nodes taken from search queues. A cell,
+    /// so that searches, which only read the assignment, count too.
+    steps: Cell<u64>,
+    /// The most steps this solve may take; past it every loop stops at its next step.
+    budget: u64,
 }
 
 impl Assignment {
-    /// Builds the state from a validated problem with the given spread tier per item:
+    /// Builds the state from a validated problem with the given spread level per item
+    /// (`None`: every item balanced):
     /// indexes members and items, then keeps every current assignment the hard constraints
     /// and spread allow, dropping the rest (exiting or zero-limit members, duplicates, excess
     /// over the replication, excess over a member's limit, excess in a zone) in item, slot,
     /// member order.
-    pub fn new(p: &Problem, tier: Vec<u8>) -> Result<Self, ProblemError> {
+    pub fn new(p: &Problem, level: Option<Vec<u32>>, budget: u64) -> Result<Self, ProblemError> {
         p.validate()?;
-        debug_assert_eq!(tier.len(), p.items.len());
         let members = p.members.len();
         let mut zone_ids: Vec<u32> = p.members.iter().map(|m| m.zone).collect();
         zone_ids.sort_unstable();
@@ -129,6 +137,8 @@ impl Assignment {
         }
         first.push(acc);
         let total = total as usize;
+        let level = level.unwrap_or_else(|| want.clone());
+        debug_assert_eq!(level.len(), items);
 
         let mut a = Assignment {
             zone,
@@ -144,8 +154,8 @@ impl Assignment {
             fresh: vec![false; total],
             slot_item,
             nfill: vec![0; items],
-            tier,
-            relax_all: false,
+            level,
+            relax: 0,
             cur_first: Vec::new(),
             cur_member: Vec::new(),
             cur_consistent: Vec::new(),
@@ -160,6 +170,8 @@ impl Assignment {
             spare_dormant: 0,
             spare_items: 0,
             filled: 0,
+            steps: Cell::new(0),
+            budget,
         };
         a.load_current(p);
         Ok(a)
@@ -238,7 +250,7 @@ impl Assignment {
             // Kept replicas fill the item's first slots, so with an even balanced spread
             // (the common case) a zone is open while it holds fewer than R / Z of them.
             let zc = self.zones_with_capacity;
-            let even = zc > 1 && self.tier[x as usize] == 0 && want % zc == 0;
+            let even = zc > 1 && self.level[x as usize] == want && want % zc == 0;
             for k in start..self.cur_member.len() {
                 let m = self.cur_member[k];
                 let n = self.nfill[x as usize];
@@ -266,6 +278,23 @@ impl Assignment {
             self.account(x, 1);
         }
         self.cur_first.push(self.cur_member.len() as u32);
+    }
+
+    /// Counts one step of work; false once the budget is spent, when the caller stops.
+    pub fn tick(&self) -> bool {
+        let n = self.steps.get() + 1;
+        self.steps.set(n);
+        n <= self.budget
+    }
+
+    /// Whether the budget is spent: every loop ends and the solve reports an error.
+    pub fn exhausted(&self) -> bool {
+        self.steps.get() > self.budget
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps.get()
     }
 
     /// Replicas held by member `m`.
@@ -328,16 +357,18 @@ impl Assignment {
         others == 0
     }
 
-    /// Lowers item `x`'s tier to the tightest one its replicas satisfy, so that later moves
+    /// Lowers item `x`'s level to the tightest one its replicas satisfy, so that later moves
     /// (balancing) keep the spread it has won back instead of undoing it. Removing arcs
-    /// cannot close a negative cycle, so the flow stays min-cost.
-    pub fn tighten_tier(&mut self, x: u32) {
-        let Some(t) = (0..self.tier[x as usize]).find(|&t| self.spread_holds_at(x, t)) else {
-            return;
-        };
+    /// cannot close a negative cycle, so the flow stays min-cost. Returns whether it fell.
+    pub fn tighten(&mut self, x: u32) -> bool {
+        let t = self.tightest(x);
+        if t >= self.level[x as usize] {
+            return false;
+        }
         self.account(x, -1);
-        self.tier[x as usize] = t;
+        self.level[x as usize] = t;
         self.account(x, 1);
+        true
     }
 
     /// Whether every member holds only replicas that cannot change zones, so a search can
@@ -382,6 +413,7 @@ impl Assignment {
     fn attach(&mut self, s: u32, m: u32, fresh: bool) {
         let su = s as usize;
         debug_assert_eq!(self.holder[su], NONE);
+        self.tick();
         self.holder[su] = m;
         self.fresh[su] = fresh;
         self.pos[su] = self.held[m as usize].len() as u32;

@@ -2,7 +2,9 @@
 //!
 //! First a direct pass: every member that may take a unit (see `fair`) pulls replicas from
 //! the members of its own zone with the highest keys, one move at a time, while the move
-//! is an improvement and the counters certify it a shortest path. Then the exact pass
+//! is an improvement and the counters certify it a shortest path; it hands over a replica
+//! that is not its item's current primary where it can, since moving a primary replica
+//! moves the primary too. Then the exact pass
 //! (`fair::by_paths`), where each unit travels along a shortest residual path found by a
 //! multi-source search (`search`) from the members that may give to those that may take.
 //! A path changes only the loads of its two ends, so fill and every intermediate member
@@ -59,7 +61,7 @@ fn direct(a: &mut Assignment, fair: &Fair) {
         let mut moved = false;
         while let Some((_, Reverse(u))) = donors.pop() {
             // Donors come highest key first, so the first that cannot give ends the pull.
-            if !improves(a, fair, u, v) {
+            if !improves(a, fair, u, v) || a.exhausted() {
                 break;
             }
             if let Some(s) = direct_slot(a, u, v) {
@@ -74,17 +76,26 @@ fn direct(a: &mut Assignment, fair: &Fair) {
     }
 }
 
-/// A replica `u` can hand to `v` along a certified shortest path, if any.
+/// A replica `u` can hand to `v` along a certified shortest path, if any; one of which
+/// `u` is not the current primary when there is one, since moving a primary replica moves
+/// the primary too, and the member that lost it would then take another one back.
 fn direct_slot(a: &Assignment, u: u32, v: u32) -> Option<u32> {
     if a.spare_dormant > 0 || !a.hazards_only_at(u, v) {
         return None;
     }
     let need = a.min_first(u);
     let (zu, zv) = (a.zone[u as usize], a.zone[v as usize]);
-    a.held[u as usize].iter().copied().find(|&s| {
+    let mut primary = None;
+    for &s in &a.held[u as usize] {
         let x = a.slot_item[s as usize];
-        !a.holds(x, v) && a.move_cost(s, v) == need && a.allows(x, Some(zu), zv)
-    })
+        if !a.holds(x, v) && a.move_cost(s, v) == need && a.allows(x, Some(zu), zv) {
+            if a.cur_primary[x as usize] != u {
+                return Some(s);
+            }
+            primary.get_or_insert(s);
+        }
+    }
+    primary
 }
 
 /// Replicas over members, balanced along residual paths.

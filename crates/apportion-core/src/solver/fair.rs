@@ -78,6 +78,23 @@ impl Fair {
         (self.side(m, load), dev, u8::from(tie))
     }
 
+    /// The potential every allowed transfer lowers (see `by_paths`): the sum of squared
+    /// deviations from the shares, then, for a transfer decided by the tie-breaker, the
+    /// units on joining members plus the other members holding any, negated.
+    pub fn potential(&self, loads: impl Iterator<Item = (u32, u64)>) -> (i128, i128) {
+        let (mut squares, mut settled) = (0i128, 0i128);
+        for (m, load) in loads {
+            let dev = self.key(m, load).1;
+            squares = squares.saturating_add(dev.saturating_mul(dev));
+            settled += if self.joining[m as usize] {
+                i128::from(load)
+            } else {
+                i128::from(load > 0)
+            };
+        }
+        (squares, -settled)
+    }
+
     /// Whether one unit may go from member `u` at load `lu` to member `w` at load `lw`.
     pub fn improves(&self, u: u32, lu: u64, w: u32, lw: u64) -> bool {
         lu > 0
@@ -105,6 +122,15 @@ pub(crate) trait Paths {
 /// units from the members at or above `k` to members that may take one from them for as
 /// long as a path exists, and repeats the whole pass until one moves nothing: then no
 /// allowed path runs from a member that may give to one that may take.
+///
+/// Termination: a path changes only the loads of its two ends, a giver `u` whose key is at
+/// least `k` and a taker `w` whose key after taking is below `k`, so every path is an
+/// allowed transfer, `key(w, lw + 1) < key(u, lu)`. Such a transfer changes the sum of
+/// squared deviations by `2T(dev(w, lw + 1) - dev(u, lu))`, which is negative unless the
+/// two deviations are equal and the tie-breaker decided; then `u` is not joining and keeps
+/// at least one unit, while `w` is joining or was empty, so the second part of
+/// [`Fair::potential`] falls. The potential is a pair of integers bounded below and falls
+/// with every path, so the passes end (debug builds check each step).
 pub(crate) fn by_paths(p: &mut impl Paths) {
     let n = p.members();
     loop {
@@ -130,9 +156,14 @@ pub(crate) fn by_paths(p: &mut impl Paths) {
                 let sources: Vec<u32> = (0..n)
                     .filter(|&m| p.load(m) > 0 && p.fair().key(m, p.load(m)) >= k)
                     .collect();
+                let before = cfg!(debug_assertions).then(|| potential(&*p));
                 if !p.augment(&sources, &targets) {
                     break;
                 }
+                debug_assert!(
+                    before.is_none_or(|b| potential(&*p) < b),
+                    "a path lowers the potential"
+                );
                 changed = true;
             }
         }
@@ -140,4 +171,9 @@ pub(crate) fn by_paths(p: &mut impl Paths) {
             return;
         }
     }
+}
+
+/// The potential of the current loads (see [`Fair::potential`]).
+fn potential(p: &impl Paths) -> (i128, i128) {
+    p.fair().potential((0..p.members()).map(|m| (m, p.load(m))))
 }

@@ -6,16 +6,23 @@
 //! only when the counters certify it shortest (no other member can start a negative arc,
 //! and no item with an empty slot has a free arc), otherwise a full path search places the
 //! next replica. After the greedy pass, path searches continue until none is found, which
-//! proves the maximum under the items' spread tiers.
+//! proves the maximum under the items' spread levels.
 //!
-//! Raising a tier adds arcs to the network, and an arc added after the flow was built can
-//! close a negative cycle (a replica that spread had dropped could now return). So tiers
-//! are never raised in place: while slots stay empty and members have room, the items with
-//! empty slots move up one tier, or, once all are at tier 2, augmenting paths with every
-//! item's spread relaxed (any paths: this state is thrown away) show which items must give
-//! way, and the caller solves again from the current assignment with the raised tiers.
-//! Tiers only rise, so this ends; the last solve's flow is min-cost in its own network, and
-//! since no path is left even with all spread relaxed, its fill is the true maximum flow.
+//! Raising a level adds arcs to the network, and an arc added after the flow was built can
+//! close a negative cycle (a replica that spread had dropped could now return). So levels
+//! are never raised in place. While slots stay empty and members have room, `give_way`
+//! loosens every item at once to stage 1 (at most `R - 1` per zone), then to stage 2 (no
+//! spread), and augments along any paths it finds (this state is thrown away): the items
+//! whose spread those paths break are the ones that must give way, and the caller solves
+//! again from the current assignment with just those raised (past a few dozen paths, every
+//! item with an empty slot is raised at once, and the next solve finds the rest exactly:
+//! one search per slot would cost a minute when a zone loses most of its members). The
+//! flow the paths built is feasible under the raised levels, so the next solve fills at
+//! least as much as it; stage 2 is tried only once no path is left at stage 1, so when
+//! all items can keep two zones at the maximum fill, none is raised past stage 1. Every
+//! restart raises some item to a later stage, so there are at most `2 * items` of them (in
+//! practice one to three); the last solve's flow is min-cost in its own network, and since
+//! no path is left even with all spread relaxed, its fill is the true maximum flow.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::binary_heap::{BinaryHeap, PeekMut};
@@ -23,38 +30,47 @@ use std::collections::binary_heap::{BinaryHeap, PeekMut};
 use super::assignment::{Assignment, NONE};
 use super::search::{apply, path_cost, Origin, Search};
 
-/// Fills every slot the items' current spread tiers allow. Returns the raised tiers to
-/// solve again with when a tier must give way for a slot to be filled, or `None` when
+/// Fills every slot the items' current spread levels allow. Returns the raised levels to
+/// solve again with when some item must give way for a slot to be filled, or `None` when
 /// the fill is the true maximum.
-pub(crate) fn fill(a: &mut Assignment, search: &mut Search) -> Option<Vec<u8>> {
+pub(crate) fn fill(a: &mut Assignment, search: &mut Search) -> Option<Vec<u32>> {
     let items: Vec<u32> = (0..a.want.len() as u32)
         .filter(|&x| a.nfill[x as usize] < a.want[x as usize])
         .collect();
     let mut heaps = ZoneHeaps::new(a);
     greedy(a, search, &mut heaps, &items);
-    while augment(a, search) {}
-    if a.spare_items == 0 || room(a) == 0 {
+    // Each path fills one more slot, so at most as many as there are slots.
+    while !a.exhausted() && augment(a, search) {}
+    (1..=2).find_map(|stage| give_way(a, search, stage))
+}
+
+/// Paths `give_way` follows one by one before it raises every item with an empty slot at
+/// once: a zone that lost most of its members can leave tens of thousands of items short,
+/// and a search each would cost a minute.
+const PATHS_BEFORE_ALL: usize = 32;
+
+/// With every item loosened to at least `stage`, augments along any paths (whatever they
+/// cost: this state is thrown away) and returns the levels with the items those paths
+/// pushed past their own spread raised to the stage; `None` when no path exists or none
+/// would raise anything. Past [`PATHS_BEFORE_ALL`] paths it raises every item that still
+/// has an empty slot too, and the next solve's `give_way` finds the few other items that
+/// must give way.
+fn give_way(a: &mut Assignment, search: &mut Search, stage: u8) -> Option<Vec<u32>> {
+    if a.spare_items == 0 || room(a) == 0 || a.exhausted() {
         return None;
     }
-    let spare = |x: usize| a.nfill[x] < a.want[x];
-    if (0..a.want.len()).any(|x| spare(x) && a.tier[x] < 2) {
-        let tiers = (0..a.want.len())
-            .map(|x| {
-                if spare(x) {
-                    (a.tier[x] + 1).min(2)
-                } else {
-                    a.tier[x]
-                }
-            })
-            .collect();
-        return Some(tiers);
-    }
-    // Raising tiers in place could close negative cycles, so with every item's spread
-    // relaxed this only finds which items must give way: any augmenting paths will do,
-    // whatever they cost, and the caller solves again with those items raised.
-    let mut tiers = a.tier.clone();
-    a.relax_all = true;
+    let mut levels = a.level.clone();
+    a.relax = stage;
+    let mut paths = 0;
+    // Every path fills one more slot: at most as many paths as slots.
     while let Some(path) = search.find_any(a, &Origin::Spare, &|m| a.load(m) < a.cap[m as usize]) {
+        paths += 1;
+        if paths > PATHS_BEFORE_ALL {
+            for x in (0..a.want.len()).filter(|&x| a.nfill[x] < a.want[x]) {
+                levels[x] = levels[x].max(a.stage_level(x as u32, stage));
+            }
+            break;
+        }
         apply(a, &path);
         let items: Vec<u32> = path.iter().map(|step| step.item(a)).collect();
         let broken: Vec<u32> = items
@@ -64,58 +80,71 @@ pub(crate) fn fill(a: &mut Assignment, search: &mut Search) -> Option<Vec<u8>> {
             .collect();
         // A path that breaks no spread only moved items twice; raise them all.
         for x in if broken.is_empty() { items } else { broken } {
-            tiers[x as usize] = 2;
+            let l = &mut levels[x as usize];
+            *l = (*l).max(a.stage_level(x, stage));
+        }
+        if a.spare_items == 0 || room(a) == 0 {
+            break;
         }
     }
-    a.relax_all = false;
-    (tiers != a.tier).then_some(tiers)
+    a.relax = 0;
+    (levels != a.level).then_some(levels)
 }
 
-/// Gives back spread that an item's raised tier let go: while the item holds two replicas
-/// in one zone and misses a zone where a member has room, one replica moves there, and
-/// the item's tier is tightened to what it then satisfies, so balancing cannot undo it.
-/// A move is made only where no cheaper path joins the same two members, so the flow
-/// stays min-cost; the greedy fill under a raised tier can otherwise leave an item in
-/// fewer zones than the capacity left over allows. Returns whether anything moved.
+/// Gives back spread that an item's raised level let go: while the item holds the most
+/// replicas of any zone (`M >= 2`) in a zone and a member with room sits in a zone holding
+/// `M - 2` or fewer, one replica moves there, and the item's level is tightened to what it
+/// then satisfies, so balancing cannot undo it. Each move lowers the item's tightest level
+/// strictly (see `spread`), which bounds this loop and the caller's. A move is made only
+/// where no cheaper path joins the same two members, so the flow stays min-cost. Returns
+/// whether anything moved.
 pub(crate) fn spread_out(a: &mut Assignment, search: &mut Search) -> bool {
     let mut moved = false;
     for x in 0..a.want.len() as u32 {
-        if a.tier[x as usize] == 0 || a.nfill[x as usize] < 2 {
+        if a.level[x as usize] == a.want[x as usize] || a.nfill[x as usize] < 2 {
             continue;
         }
-        while let Some((s, to)) = spread_move(a, search, x) {
+        a.tighten(x);
+        // Every move lowers the item's level, which never falls below balanced.
+        while a.level[x as usize] > a.want[x as usize] && !a.exhausted() {
+            let Some((s, to)) = spread_move(a, search, x) else {
+                break;
+            };
             a.shift(s, to);
+            let fell = a.tighten(x);
+            debug_assert!(fell, "a spread move lowers the item's level");
             moved = true;
         }
-        a.tighten_tier(x);
     }
     moved
 }
 
-/// A shortest move of one of `x`'s doubled-up replicas to a member with room in a zone
-/// `x` misses, trying the cheapest replicas and least loaded members first.
+/// A shortest move of one of `x`'s replicas in a fullest zone to a member with room in a
+/// zone holding at least two fewer, trying the cheapest replicas and least loaded members
+/// first.
 fn spread_move(a: &Assignment, search: &mut Search, x: u32) -> Option<(u32, u32)> {
-    let zones: Vec<u32> = a
-        .slots(x)
-        .filter(|&s| a.holder[s] != NONE)
-        .map(|s| a.zone[a.holder[s] as usize])
-        .collect();
+    let counts = a.zone_counts(x, None);
+    let top = counts.iter().map(|&(_, c)| c).max().unwrap_or(0);
+    if top < 2 {
+        return None;
+    }
+    let count = |z: u32| counts.iter().find(|&&(y, _)| y == z).map_or(0, |&(_, c)| c);
     let mut targets: Vec<u32> = (0..a.zone_members.len() as u32)
-        .filter(|z| !zones.contains(z))
+        .filter(|&z| count(z) + 2 <= top)
         .flat_map(|z| a.zone_members[z as usize].iter().copied())
-        .filter(|&v| a.load(v) < a.cap[v as usize])
+        .filter(|&v| a.load(v) < a.cap[v as usize] && !a.holds(x, v))
         .collect();
     targets.sort_by(|&p, &q| Entry::of(a, p).cmp(&Entry::of(a, q)));
-    let doubled: Vec<u32> = a
+    let fullest: Vec<u32> = a
         .slots(x)
         .map(|s| s as u32)
         .filter(|&s| {
             let u = a.holder[s as usize];
-            u != NONE && zones.iter().filter(|&&z| z == a.zone[u as usize]).count() >= 2
+            u != NONE && count(a.zone[u as usize]) == top
         })
         .collect();
     for to in targets {
-        let mut slots = doubled.clone();
+        let mut slots = fullest.clone();
         slots.sort_by_key(|&s| (a.move_cost(s, to), s));
         for s in slots {
             let u = a.holder[s as usize];
@@ -154,9 +183,10 @@ enum Pick {
     Stuck,
 }
 
+/// Every turn of its loop places a replica or ends the item, so it is bounded by the slots.
 fn greedy(a: &mut Assignment, search: &mut Search, heaps: &mut ZoneHeaps, items: &[u32]) {
     for &x in items {
-        while a.nfill[x as usize] < a.want[x as usize] {
+        while a.nfill[x as usize] < a.want[x as usize] && !a.exhausted() {
             match pick(a, heaps, x) {
                 Pick::Direct(m) => {
                     a.place(x, m);
@@ -250,7 +280,7 @@ impl Entry {
 }
 
 /// A fixed bijective mix of 64 bits (the SplitMix64 finaliser).
-fn scramble(mut z: u64) -> u64 {
+pub(crate) fn scramble(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)

@@ -6,9 +6,10 @@
 //! while exiting). In priority order the solver
 //!
 //! 1. fills as many replica slots as possible: exactly the maximum flow;
-//! 2. spreads each item over zones (`spread`): `min(R, zones)` zones and an even spread
-//!    whenever capacity allows, at least two zones before one, and spread is given up
-//!    before a slot is;
+//! 2. spreads each item over zones (`spread`): if every item can be balanced at the
+//!    maximum fill, every item is; else if every item with `R >= 2` can keep two zones (at
+//!    most `R - 1` per zone), every item does; an item that had to give way wins back as
+//!    even a spread as the room left allows; spread is given up before a slot is;
 //! 3. balances every member's load into the band `[floor, ceil]` of its fair share
 //!    `filled * limit / total_limit` whenever the constraints allow, and as close as they
 //!    allow otherwise (`fair`); a member inside its band gives nothing away, and a joining
@@ -45,14 +46,42 @@
 //! filled (the exact maximum, with spread relaxed if that is the only way) and that no
 //! path runs from a member that may give to one that may take (`fair::by_paths`).
 //!
-//! Raising an item's spread tier adds arcs, which could close a negative cycle, so tiers
+//! Raising an item's spread level adds arcs, which could close a negative cycle, so levels
 //! are raised only between whole solves: when slots stay empty while members have room,
-//! the solve restarts from the current assignment with the items concerned one tier looser
-//! (at most a few restarts, and none when every slot is filled or every member is full).
-//! Once the fill is final and balanced, an item whose tier was raised wins back spread
-//! wherever a zone it misses has room and the move is also a shortest path, its tier is
-//! tightened to what it now satisfies so balancing cannot undo it, and balancing runs
-//! again.
+//! `fill` loosens every item to "two zones", then to "no spread", finds which items the
+//! extra fill needs, and the solve restarts from the current assignment with just those
+//! raised (none when every slot is filled or every member is full). Once the fill is
+//! final and balanced, an item whose level was raised wins back spread wherever a zone
+//! holding two fewer than its fullest has room and the move is also a shortest path; its
+//! level is tightened to what it now satisfies so balancing cannot undo it, and balancing
+//! runs again.
+//!
+//! # Why every loop ends
+//!
+//! Each loop has a potential that strictly falls, or an explicit bound from the instance's
+//! size, checked by a debug assertion next to it:
+//!
+//! - restarts (`solve_within`): each raises some item to a later stage, and an item passes
+//!   at most two, so there are at most `2 * items`;
+//! - filling (`fill`): every greedy turn and every augmenting path places one more replica,
+//!   so at most as many as there are slots; `give_way` likewise;
+//! - balancing and primaries (`balance`, `fair::by_paths`): every transfer lowers the pair
+//!   (sum of squared deviations from the shares, then minus the units on joining members
+//!   and the non-empty others) of integers bounded below (see `fair::by_paths`);
+//! - winning spread back (`fill::spread_out`) and the loop that alternates it with
+//!   balancing: every spread move lowers its item's level (`(M - 1)Z + n` for a fullest
+//!   zone count `M` in `n` zones, see `spread`), never below balanced, and balancing never
+//!   raises a level, so there are at most as many rounds as the levels' sum above balanced
+//!   when the loop starts;
+//! - a path search (`search`): a member is queued only when its label strictly falls, and
+//!   expanded at most `n` times without negative cycles, an explicit `4n^2` bound.
+//!
+//! The cause of the hang this replaced (issue 12): spread was won back by moves that did
+//! not tighten the item's tier (3 + 1 + 0 + 0 to 2 + 1 + 1 + 0 stays "at most R - 1 per
+//! zone"), so balancing moved the replica back and the two alternated forever. Levels
+//! finer than the old three tiers make every winning move tighten. On top of the bounds,
+//! every solve counts its steps against a budget (`solve_within`), so a defect shows as
+//! [`ProblemError::OverBudget`] rather than a hang.
 //!
 //! Cost: a scratch solve is one heap operation per replica plus a few verifying searches;
 //! an incremental one is linear in the current assignment for loading it, plus work
@@ -65,15 +94,17 @@
 //!
 //! # Known limits
 //!
-//! When an item had to give up its balanced spread for a slot to be filled, a later solve
-//! of the settled result may still find a better spread and move replicas for it; and
-//! where winning spread back would cost more moves than another way of giving the same
-//! member loads, the moves win (the property tests check spread recovery exactly only
-//! when nothing is current). A member that a balance tie leaves empty counts as joining
-//! in the next solve and takes its share then.
+//! When not every item can keep two zones (or be balanced) at once, which items give way
+//! is decided by the first augmenting paths found, not by the fewest items; an item that
+//! gave up its balanced spread may find a better one in a later solve of the settled
+//! result and move replicas for it; and where winning spread back would cost more moves
+//! than another way of giving the same member loads, the moves win (the checks ask for
+//! spread won back exactly only when nothing is current). A member that a balance tie
+//! leaves empty counts as joining in the next solve and takes its share then.
 
 mod assignment;
 mod balance;
+pub mod check;
 mod fair;
 mod fill;
 pub mod input;
@@ -81,6 +112,7 @@ mod primary;
 mod problem;
 pub mod scenario;
 mod search;
+pub mod soak;
 mod solution;
 mod spread;
 
@@ -90,21 +122,73 @@ pub use solution::{Removed, Replica, Solution};
 /// Computes the desired assignment for `problem`; fails only when the problem names an
 /// index that does not exist or is too large for the solver's `u32` indices.
 pub fn solve(problem: &Problem) -> Result<Solution, ProblemError> {
+    solve_within(problem, u64::MAX)
+}
+
+/// A step budget far above what a correct solve of `problem` takes (about one step per
+/// replica slot and current assignment, plus searches of at most every member), and far
+/// below a hang: what a runtime passes to [`solve_within`] so that a solver defect costs
+/// one failed solve, not the leader's allocation loop.
+pub fn default_budget(problem: &Problem) -> u64 {
+    let slots: u64 = problem
+        .items
+        .iter()
+        .map(|i| u64::from(i.replication).min(problem.members.len() as u64))
+        .sum();
+    let size = slots
+        + problem.current.len() as u64
+        + problem.items.len() as u64
+        + problem.members.len() as u64
+        + 1;
+    size.saturating_mul(problem.members.len() as u64 + 64)
+        .saturating_add(1_000_000)
+}
+
+/// [`solve`] that gives up after `budget` steps (replicas placed or moved plus members
+/// taken from a search queue) with [`ProblemError::OverBudget`]. Every loop of the solver
+/// is bounded by the instance's size (see the module docs), so the budget never binds on a
+/// correct solver; it turns a defect into an error instead of a hang, for the tests and
+/// for a runtime that must not spin forever. [`Solution::steps`] tells what a solve took.
+pub fn solve_within(problem: &Problem, budget: u64) -> Result<Solution, ProblemError> {
     let mut search = search::Search::default();
-    let mut tiers = vec![0; problem.items.len()];
+    let mut spent = 0u64;
+    let mut levels = None;
+    let mut restarts = 0usize;
     let mut a = loop {
-        let mut a = assignment::Assignment::new(problem, tiers)?;
+        let mut a = assignment::Assignment::new(problem, levels, budget.saturating_sub(spent))?;
         match fill::fill(&mut a, &mut search) {
-            Some(raised) => tiers = raised,
-            None => break a,
+            Some(raised) if !a.exhausted() => {
+                // Each restart raises some item to a later stage, and there are two.
+                restarts += 1;
+                debug_assert!(restarts <= 2 * problem.items.len());
+                spent += a.steps();
+                levels = Some(raised);
+            }
+            _ => break a,
         }
     };
-    // Balancing can free room in a zone that an item with a raised tier misses; spread
-    // comes first, so win it back and balance again until neither moves anything.
+    // Balancing can free room in a zone that an item with a raised level misses; spread
+    // comes first, so win it back and balance again until neither moves anything. Every
+    // round that moves lowers the sum of levels, which never falls below balanced.
     balance::balance(&mut a, &mut search);
-    while fill::spread_out(&mut a, &mut search) {
+    let slack = |a: &assignment::Assignment| -> u64 {
+        a.level
+            .iter()
+            .zip(&a.want)
+            .map(|(&l, &w)| u64::from(l - w))
+            .sum()
+    };
+    let bound = slack(&a);
+    let mut rounds = 0u64;
+    while !a.exhausted() && fill::spread_out(&mut a, &mut search) {
+        rounds += 1;
+        debug_assert!(rounds <= bound && slack(&a) <= bound - rounds);
         balance::balance(&mut a, &mut search);
     }
     let primary = primary::choose(&a);
-    Ok(Solution::build(problem, &a, &primary))
+    let steps = spent + a.steps();
+    if a.exhausted() {
+        return Err(ProblemError::OverBudget { steps, budget });
+    }
+    Ok(Solution::build(problem, &a, &primary, steps))
 }

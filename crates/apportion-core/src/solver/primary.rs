@@ -6,22 +6,32 @@
 //! then new). Primaries are then balanced like replicas: a unit moves from `u` to `w` by
 //! making `w`'s replica of an item primary instead of `u`'s, first directly between the
 //! holders of one item, then along breadth-first paths over the "primary of an item that
-//! the next member also holds" graph (`fair::by_paths`) until no path remains.
+//! the next member also holds" graph (`fair::by_paths`) until no path remains. A member
+//! pulling directly takes one primary at a time from whichever holder has the highest key
+//! at that moment, so no holder is drained below its band (and then pulls primaries back
+//! from others, each one more move) while another holder is still above it.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 use super::assignment::{Assignment, NONE};
-use super::fair::{by_paths, Fair, Paths};
+use super::fair::{by_paths, Fair, Key, Paths};
 
 /// The primary slot of every item, `NONE` for an item without replicas.
 pub(crate) fn choose(a: &Assignment) -> Vec<u32> {
     let assigned = a.nfill.iter().filter(|&&n| n > 0).count() as u64;
+    let fair = Fair::new(&a.cap, &a.joining, assigned);
+    // Every member starts with no primary: below its band whenever its band is not empty.
+    let below = (0..a.cap.len() as u32)
+        .filter(|&m| fair.side(m, 0) < 0)
+        .count() as u32;
     let mut p = Primaries {
         a,
         slot: vec![NONE; a.want.len()],
         count: vec![0; a.cap.len()],
         above: 0,
-        fair: Fair::new(&a.cap, &a.joining, assigned),
+        below,
+        fair,
     };
     p.keep_or_pick();
     if assigned > 0 {
@@ -38,6 +48,8 @@ struct Primaries<'a> {
     count: Vec<u32>,
     /// Members above their band.
     above: u32,
+    /// Members below their band.
+    below: u32,
     fair: Fair,
 }
 
@@ -92,13 +104,15 @@ impl Primaries<'_> {
         self.add(self.a.holder[s as usize], 1);
     }
 
-    /// Changes member `m`'s primary count, keeping the count of members above their band.
+    /// Changes member `m`'s primary count, keeping the counts of members above and below
+    /// their band.
     fn add(&mut self, m: u32, delta: i32) {
         let c = &mut self.count[m as usize];
-        let was = self.fair.side(m, u64::from(*c)) > 0;
+        let was = self.fair.side(m, u64::from(*c));
         *c = c.wrapping_add_signed(delta);
-        let is = self.fair.side(m, u64::from(*c)) > 0;
-        self.above = (self.above + u32::from(is)) - u32::from(was);
+        let is = self.fair.side(m, u64::from(*c));
+        self.above = (self.above + u32::from(is > 0)) - u32::from(was > 0);
+        self.below = (self.below + u32::from(is < 0)) - u32::from(was < 0);
     }
 
     fn improves(&self, u: u32, w: u32) -> bool {
@@ -129,22 +143,32 @@ impl Primaries<'_> {
             if self.above == 0 && self.fair.side(v, u64::from(self.count[v as usize])) >= 0 {
                 continue;
             }
-            // Take from the most loaded holders first, so members inside their band keep
-            // their primaries whenever members above it can give instead.
-            let mut offers: Vec<u32> = a.held[v as usize]
+            // Take from the holder whose key is highest now, one primary at a time, so
+            // members inside their band keep their primaries whenever members above it can
+            // give instead, and no holder is drained below its band while others are above.
+            let mut offers: BinaryHeap<(Key, Reverse<u32>, Reverse<u32>)> = a.held[v as usize]
                 .iter()
                 .copied()
                 .filter(|&s| self.slot[a.slot_item[s as usize] as usize] != s)
+                .map(|s| {
+                    let u = self.holder_of_primary(s);
+                    (self.key(u, 0), Reverse(u), Reverse(s))
+                })
                 .collect();
-            offers.sort_by_cached_key(|&s| {
-                let u = self.holder_of_primary(s);
-                (std::cmp::Reverse(self.key(u, 0)), u, s)
-            });
-            for s in offers {
-                let u = self.holder_of_primary(s);
-                if self.improves(u, v) {
-                    self.set(self.a.slot_item[s as usize], s);
+            // Every turn makes a primary pull (a transfer, which lowers the potential of
+            // `fair::by_paths`), refreshes a stale key (it only falls, at most once per
+            // pull), or ends the member's turn.
+            while let Some((k, Reverse(u), Reverse(s))) = offers.pop() {
+                let now = self.key(u, 0);
+                if now != k {
+                    offers.push((now, Reverse(u), Reverse(s)));
+                    continue;
                 }
+                // The holder with the highest key cannot give: no other can either.
+                if !self.improves(u, v) {
+                    break;
+                }
+                self.set(a.slot_item[s as usize], s);
             }
         }
     }
@@ -170,6 +194,11 @@ impl Primaries<'_> {
             // Next keys only rise while handing off, so once this member's key is not
             // above the lowest next key, no later member (in descending order) can give.
             if bottom.is_none_or(|b| self.key(u, 0) <= b) {
+                break;
+            }
+            // A giver inside its band gives only to a member below its own; keys fall in
+            // this order, so once there is none, no later member gives either.
+            if self.below == 0 && self.fair.side(u, u64::from(self.count[u as usize])) <= 0 {
                 break;
             }
             for &s in &a.held[u as usize] {
@@ -201,6 +230,9 @@ impl Primaries<'_> {
             queue.push_back(m);
         }
         while let Some(u) = queue.pop_front() {
+            if !a.tick() {
+                return None;
+            }
             for &s in &a.held[u as usize] {
                 let x = a.slot_item[s as usize];
                 if self.slot[x as usize] != s {

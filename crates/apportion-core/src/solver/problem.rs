@@ -92,6 +92,15 @@ pub enum ProblemError {
         /// How many members there are.
         members: usize,
     },
+    /// The solve took more steps than its budget allows (see `solve_within`): a defect in
+    /// the solver, reported instead of hanging the caller.
+    #[error("the solve gave up after {steps} steps, over its budget of {budget}")]
+    OverBudget {
+        /// Steps taken when it gave up.
+        steps: u64,
+        /// The budget it was given.
+        budget: u64,
+    },
     /// The problem is larger than the solver's index types allow.
     #[error("too large: {what} is {count}, at most {max} are supported")]
     TooLarge {

@@ -101,6 +101,11 @@ pub struct Stats {
     pub primaries_min: u32,
     /// Most primaries on a member.
     pub primaries_max: u32,
+    /// Items whose primary moved: a current primary (slot 0) on another member than the
+    /// solution's first replica. Each costs a handoff of leadership, so churn shows here.
+    pub primary_moves: u64,
+    /// The solve's steps (see `solve_within`), to size budgets against.
+    pub steps: u64,
 }
 
 /// Measures a solution of `p`.
@@ -125,6 +130,16 @@ pub fn stats(p: &Problem, sol: &Solution) -> Stats {
             load[r.member as usize] += 1;
         }
     }
+    let primary_moves = p
+        .current
+        .iter()
+        .filter(|c| c.slot == 0)
+        .filter(|c| {
+            sol.replicas_of(c.item)
+                .first()
+                .is_none_or(|r| r.member != c.member)
+        })
+        .count() as u64;
     let live: Vec<usize> = (0..p.members.len())
         .filter(|&m| p.members[m].capacity() > 0)
         .collect();
@@ -140,5 +155,7 @@ pub fn stats(p: &Problem, sol: &Solution) -> Stats {
         min_zones_per_item: if min_zones == u32::MAX { 0 } else { min_zones },
         primaries_min: over(&primaries, u32::min, u32::MAX),
         primaries_max: primaries.iter().copied().max().unwrap_or(0),
+        primary_moves,
+        steps: sol.steps,
     }
 }

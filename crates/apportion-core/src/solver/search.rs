@@ -134,12 +134,22 @@ impl Search {
         // that starts at the item source never does).
         let through_source = !self.source_is_origin && a.spare_dormant > 0;
         let negative = !self.unit_cost && (a.hazard_members > 0 || through_source);
-        // Labels only fall finitely often without negative cycles (the solver's invariant);
-        // the budget only guards against a broken invariant.
+        // Termination: a node is pushed only when its label strictly falls, and expanded
+        // only when popped with its current label. Without negative cycles (the solver's
+        // invariant) labels are bounded below, so each node is expanded at most n times
+        // (Bellman-Ford); `budget` makes that bound explicit, and once it is spent nothing
+        // more is pushed, so the heap drains. The solve's own step budget stops it too.
         let n = self.dist.len() as u64;
         let mut budget = n.saturating_mul(n).saturating_mul(4).saturating_add(64);
         while let Some(Reverse((d, node))) = self.heap.pop() {
+            if !a.tick() {
+                return None;
+            }
             if d != self.dist[node as usize] || budget == 0 {
+                debug_assert!(
+                    budget > 0,
+                    "a label fell more often than without negative cycles"
+                );
                 continue;
             }
             budget -= 1;
@@ -263,7 +273,7 @@ impl Search {
         // Replicas that cannot change zones reach only this member's zone. Once that zone
         // has nobody left to reach, only an arc of cost -1 could still lower a label, and
         // those start only at members holding a fresh replica with a dormant pair.
-        let only = (a.all_locked(m) && !a.relax_all).then_some(za);
+        let only = (a.all_locked(m) && a.relax == 0).then_some(za);
         if let Some(z) = only {
             let z = z as usize;
             let settled = self.unreached[z].is_empty() && self.next[z].is_empty();
@@ -394,7 +404,7 @@ impl Search {
 /// an empty slot (the source node would lead anywhere). A zone-skewed cluster asks this
 /// of every solve, and answering it costs one pass over the members instead of a search.
 fn confined(a: &Assignment, sources: &[u32], is_target: &dyn Fn(u32) -> bool) -> bool {
-    if a.spare_items > 0 || a.relax_all {
+    if a.spare_items > 0 || a.relax > 0 {
         return false;
     }
     let mut open = vec![false; a.zone_members.len()];

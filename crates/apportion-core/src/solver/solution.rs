@@ -41,6 +41,9 @@ pub struct Solution {
     pub added: u64,
     /// Replica slots left empty: the sum of replications minus the replicas placed.
     pub unfilled_slots: u64,
+    /// The work the solve took, in the steps a budget counts (see `solve_within`): a
+    /// measure of cost that does not depend on the machine.
+    pub steps: u64,
 }
 
 impl Solution {
@@ -55,7 +58,7 @@ impl Solution {
     }
 
     /// Reads the final state: replicas primary first, then the removed current pairs.
-    pub(crate) fn build(p: &Problem, a: &Assignment, primary: &[u32]) -> Self {
+    pub(crate) fn build(p: &Problem, a: &Assignment, primary: &[u32], steps: u64) -> Self {
         let items = a.want.len();
         let mut first = Vec::with_capacity(items + 1);
         let mut replicas = Vec::with_capacity(a.filled as usize);
@@ -87,6 +90,7 @@ impl Solution {
             kept,
             added,
             unfilled_slots: asked - a.filled,
+            steps,
         };
         sol.removed = sol.diff_removed(p);
         sol
