@@ -81,7 +81,9 @@ where
     /// Runs rounds for as long as the member lives.
     pub(crate) async fn run(mut self) {
         let mut states = self.view.subscribe();
-        let mut solved: Option<(u64, Solved)> = None;
+        // The last solve's inputs hash and its plan; no plan when that solve failed, so the
+        // same inputs are not solved again on every status change.
+        let mut solved: Option<(u64, Option<Solved>)> = None;
         let mut round = 0u64;
         loop {
             let observed = states.borrow_and_update().clone();
@@ -114,7 +116,7 @@ where
         &self,
         round: u64,
         observed: &Arc<Observed<D>>,
-        solved: &mut Option<(u64, Solved)>,
+        solved: &mut Option<(u64, Option<Solved>)>,
     ) -> RoundReport {
         metrics::counter!("apportion_rounds_total").increment(1);
         let state = &observed.state;
@@ -126,7 +128,7 @@ where
                     metrics::histogram!("apportion_solve_seconds")
                         .record(started.elapsed().as_secs_f64());
                     metrics::gauge!("apportion_unfilled_slots").set(solution.unfilled_slots as f64);
-                    *solved = Some((hash, solution));
+                    *solved = Some((hash, Some(solution)));
                 }
                 Err(e) => {
                     metrics::counter!("apportion_solve_failures_total").increment(1);
@@ -135,7 +137,7 @@ where
                         error = %e,
                         "solve failed; the assignment stays as it is until the state changes"
                     );
-                    *solved = None;
+                    *solved = Some((hash, None));
                 }
             }
         }
@@ -148,7 +150,7 @@ where
             failed_txns: 0,
             unfilled_slots: 0,
         };
-        let Some((_, solution)) = solved.as_ref() else {
+        let Some((_, Some(solution))) = solved.as_ref() else {
             return report;
         };
         report.unfilled_slots = solution.unfilled_slots;

@@ -81,8 +81,9 @@ pub(crate) struct Assignment {
     pub spare_items: u32,
     /// Held slots in total.
     pub filled: u64,
-    /// Work done so far: replicas attached plus nodes taken from search queues. A cell,
-    /// so that searches, which only read the assignment, count too.
+    /// Work done so far: replicas placed, moved or dropped plus nodes taken from search
+    /// queues (loading the current assignment is linear and not counted). A cell, so that
+    /// searches, which only read the assignment, count too.
     steps: Cell<u64>,
     /// The most steps this solve may take; past it every loop stops at its next step.
     budget: u64,
@@ -379,6 +380,7 @@ impl Assignment {
 
     /// Puts item `x` on member `m` in one of its empty slots.
     pub fn place(&mut self, x: u32, m: u32) {
+        self.tick();
         self.account(x, -1);
         let s = self
             .slots(x)
@@ -392,6 +394,7 @@ impl Assignment {
 
     /// Empties slot `s`.
     pub fn unplace(&mut self, s: u32) {
+        self.tick();
         let x = self.slot_item[s as usize];
         self.account(x, -1);
         self.detach(s);
@@ -401,6 +404,7 @@ impl Assignment {
 
     /// Moves the replica in slot `s` to member `to`.
     pub fn shift(&mut self, s: u32, to: u32) {
+        self.tick();
         let x = self.slot_item[s as usize];
         self.account(x, -1);
         self.detach(s);
@@ -413,7 +417,6 @@ impl Assignment {
     fn attach(&mut self, s: u32, m: u32, fresh: bool) {
         let su = s as usize;
         debug_assert_eq!(self.holder[su], NONE);
-        self.tick();
         self.holder[su] = m;
         self.fresh[su] = fresh;
         self.pos[su] = self.held[m as usize].len() as u32;

@@ -119,9 +119,14 @@ pub(crate) fn spread_out(a: &mut Assignment, search: &mut Search) -> bool {
     moved
 }
 
+/// Path searches `spread_move` may run to prove a move shortest when the counters cannot:
+/// an item with many candidate targets and replicas would otherwise cost a search for each
+/// pair, every round.
+const SPREAD_SEARCHES: u32 = 8;
+
 /// A shortest move of one of `x`'s replicas in a fullest zone to a member with room in a
 /// zone holding at least two fewer, trying the cheapest replicas and least loaded members
-/// first.
+/// first; past [`SPREAD_SEARCHES`] searches, only moves the counters certify.
 fn spread_move(a: &Assignment, search: &mut Search, x: u32) -> Option<(u32, u32)> {
     let counts = a.zone_counts(x, None);
     let top = counts.iter().map(|&(_, c)| c).max().unwrap_or(0);
@@ -143,6 +148,7 @@ fn spread_move(a: &Assignment, search: &mut Search, x: u32) -> Option<(u32, u32)
             u != NONE && count(a.zone[u as usize]) == top
         })
         .collect();
+    let mut searches = 0;
     for to in targets {
         let mut slots = fullest.clone();
         slots.sort_by_key(|&s| (a.move_cost(s, to), s));
@@ -153,9 +159,12 @@ fn spread_move(a: &Assignment, search: &mut Search, x: u32) -> Option<(u32, u32)
                 && a.hazards_only_at(u, to)
                 && direct == i64::from(a.min_first(u));
             let shortest = certified
-                || search
-                    .find(a, &Origin::Members(&[u]), &|m| m == to)
-                    .is_some_and(|path| direct <= path_cost(a, &path));
+                || (searches < SPREAD_SEARCHES && {
+                    searches += 1;
+                    search
+                        .find(a, &Origin::Members(&[u]), &|m| m == to)
+                        .is_some_and(|path| direct <= path_cost(a, &path))
+                });
             if shortest {
                 return Some((s, to));
             }
