@@ -41,6 +41,14 @@ pub trait MemberValue {
 
     /// Marks the member draining (or not); a member sets it on shutdown.
     fn set_exiting(&mut self, exiting: bool);
+
+    /// Whether the member has stepped down from leading: a leader whose solves keep
+    /// failing (too slow, or a defect) marks itself so that the next-oldest member leads.
+    /// It still serves; it leads again only if every member has stepped down.
+    fn is_yielding(&self) -> bool;
+
+    /// Marks the member stepped down from leading (or not).
+    fn set_yielding(&mut self, yielding: bool);
 }
 
 /// What the allocator reads from an assignment's value: the status the member writes, and
@@ -179,14 +187,17 @@ impl ItemValue for JsonItem {
     }
 }
 
-/// The default member value: `{"item_limit": 100, "exiting": false}`.
-/// `item_limit` is required; `exiting` defaults to false. Other fields are kept in `extra`.
+/// The default member value: `{"item_limit": 100, "exiting": false}`, plus
+/// `"yielding": true` once the member stepped down from leading. `item_limit` is required;
+/// `exiting` and `yielding` default to false. Other fields are kept in `extra`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JsonMember {
     /// See [`MemberValue::item_limit`].
     pub item_limit: u32,
     /// See [`MemberValue::is_exiting`].
     pub exiting: bool,
+    /// See [`MemberValue::is_yielding`].
+    pub yielding: bool,
     /// Fields apportion does not read, kept so re-encoding does not lose them.
     pub extra: Map<String, Value>,
 }
@@ -205,6 +216,14 @@ impl MemberValue for JsonMember {
 
     fn set_exiting(&mut self, exiting: bool) {
         self.exiting = exiting;
+    }
+
+    fn is_yielding(&self) -> bool {
+        self.yielding
+    }
+
+    fn set_yielding(&mut self, yielding: bool) {
+        self.yielding = yielding;
     }
 }
 
@@ -259,6 +278,7 @@ impl Decoder for JsonDecoder {
         Ok(JsonMember {
             item_limit: fields.take_u32("item_limit")?,
             exiting: fields.take_bool("exiting")?,
+            yielding: fields.take_bool("yielding")?,
             extra: fields.rest,
         })
     }
@@ -287,9 +307,14 @@ impl Decoder for JsonDecoder {
     }
 
     fn encode_member(&self, value: &JsonMember) -> Result<Vec<u8>, JsonError> {
+        // Written only when set: nearly every member never steps down.
+        let mut extra = value.extra.clone();
+        if value.yielding {
+            extra.insert("yielding".to_owned(), true.into());
+        }
         encode(
             ValueKind::Member,
-            &value.extra,
+            &extra,
             [
                 ("item_limit", value.item_limit.into()),
                 ("exiting", value.exiting.into()),

@@ -10,16 +10,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use apportion_core::keys::Prefix;
 use apportion_core::planner::{self, Consistency};
-use apportion_core::values::Decoder;
+use apportion_core::values::{Decoder, MemberValue};
 use apportion_store::{Compare, CompareOp, Store};
 use tokio::sync::watch;
 use tracing::Instrument;
 
+use crate::member::Shared;
 use crate::session::Fence;
 use crate::solve::{problem, solve, Solved};
-use crate::view::{ClusterView, Observed, RuntimeDecoder};
+use crate::view::{Observed, RuntimeDecoder};
 use crate::writer;
 
 /// How long a round that wrote nothing waits for the next change before planning again.
@@ -62,15 +62,21 @@ pub type RoundHook = Arc<dyn Fn(&RoundReport) + Send + Sync>;
 pub type ConsistencyCheck<D> =
     Arc<dyn Consistency<<D as Decoder>::Item, <D as Decoder>::Assignment> + Send + Sync>;
 
+/// How many solves in a row may fail before the leader steps down: one failure can be a
+/// state the solver chokes on (it plans nothing and waits for the next change); several
+/// in a row mean this member cannot lead (too slow, or a defect that another member's
+/// version may not have), and holding on to leadership would leave nobody allocating.
+const FAILED_SOLVES_BEFORE_STEPPING_DOWN: u32 = 3;
+
 /// Everything the loop needs.
-pub(crate) struct Allocator<S, D: Decoder> {
-    pub store: S,
-    pub decoder: Arc<D>,
-    pub prefix: Prefix,
-    pub view: Arc<ClusterView<D>>,
+pub(crate) struct Allocator<S: Store, D: Decoder> {
+    /// The member it runs in: its store, view, keys, and its own value (to step down).
+    pub member: Arc<Shared<S, D>>,
     pub fence: watch::Receiver<Fence>,
     pub consistency: ConsistencyCheck<D>,
     pub hook: Option<RoundHook>,
+    /// The solver's step budget; `None`: derived from each instance's size.
+    pub solve_budget: Option<u64>,
 }
 
 impl<S, D> Allocator<S, D>
@@ -80,11 +86,12 @@ where
 {
     /// Runs rounds for as long as the member lives.
     pub(crate) async fn run(mut self) {
-        let mut states = self.view.subscribe();
+        let mut states = self.member.view.subscribe();
         // The last solve's inputs hash and its plan; no plan when that solve failed, so the
         // same inputs are not solved again on every status change.
         let mut solved: Option<(u64, Option<Solved>)> = None;
         let mut round = 0u64;
+        let mut failed_solves = 0u32;
         loop {
             let observed = states.borrow_and_update().clone();
             let leads = observed.state.is_local_leader() && *self.fence.borrow() == Fence::Healthy;
@@ -95,9 +102,13 @@ where
                 round += 1;
                 let span = tracing::info_span!("round", round, revision = observed.revision);
                 let report = self
-                    .round(round, &observed, &mut solved)
+                    .round(round, &observed, &mut solved, &mut failed_solves)
                     .instrument(span)
                     .await;
+                if failed_solves >= FAILED_SOLVES_BEFORE_STEPPING_DOWN {
+                    failed_solves = 0;
+                    self.step_down().await;
+                }
                 if let Some(hook) = &self.hook {
                     hook(&report);
                 }
@@ -112,19 +123,33 @@ where
         }
     }
 
+    /// Hands leadership to the next-oldest member: marks this member's value as yielding
+    /// (see `MemberValue::is_yielding`). It keeps its items and goes on serving; its
+    /// assignments stay where they are while the next leader takes over.
+    async fn step_down(&self) {
+        let member = &self.member;
+        tracing::error!(member = %member.id, "solves keep failing; stepping down as leader");
+        metrics::counter!("apportion_leader_step_downs_total").increment(1);
+        if let Err(e) = member.change_value(|v| v.set_yielding(true)).await {
+            tracing::warn!(member = %member.id, error = %e, "cannot step down");
+        }
+    }
+
     async fn round(
         &self,
         round: u64,
         observed: &Arc<Observed<D>>,
         solved: &mut Option<(u64, Option<Solved>)>,
+        failed_solves: &mut u32,
     ) -> RoundReport {
         metrics::counter!("apportion_rounds_total").increment(1);
         let state = &observed.state;
         let hash = state.solver_hash();
         if solved.as_ref().is_none_or(|(h, _)| *h != hash) {
             let started = Instant::now();
-            match solve(problem(state, &*self.consistency)).await {
+            match solve(problem(state, &*self.consistency), self.solve_budget).await {
                 Ok(solution) => {
+                    *failed_solves = 0;
                     metrics::histogram!("apportion_solve_seconds")
                         .record(started.elapsed().as_secs_f64());
                     metrics::gauge!("apportion_unfilled_slots").set(solution.unfilled_slots as f64);
@@ -138,6 +163,7 @@ where
                         "solve failed; the assignment stays as it is until the state changes"
                     );
                     *solved = Some((hash, None));
+                    *failed_solves += 1;
                 }
             }
         }
@@ -171,17 +197,17 @@ where
         }
         let leader = &state.members()[state.leader().expect("a leader leads")];
         let fence = Compare::mod_revision(
-            self.prefix.member_key(&leader.key),
+            self.member.prefix.member_key(&leader.key),
             CompareOp::Equal,
             leader.meta.mod_revision,
         );
         let txns = match writer::transactions(
-            &self.prefix,
-            &*self.decoder,
+            &self.member.prefix,
+            &*self.member.decoder,
             observed.revision,
             fence,
             &plans,
-            self.store.max_txn_ops(),
+            self.member.store.max_txn_ops(),
         ) {
             Ok(txns) => txns,
             Err(e) => {
@@ -199,7 +225,7 @@ where
         loop {
             while in_flight.len() < TXNS_IN_FLIGHT {
                 let Some(txn) = waiting.next() else { break };
-                let store = self.store.clone();
+                let store = self.member.store.clone();
                 in_flight.spawn(async move { store.txn(txn).await });
             }
             let Some(written) = in_flight.join_next().await else {
@@ -236,7 +262,7 @@ where
         } else {
             (observed.revision + 1, CATCH_UP)
         };
-        let _ = tokio::time::timeout(wait, self.view.wait_for_revision(target)).await;
+        let _ = tokio::time::timeout(wait, self.member.view.wait_for_revision(target)).await;
         report
     }
 }

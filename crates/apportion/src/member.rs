@@ -107,6 +107,10 @@ pub struct MemberOptions<D: Decoder> {
     pub consistency: ConsistencyCheck<D>,
     /// Called after each round this member leads.
     pub round_hook: Option<RoundHook>,
+    /// The solver's step budget; default (`None`): derived from each instance's size, far
+    /// above what a solve needs. A leader whose solves fail three times in a row steps
+    /// down. Set it low only to see that happen.
+    pub solve_budget: Option<u64>,
 }
 
 impl<D: Decoder> Clone for MemberOptions<D> {
@@ -114,6 +118,7 @@ impl<D: Decoder> Clone for MemberOptions<D> {
         MemberOptions {
             consistency: self.consistency.clone(),
             round_hook: self.round_hook.clone(),
+            solve_budget: self.solve_budget,
         }
     }
 }
@@ -126,6 +131,7 @@ where
         MemberOptions {
             consistency: Arc::new(ReadyStatus),
             round_hook: None,
+            solve_budget: None,
         }
     }
 }
@@ -242,13 +248,11 @@ where
             statuses,
         });
         let allocator = Allocator {
-            store: shared.store.clone(),
-            decoder: shared.decoder.clone(),
-            prefix: shared.prefix.clone(),
-            view: shared.view.clone(),
+            member: shared.clone(),
             fence: shared.fence.clone(),
             consistency: setup.options.consistency.clone(),
             hook: setup.options.round_hook.clone(),
+            solve_budget: setup.options.solve_budget,
         };
         let tasks = vec![
             status_task,
@@ -452,7 +456,7 @@ where
 
     /// Changes the member's own value and writes it; a write cut short by the fence is
     /// left for the event feed to finish once the fence lifts.
-    async fn change_value(&self, change: impl Fn(&mut D::Member)) -> Result<(), Error> {
+    pub(crate) async fn change_value(&self, change: impl Fn(&mut D::Member)) -> Result<(), Error> {
         {
             let mut own = self.value.lock().unwrap_or_else(|e| e.into_inner());
             change(&mut own.value);

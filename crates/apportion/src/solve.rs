@@ -35,10 +35,10 @@ pub(crate) enum SolveFailure {
     Thread(String),
 }
 
-/// Solves `problem` under its size's step budget, on the blocking pool of a multi-thread
-/// runtime (see the module docs).
-pub(crate) async fn solve(problem: Problem) -> Result<Solved, SolveFailure> {
-    let budget = solver::default_budget(&problem);
+/// Solves `problem` under `budget` steps (by default its size's), on the blocking pool of
+/// a multi-thread runtime (see the module docs).
+pub(crate) async fn solve(problem: Problem, budget: Option<u64>) -> Result<Solved, SolveFailure> {
+    let budget = budget.unwrap_or_else(|| solver::default_budget(&problem));
     let flavor = tokio::runtime::Handle::current().runtime_flavor();
     let solution = if flavor == tokio::runtime::RuntimeFlavor::CurrentThread {
         solver::solve_within(&problem, budget)?
@@ -134,13 +134,13 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn solves_on_the_blocking_pool() {
-        let solved = solve(cluster()).await.unwrap();
+        let solved = solve(cluster(), None).await.unwrap();
         assert_eq!(solved.unfilled_slots, 0);
     }
 
     #[tokio::test]
     async fn solves_inline_on_a_current_thread_runtime() {
-        let solved = solve(cluster()).await.unwrap();
+        let solved = solve(cluster(), None).await.unwrap();
         assert_eq!(solved.unfilled_slots, 0);
     }
 
@@ -153,7 +153,7 @@ mod tests {
             slot: 0,
             consistent: true,
         });
-        let err = solve(p).await.err().expect("item 9 does not exist");
+        let err = solve(p, None).await.err().expect("item 9 does not exist");
         assert!(matches!(
             err,
             SolveFailure::Problem(solver::ProblemError::UnknownItem { item: 9, .. })

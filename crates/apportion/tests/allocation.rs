@@ -248,6 +248,36 @@ async fn a_drain_asked_for_while_fenced_happens_once_the_store_is_back() {
         .all(|o| o == &vec!["a#1".to_string()]));
 }
 
+/// A leader whose solves keep failing (here: a solver budget of 0 steps) steps down: the
+/// next-oldest member leads and the allocation goes on; the old leader keeps serving.
+#[tokio::test(start_paused = true)]
+async fn a_leader_whose_solves_keep_failing_steps_down() {
+    let mut cluster = memory_cluster().await;
+    cluster.join_with("a", "1", 10, Some(0)).await;
+    cluster.join("b", "1", 10).await;
+    for i in 0..6 {
+        cluster.put_item(&format!("i{i}"), 2, false).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let settled = cluster.settle().await;
+    let state = &settled.state;
+    let leader = &state.members()[state.leader().expect("a leader")];
+    assert_eq!(leader.key.as_str(), "b#1");
+    let stepped_down = state.members().iter().find(|m| m.key.as_str() == "a#1");
+    assert!(
+        stepped_down.is_some_and(|m| m.value.yielding),
+        "a#1 did not step down"
+    );
+    let placed = placement(state);
+    assert_eq!(placed.len(), 6);
+    assert!(
+        placed
+            .values()
+            .all(|m| m == &vec!["a#1".to_string(), "b#1".to_string()]),
+        "{placed:?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_leader_drains_itself_and_leadership_moves_on() {
     let mut cluster = memory_cluster().await;

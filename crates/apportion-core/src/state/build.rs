@@ -46,7 +46,11 @@ impl<I: ItemValue, M: MemberValue, A> State<I, M, A> {
         let leader = members
             .iter()
             .enumerate()
-            .min_by_key(|(_, e)| (e.value.is_exiting(), e.meta.create_revision, &e.key))
+            .min_by_key(|(_, e)| {
+                let value = &e.value;
+                let key = (value.is_exiting(), value.is_yielding());
+                (key, e.meta.create_revision, &e.key)
+            })
             .map(|(index, _)| index as u32);
         let solver_hash = solver_hash(&items, &members, &links.live);
         Ok(Self {

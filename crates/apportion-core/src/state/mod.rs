@@ -245,9 +245,11 @@ impl<I, M, A> State<I, M, A> {
     }
 
     /// The index of the member that should lead: the oldest (lowest create revision,
-    /// ties broken by key) among members that are not exiting, or among all members if
-    /// every one is exiting. Skipping exiting members hands leadership over while the old
-    /// leader is still draining instead of leaving a gap when it disappears.
+    /// ties broken by key) among members that are neither exiting nor stepped down
+    /// (yielding), else among those that are not exiting, else among all members.
+    /// Skipping exiting members hands leadership over while the old leader is still
+    /// draining instead of leaving a gap when it disappears; skipping yielding ones lets a
+    /// leader whose solves keep failing hand over without giving up its items.
     pub fn leader(&self) -> Option<usize> {
         self.leader.map(|member| member as usize)
     }

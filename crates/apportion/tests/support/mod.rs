@@ -71,6 +71,17 @@ impl<S: Store> Cluster<S> {
 
     /// Starts a member and its application; returns the member's own store handle.
     pub async fn join(&mut self, zone: &str, suffix: &str, limit: u32) -> S {
+        self.join_with(zone, suffix, limit, None).await
+    }
+
+    /// Starts a member whose solver has `solve_budget` steps (`None`: the default).
+    pub async fn join_with(
+        &mut self,
+        zone: &str,
+        suffix: &str,
+        limit: u32,
+        solve_budget: Option<u64>,
+    ) -> S {
         let name = format!("{zone}#{suffix}");
         let handle = (self.connect)(&self.store);
         let mut config = MemberConfig::json(PREFIX, zone, suffix, limit);
@@ -80,6 +91,7 @@ impl<S: Store> Cluster<S> {
             round_hook: Some(Arc::new(move |r: &RoundReport| {
                 rounds.lock().unwrap().push(r.clone())
             })),
+            solve_budget,
             ..MemberOptions::default()
         };
         let member = Member::start_with(handle.clone(), JsonDecoder, config, options)
