@@ -238,29 +238,24 @@ mod tests {
         all
     }
 
+    /// Writes copy (member, slot) of `x` with `value` under `lease`: another writer's
+    /// change between the view and the write.
+    async fn write_copy(store: MemoryStore, (member, slot): (usize, u16), value: &str, lease: i64) {
+        let key = assignment(member, slot);
+        store.put(key, value, Some(lease)).await.unwrap();
+    }
+
     #[tokio::test]
     async fn an_add_fails_when_another_leader_added_a_copy_after_the_view() {
         let (store, leases) = cluster(1, &[]).await;
-        let other = store.clone();
-        let meanwhile = async move {
-            other
-                .put(assignment(1, 0), "{}", Some(leases[1]))
-                .await
-                .unwrap();
-        };
+        let meanwhile = write_copy(store.clone(), (1, 0), "{}", leases[1]);
         assert!(!written_after(&store, &[0], meanwhile).await);
     }
 
     #[tokio::test]
     async fn a_removal_fails_when_the_copy_it_relies_on_is_no_longer_ready() {
         let (store, leases) = cluster(1, &[(0, 0, true), (1, 1, true)]).await;
-        let other = store.clone();
-        let meanwhile = async move {
-            other
-                .put(assignment(0, 0), "{}", Some(leases[0]))
-                .await
-                .unwrap();
-        };
+        let meanwhile = write_copy(store.clone(), (0, 0), "{}", leases[0]);
         assert!(!written_after(&store, &[0], meanwhile).await);
     }
 
@@ -275,26 +270,14 @@ mod tests {
     #[tokio::test]
     async fn dropping_copies_that_were_not_ready_fails_when_one_became_ready() {
         let (store, leases) = cluster(1, &[(0, 0, false), (1, 1, false)]).await;
-        let other = store.clone();
-        let meanwhile = async move {
-            other
-                .put(assignment(0, 0), READY, Some(leases[0]))
-                .await
-                .unwrap();
-        };
+        let meanwhile = write_copy(store.clone(), (0, 0), READY, leases[0]);
         assert!(!written_after(&store, &[2], meanwhile).await);
     }
 
     #[tokio::test]
     async fn a_status_write_on_a_copy_the_plan_leaves_alone_does_not_fail_an_add() {
         let (store, leases) = cluster(2, &[(0, 0, false)]).await;
-        let other = store.clone();
-        let meanwhile = async move {
-            other
-                .put(assignment(0, 0), READY, Some(leases[0]))
-                .await
-                .unwrap();
-        };
+        let meanwhile = write_copy(store.clone(), (0, 0), READY, leases[0]);
         assert!(written_after(&store, &[0, 1], meanwhile).await);
     }
 }
