@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 /// How long a fresh etcd may take to answer its health check.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How many times a cluster is started on fresh ports when one it was given was taken
+/// meanwhile: a free port is only known free until someone else binds it, and tests
+/// starting etcd in parallel race for them.
+const PORT_ATTEMPTS: usize = 5;
+
 /// A running etcd node, stopped and deleted on drop.
 pub struct TestEtcd {
     child: Option<Child>,
@@ -40,6 +45,20 @@ impl TestEtcd {
     /// # Panics
     /// As [`start`](Self::start).
     pub fn start_cluster(size: usize) -> Vec<TestEtcd> {
+        for _ in 1..PORT_ATTEMPTS {
+            match Self::try_start_cluster(size) {
+                Ok(nodes) => return nodes,
+                Err(log) if log.contains("address already in use") => continue,
+                Err(log) => panic!("etcd could not start; its log:\n{log}"),
+            }
+        }
+        Self::try_start_cluster(size)
+            .unwrap_or_else(|log| panic!("etcd could not start; its log:\n{log}"))
+    }
+
+    /// One attempt of [`start_cluster`](Self::start_cluster): the nodes, or the log of one
+    /// that did not become healthy.
+    fn try_start_cluster(size: usize) -> Result<Vec<TestEtcd>, String> {
         let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
         let cluster = ports
             .iter()
@@ -67,9 +86,9 @@ impl TestEtcd {
             node.spawn();
         }
         for node in &mut nodes {
-            node.wait_healthy();
+            node.wait_healthy()?;
         }
-        nodes
+        Ok(nodes)
     }
 
     /// The client URL, for example `http://127.0.0.1:40123`.
@@ -109,7 +128,9 @@ impl TestEtcd {
 
     fn launch(&mut self) {
         self.spawn();
-        self.wait_healthy();
+        if let Err(log) = self.wait_healthy() {
+            panic!("etcd could not start again; its log:\n{log}");
+        }
     }
 
     fn spawn(&mut self) {
@@ -151,24 +172,22 @@ impl TestEtcd {
         }
     }
 
-    fn wait_healthy(&mut self) {
+    /// Waits until the node answers its health check; the reason and its log if not.
+    fn wait_healthy(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!(
-                    "etcd exited with {status} during start; its log:\n{}",
-                    self.log()
-                );
+                return Err(format!("exited with {status} during start\n{}", self.log()));
             }
             if health_ok(self.client_port) {
-                return;
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!(
-            "etcd did not become healthy within {START_TIMEOUT:?}; its log:\n{}",
+        Err(format!(
+            "not healthy within {START_TIMEOUT:?}\n{}",
             self.log()
-        );
+        ))
     }
 
     fn log(&self) -> String {
