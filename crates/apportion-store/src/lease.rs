@@ -100,9 +100,13 @@ pub(crate) fn spawn<R: Renewer>(lease: Lease, granted_at: Instant, renewer: R) -
 async fn renew_loop<R: Renewer>(lease: Lease, mut renewer: R, tx: watch::Sender<LeaseStatus>) {
     let period = renewal_period(lease.ttl_secs);
     let retry = period / 3;
+    // A renewal answered late still renewed the lease when the store received it, and the
+    // fence counts from its sending: giving up on it early only restarts the stream, which
+    // a store under load answers later still. Half a TTL leaves time for one more try.
+    let answer_within = period.max(Duration::from_millis(lease.ttl_secs.max(1) as u64 * 500));
     loop {
         let sent = Instant::now();
-        let outcome = tokio::time::timeout(period, renewer.renew()).await;
+        let outcome = tokio::time::timeout(answer_within, renewer.renew()).await;
         let pause = match outcome {
             Ok(Ok(ttl)) if ttl > 0 => {
                 tx.send_modify(|s| {
@@ -121,7 +125,9 @@ async fn renew_loop<R: Renewer>(lease: Lease, mut renewer: R, tx: watch::Sender<
                 retry
             }
             Err(_) => {
-                tx.send_modify(|s| s.error = Some(format!("renewal not answered in {period:?}")));
+                tx.send_modify(|s| {
+                    s.error = Some(format!("renewal not answered in {answer_within:?}"))
+                });
                 retry
             }
         };
