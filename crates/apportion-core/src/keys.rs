@@ -16,6 +16,7 @@
 //! spelling.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The character that separates the parts of member and assignment keys.
 pub const SEPARATOR: char = '#';
@@ -301,9 +302,10 @@ pub enum Key {
     Assignment(AssignmentKey),
 }
 
-/// The id of an item (shard). Validated text, stored once as a compact boxed string.
+/// The id of an item (shard). Validated text, stored once and shared: a copy (every
+/// state build copies every id it keeps) is a reference count, not an allocation.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ItemId(Box<str>);
+pub struct ItemId(Arc<str>);
 
 impl ItemId {
     /// Validates an item id: non-empty, no `/`, no character at or below `#`, no control
@@ -339,11 +341,11 @@ impl fmt::Display for ItemId {
 
 /// The id of a member: its failure zone and a suffix that tells members of one zone apart.
 ///
-/// Stored as the single string `ZONE#SUFFIX` (one allocation, and exactly the key's
+/// Stored as the single string `ZONE#SUFFIX` (one shared allocation, and exactly the key's
 /// spelling). Because `#` sorts below every character a zone may contain, ordering these
 /// strings orders members by (zone, suffix), which keeps the members of a zone contiguous.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct MemberId(Box<str>);
+pub struct MemberId(Arc<str>);
 
 impl MemberId {
     /// Validates both parts and builds the id.
