@@ -55,6 +55,17 @@ impl From<StoreError> for CliError {
     }
 }
 
+impl From<apportion::Error> for CliError {
+    /// Reading the cluster through the runtime's view failed: the store's failures read as
+    /// any other store call's do.
+    fn from(e: apportion::Error) -> Self {
+        match e {
+            apportion::Error::Store(e) => e.into(),
+            e => CliError::failed(e),
+        }
+    }
+}
+
 impl From<std::io::Error> for CliError {
     /// Writing the output failed: the reader went away, or a real failure (a full disk).
     fn from(e: std::io::Error) -> Self {

@@ -19,7 +19,6 @@ mod plan;
 mod soak;
 mod status;
 mod summary;
-mod view;
 
 #[cfg(test)]
 #[path = "../tests/support/cluster.rs"]

@@ -3,6 +3,10 @@
 
 mod support;
 
+use apportion::ClusterView;
+use apportion_core::keys::{AssignmentKey, ItemId};
+use apportion_core::state::Entry;
+use apportion_core::values::{JsonDecoder, JsonStatus};
 use apportion_store::Store;
 use apportion_testkit::TestEtcd;
 use serde_json::{json, Value};
@@ -60,6 +64,64 @@ fn members_list_and_status_describe_a_hand_written_cluster() {
     assert_eq!(text.code, 0, "{}", text.stderr);
     assert!(text.stdout.contains("leader eu#h1"), "{}", text.stdout);
     assert!(text.stdout.contains("1 key ignored (did not decode):"));
+}
+
+/// `status` shows what the leader sees. An item whose value no view has ever decoded is
+/// unknown to the leader, which neither counts its replicas nor removes them (as it would an
+/// item's that is gone): so `status` counts them neither as load nor as left for the leader
+/// to remove, and lists the item's key among the keys that do not decode.
+#[test]
+fn status_and_the_runtime_agree_on_an_item_whose_value_does_not_decode() {
+    let etcd = TestEtcd::start();
+    let url = etcd.endpoint();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = connect(&runtime, &url);
+    let leases = runtime.block_on(cluster::write(&store));
+    runtime.block_on(async {
+        let key = |key| format!("{}/{key}", cluster::PREFIX);
+        store
+            .put(key("items/broken"), "not json", None)
+            .await
+            .unwrap();
+        let replica = key("assign/broken#eu#h2#00000");
+        let lease = Some(leases["eu#h2"]);
+        store
+            .put(replica, r#"{"ready": true}"#, lease)
+            .await
+            .unwrap();
+    });
+
+    let status = apportion(&url, &["status", "--json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let report: Value = serde_json::from_str(&status.stdout).unwrap();
+    // As without `broken`: eu#h2 holds one copy of payments, `gone` left one assignment.
+    assert_eq!(report["members"][1]["member"], "eu#h2");
+    assert_eq!(report["members"][1]["load"], 1);
+    assert_eq!(report["totals"]["slots_filled"], 4);
+    assert_eq!(report["totals"]["dangling"], 1);
+    assert_eq!(report["rejected"]["count"], 2);
+    assert_eq!(
+        report["rejected"]["first"][0]["key"],
+        "/apportion/items/broken"
+    );
+
+    // The runtime's view of the same keys, as a leader starting now would see them.
+    let observed = runtime.block_on(async {
+        let view = ClusterView::start(store.clone(), cluster::PREFIX, JsonDecoder).await;
+        view.unwrap().current()
+    });
+    let state = &observed.state;
+    let broken = ItemId::new("broken").unwrap();
+    let held = |list: &[Entry<AssignmentKey, JsonStatus>]| {
+        list.iter().filter(|a| a.key.item == broken).count()
+    };
+    assert_eq!((held(state.assignments()), held(state.dangling())), (0, 0));
+    assert_eq!(report["totals"]["slots_filled"], state.assignments().len());
+    assert_eq!(report["totals"]["dangling"], state.dangling().len());
+    assert_eq!(
+        report["rejected"]["first"],
+        serde_json::to_value(&observed.rejected).unwrap()
+    );
 }
 
 #[test]

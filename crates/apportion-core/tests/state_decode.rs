@@ -90,6 +90,21 @@ fn bad_keys_and_bad_values_name_the_key() {
     ));
 }
 
+/// Lists of rejected keys show the key next to the reason, so the reason of a bad value
+/// leaves the key out; the key parser's reason names the key, having nothing else to say.
+#[test]
+fn the_reason_alone_leaves_out_the_key_of_a_bad_value() {
+    let reason = |key, value| decode(key, value).unwrap_err().reason();
+    assert_eq!(
+        reason("/svc/items/a", r#"{"replica": 1}"#),
+        "item value is missing field `replication`"
+    );
+    assert_eq!(
+        reason("/svc/items/a b", r#"{"replication": 1}"#),
+        "key `/svc/items/a b`: item id has forbidden character ' ' at byte 12"
+    );
+}
+
 /// Issue 7: an item asking for 65535 replicas is a mistake to skip, not a reason to load it
 /// on every member; the limit itself is fine.
 #[test]
@@ -103,6 +118,10 @@ fn absurd_replication_is_refused() {
         }
     ));
     assert!(err.to_string().contains("/svc/items/orders"), "{err}");
+    assert_eq!(
+        err.reason(),
+        "replication 65535 is above the maximum of 255"
+    );
     let limit = format!(r#"{{"replication": {MAX_REPLICATION}}}"#);
     assert!(decode("/svc/items/orders", &limit).is_ok());
 }

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::StoreError;
 use crate::store::Store;
-use crate::types::{EventKind, KeyRange, KeyValue, LeaseId, Revision, WatchBatch};
+use crate::types::{EventKind, KeyRange, KeyValue, LeaseId, RangeResult, Revision, WatchBatch};
 use crate::watch::Watch;
 
 /// The longest pause between attempts to re-open the watch or reload.
@@ -89,6 +89,57 @@ impl<V> Snapshot<V> {
     /// good value in [`entries`](Self::entries), if it ever had one.
     pub fn rejected(&self) -> &BTreeMap<Vec<u8>, String> {
         &self.rejected
+    }
+
+    /// The mirror of one read (of a whole prefix, see [`Store::range_all`]), decoded with
+    /// `decode` as a [`KeySpace`] would load it. A tool that looks once rather than follows
+    /// builds on this, so that it sees what a live mirror of the same keys sees; unlike the
+    /// key space, it leaves reporting the rejected keys to its caller.
+    pub fn of_read(
+        read: &RangeResult,
+        decode: impl Fn(&KeyValue) -> Result<Option<V>, String>,
+    ) -> Self {
+        let mut snapshot = Snapshot {
+            revision: read.revision,
+            entries: BTreeMap::new(),
+            rejected: BTreeMap::new(),
+        };
+        for kv in &read.kvs {
+            snapshot.put(kv, decode(kv));
+        }
+        snapshot
+    }
+
+    /// Applies a put of `kv`, whose value decoded as `decoded`. A rejected value keeps the
+    /// key's last good one (see the module docs) under the store's new metadata.
+    fn put(&mut self, kv: &KeyValue, decoded: Result<Option<V>, String>) {
+        match decoded {
+            Ok(Some(value)) => {
+                self.rejected.remove(&kv.key);
+                self.entries.insert(
+                    kv.key.clone(),
+                    Entry {
+                        value,
+                        create_revision: kv.create_revision,
+                        mod_revision: kv.mod_revision,
+                        version: kv.version,
+                        lease: kv.lease,
+                    },
+                );
+            }
+            Ok(None) => {
+                self.entries.remove(&kv.key);
+                self.rejected.remove(&kv.key);
+            }
+            Err(reason) => {
+                if let Some(entry) = self.entries.get_mut(&kv.key) {
+                    entry.mod_revision = kv.mod_revision;
+                    entry.version = kv.version;
+                    entry.lease = kv.lease;
+                }
+                self.rejected.insert(kv.key.clone(), reason);
+            }
+        }
     }
 }
 
@@ -257,41 +308,19 @@ impl<V> Shared<V> {
         self.publish(revision);
     }
 
+    /// Decodes and applies a put, logging and counting a value that does not decode.
     fn put(&self, snapshot: &mut Snapshot<V>, kv: &KeyValue) {
-        match (self.decode)(kv) {
-            Ok(Some(value)) => {
-                snapshot.rejected.remove(&kv.key);
-                snapshot.entries.insert(
-                    kv.key.clone(),
-                    Entry {
-                        value,
-                        create_revision: kv.create_revision,
-                        mod_revision: kv.mod_revision,
-                        version: kv.version,
-                        lease: kv.lease,
-                    },
-                );
-            }
-            Ok(None) => {
-                snapshot.entries.remove(&kv.key);
-                snapshot.rejected.remove(&kv.key);
-            }
-            Err(reason) => {
-                if let Some(entry) = snapshot.entries.get_mut(&kv.key) {
-                    entry.mod_revision = kv.mod_revision;
-                    entry.version = kv.version;
-                    entry.lease = kv.lease;
-                }
-                tracing::warn!(
-                    key = %String::from_utf8_lossy(&kv.key),
-                    revision = kv.mod_revision,
-                    %reason,
-                    "skipping a value that does not decode"
-                );
-                metrics::counter!("apportion_keyspace_rejected_values_total").increment(1);
-                snapshot.rejected.insert(kv.key.clone(), reason);
-            }
+        let decoded = (self.decode)(kv);
+        if let Err(reason) = &decoded {
+            tracing::warn!(
+                key = %String::from_utf8_lossy(&kv.key),
+                revision = kv.mod_revision,
+                %reason,
+                "skipping a value that does not decode"
+            );
+            metrics::counter!("apportion_keyspace_rejected_values_total").increment(1);
         }
+        snapshot.put(kv, decoded);
     }
 
     /// Tells observers and waiters about the new snapshot.

@@ -116,6 +116,20 @@ mod cases {
         assert!(ks.read(|s| s.rejected().is_empty()));
     }
 
+    /// A one-shot reader sees what a key space loading the same keys sees.
+    pub async fn a_read_is_mirrored_as_the_key_space_loads_it<S: Store>(store: S) {
+        store.put("p/a", "1", None).await.unwrap();
+        store.put("p/bad", "garbage", None).await.unwrap();
+        store.put("q/x", "9", None).await.unwrap();
+        let ks = start(store.clone(), KeySpaceOptions::default()).await;
+        let read = store.range_all(KeyRange::prefix("p/")).await.unwrap();
+        let once = Snapshot::of_read(&read, decode);
+        let parts = |s: &Snapshot<i64>| (s.revision(), s.entries().clone(), s.rejected().clone());
+        assert_eq!(parts(&once), ks.read(parts));
+        assert_eq!(once.entries().len(), 1);
+        assert!(once.rejected()[&b"p/bad"[..]].contains("garbage"));
+    }
+
     pub async fn observers_see_each_burst<S: Store>(store: S) {
         let ks = start(
             store.clone(),
@@ -192,6 +206,7 @@ on_both_backends!(
     loads_then_follows,
     reloads_after_compaction,
     bad_values_are_skipped,
+    a_read_is_mirrored_as_the_key_space_loads_it,
     observers_see_each_burst,
     revisions_come_only_from_applied_changes,
 );

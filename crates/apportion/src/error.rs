@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use apportion_core::keys::KeyError;
+use apportion_core::state::BuildError;
 use apportion_store::StoreError;
 
 /// Why a member could not start, or had to stop, or a call on it failed.
@@ -14,6 +15,11 @@ pub enum Error {
     /// The store refused or could not be reached.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The keys read cannot make a state (more than `u32::MAX` of one kind, or a key
+    /// listed twice): no sane store read gets here, but a reader reports it rather than
+    /// crash.
+    #[error("cannot build the state of the cluster: {0}")]
+    State(#[from] BuildError),
     /// The configuration is unusable.
     #[error("invalid member configuration: {0}")]
     Config(String),

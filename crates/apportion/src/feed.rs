@@ -1,6 +1,7 @@
 //! The member's event feed: turns views and fence changes into [`Event`]s, and keeps the
 //! member's own keys as the member wants them while it may act.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use apportion_core::values::MemberValue;
@@ -102,11 +103,11 @@ async fn maintain<S: Store, D: RuntimeDecoder>(
 /// key is there: as leader, it would place this member's items again, and never move them
 /// away from it (so a draining member would never be drained).
 async fn repair<S: Store, D: RuntimeDecoder>(shared: &Shared<S, D>, observed: &Observed<D>) {
-    if observed.rejected == 0 {
+    if observed.rejected.is_empty() {
         return;
     }
-    let rejected = shared.view.rejected_keys();
-    if rejected.contains(shared.key.as_bytes()) {
+    let rejected: BTreeSet<&str> = observed.rejected.iter().map(|r| r.key.as_str()).collect();
+    if rejected.contains(shared.key.as_str()) {
         tracing::warn!(member = %shared.id, "member value garbled; writing it back");
         if let Err(e) = shared.write_value().await {
             tracing::warn!(member = %shared.id, error = %e, "cannot write the value back");
@@ -114,7 +115,7 @@ async fn repair<S: Store, D: RuntimeDecoder>(shared: &Shared<S, D>, observed: &O
     }
     for local in observed.state.local_assignments() {
         let key = shared.prefix.assignment_key(&local.assignment.key);
-        if rejected.contains(key.as_bytes()) {
+        if rejected.contains(key.as_str()) {
             tracing::warn!(member = %shared.id, %key, "assignment status garbled; writing it back");
             if let Err(e) = shared.write_status(&local.item.key, |_| {}).await {
                 tracing::warn!(member = %shared.id, %key, error = %e, "cannot write the status back");

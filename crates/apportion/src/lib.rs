@@ -32,4 +32,4 @@ pub use config::MemberConfig;
 pub use error::Error;
 pub use events::Event;
 pub use member::{Member, MemberHandle, MemberOptions};
-pub use view::{ClusterView, Observed, RuntimeDecoder, StateOf};
+pub use view::{ClusterView, Observed, Rejected, RuntimeDecoder, StateOf};

@@ -7,6 +7,7 @@
 
 use std::io::Write;
 
+use apportion::ClusterView;
 use apportion_core::keys::{MemberId, Prefix};
 use apportion_core::values::{Decoder, JsonDecoder};
 use apportion_store::Store;
@@ -16,7 +17,6 @@ use crate::admin::{parse_member, update, NewValue};
 use crate::connect::Target;
 use crate::error::{CliError, Result};
 use crate::output::plural;
-use crate::view::{self, View};
 
 /// Flags of `apportion drain`.
 #[derive(Args, Debug)]
@@ -95,13 +95,12 @@ pub async fn wait_until_empty<S: Store>(
     member: &MemberId,
     out: &mut impl Write,
 ) -> Result<()> {
-    let space = view::follow(store, prefix).await?;
-    let mut changes = space.subscribe();
+    let view = ClusterView::start(store, prefix.as_str(), JsonDecoder).await?;
+    let mut changes = view.subscribe();
     let mut reported = None;
     loop {
-        changes.borrow_and_update();
-        let view = View::of_keyspace(&space)?;
-        let state = &view.state;
+        let observed = changes.borrow_and_update().clone();
+        let state = &observed.state;
         let held = state
             .assignments()
             .iter()

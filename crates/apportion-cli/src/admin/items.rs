@@ -5,6 +5,7 @@
 
 use std::io::Write;
 
+use apportion::ClusterView;
 use apportion_core::keys::{ItemId, Prefix};
 use apportion_core::values::{Decoder, JsonDecoder, JsonItem};
 use apportion_store::{Compare, CompareOp, KeyRange, Op, Store, Txn};
@@ -15,7 +16,6 @@ use crate::connect::Target;
 use crate::error::{CliError, Result};
 use crate::output::write_rows;
 use crate::summary;
-use crate::view::View;
 
 /// The `items` subcommands.
 #[derive(Subcommand, Debug)]
@@ -202,7 +202,7 @@ pub async fn list<S: Store>(
     json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
-    let view = View::read(store, prefix).await?;
+    let view = ClusterView::read(store, prefix.as_str(), JsonDecoder).await?;
     let rows = summary::item_rows(&view.state);
     let none = format!("no items under {prefix}");
     write_rows(out, json, &rows, none, summary::item_table)

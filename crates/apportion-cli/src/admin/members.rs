@@ -2,7 +2,9 @@
 
 use std::io::Write;
 
+use apportion::ClusterView;
 use apportion_core::keys::Prefix;
+use apportion_core::values::JsonDecoder;
 use apportion_store::Store;
 use clap::{Args, Subcommand};
 
@@ -10,7 +12,6 @@ use crate::connect::Target;
 use crate::error::Result;
 use crate::output::write_rows;
 use crate::summary;
-use crate::view::View;
 
 /// The `members` subcommands.
 #[derive(Subcommand, Debug)]
@@ -51,7 +52,7 @@ pub async fn list<S: Store>(
     json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
-    let view = View::read(store, prefix).await?;
+    let view = ClusterView::read(store, prefix.as_str(), JsonDecoder).await?;
     let rows = summary::member_rows(&view.state);
     let none = format!("no members under {prefix}");
     write_rows(out, json, &rows, none, summary::member_table)

@@ -6,7 +6,9 @@ use std::future::Future;
 use std::io::Write;
 use std::time::Duration;
 
+use apportion::ClusterView;
 use apportion_core::keys::Prefix;
+use apportion_core::values::JsonDecoder;
 use apportion_store::Store;
 use clap::Args;
 use tokio::time::Instant;
@@ -14,7 +16,6 @@ use tokio::time::Instant;
 use crate::connect::Target;
 use crate::error::{CliError, Result};
 use crate::output::{write_json, write_json_line};
-use crate::view::{self, View};
 use report::Report;
 
 /// The shortest time between two redraws of the live view, so a burst of changes does not
@@ -62,7 +63,7 @@ pub async fn once<S: Store>(
     json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
-    let view = View::read(store, prefix).await?;
+    let view = ClusterView::read(store, prefix.as_str(), JsonDecoder).await?;
     let report = Report::new(prefix.as_str(), &view);
     if json {
         write_json(out, &report)
@@ -81,13 +82,13 @@ pub async fn watch<S: Store>(
     out: &mut impl Write,
     stop: impl Future<Output = ()>,
 ) -> Result<()> {
-    let space = view::follow(store, prefix).await?;
-    let mut changes = space.subscribe();
+    let view = ClusterView::start(store, prefix.as_str(), JsonDecoder).await?;
+    let mut changes = view.subscribe();
     tokio::pin!(stop);
     loop {
-        changes.borrow_and_update();
+        let observed = changes.borrow_and_update().clone();
         let drawn_at = Instant::now();
-        let report = Report::new(prefix.as_str(), &View::of_keyspace(&space)?);
+        let report = Report::new(prefix.as_str(), &observed);
         if json {
             write_json_line(out, &report)?;
         } else {

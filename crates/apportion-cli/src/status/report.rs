@@ -8,7 +8,8 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::output::plural;
 use crate::summary::{self, ItemRow, MemberRow, ZoneRow};
-use crate::view::{Rejected, View};
+use apportion::{Observed, Rejected};
+use apportion_core::values::JsonDecoder;
 
 /// How many undecodable keys the report lists by name; the count covers all of them.
 const REJECTED_SHOWN: usize = 5;
@@ -62,7 +63,7 @@ pub struct RejectedSummary {
 
 impl Report {
     /// Summarises a view of the deployment under `prefix`.
-    pub fn new(prefix: &str, view: &View) -> Report {
+    pub fn new(prefix: &str, view: &Observed<JsonDecoder>) -> Report {
         let state = &view.state;
         let members = summary::member_rows(state);
         Report {

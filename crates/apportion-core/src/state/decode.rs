@@ -25,14 +25,14 @@ pub type DecodedBy<D> =
     Decoded<<D as Decoder>::Item, <D as Decoder>::Member, <D as Decoder>::Assignment>;
 
 /// Why a raw key-value was not decoded: the key is not one of the three kinds, or its
-/// value is malformed (then the message names the key as well as the decoder's reason).
+/// value is malformed (then the message names the key as well as the [reason](Self::reason)).
 #[derive(Debug, thiserror::Error)]
 pub enum EntryError<E: std::error::Error + 'static> {
     /// The key is not an item, member or assignment key under the prefix.
     #[error(transparent)]
     Key(#[from] KeyError),
     /// The key is fine but its value did not decode.
-    #[error("key `{key}`: {source}")]
+    #[error("key `{key}`: {}", self.reason())]
     Value {
         /// The key, as text.
         key: String,
@@ -40,13 +40,29 @@ pub enum EntryError<E: std::error::Error + 'static> {
         source: E,
     },
     /// An item value that decoded but asks for more replicas than [`MAX_REPLICATION`].
-    #[error("key `{key}`: replication {replication} is above the maximum of {MAX_REPLICATION}")]
+    #[error("key `{key}`: {}", self.reason())]
     Replication {
         /// The key, as text.
         key: String,
         /// The replication asked for.
         replication: u16,
     },
+}
+
+impl<E: std::error::Error + 'static> EntryError<E> {
+    /// What is wrong, without naming the key: the text for lists that show each rejected
+    /// key next to its reason (the cluster view, `apportion status`), so that every such
+    /// list words a bad value the same way. A key that is not one of the three kinds is
+    /// explained by the key parser, whose message names the key itself.
+    pub fn reason(&self) -> String {
+        match self {
+            EntryError::Key(e) => e.to_string(),
+            EntryError::Value { source, .. } => source.to_string(),
+            EntryError::Replication { replication, .. } => {
+                format!("replication {replication} is above the maximum of {MAX_REPLICATION}")
+            }
+        }
+    }
 }
 
 /// Classifies `key` under `prefix` and decodes `value` with `decoder` as the key's kind

@@ -87,12 +87,13 @@ pub(super) fn rejected_findings(
     observed: &Observed<JsonDecoder>,
     unreadable: &Unreadable,
 ) -> Vec<Finding> {
-    if unreadable.revision != observed.revision || unreadable.keys == observed.rejected {
+    if unreadable.revision != observed.revision || unreadable.keys == observed.rejected.len() {
         Vec::new()
     } else {
         let detail = format!(
             "{} keys do not decode, the view counts {}",
-            unreadable.keys, observed.rejected
+            unreadable.keys,
+            observed.rejected.len()
         );
         vec![("rejected values miscounted", detail)]
     }
