@@ -12,11 +12,16 @@
 //!   ended deletes a key, which no compare over the other keys sees), under the same lease,
 //!   and still consistent (a member that marks its copy not ready fails the removal).
 //!
-//! Each change is guarded on its own keys too: a new key must be absent (an assignment is
-//! never overwritten by a re-creation), a key re-written or deleted must be exactly as read
-//! (which also proves its lease still lives, that the value copied or changed is the current
-//! one, and that a copy dropped as not consistent has not become consistent since), and a
-//! new assignment's member must still hold the lease it is created under.
+//! Each change is guarded on its own keys too: a key re-written or deleted must be exactly
+//! as read (which also proves its lease still lives, that the value copied or changed is the
+//! current one, and that a copy dropped as not consistent has not become consistent since),
+//! and a new assignment's member must still hold the lease it is created under. A new key
+//! needs no guard of its own: it was absent from the view, so if it exists now it was
+//! created since, which the item's create-revision compare already refuses.
+//!
+//! Guards are what fills a transaction first (etcd limits compares and operations to the
+//! same count, separately), so each is written once: the item's key by one compare, a
+//! member's lease once per transaction however many of its copies the transaction adds.
 
 use apportion_core::keys::{AssignmentKey, Prefix};
 use apportion_core::planner::{Change, ItemChanges};
@@ -29,6 +34,9 @@ use crate::error::Error;
 /// One item's changes as store operations, with the guards they need.
 struct ItemTxn {
     compares: Vec<Compare>,
+    /// The members the item's new copies go to, with the lease each must still hold:
+    /// guarded once per transaction, not once per copy.
+    leases: Vec<Compare>,
     ops: Vec<Op>,
 }
 
@@ -48,15 +56,27 @@ where
     let mut current = Txn::new().when([fence.clone()]);
     for plan in plans {
         let item = item_txn(prefix, decoder, view_revision, plan, limit - 1)?;
-        let fits = current.compares.len() + item.compares.len() <= limit
+        let new_leases = |txn: &Txn| {
+            let fresh = |lease: &&Compare| !txn.compares.contains(lease);
+            item.leases
+                .iter()
+                .filter(fresh)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let leases = new_leases(&current);
+        let fits = current.compares.len() + item.compares.len() + leases.len() <= limit
             && current.success.len() + item.ops.len() <= limit;
-        if !fits {
+        let leases = if fits {
+            leases
+        } else {
             txns.push(std::mem::replace(
                 &mut current,
                 Txn::new().when([fence.clone()]),
             ));
-        }
-        current = current.when(item.compares).and_then(item.ops);
+            new_leases(&current)
+        };
+        current = current.when(item.compares).when(leases).and_then(item.ops);
     }
     if !current.success.is_empty() {
         txns.push(current);
@@ -84,13 +104,11 @@ where
     )
     .over_prefix()];
     if let Some(entry) = plan.entry {
+        // Unchanged since the view: the same incarnation of the key (a re-created key has
+        // a new mod revision) with the same value; a deleted key has none.
         let key = prefix.item_key(plan.item);
-        compares.push(Compare::create_revision(
-            key.clone(),
-            CompareOp::Equal,
-            entry.meta.create_revision,
-        ));
-        compares.push(Compare::mod_revision(key, CompareOp::Less, unchanged_since));
+        let read = entry.meta.mod_revision;
+        compares.push(Compare::mod_revision(key, CompareOp::Equal, read));
     }
     // The copies a removal relies on must be as read: there, and still consistent. As many
     // as fit, leaving room for a change.
@@ -98,21 +116,23 @@ where
     for entry in plan.relies_on.iter().take(room) {
         compares.push(as_read(prefix, entry));
     }
+    let mut leases: Vec<Compare> = Vec::new();
     let mut ops = Vec::new();
     for change in &plan.changes {
-        // At most two compares per change.
-        if compares.len() + 2 > limit || ops.len() + change.ops() > limit {
+        // At most one compare per change.
+        if compares.len() + leases.len() + 1 > limit || ops.len() + change.ops() > limit {
             break;
         }
         match change {
             Change::Add { key, lease } => {
                 if *lease != 0 {
                     let member = prefix.member_key(&key.member);
-                    compares.push(Compare::lease(member, CompareOp::Equal, *lease));
+                    let holds = Compare::lease(member, CompareOp::Equal, *lease);
+                    if !leases.contains(&holds) {
+                        leases.push(holds);
+                    }
                 }
-                let key = prefix.assignment_key(key);
-                compares.push(absent(&key));
-                ops.push(put(key, Vec::new(), *lease));
+                ops.push(put(prefix.assignment_key(key), Vec::new(), *lease));
             }
             Change::Remove(entry) => {
                 // As read: a copy dropped as not consistent may have become so since.
@@ -122,7 +142,6 @@ where
             Change::Reslot { from, to } => {
                 let to = prefix.assignment_key(to);
                 compares.push(as_read(prefix, from));
-                compares.push(absent(&to));
                 ops.push(Op::Delete(KeyRange::key(prefix.assignment_key(&from.key))));
                 ops.push(put(to, encode(decoder, &from.value)?, from.meta.lease));
             }
@@ -136,12 +155,11 @@ where
             }
         }
     }
-    Ok(ItemTxn { compares, ops })
-}
-
-/// The key does not exist.
-fn absent(key: &str) -> Compare {
-    Compare::version(key, CompareOp::Equal, 0)
+    Ok(ItemTxn {
+        compares,
+        leases,
+        ops,
+    })
 }
 
 /// The assignment is exactly as the view read it (so it exists, under the same lease).
@@ -279,5 +297,83 @@ mod tests {
         let (store, leases) = cluster(2, &[(0, 0, false)]).await;
         let meanwhile = write_copy(store.clone(), (0, 0), READY, leases[0]);
         assert!(written_after(&store, &[0, 1], meanwhile).await);
+    }
+
+    #[tokio::test]
+    async fn an_add_fails_when_the_very_same_copy_was_added_after_the_view() {
+        let (store, leases) = cluster(1, &[]).await;
+        let meanwhile = write_copy(store.clone(), (0, 0), READY, leases[0]);
+        assert!(!written_after(&store, &[0], meanwhile).await);
+        let copy = store.range(KeyRange::key(assignment(0, 0))).await.unwrap();
+        assert_eq!(
+            copy.kvs[0].value,
+            READY.as_bytes(),
+            "the copy was overwritten"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_add_fails_when_the_item_was_rewritten_after_the_view() {
+        let (store, _) = cluster(1, &[]).await;
+        let other = store.clone();
+        let meanwhile = async move {
+            let item = format!("{P}/items/x");
+            other.put(item, r#"{"replication":1}"#, None).await.unwrap();
+        };
+        assert!(!written_after(&store, &[0], meanwhile).await);
+    }
+
+    #[tokio::test]
+    async fn an_add_fails_when_its_member_announced_itself_under_another_lease() {
+        let (store, _) = cluster(1, &[]).await;
+        let other = store.clone();
+        let meanwhile = async move {
+            let lease = other.grant(60).await.unwrap().id;
+            let member = format!("{P}/members/{}", MEMBERS[0]);
+            other
+                .put(member, r#"{"item_limit":10}"#, Some(lease))
+                .await
+                .unwrap();
+        };
+        assert!(!written_after(&store, &[0], meanwhile).await);
+    }
+
+    /// Many items' adds to the same few members: each member's lease is guarded once per
+    /// transaction, so a transaction carries as many adds as the op limit allows.
+    #[tokio::test]
+    async fn adds_fill_transactions_up_to_the_op_limit() {
+        let store = MemoryStore::new();
+        for member in MEMBERS {
+            let lease = store.grant(60).await.unwrap().id;
+            let key = format!("{P}/members/{member}");
+            store
+                .put(key, r#"{"item_limit":1000}"#, Some(lease))
+                .await
+                .unwrap();
+        }
+        for i in 0..200 {
+            let key = format!("{P}/items/i{i:03}");
+            store.put(key, r#"{"replication":3}"#, None).await.unwrap();
+        }
+        let view = ClusterView::start(store.clone(), P, JsonDecoder)
+            .await
+            .unwrap();
+        let observed = view.current();
+        let desired = Desired::from_lists((0..200).map(|_| [0u32, 1, 2]));
+        let plans = plan(&observed.state, &desired, &ReadyStatus);
+        let fence = Compare::version(format!("{P}/members/c#1"), CompareOp::Greater, 0);
+        let prefix = Prefix::new(P).unwrap();
+        let txns =
+            transactions(&prefix, &JsonDecoder, observed.revision, fence, &plans, 128).unwrap();
+        // 600 adds at 126 per transaction (42 whole items of 3 copies).
+        assert_eq!(txns.len(), 5);
+        for txn in &txns[..4] {
+            assert_eq!(txn.success.len(), 126);
+            // The fence, 3 leases, and 2 guards per item.
+            assert_eq!(txn.compares.len(), 1 + 3 + 2 * 42);
+        }
+        for txn in txns {
+            assert!(store.txn(txn).await.unwrap().succeeded);
+        }
     }
 }
