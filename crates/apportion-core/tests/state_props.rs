@@ -166,6 +166,15 @@ proptest! {
                 l.assignment.key.clone()
             })
             .collect();
-        prop_assert_eq!(held, expected);
+        prop_assert_eq!(&held, &expected);
+        // Looked up item by item, the same copies, each under its own item.
+        let mut by_item: Vec<AssignmentKey> = Vec::new();
+        for item in state.items() {
+            for l in state.local_assignments_of(&item.key) {
+                prop_assert_eq!(&l.assignment.key.item, &item.key);
+                by_item.push(l.assignment.key.clone());
+            }
+        }
+        prop_assert_eq!(by_item, expected);
     }
 }

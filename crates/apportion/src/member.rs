@@ -500,8 +500,7 @@ where
         let observed = self.view.current();
         let ops: Vec<Op> = observed
             .state
-            .local_assignments()
-            .filter(|l| &l.item.key == item)
+            .local_assignments_of(item)
             .map(|l| Op::Delete(KeyRange::key(self.prefix.assignment_key(&l.assignment.key))))
             .collect();
         if ops.is_empty() {
@@ -528,8 +527,8 @@ where
             let observed = self.view.current();
             let local = observed
                 .state
-                .local_assignments()
-                .find(|l| &l.item.key == item)
+                .local_assignments_of(item)
+                .next()
                 .ok_or_else(|| Error::NotAssigned {
                     item: item.to_string(),
                     member: self.id.to_string(),

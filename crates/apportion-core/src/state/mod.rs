@@ -235,13 +235,31 @@ impl<I, M, A> State<I, M, A> {
 
     /// The copies the local member holds, in item order; empty without a local member.
     pub fn local_assignments(&self) -> impl ExactSizeIterator<Item = LocalAssignment<'_, I, A>> {
-        self.local_assignments
+        self.local_assignments.iter().map(|&link| self.local_link(link))
+    }
+
+    /// The copies the local member holds of item `id` (usually one; more only while a
+    /// copy moves between slots), found by binary search: a member answering for each of
+    /// its thousands of items must not scan all of them every time.
+    pub fn local_assignments_of(
+        &self,
+        id: &ItemId,
+    ) -> impl Iterator<Item = LocalAssignment<'_, I, A>> {
+        let item = self.item_index(id).map_or(u32::MAX, |i| i as u32);
+        let start = self.local_assignments.partition_point(|&(_, i)| i < item);
+        self.local_assignments[start..]
             .iter()
-            .map(|&(assignment, item)| LocalAssignment {
-                item: &self.items[item as usize],
-                assignment: &self.assignments[assignment as usize],
-                copies: self.item_assignments(item as usize),
-            })
+            .take_while(move |&&(_, i)| i == item)
+            .map(|&link| self.local_link(link))
+    }
+
+    /// A local copy from its (assignment, item) indices.
+    fn local_link(&self, (assignment, item): (u32, u32)) -> LocalAssignment<'_, I, A> {
+        LocalAssignment {
+            item: &self.items[item as usize],
+            assignment: &self.assignments[assignment as usize],
+            copies: self.item_assignments(item as usize),
+        }
     }
 
     /// The index of the member that should lead: the oldest (lowest create revision,
