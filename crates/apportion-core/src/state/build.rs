@@ -52,7 +52,6 @@ impl<I: ItemValue, M: MemberValue, A> State<I, M, A> {
                 (key, e.meta.create_revision, &e.key)
             })
             .map(|(index, _)| index as u32);
-        let solver_hash = solver_hash(&items, &members, &links.live);
         Ok(Self {
             items,
             members,
@@ -68,7 +67,7 @@ impl<I: ItemValue, M: MemberValue, A> State<I, M, A> {
             local,
             local_assignments: links.local_assignments,
             leader,
-            solver_hash,
+            solver_hash: std::sync::OnceLock::new(),
         })
     }
 }
@@ -215,7 +214,7 @@ fn zones_with_capacity<M: MemberValue>(members: &[Entry<MemberId, M>]) -> Vec<Bo
 
 /// See [`State::solver_hash`] for what is included and why. Each section starts with its
 /// length so entries cannot shift from one section to the next.
-fn solver_hash<I: ItemValue, M: MemberValue, A>(
+pub(super) fn solver_hash<I: ItemValue, M: MemberValue, A>(
     items: &[Entry<ItemId, I>],
     members: &[Entry<MemberId, M>],
     live: &[Entry<AssignmentKey, A>],

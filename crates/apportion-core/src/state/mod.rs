@@ -20,7 +20,7 @@ use std::ops::Range;
 pub use decode::{decode_entry, Decoded, DecodedBy, EntryError};
 
 use crate::keys::{AssignmentKey, ItemId, MemberId};
-use crate::values::{JsonItem, JsonMember, JsonStatus};
+use crate::values::{ItemValue, JsonItem, JsonMember, JsonStatus, MemberValue};
 
 /// The store's bookkeeping for one key, as etcd reports it. Core defines it so that
 /// `State` can elect a leader and the runtime can make conditional writes without
@@ -122,7 +122,9 @@ pub struct State<I, M, A> {
     /// The local member's assignments, as (assignment index, item index) pairs.
     local_assignments: Vec<(u32, u32)>,
     leader: Option<u32>,
-    solver_hash: u64,
+    /// Computed on first use: only the leader asks, and every member builds a state per
+    /// burst of changes.
+    solver_hash: std::sync::OnceLock<u64>,
 }
 
 /// One copy held by the local member, with what the member needs to serve it.
@@ -276,7 +278,9 @@ impl<I, M, A> State<I, M, A> {
     pub fn is_local_leader(&self) -> bool {
         self.local.is_some() && self.local == self.leader
     }
+}
 
+impl<I: ItemValue, M: MemberValue, A> State<I, M, A> {
     /// A hash of everything the solver reads, equal in every process for equal inputs:
     /// members with their item limits and exiting flags, items with their replication and
     /// exclusive flags, and the keys (item, member, slot) of live assignments.
@@ -290,6 +294,8 @@ impl<I, M, A> State<I, M, A> {
     /// trigger a re-solve. The leader's own writes do change the hash; re-solving then
     /// finds nothing to do.
     pub fn solver_hash(&self) -> u64 {
-        self.solver_hash
+        *self
+            .solver_hash
+            .get_or_init(|| build::solver_hash(&self.items, &self.members, &self.assignments))
     }
 }
