@@ -158,7 +158,7 @@ fn solver(args: &SolverArgs) -> Result<(), String> {
             primaries_max: st.primaries_max,
             primary_moves: st.primary_moves,
             steps: st.steps,
-            peak_rss_mb: procfs::peak_rss_mb(),
+            peak_rss_mb: procfs::peak_rss_mb(procfs::Pid::This),
         };
         println!(
             "{}",

@@ -12,6 +12,7 @@ use apportion::store::{KeyRange, Store};
 use apportion::{ClusterView, Event, Member, MemberConfig, MemberOptions, RoundReport};
 use tokio::task::JoinHandle;
 
+use super::line::ProcessFigures;
 use super::{ConvergeArgs, Idle, Members, Totals};
 
 /// The members, as tasks of this process.
@@ -122,11 +123,11 @@ impl<S: Store> Members for InProcess<S> {
             .count()
     }
 
-    async fn stop(self) -> Result<(), String> {
+    async fn stop(self, _leader: Option<String>) -> Result<Option<ProcessFigures>, String> {
         for (_, app) in self.apps {
             app.abort();
         }
-        Ok(())
+        Ok(None)
     }
 }
 

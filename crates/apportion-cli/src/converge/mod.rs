@@ -7,16 +7,23 @@
 //! large as the store allows, so that `vs_floor` says how far the runtime is from what the
 //! store can do.
 //!
-//! The members run behind [`Members`], so that every phase is measured by one piece of
-//! code whatever the members' shape: here in this process ([`in_process`]), on a real etcd
-//! or the embedded store (`--memory`), with a hook into every leader round.
+//! The members run in one of two shapes, behind [`Members`], so that every phase is
+//! measured by the same code in both:
+//! - in this process ([`in_process`]), on a real etcd or the embedded store (`--memory`):
+//!   the cheapest way to measure the runtime, with a hook into every leader round;
+//! - as separate `apportion member` processes on etcd (`--processes`, see [`processes`]),
+//!   the shape of a real deployment: each member has its own runtime, connection and
+//!   memory, and the benchmark watches them from outside (the cluster view, their
+//!   Prometheus metrics, their output, `/proc`).
 //!
 //! Each member runs the loop a real service would: mark an item ready when assigned, release
 //! an exclusive item when asked.
 
 mod in_process;
 mod line;
+mod processes;
 pub(crate) mod procfs;
+mod scrape;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,7 +33,8 @@ use apportion::store::{EtcdStore, KeyRange, MemoryStore, Op, Store, Txn};
 use apportion::{ClusterView, Observed};
 
 use in_process::InProcess;
-use line::Line;
+use line::{Line, ProcessFigures};
+use processes::Processes;
 
 /// Arguments of `apportion bench converge`.
 #[derive(clap::Args, Debug)]
@@ -49,6 +57,9 @@ pub struct ConvergeArgs {
     /// Use the embedded store instead of etcd (one store shared by all members).
     #[arg(long)]
     memory: bool,
+    /// Run each member as a separate `apportion member` process, as deployed (etcd only).
+    #[arg(long)]
+    processes: bool,
     /// etcd endpoint (ignored with --memory).
     #[arg(long, default_value = "http://127.0.0.1:2379")]
     etcd: String,
@@ -139,12 +150,16 @@ trait Members {
     /// Members whose lease was lost so far.
     fn lease_losses(&self) -> usize;
 
-    /// Stops every member, leaving nothing running.
-    async fn stop(self) -> Result<(), String>;
+    /// Stops every member, leaving nothing running; `leader` is the member that led at the
+    /// end. Returns the figures of the member processes, where the members are processes.
+    async fn stop(self, leader: Option<String>) -> Result<Option<ProcessFigures>, String>;
 }
 
 /// Runs the benchmark in the chosen shape, against the chosen store.
 pub async fn run(args: &ConvergeArgs) -> Result<(), String> {
+    if args.processes && args.memory {
+        return Err("--processes runs `apportion member` processes on etcd; it cannot be used with --memory".into());
+    }
     if args.memory {
         let store = MemoryStore::new();
         let view = prepare(&store, args).await?;
@@ -162,9 +177,14 @@ pub async fn run(args: &ConvergeArgs) -> Result<(), String> {
     };
     let store = connect().await?;
     let view = prepare(&store, args).await?;
-    // Each member connects on its own, as members in separate processes would.
-    let members = InProcess::start(&store, args, connect).await?;
-    measure(store, "etcd", view, members, args).await
+    if args.processes {
+        let members = Processes::start(args, &view).await?;
+        measure(store, "etcd", view, members, args).await
+    } else {
+        // Each member connects on its own, as members in separate processes would.
+        let members = InProcess::start(&store, args, connect).await?;
+        measure(store, "etcd", view, members, args).await
+    }
 }
 
 /// Empties the prefix and starts the benchmark's own view of it.
@@ -209,7 +229,12 @@ async fn measure<S: Store, M: Members>(
     tokio::time::sleep(Duration::from_secs(args.idle_secs)).await;
     let idle = members.totals().await?;
     let lease_losses = members.lease_losses();
-    members.stop().await?;
+    let state = view.current();
+    let leader = state
+        .state
+        .leader()
+        .map(|i| state.state.members()[i].key.to_string());
+    let figures = members.stop(leader).await?;
 
     store
         .delete(KeyRange::prefix(format!("{}/", args.prefix)))
@@ -240,8 +265,9 @@ async fn measure<S: Store, M: Members>(
         idle_txns: idle.txns - after.txns,
         idle_secs: args.idle_secs,
         lease_losses,
-        peak_rss_mb: procfs::peak_rss_mb(),
-        process_cpu_secs: procfs::cpu_secs(),
+        peak_rss_mb: procfs::peak_rss_mb(procfs::Pid::This),
+        process_cpu_secs: procfs::cpu_secs(procfs::Pid::This),
+        processes: figures,
     };
     println!(
         "{}",
