@@ -133,3 +133,11 @@ fn members_of(endpoint: &str) -> Vec<String> {
         .filter(|cmdline| cmdline.contains(" member ") && cmdline.contains(endpoint))
         .collect()
 }
+
+#[test]
+fn a_run_whose_refill_could_not_end_is_refused() {
+    let output = converge(&["--memory", "--members", "3", "--replication", "3"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--members 3 is too few"), "{stderr}");
+}

@@ -72,6 +72,25 @@ pub struct ConvergeArgs {
 }
 
 impl ConvergeArgs {
+    /// Refuses a run that could not end: the refill kills one member, and the others must
+    /// still be able to hold every copy (each on a member of its own, within their limits),
+    /// or the benchmark would wait for ever.
+    fn check(&self) -> Result<(), String> {
+        if self.processes && self.memory {
+            return Err("--processes runs `apportion member` processes on etcd; it cannot be used with --memory".into());
+        }
+        let survivors = self.members.saturating_sub(1);
+        if survivors < usize::from(self.replication.max(1))
+            || survivors * (self.item_limit() as usize) < self.slots()
+        {
+            return Err(format!(
+                "--members {} is too few for --replication {}: the refill kills one member, and the others must still hold every copy",
+                self.members, self.replication
+            ));
+        }
+        Ok(())
+    }
+
     /// Replica slots to fill: every item's replication.
     fn slots(&self) -> usize {
         self.items * usize::from(self.replication)
@@ -157,9 +176,7 @@ trait Members {
 
 /// Runs the benchmark in the chosen shape, against the chosen store.
 pub async fn run(args: &ConvergeArgs) -> Result<(), String> {
-    if args.processes && args.memory {
-        return Err("--processes runs `apportion member` processes on etcd; it cannot be used with --memory".into());
-    }
+    args.check()?;
     if args.memory {
         let store = MemoryStore::new();
         let view = prepare(&store, args).await?;
