@@ -12,6 +12,8 @@ use apportion::core::solver::{solve, Item, Member, Problem, Solution};
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
 
+use crate::converge::procfs;
+
 /// Arguments of `apportion bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
@@ -156,7 +158,7 @@ fn solver(args: &SolverArgs) -> Result<(), String> {
             primaries_max: st.primaries_max,
             primary_moves: st.primary_moves,
             steps: st.steps,
-            peak_rss_mb: peak_rss_mb(),
+            peak_rss_mb: procfs::peak_rss_mb(procfs::Pid::This),
         };
         println!(
             "{}",
@@ -237,17 +239,4 @@ fn rolling(settled: &Problem, shape: Shape) -> Result<(f64, Stats, Problem), Str
     st.primary_moves = primary_moves;
     st.steps = steps;
     Ok((worst, st, p))
-}
-
-/// Peak resident memory of this process (VmHWM), in MiB; 0 where /proc is unavailable.
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -1,0 +1,156 @@
+//! The in-process shape: every member is a [`Member`] in this process, on a connection of
+//! its own, served by a task; a round hook on every member reports each leader round, which
+//! is how the benchmark knows the leader is idle and counts rounds, transactions and
+//! changes.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use apportion::core::values::JsonDecoder;
+use apportion::store::{KeyRange, Store};
+use apportion::{ClusterView, Event, Member, MemberConfig, MemberOptions, RoundReport};
+use tokio::task::JoinHandle;
+
+use super::line::ProcessFigures;
+use super::{ConvergeArgs, Idle, Members, Totals};
+
+/// The members, as tasks of this process.
+pub(super) struct InProcess<S> {
+    /// The benchmark's own client, to read the store's current revision.
+    store: S,
+    /// Every leader round of every member, in order.
+    rounds: Arc<Mutex<Vec<RoundReport>>>,
+    /// Each member's id and the task serving it (it ends when the member's session does).
+    apps: Vec<(String, JoinHandle<()>)>,
+}
+
+impl<S: Store> InProcess<S> {
+    /// Starts `args.members` members one after another (so member 0 is the oldest and
+    /// leads), each on a connection from `connect`.
+    pub async fn start<F: Future<Output = Result<S, String>>>(
+        store: &S,
+        args: &ConvergeArgs,
+        connect: impl Fn() -> F,
+    ) -> Result<Self, String> {
+        let rounds: Arc<Mutex<Vec<RoundReport>>> = Arc::default();
+        let mut apps = Vec::new();
+        for i in 0..args.members {
+            let (zone, suffix) = args.member_name(i);
+            let id = format!("{zone}#{suffix}");
+            let mut config = MemberConfig::json(&args.prefix, zone, suffix, args.item_limit());
+            config.lease_ttl_secs = args.lease_ttl;
+            let log = rounds.clone();
+            let options = MemberOptions {
+                round_hook: Some(Arc::new(move |r: &RoundReport| {
+                    log.lock().unwrap().push(r.clone())
+                })),
+                ..MemberOptions::default()
+            };
+            let member = Member::start_with(connect().await?, JsonDecoder, config, options)
+                .await
+                .map_err(|e| e.to_string())?;
+            apps.push((id, tokio::spawn(serve(member))));
+        }
+        Ok(InProcess {
+            store: store.clone(),
+            rounds,
+            apps,
+        })
+    }
+}
+
+impl<S: Store> Members for InProcess<S> {
+    const SHAPE: &'static str = "in-process";
+
+    fn check(&mut self) -> Result<(), String> {
+        if self.apps.iter().any(|(_, app)| app.is_finished()) {
+            return Err("a member's session ended during the benchmark (see above)".into());
+        }
+        Ok(())
+    }
+
+    /// Idle when the leader's last round was at the store's current revision and planned
+    /// nothing; the state is the view's once it has caught up with that revision.
+    async fn idle(&mut self, view: &ClusterView<JsonDecoder>) -> Result<Option<Idle>, String> {
+        let revision = self
+            .store
+            .range(KeyRange::key("/"))
+            .await
+            .map_err(|e| e.to_string())?
+            .revision;
+        let idle = self
+            .rounds
+            .lock()
+            .unwrap()
+            .last()
+            .is_some_and(|r| r.idle && r.revision == revision);
+        if !idle {
+            return Ok(None);
+        }
+        view.wait_for_revision(revision).await;
+        Ok(Some((Instant::now(), view.current())))
+    }
+
+    async fn totals(&mut self) -> Result<Totals, String> {
+        let rounds = self.rounds.lock().unwrap();
+        Ok(rounds.iter().fold(Totals::default(), |totals, report| {
+            totals
+                + Totals {
+                    rounds: 1,
+                    txns: report.txns,
+                    failed_txns: report.failed_txns,
+                    changes: report.changes,
+                }
+        }))
+    }
+
+    async fn kill(&mut self, id: &str) -> Result<Instant, String> {
+        let at = self
+            .apps
+            .iter()
+            .position(|(member, _)| member == id)
+            .ok_or_else(|| format!("no member {id} to kill"))?;
+        let killed_at = Instant::now();
+        self.apps.remove(at).1.abort();
+        Ok(killed_at)
+    }
+
+    fn lease_losses(&self) -> usize {
+        self.apps
+            .iter()
+            .filter(|(_, app)| app.is_finished())
+            .count()
+    }
+
+    async fn stop(self, _leader: Option<String>) -> Result<Option<ProcessFigures>, String> {
+        for (_, app) in self.apps {
+            app.abort();
+        }
+        Ok(None)
+    }
+}
+
+/// Serves a member's events as a real service would: each item is loaded (here: at once)
+/// and reported ready by a task of its own, so reports do not queue behind each other.
+/// Returns when the member's session ends.
+async fn serve<S: Store>(mut member: Member<S, JsonDecoder>) {
+    while let Some(event) = member.next_event().await {
+        match event {
+            Event::Assigned { item, .. } => {
+                let handle = member.handle();
+                tokio::spawn(async move {
+                    // The item may have moved on meanwhile; nothing to report then.
+                    let _ = handle.update_status(&item, |s| s.ready = true).await;
+                });
+            }
+            Event::ReleaseRequested { item } => {
+                let _ = member.release(&item).await;
+            }
+            _ => {}
+        }
+    }
+    if let Some(e) = member.session_error() {
+        eprintln!("{e}");
+    }
+}
