@@ -10,6 +10,7 @@
 //! A member whose lease was lost joins again under a new one (`--no-rejoin` exits 1).
 
 mod exec;
+mod marks;
 mod output;
 mod prometheus;
 mod serve;

@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::exec::{ExecSpec, Notice, Supervisor};
+use super::marks::{Marks, Written};
 use super::output::{Line, Printer};
 use super::prometheus;
 use super::signals::Signals;
@@ -49,8 +50,10 @@ pub struct Serving {
     notices: mpsc::UnboundedReceiver<Notice>,
     /// Items held now.
     held: BTreeSet<ItemId>,
-    /// Items whose assignment this member has marked ready.
+    /// Items whose assignment this member has marked ready (or is marking).
     ready: BTreeSet<ItemId>,
+    /// The ready marks being written.
+    marks: Marks,
     /// Items to release once their process has stopped.
     releasing: BTreeSet<ItemId>,
     fenced: bool,
@@ -70,6 +73,7 @@ impl Serving {
     ) -> Self {
         let (tx, notices) = mpsc::unbounded_channel();
         Serving {
+            marks: Marks::new(member.handle()),
             member,
             printer,
             supervisor: exec.map(|spec| Supervisor::new(spec, tx)),
@@ -130,6 +134,10 @@ impl Serving {
                     self.on_notice(notice).await;
                     None
                 }
+                written = self.marks.next() => {
+                    self.on_marked(written);
+                    None
+                }
                 name = self.signals.next() => Some(name),
             };
             if let Some(name) = signalled {
@@ -152,6 +160,7 @@ impl Serving {
         let reason = self.session_error();
         self.held.clear();
         self.ready.clear();
+        self.marks.clear();
         self.releasing.clear();
         if let Some(supervisor) = &mut self.supervisor {
             supervisor.stop_all();
@@ -194,7 +203,7 @@ impl Serving {
                 self.held.insert(item.clone());
                 match &mut self.supervisor {
                     Some(supervisor) => supervisor.start(&item, slot),
-                    None => self.mark(&item, true).await,
+                    None => self.mark(&item, true),
                 }
             }
             Event::PrimaryGained { item } | Event::PrimaryLost { item } => {
@@ -263,13 +272,13 @@ impl Serving {
                     .as_ref()
                     .is_some_and(|s| s.is_running(&item));
                 if serving && self.held.contains(&item) && !self.fenced {
-                    self.mark(&item, true).await;
+                    self.mark(&item, true);
                 }
             }
             Notice::Exited { item, .. } => {
                 metrics::counter!(prometheus::PROCESS_EXITS).increment(1);
                 if self.held.contains(&item) && !self.fenced {
-                    self.mark(&item, false).await;
+                    self.mark(&item, false);
                 }
             }
             Notice::Stopped { item } => {
@@ -283,21 +292,28 @@ impl Serving {
         }
     }
 
-    /// Writes the item's ready mark, when it changes.
-    async fn mark(&mut self, item: &ItemId, ready: bool) {
+    /// Writes the item's ready mark, when it changes (see [`Marks`]: side by side with
+    /// the others, in order for the item).
+    fn mark(&mut self, item: &ItemId, ready: bool) {
         let changed = if ready {
             self.ready.insert(item.clone())
         } else {
             self.ready.remove(item)
         };
-        if !changed {
-            return;
+        if changed {
+            self.marks.write(item.clone(), ready);
         }
-        match self.member.update_status(item, |s| s.ready = ready).await {
-            Ok(()) if ready => self.printer.print(&Line::Ready { item }),
+    }
+
+    /// Reports a ready mark once written.
+    fn on_marked(&self, written: Written) {
+        let item = &written.item;
+        match written.result {
+            Ok(()) if written.ready => self.printer.print(&Line::Ready { item }),
             Ok(()) => {}
-            // Moved on already: the revoke is on its way.
-            Err(Error::NotAssigned { .. }) => {}
+            // Moved on already (the revoke is on its way), or fenced (the marks are
+            // written again once the assignments are replayed).
+            Err(Error::NotAssigned { .. } | Error::Fenced { .. }) => {}
             Err(e) => tracing::warn!(%item, error = %e, "cannot write the assignment's status"),
         }
     }
@@ -316,8 +332,7 @@ impl Serving {
         let observed = self.member.state();
         let slots = observed
             .state
-            .local_assignments()
-            .filter(|l| &l.item.key == item)
+            .local_assignments_of(item)
             .map(|l| l.assignment.key.slot);
         slots.min()
     }
