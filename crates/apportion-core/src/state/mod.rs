@@ -237,7 +237,9 @@ impl<I, M, A> State<I, M, A> {
 
     /// The copies the local member holds, in item order; empty without a local member.
     pub fn local_assignments(&self) -> impl ExactSizeIterator<Item = LocalAssignment<'_, I, A>> {
-        self.local_assignments.iter().map(|&link| self.local_link(link))
+        self.local_assignments
+            .iter()
+            .map(|&link| self.local_link(link))
     }
 
     /// The copies the local member holds of item `id` (usually one; more only while a
