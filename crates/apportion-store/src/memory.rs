@@ -125,10 +125,17 @@ struct Mvcc {
     revision: Revision,
     compacted: Revision,
     keys: BTreeMap<Vec<u8>, KeyValue>,
-    history: VecDeque<Event>,
+    history: VecDeque<Change>,
     leases: HashMap<LeaseId, LeaseEntry>,
     next_lease: LeaseId,
     watchers: Vec<Watcher>,
+}
+
+/// One change in the history: the event watchers get, and the key as it was before,
+/// which reads at an earlier revision need (watchers do not: see [`Event`]).
+struct Change {
+    event: Event,
+    prev: Option<KeyValue>,
 }
 
 struct LeaseEntry {
@@ -279,11 +286,11 @@ impl Mvcc {
         let mut undone: BTreeMap<&[u8], Option<&KeyValue>> = BTreeMap::new();
         if at > 0 {
             let later = self.history.iter().rev();
-            for event in later.take_while(|e| e.kv.mod_revision > at) {
-                let key = event.kv.key.as_slice();
+            for change in later.take_while(|c| c.event.kv.mod_revision > at) {
+                let key = change.event.kv.key.as_slice();
                 if range.contains(key) && key >= start {
                     // Newest first, so the oldest write's previous value is kept.
-                    undone.insert(key, event.prev_kv.as_ref());
+                    undone.insert(key, change.prev.as_ref());
                 }
             }
         }
@@ -348,7 +355,7 @@ impl Mvcc {
         })
     }
 
-    fn put(&mut self, key: &[u8], value: &[u8], lease: LeaseId, rev: Revision) -> Event {
+    fn put(&mut self, key: &[u8], value: &[u8], lease: LeaseId, rev: Revision) -> Change {
         let prev = self.keys.get(key).cloned();
         if let Some(p) = &prev {
             self.detach(p.lease, key);
@@ -365,26 +372,30 @@ impl Mvcc {
             lease,
         };
         self.keys.insert(key.to_vec(), kv.clone());
-        Event {
-            kind: EventKind::Put,
-            kv,
-            prev_kv: prev,
+        Change {
+            event: Event {
+                kind: EventKind::Put,
+                kv,
+            },
+            prev,
         }
     }
 
-    fn remove(&mut self, key: &[u8], rev: Revision) -> Event {
+    fn remove(&mut self, key: &[u8], rev: Revision) -> Change {
         let prev = self.keys.remove(key);
         if let Some(p) = &prev {
             self.detach(p.lease, key);
         }
-        Event {
-            kind: EventKind::Delete,
-            kv: KeyValue {
-                key: key.to_vec(),
-                mod_revision: rev,
-                ..KeyValue::default()
+        Change {
+            event: Event {
+                kind: EventKind::Delete,
+                kv: KeyValue {
+                    key: key.to_vec(),
+                    mod_revision: rev,
+                    ..KeyValue::default()
+                },
             },
-            prev_kv: prev,
+            prev,
         }
     }
 
@@ -395,13 +406,16 @@ impl Mvcc {
     }
 
     /// Records the events of one revision (if any), and hands them to the watchers.
-    fn commit(&mut self, events: Vec<Event>) {
-        let Some(first) = events.first() else { return };
+    fn commit(&mut self, changes: Vec<Change>) {
+        let Some(first) = changes.first().map(|c| &c.event) else {
+            return;
+        };
         self.revision = first.kv.mod_revision;
         let revision = self.revision;
         self.watchers.retain(|w| {
-            let mine: Vec<Event> = events
+            let mine: Vec<Event> = changes
                 .iter()
+                .map(|c| &c.event)
                 .filter(|e| w.range.contains(&e.kv.key))
                 .cloned()
                 .collect();
@@ -414,7 +428,7 @@ impl Mvcc {
                     .is_ok();
             delivered && !w.tx.is_closed()
         });
-        self.history.extend(events);
+        self.history.extend(changes);
     }
 
     /// Ends a lease, deleting its keys in one revision.
@@ -490,6 +504,7 @@ impl Store for MemoryStore {
         let past: Vec<Event> = mvcc
             .history
             .iter()
+            .map(|c| &c.event)
             .filter(|e| e.kv.mod_revision >= from && range.contains(&e.kv.key))
             .cloned()
             .collect();
@@ -578,7 +593,7 @@ impl Store for MemoryStore {
         while mvcc
             .history
             .front()
-            .is_some_and(|e| e.kv.mod_revision < revision)
+            .is_some_and(|c| c.event.kv.mod_revision < revision)
         {
             mvcc.history.pop_front();
         }

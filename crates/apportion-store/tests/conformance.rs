@@ -34,7 +34,7 @@ on_both_backends!(
     put_with_unknown_lease_is_refused,
     put_without_lease_detaches_key,
     watch_replays_history_in_order,
-    watch_reports_deletes_with_previous_value,
+    watch_reports_deletes_at_their_revision,
     watch_from_now_sees_only_later_changes,
     watch_filters_by_prefix,
     watch_events_of_one_txn_share_a_revision,

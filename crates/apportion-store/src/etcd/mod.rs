@@ -229,9 +229,7 @@ fn delete_options(range: &KeyRange) -> (Vec<u8>, DeleteOptions) {
 }
 
 fn watch_options(range: &KeyRange, from: Revision) -> (Vec<u8>, WatchOptions) {
-    let options = WatchOptions::new()
-        .with_start_revision(from)
-        .with_prev_key();
+    let options = WatchOptions::new().with_start_revision(from);
     match range {
         KeyRange::Key(k) => (k.clone(), options),
         KeyRange::Prefix(p) if p.is_empty() => (vec![0], options.with_all_keys()),
@@ -546,7 +544,6 @@ fn event(e: &etcd_client::Event) -> Option<Event> {
     Some(Event {
         kind,
         kv: key_value(e.kv()?),
-        prev_kv: e.prev_kv().map(key_value),
     })
 }
 
