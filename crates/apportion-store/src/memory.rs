@@ -4,6 +4,12 @@
 //! are ordered), the history of events since the last compaction (watches replay it, then
 //! follow live changes, with no gap because both happen under the lock), and leases whose
 //! expiry is driven by tokio timers, so a test with paused time controls expiry exactly.
+//!
+//! The history is bounded: past [`DEFAULT_HISTORY_LIMIT`] changes (see
+//! [`MemoryStore::with_history_limit`]) the oldest revisions are compacted away, as an etcd
+//! with automatic compaction would, so a long-running process does not keep every write it
+//! ever saw. A watch or read from before what is kept fails with `Compacted`, which the
+//! runtime's key space answers by reading everything again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::ops::Bound;
@@ -20,6 +26,11 @@ use crate::types::*;
 use crate::validate::{self, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_TXN_OPS};
 use crate::watch::Watch;
 use crate::wire;
+
+/// How many changes the history keeps by default: enough for any watch that is merely
+/// behind (a few seconds of a busy cluster) to resume where it was, a few tens of
+/// megabytes at most.
+pub const DEFAULT_HISTORY_LIMIT: usize = 100_000;
 
 /// An in-process store with etcd v3's semantics. Cloning gives another handle to the same
 /// store over the same connection; it lives as long as any handle.
@@ -126,6 +137,8 @@ struct Mvcc {
     compacted: Revision,
     keys: BTreeMap<Vec<u8>, KeyValue>,
     history: VecDeque<Change>,
+    /// The most changes `history` keeps (whole revisions are dropped, oldest first).
+    history_limit: usize,
     leases: HashMap<LeaseId, LeaseEntry>,
     next_lease: LeaseId,
     watchers: Vec<Watcher>,
@@ -172,6 +185,7 @@ impl MemoryStore {
                     compacted: 0,
                     keys: BTreeMap::new(),
                     history: VecDeque::new(),
+                    history_limit: DEFAULT_HISTORY_LIMIT,
                     leases: HashMap::new(),
                     next_lease: 0x1000,
                     watchers: Vec::new(),
@@ -179,6 +193,13 @@ impl MemoryStore {
                 max_txn_ops,
             }),
         }
+    }
+
+    /// Keeps at most `changes` changes of history (at least the newest revision's): older
+    /// revisions are compacted away as new ones come.
+    pub fn with_history_limit(self, changes: usize) -> Self {
+        self.lock().history_limit = changes;
+        self
     }
 
     /// Another handle to the same store, over a connection of its own (with this handle's
@@ -429,6 +450,27 @@ impl Mvcc {
             delivered && !w.tx.is_closed()
         });
         self.history.extend(changes);
+        self.trim_history();
+    }
+
+    /// Compacts the oldest revisions away while the history holds more than its limit,
+    /// keeping whole revisions (a watch resumes at a revision, never inside one).
+    fn trim_history(&mut self) {
+        let excess = self.history.len().saturating_sub(self.history_limit);
+        if excess == 0 {
+            return;
+        }
+        let Some(keep_from) = self.history.get(excess).map(|c| c.event.kv.mod_revision) else {
+            return;
+        };
+        while self
+            .history
+            .front()
+            .is_some_and(|c| c.event.kv.mod_revision < keep_from)
+        {
+            self.history.pop_front();
+        }
+        self.compacted = self.compacted.max(keep_from);
     }
 
     /// Ends a lease, deleting its keys in one revision.

@@ -214,6 +214,53 @@ async fn memory_op_limit_is_configurable() {
     );
 }
 
+/// The memory store keeps a bounded history, compacting whole old revisions away: a watch
+/// from a revision still kept replays from there, one from before fails with `Compacted`.
+#[tokio::test]
+async fn memory_history_is_bounded() {
+    use apportion_store::{KeyRange, Op, RangeOptions, Store, StoreError, Txn};
+    let store = MemoryStore::new().with_history_limit(4);
+    let mut revisions = Vec::new();
+    for i in 0..5 {
+        // Two changes per revision: the limit keeps whole revisions.
+        let puts = [
+            Op::put(format!("h/a{i}"), "v"),
+            Op::put(format!("h/b{i}"), "v"),
+        ];
+        revisions.push(store.txn(Txn::new().and_then(puts)).await.unwrap().revision);
+    }
+    // The newest two revisions (four changes) are kept.
+    let kept = revisions[3];
+    let mut watch = store.watch(KeyRange::prefix("h/"), kept).await.unwrap();
+    let batch = watch.next().await.unwrap().unwrap();
+    assert_eq!(batch.events.len(), 4);
+    assert_eq!(batch.events[0].kv.mod_revision, kept);
+    let mut old = store
+        .watch(KeyRange::prefix("h/"), revisions[2])
+        .await
+        .unwrap();
+    let err = old.next().await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, StoreError::Compacted { compacted, .. } if compacted == kept),
+        "{err}"
+    );
+    // Reading at a kept revision still works; before it, it fails the same way.
+    let at = |revision| RangeOptions {
+        revision,
+        ..RangeOptions::default()
+    };
+    let read = store
+        .range_with(KeyRange::prefix("h/"), at(kept))
+        .await
+        .unwrap();
+    assert_eq!(read.kvs.len(), 8);
+    let err = store
+        .range_with(KeyRange::prefix("h/"), at(revisions[2]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Compacted { .. }), "{err}");
+}
+
 /// A cut connection fails calls and stops renewals, holds back watch batches, and gives
 /// them all once it is restored; other handles are unaffected.
 #[tokio::test(start_paused = true)]
