@@ -215,6 +215,7 @@ pub fn listed_item_table(rows: &[ListedItem], wide: bool) -> Table {
                 cells
             }
             ListedItem::Ignored { id, ignored, .. } => {
+                // A dash for each count, and for the holders with `wide`.
                 let blanks = if wide { 5 } else { 4 };
                 let mut cells = vec![id.clone()];
                 cells.extend(std::iter::repeat_n("-".to_owned(), blanks));
