@@ -3,12 +3,15 @@
 //! `items list`, `members list` and `status` show the same rows, so they are computed and
 //! drawn here once; each row serializes to the JSON the `--json` flags print.
 
+use apportion::Observed;
+use apportion_core::keys::Prefix;
 use apportion_core::state::JsonState;
+use apportion_core::values::JsonDecoder;
 use serde::Serialize;
 
 use crate::output::{Align, Table};
 
-/// One item with how many of its copies are placed and ready.
+/// One item with how many of its copies are placed and ready, and where they are.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ItemRow {
     /// The item id.
@@ -21,6 +24,9 @@ pub struct ItemRow {
     pub assigned: usize,
     /// How many of those report `{"ready": true}`, the default consistency check.
     pub consistent: usize,
+    /// The assigned copies in slot order (the primary first), so a script or an operator
+    /// can see where the item is served without reading the assignment keys.
+    pub copies: Vec<CopyRow>,
 }
 
 impl ItemRow {
@@ -31,6 +37,39 @@ impl ItemRow {
     }
 }
 
+/// One assigned copy of an item: which member holds it in which slot, and its status.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CopyRow {
+    /// The slot; 0 is the primary.
+    pub slot: u16,
+    /// The member holding the copy, `ZONE#SUFFIX`.
+    pub member: String,
+    /// The member's failure zone.
+    pub zone: String,
+    /// Whether the member reports the copy ready (`{"ready": true}`).
+    pub ready: bool,
+    /// Whether the leader asked the member to let go of it (exclusive items only).
+    pub releasing: bool,
+}
+
+/// Item `index`'s assigned copies in (slot, member) order: the order an operator reads
+/// them in, primary first (the state keeps them in member order).
+pub fn copy_rows(state: &JsonState, index: usize) -> Vec<CopyRow> {
+    let mut copies: Vec<CopyRow> = state
+        .item_assignments(index)
+        .iter()
+        .map(|copy| CopyRow {
+            slot: copy.key.slot.0,
+            member: copy.key.member.to_string(),
+            zone: copy.key.member.zone().to_owned(),
+            ready: copy.value.ready,
+            releasing: copy.value.releasing,
+        })
+        .collect();
+    copies.sort_by(|a, b| (a.slot, &a.member).cmp(&(b.slot, &b.member)));
+    copies
+}
+
 /// Every item, in id order.
 pub fn item_rows(state: &JsonState) -> Vec<ItemRow> {
     state
@@ -38,37 +77,163 @@ pub fn item_rows(state: &JsonState) -> Vec<ItemRow> {
         .iter()
         .enumerate()
         .map(|(index, item)| {
-            let copies = state.item_assignments(index);
+            let copies = copy_rows(state, index);
             ItemRow {
                 id: item.key.to_string(),
                 replication: item.value.replication,
                 exclusive: item.value.exclusive,
                 assigned: copies.len(),
-                consistent: copies.iter().filter(|copy| copy.value.ready).count(),
+                consistent: copies.iter().filter(|copy| copy.ready).count(),
+                copies,
             }
         })
         .collect()
 }
 
-/// The item table: id, replication, exclusive, assigned and consistent copies.
-pub fn item_table(rows: &[ItemRow]) -> Table {
-    let mut table = Table::new(&[
+/// One row of `items list`: an item the cluster places, or an item key it ignores because
+/// its value does not decode (or asks for too many copies). Ignored keys are listed so an
+/// item does not silently vanish from the listing when its value is broken.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ListedItem {
+    /// An item the members see.
+    Item(ItemRow),
+    /// An item key the members skip.
+    Ignored {
+        /// The id part of the key (what follows `P/items/`).
+        id: String,
+        /// The whole key, to fix or delete with etcdctl.
+        key: String,
+        /// Why it is skipped.
+        ignored: String,
+    },
+}
+
+/// Every key under `P/items/` in id order: the items of the view, and the item keys among
+/// its rejected ones with the reason.
+pub fn listed_items(view: &Observed<JsonDecoder>, prefix: &Prefix) -> Vec<ListedItem> {
+    let items_dir = prefix.items_dir();
+    let mut rows: Vec<ListedItem> = item_rows(&view.state)
+        .into_iter()
+        .map(ListedItem::Item)
+        .collect();
+    rows.extend(view.rejected.iter().filter_map(|rejected| {
+        let id = rejected.key.strip_prefix(&items_dir)?;
+        Some(ListedItem::Ignored {
+            id: id.to_owned(),
+            key: rejected.key.clone(),
+            ignored: rejected.reason.clone(),
+        })
+    }));
+    rows.sort_by(|a, b| a.id().cmp(b.id()));
+    rows
+}
+
+impl ListedItem {
+    /// The item id, by which the listing is sorted.
+    fn id(&self) -> &str {
+        match self {
+            ListedItem::Item(row) => &row.id,
+            ListedItem::Ignored { id, .. } => id,
+        }
+    }
+}
+
+/// The columns of an item table: the counts, then with `wide` the members holding each
+/// item, and with `notes` why an item key is ignored.
+fn item_columns(wide: bool, notes: bool) -> Table {
+    let mut columns = vec![
         ("ITEM", Align::Left),
         ("REPLICATION", Align::Right),
         ("EXCLUSIVE", Align::Left),
         ("ASSIGNED", Align::Right),
         ("CONSISTENT", Align::Right),
-    ]);
+    ];
+    if wide {
+        columns.push(("COPIES", Align::Left));
+    }
+    if notes {
+        columns.push(("NOTE", Align::Left));
+    }
+    Table::new(&columns)
+}
+
+/// An item's cells under [`item_columns`] (`wide`, without notes).
+fn item_cells(row: &ItemRow, wide: bool) -> Vec<String> {
+    let mut cells = vec![
+        row.id.clone(),
+        row.replication.to_string(),
+        yes_no(row.exclusive),
+        row.assigned.to_string(),
+        row.consistent.to_string(),
+    ];
+    if wide {
+        cells.push(holders(&row.copies));
+    }
+    cells
+}
+
+/// The members holding the copies in slot order, the primary marked `*`: `eu#h1*,us#h1`;
+/// `-` for none.
+fn holders(copies: &[CopyRow]) -> String {
+    if copies.is_empty() {
+        return "-".to_owned();
+    }
+    let names: Vec<String> = copies
+        .iter()
+        .map(|copy| {
+            let primary = if copy.slot == 0 { "*" } else { "" };
+            format!("{}{primary}", copy.member)
+        })
+        .collect();
+    names.join(",")
+}
+
+/// The item table: id, replication, exclusive, assigned and consistent copies.
+pub fn item_table(rows: &[ItemRow]) -> Table {
+    let mut table = item_columns(false, false);
     for row in rows {
-        table.row(vec![
-            row.id.clone(),
-            row.replication.to_string(),
-            yes_no(row.exclusive),
-            row.assigned.to_string(),
-            row.consistent.to_string(),
-        ]);
+        table.row(item_cells(row, false));
     }
     table
+}
+
+/// The `items list` table: [`item_table`]'s columns, the holders with `wide`, and a note
+/// column saying why a key is ignored when one is.
+pub fn listed_item_table(rows: &[ListedItem], wide: bool) -> Table {
+    let notes = rows
+        .iter()
+        .any(|row| matches!(row, ListedItem::Ignored { .. }));
+    let mut table = item_columns(wide, notes);
+    for row in rows {
+        let cells = match row {
+            ListedItem::Item(row) => {
+                let mut cells = item_cells(row, wide);
+                if notes {
+                    cells.push(String::new());
+                }
+                cells
+            }
+            ListedItem::Ignored { id, ignored, .. } => {
+                // A dash for each count, and for the holders with `wide`.
+                let blanks = if wide { 5 } else { 4 };
+                let mut cells = vec![id.clone()];
+                cells.extend(std::iter::repeat_n("-".to_owned(), blanks));
+                cells.push(format!("ignored: {ignored}"));
+                cells
+            }
+        };
+        table.row(cells);
+    }
+    table
+}
+
+/// The line for a prefix holding no member, no item and no key that failed to decode:
+/// most likely a mistyped `--prefix`, which would otherwise look like an empty cluster.
+pub fn nothing_under(view: &Observed<JsonDecoder>, prefix: &Prefix) -> Option<String> {
+    let state = &view.state;
+    (state.items().is_empty() && state.members().is_empty() && view.rejected.is_empty())
+        .then(|| format!("no members and no items under {prefix}"))
 }
 
 /// One member with its load, measured against its limit and its fair share.
@@ -212,7 +377,7 @@ pub fn zone_table(rows: &[ZoneRow]) -> Table {
 }
 
 /// A flag as a word, which reads better in a table than `true`.
-fn yes_no(flag: bool) -> String {
+pub fn yes_no(flag: bool) -> String {
     if flag { "yes" } else { "no" }.to_owned()
 }
 

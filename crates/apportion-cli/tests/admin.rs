@@ -5,9 +5,10 @@
 #[allow(dead_code)]
 mod support;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use apportion_store::{KeyRange, Store};
+use apportion_store::{EtcdStore, KeyRange, Store};
 use apportion_testkit::{free_port, TestEtcd};
 use serde_json::{json, Value};
 use support::{apportion, cluster, connect, Running};
@@ -88,8 +89,10 @@ fn items_put_list_and_rm_round_trip() {
     assert_eq!(
         listed,
         json!([
-            {"id": "orders", "replication": 2, "exclusive": false, "assigned": 0, "consistent": 0},
-            {"id": "parked", "replication": 0, "exclusive": false, "assigned": 0, "consistent": 0},
+            {"id": "orders", "replication": 2, "exclusive": false, "assigned": 0, "consistent": 0,
+             "copies": []},
+            {"id": "parked", "replication": 0, "exclusive": false, "assigned": 0, "consistent": 0,
+             "copies": []},
         ])
     );
 
@@ -108,6 +111,286 @@ fn items_put_list_and_rm_round_trip() {
     // Another prefix is another deployment.
     let elsewhere = apportion(&url, &["items", "list", "--prefix", "/other"]);
     assert_eq!(elsewhere.stdout, "no items under /other\n");
+}
+
+/// Writes `(key, value, member)` triples under `prefix`, each key under its member's lease
+/// (a new lease per member, 60 s), as the members and the leader would have.
+fn write_keys(store: &EtcdStore, prefix: &str, keys: &[(&str, &str, Option<&str>)]) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut leases = BTreeMap::new();
+        for &(key, value, member) in keys {
+            let lease = match member {
+                Some(member) => match leases.get(member) {
+                    Some(&lease) => Some(lease),
+                    None => {
+                        let lease = store.grant(60).await.unwrap().id;
+                        leases.insert(member, lease);
+                        Some(lease)
+                    }
+                },
+                None => None,
+            };
+            let key = format!("{prefix}/{key}");
+            store.put(key, value.as_bytes(), lease).await.unwrap();
+        }
+    });
+}
+
+/// The copies table of `items show` with the lease column's seconds replaced by `N`, as
+/// they tick down.
+fn without_seconds(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let line = match line.find("s left") {
+            Some(end) => {
+                let start = line[..end].rfind(' ').map_or(0, |i| i + 1);
+                format!("{}Ns left{}", &line[..start], &line[end + 6..])
+            }
+            None => line.to_owned(),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn items_show_describes_an_item_and_says_why_it_is_short_of_copies() {
+    let etcd = TestEtcd::start();
+    let url = etcd.endpoint();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = connect(&runtime, &url);
+    runtime.block_on(cluster::write(&store));
+    write_keys(
+        &store,
+        cluster::PREFIX,
+        &[
+            (
+                "items/ledger",
+                r#"{"replication": 1, "exclusive": true, "owner": "team-a"}"#,
+                None,
+            ),
+            ("items/broken", "not json", None),
+        ],
+    );
+    runtime.block_on(async {
+        // Under us#h1's lease, as the member would have written it.
+        let members = store
+            .range(KeyRange::key(format!("{}/members/us#h1", cluster::PREFIX)))
+            .await
+            .unwrap();
+        let lease = members.kvs[0].lease;
+        let key = format!("{}/assign/ledger#us#h1#00000", cluster::PREFIX);
+        store
+            .put(key, r#"{"ready": true}"#, Some(lease))
+            .await
+            .unwrap();
+    });
+
+    let orders = apportion(&url, &["items", "show", "orders"]);
+    assert_eq!(orders.code, 0, "{}", orders.stderr);
+    let revision = orders.stdout.lines().nth(2).unwrap().to_owned();
+    assert!(revision.starts_with("revision     "), "{}", orders.stdout);
+    assert_eq!(
+        without_seconds(&orders.stdout),
+        format!(
+            "item         orders\n\
+             key          /apportion/items/orders\n\
+             {revision}\n\
+             replication  2\n\
+             exclusive    no\n\
+             copies       2 of 2 placed, 1 ready\n\
+             \n\
+             SLOT  MEMBER  ZONE  READY  RELEASING  LEASE\n\
+             \x20  0  eu#h1   eu    yes    no         Ns left\n\
+             \x20  1  us#h1   us    no     no         Ns left\n\
+             \n\
+             why it is short of copies or not ready:\n\
+             \x20 - 1 copy not ready yet: waiting for consistency (the leader moves a primary \
+             or drops an old copy only once the new one is ready)\n"
+        )
+    );
+
+    let ledger = apportion(&url, &["items", "show", "ledger"]);
+    assert_eq!(ledger.code, 0, "{}", ledger.stderr);
+    let text = without_seconds(&ledger.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[4], "exclusive    yes (one owner at a time)");
+    assert_eq!(lines[5], r#"extra        {"owner":"team-a"}"#);
+    assert_eq!(lines[6], "copies       1 of 1 placed, 1 ready");
+    assert_eq!(lines[9], "   0  us#h1   us    yes    no         Ns left");
+    assert_eq!(lines.last(), Some(&"all copies placed and ready"));
+
+    let json: Value =
+        serde_json::from_str(&apportion(&url, &["items", "show", "ledger", "--json"]).stdout)
+            .unwrap();
+    assert_eq!(json["wanted"], 1);
+    assert_eq!(json["extra"], json!({"owner": "team-a"}));
+    assert_eq!(json["copies"][0]["member"], "us#h1");
+    assert_eq!(json["copies"][0]["slot"], 0);
+    let left = json["copies"][0]["lease_left_secs"].as_u64().unwrap();
+    assert!((1..=60).contains(&left), "{left}");
+    assert_eq!(json["reasons"], json!([]));
+
+    // Three copies wanted, two members, both in zone `a`.
+    write_keys(
+        &store,
+        "/short",
+        &[
+            ("members/a#1", r#"{"item_limit": 5}"#, Some("a#1")),
+            ("members/a#2", r#"{"item_limit": 5}"#, Some("a#2")),
+            ("items/x", r#"{"replication": 3}"#, None),
+            ("assign/x#a#1#00000", r#"{"ready": true}"#, Some("a#1")),
+            ("assign/x#a#2#00001", r#"{"ready": true}"#, Some("a#2")),
+        ],
+    );
+    let short = apportion(&url, &["items", "show", "x", "--prefix", "/short"]);
+    assert_eq!(short.code, 0, "{}", short.stderr);
+    let reasons: Vec<&str> = short
+        .stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("why"))
+        .skip(1)
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "  - 1 copy missing but no member can take one (not exiting, below its item \
+             limit, not already holding the item)",
+            "  - only 1 zone can take copies, for 3 wanted: they cannot all be in different \
+             zones",
+        ],
+        "{}",
+        short.stdout
+    );
+
+    let unknown = apportion(&url, &["items", "show", "nope"]);
+    assert_eq!(unknown.code, 1);
+    assert_eq!(
+        one_line(&unknown.stderr),
+        "error: no item nope under /apportion"
+    );
+    assert!(unknown.stdout.is_empty());
+
+    let broken = apportion(&url, &["items", "show", "broken"]);
+    assert_eq!(broken.code, 1);
+    let line = one_line(&broken.stderr);
+    assert!(
+        line.starts_with(
+            "error: item key /apportion/items/broken is ignored by the cluster: \
+             item value is not valid JSON"
+        ),
+        "{line}"
+    );
+}
+
+#[test]
+fn items_list_shows_holders_and_every_item_key_even_those_ignored() {
+    let etcd = TestEtcd::start();
+    let url = etcd.endpoint();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = connect(&runtime, &url);
+    runtime.block_on(cluster::write(&store));
+
+    let wide = apportion(&url, &["items", "list", "--wide"]);
+    assert_eq!(wide.code, 0, "{}", wide.stderr);
+    assert_eq!(
+        wide.stdout,
+        "ITEM      REPLICATION  EXCLUSIVE  ASSIGNED  CONSISTENT  COPIES\n\
+         orders              2  no                2           1  eu#h1*,us#h1\n\
+         parked              0  no                0           0  -\n\
+         payments            3  yes               2           2  us#h1*,eu#h2\n"
+    );
+
+    write_keys(
+        &store,
+        cluster::PREFIX,
+        &[
+            ("items/garbled", "{garbage", None),
+            ("items/huge", r#"{"replication": 1000}"#, None),
+        ],
+    );
+    let listed = apportion(&url, &["items", "list"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let lines: Vec<&str> = listed.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "ITEM      REPLICATION  EXCLUSIVE  ASSIGNED  CONSISTENT  NOTE"
+    );
+    assert!(
+        lines[1].starts_with(
+            "garbled             -  -                 -           -  ignored: item value is \
+             not valid JSON"
+        ),
+        "{}",
+        listed.stdout
+    );
+    assert_eq!(
+        lines[2],
+        "huge                -  -                 -           -  ignored: replication 1000 \
+         is above the maximum of 255"
+    );
+    assert_eq!(
+        lines[3],
+        "orders              2  no                2           1"
+    );
+    assert_eq!(lines.len(), 6);
+
+    let rows: Value =
+        serde_json::from_str(&apportion(&url, &["items", "list", "--json"]).stdout).unwrap();
+    assert_eq!(
+        rows[1],
+        json!({"id": "huge", "key": "/apportion/items/huge",
+               "ignored": "replication 1000 is above the maximum of 255"})
+    );
+    assert_eq!(
+        rows[2]["copies"],
+        json!([
+            {"slot": 0, "member": "eu#h1", "zone": "eu", "ready": true, "releasing": false},
+            {"slot": 1, "member": "us#h1", "zone": "us", "ready": false, "releasing": false},
+        ])
+    );
+}
+
+#[test]
+fn a_prefix_with_nothing_under_it_is_said_and_status_fails() {
+    let etcd = TestEtcd::start();
+    let url = etcd.endpoint();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = connect(&runtime, &url);
+    runtime.block_on(cluster::write(&store));
+
+    let status = apportion(&url, &["status", "--prefix", "/apportoin"]);
+    assert_eq!(status.code, 1);
+    assert_eq!(
+        one_line(&status.stderr),
+        "error: no members and no items under /apportoin"
+    );
+    assert!(status.stdout.is_empty());
+
+    let items = apportion(&url, &["items", "list", "--prefix", "/apportoin"]);
+    assert_eq!(
+        (items.code, items.stdout.as_str()),
+        (0, "no items under /apportoin\n")
+    );
+    assert_eq!(
+        one_line(&items.stderr),
+        "warning: no members and no items under /apportoin"
+    );
+    let members = apportion(
+        &url,
+        &["members", "list", "--json", "--prefix", "/apportoin"],
+    );
+    assert_eq!((members.code, members.stdout.as_str()), (0, "[]\n"));
+    assert_eq!(
+        one_line(&members.stderr),
+        "warning: no members and no items under /apportoin"
+    );
+
+    // The real prefix says nothing of the kind.
+    let status = apportion(&url, &["status"]);
+    assert_eq!((status.code, status.stderr.as_str()), (0, ""));
 }
 
 #[test]

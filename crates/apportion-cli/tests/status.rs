@@ -54,6 +54,22 @@ fn members_list_and_status_describe_a_hand_written_cluster() {
     assert_eq!(report["zones"].as_array().map(Vec::len), Some(2));
     assert_eq!(report["attention"][0]["id"], "orders");
     assert_eq!(report["attention"][0]["consistent"], 1);
+    // Every item with where its copies are, primary first.
+    let items: Vec<_> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].clone())
+        .collect();
+    assert_eq!(items, [json!("orders"), json!("parked"), json!("payments")]);
+    assert_eq!(
+        report["items"][2]["copies"],
+        json!([
+            {"slot": 0, "member": "us#h1", "zone": "us", "ready": true, "releasing": false},
+            {"slot": 1, "member": "eu#h2", "zone": "eu", "ready": true, "releasing": false},
+        ])
+    );
+    assert_eq!(report["items"][1]["copies"], json!([]));
     assert_eq!(report["rejected"]["count"], 1);
     assert_eq!(
         report["rejected"]["first"][0]["key"],

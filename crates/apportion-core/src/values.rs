@@ -24,6 +24,17 @@ pub trait ItemValue {
     /// replication, and moves break-before-make: the owner is asked to release it and the
     /// next owner is assigned only once the old one has let go or its lease has expired.
     fn is_exclusive(&self) -> bool;
+
+    /// How many copies the allocator places: the replication, but at most 1 for an
+    /// exclusive item (one owner at a time). The solver and the tools that explain a
+    /// shortfall must agree on it, so it is said once, here.
+    fn copies_wanted(&self) -> u16 {
+        if self.is_exclusive() {
+            self.replication().min(1)
+        } else {
+            self.replication()
+        }
+    }
 }
 
 /// What the allocator reads from a member's value.

@@ -80,15 +80,8 @@ pub(crate) fn problem<I: ItemValue, M: MemberValue, A>(
     let items = state
         .items()
         .iter()
-        .map(|i| {
-            let replication = u32::from(i.value.replication());
-            Item {
-                replication: if i.value.is_exclusive() {
-                    replication.min(1)
-                } else {
-                    replication
-                },
-            }
+        .map(|i| Item {
+            replication: u32::from(i.value.copies_wanted()),
         })
         .collect();
     let mut current = Vec::with_capacity(state.assignments().len());

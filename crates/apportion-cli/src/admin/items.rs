@@ -1,4 +1,4 @@
-//! `apportion items put | rm | list`: editing the items to place.
+//! `apportion items put | rm | list | show`: editing and inspecting the items to place.
 //!
 //! Writes are compare-and-swap on the key's mod revision, so an edit never overwrites a
 //! change made by someone else between the read and the write; it re-reads and tries again.
@@ -11,7 +11,8 @@ use apportion_core::values::{Decoder, JsonDecoder, JsonItem};
 use apportion_store::{Compare, CompareOp, KeyRange, Op, Store, Txn};
 use clap::Subcommand;
 
-use crate::admin::{parse_item, update, NewValue};
+use crate::admin::show::ShowArgs;
+use crate::admin::{parse_item, update, warn_if_empty, NewValue};
 use crate::connect::Target;
 use crate::error::{CliError, Result};
 use crate::output::write_rows;
@@ -47,14 +48,21 @@ pub enum ItemsCommand {
         #[arg(value_parser = parse_item)]
         id: ItemId,
     },
-    /// List the items with their placed and consistent copies.
+    /// List the items with their placed and consistent copies, and the item keys the
+    /// cluster ignores (a value that does not decode) with the reason.
     List {
         #[command(flatten)]
         target: Target,
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        /// Add the members holding each item, in slot order, the primary marked `*`.
+        #[arg(long)]
+        wide: bool,
     },
+    /// Describe one item: its value, its copies with their members and leases, and why it
+    /// is short of copies or not ready if it is.
+    Show(ShowArgs),
 }
 
 /// Accepts the replications the members accept, so that an item they would skip as a bad
@@ -99,10 +107,11 @@ impl ItemsCommand {
                 let store = target.connect().await?;
                 remove(&store, &target.prefix, &id, &mut out).await
             }
-            ItemsCommand::List { target, json } => {
+            ItemsCommand::List { target, json, wide } => {
                 let store = target.connect().await?;
-                list(&store, &target.prefix, json, &mut out).await
+                list(&store, &target.prefix, json, wide, &mut out).await
             }
+            ItemsCommand::Show(args) => args.run(&mut out).await,
         }
     }
 }
@@ -195,17 +204,24 @@ pub async fn remove<S: Store>(
     }
 }
 
-/// Lists every item as a table, or as a JSON array of item rows.
+/// Lists every item key as a table (with `wide`, the members holding each item), or as a
+/// JSON array of item rows; keys the cluster ignores are rows with the reason. A prefix
+/// with nothing under it is also said on stderr, as it is most likely mistyped.
 pub async fn list<S: Store>(
     store: &S,
     prefix: &Prefix,
     json: bool,
+    wide: bool,
     out: &mut impl Write,
 ) -> Result<()> {
     let view = ClusterView::read(store, prefix.as_str(), JsonDecoder).await?;
-    let rows = summary::item_rows(&view.state);
+    let rows = summary::listed_items(&view, prefix);
     let none = format!("no items under {prefix}");
-    write_rows(out, json, &rows, none, summary::item_table)
+    write_rows(out, json, &rows, none, |rows| {
+        summary::listed_item_table(rows, wide)
+    })?;
+    warn_if_empty(&view, prefix);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -317,7 +333,7 @@ mod tests {
         crate::cluster::write(&store).await;
         let prefix = Prefix::new(crate::cluster::PREFIX).unwrap();
         let mut out = Vec::new();
-        list(&store, &prefix, false, &mut out).await.unwrap();
+        list(&store, &prefix, false, false, &mut out).await.unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "ITEM      REPLICATION  EXCLUSIVE  ASSIGNED  CONSISTENT\n\
@@ -326,9 +342,15 @@ mod tests {
              payments            3  yes               2           2\n"
         );
         let mut out = Vec::new();
-        list(&store, &Prefix::new("/empty").unwrap(), false, &mut out)
-            .await
-            .unwrap();
+        list(
+            &store,
+            &Prefix::new("/empty").unwrap(),
+            false,
+            false,
+            &mut out,
+        )
+        .await
+        .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "no items under /empty\n");
     }
 }

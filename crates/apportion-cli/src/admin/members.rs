@@ -8,6 +8,7 @@ use apportion_core::values::JsonDecoder;
 use apportion_store::Store;
 use clap::{Args, Subcommand};
 
+use crate::admin::warn_if_empty;
 use crate::connect::Target;
 use crate::error::Result;
 use crate::output::write_rows;
@@ -45,7 +46,8 @@ impl MembersCommand {
     }
 }
 
-/// Lists every member as a table, or as a JSON array of member rows.
+/// Lists every member as a table, or as a JSON array of member rows. A prefix with nothing
+/// under it is also said on stderr, as it is most likely mistyped.
 pub async fn list<S: Store>(
     store: &S,
     prefix: &Prefix,
@@ -55,5 +57,7 @@ pub async fn list<S: Store>(
     let view = ClusterView::read(store, prefix.as_str(), JsonDecoder).await?;
     let rows = summary::member_rows(&view.state);
     let none = format!("no members under {prefix}");
-    write_rows(out, json, &rows, none, summary::member_table)
+    write_rows(out, json, &rows, none, summary::member_table)?;
+    warn_if_empty(&view, prefix);
+    Ok(())
 }

@@ -7,8 +7,11 @@
 pub mod drain;
 pub mod items;
 pub mod members;
+pub mod show;
 
-use apportion_core::keys::{ItemId, MemberId};
+use apportion::Observed;
+use apportion_core::keys::{ItemId, MemberId, Prefix};
+use apportion_core::values::JsonDecoder;
 use apportion_store::{Compare, CompareOp, KeyRange, KeyValue, LeaseId, Op, Store, Txn};
 
 use crate::error::{CliError, Result};
@@ -24,6 +27,15 @@ pub fn parse_item(text: &str) -> Result<ItemId, String> {
 /// Parses a member id (`ZONE#SUFFIX`) on the command line; the error names the bad part.
 pub fn parse_member(text: &str) -> Result<MemberId, String> {
     MemberId::parse(text).map_err(|e| e.to_string())
+}
+
+/// Says on stderr that nothing is under `prefix`, after a listing printed its empty table:
+/// the listing itself succeeded, but a mistyped `--prefix` would otherwise look like an
+/// empty cluster.
+pub fn warn_if_empty(view: &Observed<JsonDecoder>, prefix: &Prefix) {
+    if let Some(line) = crate::summary::nothing_under(view, prefix) {
+        eprintln!("warning: {line}");
+    }
 }
 
 /// A value to write in place of the one read, and the lease to write it under (`None`

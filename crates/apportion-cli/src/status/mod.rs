@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use crate::connect::Target;
 use crate::error::{CliError, Result};
 use crate::output::{write_json, write_json_line};
+use crate::summary;
 use report::Report;
 
 /// The shortest time between two redraws of the live view, so a burst of changes does not
@@ -56,7 +57,9 @@ impl StatusArgs {
     }
 }
 
-/// Reads the deployment once and writes its report.
+/// Reads the deployment once and writes its report. A prefix with nothing under it fails
+/// instead: it is most likely mistyped, and an empty report would pass for an idle cluster.
+/// (The live view keeps watching such a prefix: a deployment may be about to start there.)
 pub async fn once<S: Store>(
     store: &S,
     prefix: &Prefix,
@@ -64,6 +67,9 @@ pub async fn once<S: Store>(
     out: &mut impl Write,
 ) -> Result<()> {
     let view = ClusterView::read(store, prefix.as_str(), JsonDecoder).await?;
+    if let Some(line) = summary::nothing_under(&view, prefix) {
+        return Err(CliError::failed(line));
+    }
     let report = Report::new(prefix.as_str(), &view);
     if json {
         write_json(out, &report)

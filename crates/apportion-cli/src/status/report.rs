@@ -31,6 +31,9 @@ pub struct Report {
     pub members: Vec<MemberRow>,
     /// Items short of copies or with copies not ready, in id order.
     pub attention: Vec<ItemRow>,
+    /// Every item with its copies (member, slot, status), in id order: where each item is
+    /// served, for scripts (the text report shows only `attention`).
+    pub items: Vec<ItemRow>,
     /// Keys that did not decode.
     pub rejected: RejectedSummary,
 }
@@ -66,6 +69,7 @@ impl Report {
     pub fn new(prefix: &str, view: &Observed<JsonDecoder>) -> Report {
         let state = &view.state;
         let members = summary::member_rows(state);
+        let items = summary::item_rows(state);
         Report {
             prefix: prefix.to_owned(),
             revision: view.revision,
@@ -82,10 +86,12 @@ impl Report {
             },
             zones: summary::zone_rows(&members),
             members,
-            attention: summary::item_rows(state)
-                .into_iter()
-                .filter(ItemRow::needs_attention)
+            attention: items
+                .iter()
+                .filter(|item| item.needs_attention())
+                .cloned()
                 .collect(),
+            items,
             rejected: RejectedSummary {
                 count: view.rejected.len(),
                 first: view.rejected.iter().take(REJECTED_SHOWN).cloned().collect(),
