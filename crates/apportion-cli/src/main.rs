@@ -12,6 +12,7 @@ mod bench;
 mod connect;
 mod converge;
 mod demo;
+mod duration;
 mod error;
 mod member_cmd;
 mod output;
