@@ -62,7 +62,7 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         zones: args.zones,
     };
     if let Err(e) = size.check() {
-        eprintln!("apportion demo: {e}");
+        eprintln!("error: {e}");
         return ExitCode::from(2);
     }
     let plan = Plan::draw(size);
@@ -92,7 +92,7 @@ pub async fn run(args: DemoArgs) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("apportion demo: {e}");
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
