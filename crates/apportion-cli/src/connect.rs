@@ -1,10 +1,12 @@
-//! Where the admin commands find the cluster: the `--etcd` and `--prefix` flags, and a
+//! Where the commands find the cluster: the `--etcd` and `--prefix` flags, and a
 //! connection that is known to work before a command starts.
 //!
 //! The etcd client connects lazily, so an unreachable etcd would otherwise only show up as
-//! a hang in the command's first request. Connecting here sends one small read, retried a
-//! few times with a short backoff (a restarting etcd gets a moment), and gives up after a
-//! few seconds with one line that names the endpoints and says what happened.
+//! a hang in the command's first request. Connecting here sends one small read, retried
+//! with a short backoff, and gives up with one line that names the endpoints and says what
+//! happened. How long it keeps trying is the caller's choice ([`Patience`]): an admin
+//! command gives a restarting etcd a few seconds, quietly; a member started by a
+//! supervisor before etcd (a host booting) waits much longer and says what it waits for.
 
 use std::time::{Duration, Instant};
 
@@ -12,10 +14,12 @@ use apportion_core::keys::Prefix;
 use apportion_store::{EtcdStore, KeyRange, Store};
 use clap::Args;
 
+use crate::duration::Span;
 use crate::error::{CliError, Result};
 
-/// How long the first request is retried before the command gives up: long enough for an
-/// etcd that is restarting, short enough that a wrong address fails while someone waits.
+/// How long an admin command retries the first request before it gives up: long enough
+/// for an etcd that is restarting, short enough that a wrong address fails while someone
+/// waits.
 const RETRY_FOR: Duration = Duration::from_secs(3);
 /// How long one attempt may take; a healthy etcd answers in milliseconds.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -71,30 +75,68 @@ fn parse_prefix(text: &str) -> Result<Prefix, String> {
 impl Target {
     /// Connects to etcd and checks that it answers (see [`reach`]).
     pub async fn connect(&self) -> Result<EtcdStore> {
-        reach(&self.endpoints).await.map_err(CliError::failed)
+        reach(&self.endpoints, Patience::Brief)
+            .await
+            .map_err(CliError::failed)
     }
 }
 
-/// Connects to etcd at `endpoints` and proves the connection with one read, retrying for
-/// [`RETRY_FOR`], so that an unreachable or mistyped endpoint is one clear line within
-/// seconds (naming the endpoints and the attempts), not a command that hangs.
-pub async fn reach(endpoints: &[String]) -> std::result::Result<EtcdStore, String> {
+/// How long [`reach`] keeps trying, and whether it tells anyone.
+#[derive(Debug, Clone, Copy)]
+pub enum Patience {
+    /// A few seconds ([`RETRY_FOR`]), quietly: someone is waiting for the command, and a
+    /// wrong address must fail while they do.
+    Brief,
+    /// Up to this long (zero: one attempt), printing on stderr once what it waits for and
+    /// once when etcd answers: a service started before etcd (at boot, by a supervisor)
+    /// should come up with it, and its log should say why it has not yet.
+    Announced(Duration),
+}
+
+/// Connects to etcd at `endpoints` and proves the connection with one read, retrying with
+/// backoff for as long as `patience` allows, so that an unreachable or mistyped endpoint
+/// is one clear line (naming the endpoints and the attempts), not a command that hangs.
+pub async fn reach(
+    endpoints: &[String],
+    patience: Patience,
+) -> std::result::Result<EtcdStore, String> {
+    let (retry_for, announced) = match patience {
+        Patience::Brief => (RETRY_FOR, false),
+        Patience::Announced(wait) => (wait, true),
+    };
     let started = Instant::now();
     let mut backoff = FIRST_BACKOFF;
     let mut attempts = 0;
     loop {
         attempts += 1;
         let error = match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt(endpoints)).await {
-            Ok(Ok(store)) => return Ok(store),
+            Ok(Ok(store)) => {
+                if announced && attempts > 1 {
+                    eprintln!(
+                        "reached etcd at {} after {:.1}s",
+                        endpoints.join(","),
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                return Ok(store);
+            }
             Ok(Err(e)) => e,
             Err(_) => format!("no answer within {ATTEMPT_TIMEOUT:?}"),
         };
-        if started.elapsed() + backoff > RETRY_FOR {
+        let waited = started.elapsed();
+        if waited + backoff > retry_for {
             return Err(format!(
                 "cannot reach etcd at {} (tried {attempts} times over {:.1}s): {error}",
                 endpoints.join(","),
-                started.elapsed().as_secs_f64()
+                waited.as_secs_f64()
             ));
+        }
+        if announced && attempts == 1 {
+            eprintln!(
+                "waiting for etcd at {} ({error}); giving up in {}",
+                endpoints.join(","),
+                Span(retry_for)
+            );
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -12,6 +12,7 @@ mod bench;
 mod connect;
 mod converge;
 mod demo;
+mod duration;
 mod error;
 mod member_cmd;
 mod output;
@@ -26,7 +27,7 @@ mod cluster;
 
 use std::process::ExitCode;
 
-use clap::error::ErrorKind;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Parser, Subcommand};
 
 use admin::drain::DrainArgs;
@@ -110,19 +111,45 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reports a command line clap refused. A bad value (an id, a number, a URL) is reported
-/// in clap's first line alone, which names the argument and the reason; other mistakes
-/// keep clap's usage hint. Help and version requests print and exit 0.
+/// Reports a command line clap refused. A bad value (an id, a number, a URL) is one line
+/// naming the argument, the value (escaped, so a newline in it cannot cut the line) and
+/// the reason; other mistakes keep clap's usage hint. Help and version requests print and
+/// exit 0.
 fn exit_on_parse_error(e: clap::Error) -> ! {
     match e.kind() {
         ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
-            let message = e.render().to_string();
-            eprintln!(
-                "{}",
-                message.lines().next().unwrap_or("error: invalid value")
-            );
+            eprintln!("{}", bad_value_line(&e));
             std::process::exit(2);
         }
         _ => e.exit(),
     }
+}
+
+/// The one line for a refused value: `error: invalid value 'VALUE' for 'ARG': REASON`, from
+/// the error's parts; clap's own rendering if it lacks them.
+fn bad_value_line(e: &clap::Error) -> String {
+    let text = |kind| match e.get(kind) {
+        Some(ContextValue::String(text)) => Some(text.as_str()),
+        _ => None,
+    };
+    let (Some(arg), Some(value)) = (
+        text(ContextKind::InvalidArg),
+        text(ContextKind::InvalidValue),
+    ) else {
+        let rendered = e.render().to_string();
+        return rendered
+            .lines()
+            .next()
+            .unwrap_or("error: invalid value")
+            .to_owned();
+    };
+    let reason = match (std::error::Error::source(e), e.get(ContextKind::ValidValue)) {
+        (Some(source), _) => format!(": {source}"),
+        (None, Some(ContextValue::Strings(valid))) => {
+            format!(" (possible values: {})", valid.join(", "))
+        }
+        _ => String::new(),
+    };
+    let value = value.escape_debug();
+    format!("error: invalid value '{value}' for '{arg}'{reason}")
 }

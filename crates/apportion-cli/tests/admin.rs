@@ -500,3 +500,43 @@ fn drain_marks_the_member_exiting_keeps_its_lease_and_can_wait() {
     assert_eq!(last, "member eu#h1 holds no assignment");
     assert_eq!(waiting.wait(), 0);
 }
+
+/// An id that is not one is refused in one line that shows it escaped, however it is
+/// spelled: a newline does not cut the line short.
+#[test]
+fn a_bad_id_is_one_escaped_line_whatever_it_holds() {
+    // Never contacted: input is checked before connecting.
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["items", "put", "nl\nx", "--replication", "1"],
+            r"error: invalid value 'nl\nx' for '<ID>': key `nl\nx`: item id has forbidden character '\n' at byte 2",
+        ),
+        (
+            &["items", "rm", ".."],
+            "error: invalid value '..' for '<ID>': key `..`: item id `..` at byte 0 is not allowed (it reads as a path step)",
+        ),
+        (
+            &["items", "rm", &"x".repeat(300)],
+            "item id at byte 0 is 300 bytes long; the most is 256",
+        ),
+        (
+            &["drain", "eu#a\rb"],
+            r"error: invalid value 'eu#a\rb' for '<ZONE#SUFFIX>': key `eu#a\rb`: suffix has forbidden character '\r' at byte 4",
+        ),
+    ];
+    for (args, expected) in cases {
+        let refused = apportion(&url, args);
+        assert_eq!(refused.code, 2, "{args:?}: {}", refused.stderr);
+        let line = one_line(&refused.stderr);
+        assert!(
+            line.starts_with("error: ") && line.ends_with(expected),
+            "{args:?}: {line}"
+        );
+    }
+    // An id that starts with '-' is an id after `--`, as the help says.
+    let help = apportion(&url, &["items", "rm", "--help"]);
+    assert!(help.stdout.contains("`rm -- -x`"), "{}", help.stdout);
+    let dashed = apportion(&url, &["items", "rm", "--", "-x"]);
+    assert_eq!(dashed.code, 1, "parsed, then etcd is unreachable");
+}

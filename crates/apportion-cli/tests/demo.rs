@@ -75,6 +75,6 @@ fn a_size_the_story_cannot_use_is_refused() {
     assert!(stdout.is_empty(), "{stdout}");
     assert_eq!(
         stderr.trim(),
-        "apportion demo: --zones must be from 2 to 26 (a zone goes down in the story), got 1"
+        "error: --zones must be from 2 to 26 (a zone goes down in the story), got 1"
     );
 }

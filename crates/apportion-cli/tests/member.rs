@@ -21,15 +21,30 @@ echo "start $APPORTION_ITEM primary=$APPORTION_PRIMARY" >> "$LOG"
 while :; do sleep 0.1; done
 "#;
 
-/// A running `apportion member` and the lines it printed so far.
+/// A running `apportion member` and the lines it printed so far, on stdout and on stderr
+/// (passed on to the test's stderr too).
 struct Running {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
+    errors: Arc<Mutex<Vec<String>>>,
 }
 
 impl Running {
     fn lines(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
+    }
+
+    fn errors(&self) -> Vec<String> {
+        self.errors.lock().unwrap().clone()
+    }
+
+    /// Waits for the member to exit, for at most `limit`; its exit code.
+    async fn exit_code(&mut self, limit: Duration) -> Option<i32> {
+        tokio::time::timeout(limit, self.child.wait())
+            .await
+            .expect("the member did not exit in time")
+            .unwrap()
+            .code()
     }
 }
 
@@ -39,13 +54,18 @@ fn binary() -> Command {
 
 /// Starts a member with `args` after the common ones; `log` is the service's log file.
 fn start_member(etcd: &TestEtcd, log: &Path, args: &[&str]) -> Running {
+    start_member_at(&etcd.endpoint(), log, args)
+}
+
+/// Starts a member of the etcd at `url`, which may not run yet.
+fn start_member_at(url: &str, log: &Path, args: &[&str]) -> Running {
     let mut child = binary()
-        .args(["member", "--etcd", &etcd.endpoint(), "--prefix", PREFIX])
+        .args(["member", "--etcd", url, "--prefix", PREFIX])
         .args(["--lease-ttl", "2"])
         .args(args)
         .env("LOG", log)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -57,7 +77,20 @@ fn start_member(etcd: &TestEtcd, log: &Path, args: &[&str]) -> Running {
             sink.lock().unwrap().push(line);
         }
     });
-    Running { child, lines }
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let sink = errors.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = stderr.next_line().await {
+            eprintln!("{line}");
+            sink.lock().unwrap().push(line);
+        }
+    });
+    Running {
+        child,
+        lines,
+        errors,
+    }
 }
 
 async fn put_item(store: &EtcdStore, id: &str) {
@@ -303,7 +336,7 @@ async fn a_member_id_held_by_a_live_process_is_refused() {
     // Before it: the warning that a 2 s TTL is below the lowest safe one.
     let last = stderr.trim().lines().last().unwrap_or_default();
     assert!(
-        last.starts_with("apportion member: member z#same is held by another process")
+        last.starts_with("error: member z#same is held by another process")
             && last.contains("that process is alive"),
         "{stderr}"
     );
@@ -331,27 +364,83 @@ async fn a_bad_zone_is_refused_before_connecting() {
     );
 }
 
+/// A member told to wait for etcd only so long says once what it waits for, then gives up
+/// in one error line and exits 1.
 #[tokio::test]
-async fn an_unreachable_etcd_is_one_line_and_exit_1() {
+async fn an_etcd_that_stays_unreachable_is_given_up_on_with_exit_1() {
     let url = format!("http://127.0.0.1:{}", free_port());
+    let started = Instant::now();
     let output = binary()
-        .args(["member", "--etcd", &url, "--zone", "z"])
+        .args([
+            "member",
+            "--etcd",
+            &url,
+            "--zone",
+            "z",
+            "--wait-for-etcd",
+            "1s",
+        ])
         .output()
         .await
         .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
     assert!(
-        stderr.starts_with(&format!("apportion member: cannot reach etcd at {url}")),
+        lines[0].starts_with(&format!("waiting for etcd at {url} ("))
+            && lines[0].ends_with("); giving up in 1s"),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("error: cannot reach etcd at {url} (tried ")),
         "{stderr}"
     );
 }
 
-/// A stop signal that comes while the member is still starting (here: still trying to
-/// reach etcd) is a clean stop, not death by the signal.
+/// A member started before etcd (a host booting) waits for it and joins once it is up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_started_before_etcd_waits_for_it_and_joins() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("unused.log");
+    let mut member = start_member_at(
+        &url,
+        &log,
+        &["--zone", "z", "--suffix", "early", "--wait-for-etcd", "10s"],
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let etcd = TestEtcd::start_on(port);
+    eventually("the member to join", Duration::from_secs(15), || {
+        member.lines().iter().any(|l| l.starts_with("joined "))
+    })
+    .await;
+    let errors = member.errors();
+    assert!(
+        errors[0].starts_with(&format!("waiting for etcd at {url} ("))
+            && errors[0].ends_with("); giving up in 10s"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with(&format!("reached etcd at {url} after ")),
+        "{errors:?}"
+    );
+    // Nothing to move: the drain is over at once.
+    sigterm(&member.child);
+    assert_eq!(member.exit_code(Duration::from_secs(15)).await, Some(0));
+    drop(etcd);
+}
+
+/// A stop signal that comes while the member is still starting (here: waiting for etcd)
+/// is a clean stop at once, not death by the signal nor the rest of the wait.
 #[tokio::test]
-async fn a_stop_signal_while_starting_is_a_clean_exit() {
+async fn a_stop_signal_while_waiting_for_etcd_is_a_clean_exit() {
     let url = format!("http://127.0.0.1:{}", free_port());
     let child = binary()
         .args(["member", "--etcd", &url, "--zone", "z"])
@@ -359,11 +448,100 @@ async fn a_stop_signal_while_starting_is_a_clean_exit() {
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let signalled = Instant::now();
     sigterm(&child);
     let output = child.wait_with_output().await.unwrap();
+    assert!(
+        signalled.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        signalled.elapsed()
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("giving up in 60s"),
+        "the default wait: {stderr}"
+    );
     assert!(stderr.contains("SIGTERM before joining"), "{stderr}");
+}
+
+/// The last member cannot hand its items to anyone: its drain gives up after the drain
+/// timeout, it leaves anyway, says what it dropped, and exits 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drain_nobody_can_take_over_ends_at_the_drain_timeout() {
+    let etcd = TestEtcd::start();
+    let store = EtcdStore::connect(&[etcd.endpoint()]).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("unused.log");
+    put_item(&store, "a").await;
+    put_item(&store, "b").await;
+    let mut member = start_member(
+        &etcd,
+        &log,
+        &["--zone", "z", "--suffix", "last", "--drain-timeout", "2s"],
+    );
+    let wait = Duration::from_secs(15);
+    eventually("both items to be assigned", wait, || {
+        let lines = member.lines();
+        ["assigned a ", "assigned b "]
+            .iter()
+            .all(|p| lines.iter().any(|l| l.starts_with(p)))
+    })
+    .await;
+    let signalled = Instant::now();
+    sigterm(&member.child);
+    assert_eq!(member.exit_code(wait).await, Some(1));
+    let took = signalled.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+    let printed = member.lines();
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.starts_with("SIGTERM: draining") && l.contains("leaving anyway after 2s")),
+        "{printed:?}"
+    );
+    assert_eq!(printed.last().map(String::as_str), Some("left the cluster"));
+    let errors = member.errors();
+    assert_eq!(
+        errors.last().map(String::as_str),
+        Some("error: the drain did not finish within 2s: left holding 2 items, dropped without another copy ready"),
+        "{errors:?}"
+    );
+    let members = store
+        .range(KeyRange::prefix(format!("{PREFIX}/members/")))
+        .await
+        .unwrap();
+    assert!(members.kvs.is_empty(), "the member left");
+}
+
+/// A member id that is not one is refused in one line, escaped, before connecting.
+#[tokio::test]
+async fn a_bad_member_id_is_one_escaped_line_and_exit_2() {
+    for (suffix, expected) in [
+        ("a\nb", r"suffix has forbidden character '\n' at byte 3"),
+        (
+            "..",
+            "suffix `..` at byte 2 is not allowed (it reads as a path step)",
+        ),
+    ] {
+        let output = binary()
+            .args(["member", "--etcd", "http://127.0.0.1:1", "--zone", "z"])
+            .args(["--suffix", suffix])
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("error: invalid member id: key `z#")
+                && stderr.trim_end().ends_with(expected),
+            "{stderr}"
+        );
+    }
 }
 
 /// A member stopped (SIGSTOP) for longer than its lease lives fences itself, is told its

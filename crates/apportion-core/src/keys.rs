@@ -21,6 +21,11 @@ use std::sync::Arc;
 /// The character that separates the parts of member and assignment keys.
 pub const SEPARATOR: char = '#';
 
+/// The longest id part (item id, zone, suffix, prefix segment) in bytes: room for any
+/// host or pod name, while keeping keys (which etcd, the watch stream and every member
+/// hold, an assignment key three ids at once) and the lines that print them short.
+pub const MAX_PART_BYTES: usize = 256;
+
 /// How many decimal digits a slot takes in an assignment key: enough for every `u16`, so
 /// encoding never fails, and fixed so that byte order equals numeric order.
 pub const SLOT_DIGITS: usize = 5;
@@ -59,33 +64,50 @@ impl fmt::Display for Part {
 
 /// Why a key, a prefix or an id was rejected. Every variant names the text it is about,
 /// and where a single character is to blame, the character and its byte position in that
-/// text, so that an operator can fix the offending entry without guessing.
+/// text, so that an operator can fix the offending entry without guessing. The text is
+/// shown escaped (`a\nb`), so that every message is one line, however odd the input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
     /// The prefix does not start with `/`.
-    #[error("prefix `{prefix}` must start with '/'")]
+    #[error("prefix `{}` must start with '/'", Escaped(.prefix))]
     PrefixNotAbsolute {
         /// The rejected prefix.
         prefix: String,
     },
     /// The prefix ends with `/` (this includes the root `/` itself).
-    #[error("prefix `{prefix}` must not end with '/'")]
+    #[error("prefix `{}` must not end with '/'", Escaped(.prefix))]
     PrefixTrailingSlash {
         /// The rejected prefix.
         prefix: String,
     },
-    /// A prefix segment is `.` or `..`, which would make the path ambiguous.
-    #[error("prefix `{prefix}` has a `{segment}` segment at byte {position}")]
-    PrefixDotSegment {
-        /// The rejected prefix.
-        prefix: String,
-        /// The offending segment, `.` or `..`.
-        segment: String,
-        /// Byte position of the segment in the prefix.
+    /// A part is `.` or `..`: a prefix with one is ambiguous as a path, and an id that
+    /// reads as a path step is a trap wherever ids become file or URL paths (a service
+    /// run with `--exec` that keeps its data under `$APPORTION_ITEM`).
+    #[error("key `{}`: {part} `{dots}` at byte {position} is not allowed (it reads as a path step)", Escaped(.key))]
+    DotPart {
+        /// The text being parsed.
+        key: String,
+        /// Which part it is.
+        part: Part,
+        /// The part, `.` or `..`.
+        dots: String,
+        /// Byte position of the part in the text.
+        position: usize,
+    },
+    /// A part is longer than [`MAX_PART_BYTES`].
+    #[error("key `{}`: {part} at byte {position} is {length} bytes long; the most is {MAX_PART_BYTES}", Escaped(.key))]
+    TooLong {
+        /// The text being parsed.
+        key: String,
+        /// Which part is too long.
+        part: Part,
+        /// Its length in bytes.
+        length: usize,
+        /// Byte position where the part starts.
         position: usize,
     },
     /// A part is empty, such as `a##b` or a prefix with `//`.
-    #[error("key `{key}`: empty {part} at byte {position}")]
+    #[error("key `{}`: empty {part} at byte {position}", Escaped(.key))]
     EmptyPart {
         /// The text being parsed.
         key: String,
@@ -96,7 +118,7 @@ pub enum KeyError {
     },
     /// A part contains `/`, `#` or another character at or below `#` (space, `"`, `!`,
     /// control characters), or a control character above it (DEL, C1 controls).
-    #[error("key `{key}`: {part} has forbidden character {character:?} at byte {position}")]
+    #[error("key `{}`: {part} has forbidden character {character:?} at byte {position}", Escaped(.key))]
     ForbiddenCharacter {
         /// The text being parsed.
         key: String,
@@ -108,7 +130,7 @@ pub enum KeyError {
         position: usize,
     },
     /// A member or assignment key has the wrong number of `#`-separated parts.
-    #[error("key `{key}`: expected {expected} '#'-separated parts, found {found}")]
+    #[error("key `{}`: expected {expected} '#'-separated parts, found {found}", Escaped(.key))]
     PartCount {
         /// The text being parsed.
         key: String,
@@ -118,7 +140,7 @@ pub enum KeyError {
         found: usize,
     },
     /// The slot is not exactly [`SLOT_DIGITS`] decimal digits, or is above `u16::MAX`.
-    #[error("key `{key}`: slot `{slot}` is not {SLOT_DIGITS} decimal digits from 00000 to 65535")]
+    #[error("key `{}`: slot `{}` is not {SLOT_DIGITS} decimal digits from 00000 to 65535", Escaped(.key), Escaped(.slot))]
     BadSlot {
         /// The text being parsed.
         key: String,
@@ -126,7 +148,7 @@ pub enum KeyError {
         slot: String,
     },
     /// The key is not valid UTF-8; ids are text.
-    #[error("key `{key}` is not valid UTF-8 at byte {position}")]
+    #[error("key `{}` is not valid UTF-8 at byte {position}", Escaped(.key))]
     NotUtf8 {
         /// The key with invalid bytes replaced by U+FFFD.
         key: String,
@@ -134,7 +156,7 @@ pub enum KeyError {
         position: usize,
     },
     /// The key does not start with `PREFIX/`.
-    #[error("key `{key}` is not under prefix `{prefix}/`")]
+    #[error("key `{}` is not under prefix `{prefix}/`", Escaped(.key))]
     OutsidePrefix {
         /// The key.
         key: String,
@@ -142,21 +164,59 @@ pub enum KeyError {
         prefix: String,
     },
     /// The key is under the prefix but not in `items/`, `members/` or `assign/`.
-    #[error("key `{key}` is under the prefix but not in items/, members/ or assign/")]
+    #[error("key `{}` is under the prefix but not in items/, members/ or assign/", Escaped(.key))]
     UnknownKind {
         /// The key.
         key: String,
     },
 }
 
-/// Checks one id-like part: non-empty, no character at or below `#`, no `/`, and no
-/// other control character (DEL, C1 controls), which would make keys unreadable.
-/// `offset` is where the part starts in `key`, so that positions refer to the whole text.
+/// Text shown in a message: control characters and `\` escaped as in Rust source
+/// (`\n`, `\u{7f}`, `\\`), everything else as it is. A newline in an id then cannot
+/// cut a message short or forge a second line, and the escape cannot be mistaken for an
+/// id that spells it out.
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() || c == '\\' {
+                write!(f, "{}", c.escape_debug())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks one id-like part: non-empty, not `.` or `..`, at most [`MAX_PART_BYTES`] long,
+/// no character at or below `#`, no `/`, and no other control character (DEL, C1
+/// controls), which would make keys unreadable. `offset` is where the part starts in
+/// `key`, so that positions refer to the whole text. Every id and every key read from the
+/// store goes through here, so what an admin command refuses to write, a member refuses
+/// to read, and the other way round.
 fn check_part(key: &str, part: Part, text: &str, offset: usize) -> Result<(), KeyError> {
     if text.is_empty() {
         return Err(KeyError::EmptyPart {
             key: key.to_owned(),
             part,
+            position: offset,
+        });
+    }
+    if text == "." || text == ".." {
+        return Err(KeyError::DotPart {
+            key: key.to_owned(),
+            part,
+            dots: text.to_owned(),
+            position: offset,
+        });
+    }
+    if text.len() > MAX_PART_BYTES {
+        return Err(KeyError::TooLong {
+            key: key.to_owned(),
+            part,
+            length: text.len(),
             position: offset,
         });
     }
@@ -184,8 +244,8 @@ pub struct Prefix {
 
 impl Prefix {
     /// Validates `path`: it starts with `/`, does not end with `/`, and every segment is
-    /// non-empty, not `.` or `..`, and free of characters at or below `#` and of control
-    /// characters.
+    /// a valid id part (non-empty, not `.` or `..`, at most [`MAX_PART_BYTES`], free of
+    /// characters at or below `#` and of control characters).
     pub fn new(path: &str) -> Result<Self, KeyError> {
         let Some(rest) = path.strip_prefix('/') else {
             return Err(KeyError::PrefixNotAbsolute {
@@ -199,13 +259,6 @@ impl Prefix {
         }
         let mut offset = 1;
         for segment in rest.split('/') {
-            if segment == "." || segment == ".." {
-                return Err(KeyError::PrefixDotSegment {
-                    prefix: path.to_owned(),
-                    segment: segment.to_owned(),
-                    position: offset,
-                });
-            }
             check_part(path, Part::PrefixSegment, segment, offset)?;
             offset += segment.len() + 1;
         }
@@ -308,8 +361,8 @@ pub enum Key {
 pub struct ItemId(Arc<str>);
 
 impl ItemId {
-    /// Validates an item id: non-empty, no `/`, no character at or below `#`, no control
-    /// character.
+    /// Validates an item id: non-empty, not `.` or `..`, at most [`MAX_PART_BYTES`], no
+    /// `/`, no character at or below `#`, no control character.
     pub fn new(id: &str) -> Result<Self, KeyError> {
         Self::parse_in(id, id, 0)
     }

@@ -1,7 +1,9 @@
 //! Key layout: prefix validation, encoding, classification, every error message, and
 //! (with proptest) round-trips and the byte order of encoded keys.
 
-use apportion_core::keys::{AssignmentKey, ItemId, Key, KeyError, MemberId, Prefix, Slot};
+use apportion_core::keys::{
+    AssignmentKey, ItemId, Key, KeyError, MemberId, Part, Prefix, Slot, MAX_PART_BYTES,
+};
 use proptest::prelude::*;
 
 fn prefix() -> Prefix {
@@ -38,11 +40,11 @@ fn prefix_errors_say_what_is_wrong() {
     );
     assert_eq!(
         prefix_error("/a/./b"),
-        "prefix `/a/./b` has a `.` segment at byte 3"
+        "key `/a/./b`: prefix segment `.` at byte 3 is not allowed (it reads as a path step)"
     );
     assert_eq!(
         prefix_error("/.."),
-        "prefix `/..` has a `..` segment at byte 1"
+        "key `/..`: prefix segment `..` at byte 1 is not allowed (it reads as a path step)"
     );
     assert_eq!(
         prefix_error("/my svc"),
@@ -153,7 +155,7 @@ fn bad_parts_are_named_with_character_and_position() {
     );
     assert_eq!(
         classify_error(b"/svc/items/ab\x7f"),
-        "key `/svc/items/ab\u{7f}`: item id has forbidden character '\\u{7f}' at byte 13"
+        "key `/svc/items/ab\\u{7f}`: item id has forbidden character '\\u{7f}' at byte 13"
     );
     assert_eq!(
         classify_error(b"/svc/members/#h"),
@@ -205,7 +207,7 @@ fn ids_are_validated_on_their_own() {
         ItemId::new("").unwrap_err(),
         KeyError::EmptyPart {
             key: String::new(),
-            part: apportion_core::keys::Part::Item,
+            part: Part::Item,
             position: 0
         }
     );
@@ -227,6 +229,62 @@ fn ids_are_validated_on_their_own() {
     );
 }
 
+#[test]
+fn dot_ids_are_refused_wherever_they_appear() {
+    assert_eq!(
+        ItemId::new("..").unwrap_err().to_string(),
+        "key `..`: item id `..` at byte 0 is not allowed (it reads as a path step)"
+    );
+    assert_eq!(
+        MemberId::new("eu", ".").unwrap_err().to_string(),
+        "key `eu#.`: suffix `.` at byte 3 is not allowed (it reads as a path step)"
+    );
+    // Read from the store, the same rule: a key written by hand is reported, not used.
+    assert_eq!(
+        classify_error(b"/svc/assign/..#eu#h#00000"),
+        "key `/svc/assign/..#eu#h#00000`: item id `..` at byte 12 is not allowed (it reads as a path step)"
+    );
+    for fine in ["...", ".a", "a.", "a..b"] {
+        assert!(ItemId::new(fine).is_ok(), "{fine}");
+    }
+}
+
+#[test]
+fn ids_longer_than_the_limit_are_refused() {
+    let longest = "x".repeat(MAX_PART_BYTES);
+    assert!(ItemId::new(&longest).is_ok());
+    assert!(MemberId::new(&longest, &longest).is_ok());
+    let long = "é".repeat(MAX_PART_BYTES / 2 + 1);
+    assert_eq!(
+        ItemId::new(&long).unwrap_err(),
+        KeyError::TooLong {
+            key: long.clone(),
+            part: Part::Item,
+            length: MAX_PART_BYTES + 2,
+            position: 0
+        }
+    );
+    let key = format!("/svc/members/eu#{long}");
+    assert!(classify_error(key.as_bytes()).ends_with(&format!(
+        "suffix at byte 16 is {} bytes long; the most is {MAX_PART_BYTES}",
+        MAX_PART_BYTES + 2
+    )));
+    assert!(Prefix::new(&format!("/{long}")).is_err());
+}
+
+#[test]
+fn every_message_is_one_line_with_the_text_escaped() {
+    assert_eq!(
+        ItemId::new("nl\nx").unwrap_err().to_string(),
+        "key `nl\\nx`: item id has forbidden character '\\n' at byte 2"
+    );
+    assert_eq!(prefix_error("svc\n"), "prefix `svc\\n` must start with '/'");
+    assert_eq!(
+        MemberId::new("a\tb", "h").unwrap_err().to_string(),
+        "key `a\\tb#h`: zone has forbidden character '\\t' at byte 1"
+    );
+}
+
 /// Ids from characters around the edges of what is allowed: just above `#`, both sides of
 /// `/`, the top of ASCII, and multi-byte characters.
 fn id() -> impl Strategy<Value = String> {
@@ -237,6 +295,9 @@ fn id() -> impl Strategy<Value = String> {
         1..5,
     )
     .prop_map(|chars| chars.into_iter().collect())
+    .prop_filter("`.` and `..` are not ids", |id: &String| {
+        id != "." && id != ".."
+    })
 }
 
 fn assignment() -> impl Strategy<Value = AssignmentKey> {

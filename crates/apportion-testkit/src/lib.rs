@@ -45,21 +45,38 @@ impl TestEtcd {
     /// # Panics
     /// As [`start`](Self::start).
     pub fn start_cluster(size: usize) -> Vec<TestEtcd> {
+        Self::start_with_ports(|| (0..size).map(|_| (free_port(), free_port())).collect())
+    }
+
+    /// Starts one node serving clients on `client_port`, a port the test chose earlier
+    /// (with [`free_port`]): what should find etcd there (a member told to wait for it)
+    /// can be started before etcd is.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start), and when the port is taken.
+    pub fn start_on(client_port: u16) -> TestEtcd {
+        Self::start_with_ports(|| vec![(client_port, free_port())])
+            .pop()
+            .expect("one node")
+    }
+
+    /// Starts nodes on the (client, peer) ports `ports` gives, asking it again when one
+    /// was taken meanwhile.
+    fn start_with_ports(ports: impl Fn() -> Vec<(u16, u16)>) -> Vec<TestEtcd> {
         for _ in 1..PORT_ATTEMPTS {
-            match Self::try_start_cluster(size) {
+            match Self::try_start_cluster(ports()) {
                 Ok(nodes) => return nodes,
                 Err(log) if log.contains("address already in use") => continue,
                 Err(log) => panic!("etcd could not start; its log:\n{log}"),
             }
         }
-        Self::try_start_cluster(size)
+        Self::try_start_cluster(ports())
             .unwrap_or_else(|log| panic!("etcd could not start; its log:\n{log}"))
     }
 
-    /// One attempt of [`start_cluster`](Self::start_cluster): the nodes, or the log of one
-    /// that did not become healthy.
-    fn try_start_cluster(size: usize) -> Result<Vec<TestEtcd>, String> {
-        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+    /// One attempt of [`start_with_ports`](Self::start_with_ports): the nodes, or the log
+    /// of one that did not become healthy.
+    fn try_start_cluster(ports: Vec<(u16, u16)>) -> Result<Vec<TestEtcd>, String> {
         let cluster = ports
             .iter()
             .enumerate()

@@ -23,7 +23,8 @@ use crate::output::plural;
 pub struct DrainArgs {
     #[command(flatten)]
     target: Target,
-    /// The member to drain, as `ZONE#SUFFIX`.
+    /// The member to drain, as `ZONE#SUFFIX`; one starting with '-' goes after `--`:
+    /// `drain -- -zone#host`.
     #[arg(value_name = "ZONE#SUFFIX", value_parser = parse_member)]
     member: MemberId,
     /// Wait until the member holds no assignment.

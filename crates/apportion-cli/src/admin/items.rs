@@ -26,7 +26,8 @@ pub enum ItemsCommand {
     Put {
         #[command(flatten)]
         target: Target,
-        /// The item id (no '/', no characters at or below '#').
+        /// The item id (no '/', no characters at or below '#', not '.' or '..', at most 256
+        /// bytes); one starting with '-' goes after `--`: `put --replication 1 -- -x`.
         #[arg(value_parser = parse_item)]
         id: ItemId,
         /// How many copies to place (0 parks the item; at most 255).
@@ -44,7 +45,7 @@ pub enum ItemsCommand {
     Rm {
         #[command(flatten)]
         target: Target,
-        /// The item id.
+        /// The item id; one starting with '-' goes after `--`: `rm -- -x`.
         #[arg(value_parser = parse_item)]
         id: ItemId,
     },

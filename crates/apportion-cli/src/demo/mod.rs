@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use apportion::store::MemoryStore;
 
-use crate::connect::reach;
+use crate::connect::{reach, Patience};
 use error::DemoError;
 use plan::{Plan, Size};
 use story::{Outcome, Story};
@@ -62,7 +62,7 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         zones: args.zones,
     };
     if let Err(e) = size.check() {
-        eprintln!("apportion demo: {e}");
+        eprintln!("error: {e}");
         return ExitCode::from(2);
     }
     let plan = Plan::draw(size);
@@ -71,7 +71,7 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         println!("{}", banner(&plan, &args, "the embedded store"));
         Story::tell(MemoryStore::new(), MEMORY_PREFIX, args.lease_ttl, plan).await
     } else {
-        match reach(&args.etcd).await {
+        match reach(&args.etcd, Patience::Brief).await {
             Ok(store) => {
                 let prefix = format!("/apportion-demo-{:08x}", fastrand::u32(..));
                 let place = format!("etcd at {} under {prefix}", args.etcd.join(","));
@@ -92,7 +92,7 @@ pub async fn run(args: DemoArgs) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("apportion demo: {e}");
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

@@ -4,10 +4,13 @@
 //! without `--exec` it only marks each assignment ready (useful to watch the allocation, or
 //! as a stand-in for a service); with `--exec` it runs the command once per item (see
 //! [`exec`]) and marks the assignment ready when the process is. SIGTERM or SIGINT drains
-//! it: its items move to other members first, then it leaves and exits 0. A second signal
-//! leaves at once. A signal during the start stops the member as soon as the start is
-//! over (it then leaves at once), and a member that cannot start leaves nothing behind.
-//! A member whose lease was lost joins again under a new one (`--no-rejoin` exits 1).
+//! it: its items move to other members first, then it leaves and exits 0. Items nobody
+//! else can take do not move, so the drain gives up after `--drain-timeout`: the member
+//! leaves anyway, dropping them, and exits 1. A second signal leaves at once. A member
+//! started before etcd waits for it (`--wait-for-etcd`); a signal meanwhile, or during
+//! the start, stops the member as soon as the start is over (it then leaves at once), and
+//! a member that cannot start leaves nothing behind. A member whose lease was lost joins
+//! again under a new one (`--no-rejoin` exits 1).
 
 mod exec;
 mod marks;
@@ -24,7 +27,8 @@ use apportion::core::keys::{MemberId, Prefix};
 use apportion::core::values::JsonDecoder;
 use apportion::{Member, MemberConfig, MemberOptions};
 
-use crate::connect::reach;
+use crate::connect::{reach, Patience};
+use crate::duration::Span;
 use exec::ExecSpec;
 use output::{Line, Printer};
 use serve::{Ending, Serving};
@@ -45,11 +49,12 @@ pub struct MemberArgs {
     /// The key prefix the cluster lives under.
     #[arg(long, env = "APPORTION_PREFIX", default_value = "/apportion")]
     prefix: String,
-    /// The failure zone this member runs in (a rack, an availability zone).
+    /// The failure zone this member runs in (a rack, an availability zone). A value that
+    /// starts with '-' is given as --zone=-VALUE.
     #[arg(long)]
     zone: String,
     /// What tells this member apart within its zone [default: the host name and a random
-    /// tag].
+    /// tag]. A value that starts with '-' is given as --suffix=-VALUE.
     #[arg(long)]
     suffix: Option<String>,
     /// The most items this member may hold.
@@ -79,12 +84,22 @@ pub struct MemberArgs {
     /// Seconds a process may take to exit after SIGTERM before it is killed.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     grace: u64,
+    /// How long to wait for etcd at start (30s, 5m, or seconds; 0: one attempt), retrying
+    /// with back-off: a member started with its host, before etcd, comes up with etcd.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    wait_for_etcd: Span,
+    /// How long a drain (on SIGTERM or SIGINT) may take (30s, 5m, or seconds). Items move
+    /// only if another member can take them; after this the member leaves anyway, drops
+    /// the items it still holds and exits 1.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    drain_timeout: Span,
     /// Serve Prometheus metrics at http://HOST:PORT/metrics.
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<SocketAddr>,
 }
 
-/// Runs the member until it has drained (exit 0) or cannot go on (exit 1).
+/// Runs the member until it has drained (exit 0), or cannot go on or had to drop items
+/// (exit 1).
 pub async fn run(args: MemberArgs) -> ExitCode {
     let mut signals = match Signals::install() {
         Ok(signals) => signals,
@@ -105,7 +120,7 @@ pub async fn run(args: MemberArgs) -> ExitCode {
         }
     }
     let store = tokio::select! {
-        store = reach(&args.etcd) => match store {
+        store = reach(&args.etcd, Patience::Announced(args.wait_for_etcd.0)) => match store {
             Ok(store) => store,
             Err(e) => return fail(1, &e),
         },
@@ -157,10 +172,8 @@ pub async fn run(args: MemberArgs) -> ExitCode {
             Err(e) => fail(1, &format!("cannot leave: {e}")),
         };
     }
-    match Serving::new(member, exec, printer, signals, !args.no_rejoin)
-        .run()
-        .await
-    {
+    let serving = Serving::new(member, exec, printer, signals, !args.no_rejoin);
+    match serving.run(args.drain_timeout).await {
         Ending::Drained => ExitCode::SUCCESS,
         Ending::Gone => {
             eprintln!(
@@ -169,13 +182,22 @@ pub async fn run(args: MemberArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ending::Abandoned => fail(1, "left before draining finished (second signal)"),
+        Ending::TimedOut { held } => fail(
+            1,
+            &format!(
+                "the drain did not finish within {}: left holding {held} item{}, dropped without another copy ready",
+                args.drain_timeout,
+                if held == 1 { "" } else { "s" }
+            ),
+        ),
         Ending::Failed(reason) => fail(1, &reason),
     }
 }
 
-/// Prints `apportion member: MESSAGE` on stderr and returns the exit code.
+/// Prints `error: MESSAGE` on stderr, the one error style of every command, and returns
+/// the exit code.
 fn fail(code: u8, message: &str) -> ExitCode {
-    eprintln!("apportion member: {message}");
+    eprintln!("error: {message}");
     ExitCode::from(code)
 }
 

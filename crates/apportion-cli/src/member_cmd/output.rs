@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use apportion::core::keys::{ItemId, Slot};
 use apportion::Event;
+
+use crate::duration::Span;
 use serde_json::{json, Value};
 
 /// Something worth a line.
@@ -59,6 +61,8 @@ pub enum Line<'a> {
     Draining {
         /// The signal's name.
         signal: &'a str,
+        /// How long the drain may take before the member leaves anyway.
+        timeout: Span,
     },
     /// The member left the cluster.
     Left,
@@ -129,9 +133,10 @@ pub fn to_text(line: &Line<'_>) -> String {
         ),
         Line::Stopped { item } => format!("stopped process for {item}"),
         Line::Released { item } => format!("released {item}"),
-        Line::Draining { signal } => {
-            format!("{signal}: draining, items move away first (send it again to leave at once)")
-        }
+        Line::Draining { signal, timeout } => format!(
+            "{signal}: draining, items move away first if another member can take them; \
+             leaving anyway after {timeout} (send it again to leave at once)"
+        ),
         Line::Left => "left the cluster".into(),
         Line::Rejoined { reason, lease } => {
             format!("session lost ({reason}); joined again under lease {lease:x}")
@@ -181,7 +186,9 @@ pub fn to_json(line: &Line<'_>) -> Value {
         }),
         Line::Stopped { item } => json!({"event": "process_stopped", "item": item.as_str()}),
         Line::Released { item } => json!({"event": "released", "item": item.as_str()}),
-        Line::Draining { signal } => json!({"event": "draining", "signal": signal}),
+        Line::Draining { signal, timeout } => json!({
+            "event": "draining", "signal": signal, "timeout_secs": timeout.0.as_secs_f64()
+        }),
         Line::Left => json!({"event": "left"}),
         Line::Rejoined { reason, lease } => {
             json!({"event": "rejoined", "reason": reason, "lease": lease})

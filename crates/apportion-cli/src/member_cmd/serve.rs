@@ -24,6 +24,7 @@ use super::marks::{Marks, Written};
 use super::output::{Line, Printer};
 use super::prometheus;
 use super::signals::Signals;
+use crate::duration::Span;
 
 /// The longest pause between two attempts to join again after the lease was lost.
 const MAX_REJOIN_BACKOFF: Duration = Duration::from_secs(10);
@@ -35,6 +36,12 @@ pub enum Ending {
     Drained,
     /// Left on a second signal, before draining finished.
     Abandoned,
+    /// Left when the drain timeout ran out, still holding `held` items that no other
+    /// member could take.
+    TimedOut {
+        /// The items held when it left.
+        held: usize,
+    },
     /// The lease ended while draining (or while joining again after it ended, when a
     /// signal came): the member holds nothing, and there is nothing to leave.
     Gone,
@@ -87,9 +94,11 @@ impl Serving {
         }
     }
 
-    /// Runs until drained, abandoned or failed; stops every process before returning.
-    pub async fn run(mut self) -> Ending {
-        let ending = self.serve().await;
+    /// Runs until drained, abandoned, timed out or failed; stops every process before
+    /// returning. A drain that has not finished `drain_timeout` after the signal leaves
+    /// anyway: a member that nobody can take over from would otherwise never stop.
+    pub async fn run(mut self, drain_timeout: Span) -> Ending {
+        let ending = self.serve(drain_timeout).await;
         if let Some(supervisor) = self.supervisor.take() {
             supervisor.shut_down().await;
             while let Ok(notice) = self.notices.try_recv() {
@@ -108,8 +117,11 @@ impl Serving {
         }
     }
 
-    async fn serve(&mut self) -> Ending {
+    async fn serve(&mut self, drain_timeout: Span) -> Ending {
         let mut draining = false;
+        // Set when a signal starts the drain; its branch below is off until then.
+        let deadline = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(deadline);
         loop {
             let signalled = tokio::select! {
                 event = self.member.next_event() => {
@@ -139,13 +151,22 @@ impl Serving {
                     None
                 }
                 name = self.signals.next() => Some(name),
+                () = &mut deadline, if draining => {
+                    return Ending::TimedOut { held: self.held.len() };
+                }
             };
             if let Some(name) = signalled {
                 if draining {
                     return Ending::Abandoned;
                 }
                 draining = true;
-                self.printer.print(&Line::Draining { signal: name });
+                deadline
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + drain_timeout.0);
+                self.printer.print(&Line::Draining {
+                    signal: name,
+                    timeout: drain_timeout,
+                });
                 if let Err(e) = self.member.begin_drain().await {
                     return Ending::Failed(format!("cannot start draining: {e}"));
                 }
