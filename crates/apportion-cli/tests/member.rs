@@ -577,14 +577,33 @@ async fn a_member_paused_past_its_lease_joins_again() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     signal(&member.child, libc::SIGCONT);
-    eventually("the member to join again and be assigned", wait, || {
-        let lines = member.lines();
-        let rejoined = lines
-            .iter()
-            .position(|l| l.contains("joined again under lease"));
-        rejoined.is_some_and(|at| lines[at..].iter().any(|l| l.starts_with("assigned a")))
-    })
+    // Joined again, given the item, and marked it ready through the new session.
+    eventually(
+        "the member to join again, be assigned and mark it ready",
+        wait,
+        || {
+            let lines = member.lines();
+            let rejoined = lines
+                .iter()
+                .position(|l| l.contains("joined again under lease"));
+            rejoined.is_some_and(|at| {
+                let after = &lines[at..];
+                after.iter().any(|l| l.starts_with("assigned a"))
+                    && after.iter().any(|l| l == "ready: a")
+            })
+        },
+    )
     .await;
+    let copies = store
+        .range(KeyRange::prefix(format!("{PREFIX}/assign/a#")))
+        .await
+        .unwrap()
+        .kvs;
+    let ready = copies.iter().any(|kv| {
+        let status: serde_json::Value = serde_json::from_slice(&kv.value).unwrap();
+        status["ready"] == true
+    });
+    assert!(ready, "{copies:?}");
     let printed = member.lines();
     assert!(
         printed.iter().any(|l| l.starts_with("fenced")),

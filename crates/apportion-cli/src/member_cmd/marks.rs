@@ -98,12 +98,4 @@ impl Marks {
             return written;
         }
     }
-
-    /// Drops every write in flight or asked for (a new session starts from nothing).
-    pub fn clear(&mut self) {
-        self.in_flight.abort_all();
-        self.in_flight.detach_all();
-        self.tasks.clear();
-        self.queued.clear();
-    }
 }

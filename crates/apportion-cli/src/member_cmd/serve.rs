@@ -181,7 +181,6 @@ impl Serving {
         let reason = self.session_error();
         self.held.clear();
         self.ready.clear();
-        self.marks.clear();
         self.releasing.clear();
         if let Some(supervisor) = &mut self.supervisor {
             supervisor.stop_all();
@@ -195,6 +194,9 @@ impl Serving {
             match joined {
                 Ok(()) => {
                     self.fenced = false;
+                    // The old session's handle writes nothing any more: marks go through
+                    // the new one (dropping the old marks aborts what they had in flight).
+                    self.marks = Marks::new(self.member.handle());
                     let lease = self.member.lease().id;
                     self.printer.print(&Line::Rejoined {
                         reason: &reason,
@@ -332,9 +334,10 @@ impl Serving {
         match written.result {
             Ok(()) if written.ready => self.printer.print(&Line::Ready { item }),
             Ok(()) => {}
-            // Moved on already (the revoke is on its way), or fenced (the marks are
-            // written again once the assignments are replayed).
-            Err(Error::NotAssigned { .. } | Error::Fenced { .. }) => {}
+            // Moved on already (the revoke is on its way), fenced (the marks are written
+            // again once the assignments are replayed), or the session ended (a new one
+            // starts from nothing).
+            Err(Error::NotAssigned { .. } | Error::Fenced { .. } | Error::LeaseLost { .. }) => {}
             Err(e) => tracing::warn!(%item, error = %e, "cannot write the assignment's status"),
         }
     }
