@@ -78,7 +78,10 @@ fn items_and_a_member_over_tls_with_a_user() {
     assert_eq!(refused.code, 1);
     assert_eq!(refused.stderr.lines().count(), 1, "{}", refused.stderr);
     assert!(
-        refused.stderr.starts_with("error: ") && refused.stderr.contains("authentication failed"),
+        refused.stderr.starts_with("error: etcd at ")
+            && refused
+                .stderr
+                .contains("access refused: etcdserver: authentication failed"),
         "{}",
         refused.stderr
     );

@@ -162,6 +162,9 @@ pub(super) fn classify(e: etcd_client::Error) -> StoreError {
     match e {
         E::GRpcStatus(status) => {
             let message = status.message();
+            // The message and its causes (a refused certificate is only among them); the
+            // status's `Display` would add its code, details and metadata, noise in one line.
+            let text = with_causes(message.to_string(), std::error::Error::source(&status));
             if let Some((size, limit)) = too_large(message) {
                 StoreError::ResponseTooLarge { size, limit }
             } else if message.contains("lease not found") {
@@ -178,16 +181,16 @@ pub(super) fn classify(e: etcd_client::Error) -> StoreError {
                 }
             } else if message.contains("too many operations") {
                 StoreError::Other(message.to_string())
-            } else if message.contains("authentication failed")
-                || refused_certificate(&describe(&status))
-            {
+            } else if message.contains("authentication failed") {
                 // etcd refuses a wrong password as an invalid argument.
-                StoreError::Auth(describe(&status))
+                StoreError::Auth(message.to_string())
+            } else if refused_certificate(&text) {
+                StoreError::Auth(text)
             } else {
                 // gRPC codes: 3 invalid argument, 4 deadline exceeded, 7 permission denied,
                 // 14 unavailable, 16 unauthenticated.
                 match i32::from(status.code()) {
-                    4 | 14 => StoreError::Unavailable(describe(&status)),
+                    4 | 14 => StoreError::Unavailable(text),
                     3 => StoreError::InvalidArgument(message.to_string()),
                     7 | 16 => StoreError::Auth(message.to_string()),
                     _ => StoreError::Other(message.to_string()),
@@ -221,8 +224,11 @@ fn refused_certificate(text: &str) -> bool {
 /// An error and its causes on one line: the cause of a transport failure (a refused
 /// certificate, a refused connection) is only in the chain.
 fn describe(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
+    with_causes(e.to_string(), e.source())
+}
+
+/// `text`, then each cause from `source` on that it does not already say.
+fn with_causes(mut text: String, mut source: Option<&dyn std::error::Error>) -> String {
     while let Some(cause) = source {
         let cause = cause.to_string();
         if !text.contains(&cause) {
