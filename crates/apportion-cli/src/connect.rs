@@ -7,11 +7,17 @@
 //! happened. How long it keeps trying is the caller's choice ([`Patience`]): an admin
 //! command gives a restarting etcd a few seconds, quietly; a member started by a
 //! supervisor before etcd (a host booting) waits much longer and says what it waits for.
+//! A refused password or certificate is not retried: it is said at once.
+//!
+//! The TLS and authentication flags ([`Security`]) are shared by every command that talks
+//! to etcd. The password is never a flag (it would show in `ps` and shell history): it comes
+//! from a file or from `$APPORTION_ETCD_PASSWORD`.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use apportion_core::keys::Prefix;
-use apportion_store::{EtcdStore, KeyRange, Store};
+use apportion_store::{ClientCert, EtcdOptions, EtcdStore, KeyRange, Store, StoreError, Tls};
 use clap::Args;
 
 use crate::duration::Span;
@@ -51,6 +57,127 @@ pub struct Target {
         value_parser = parse_prefix
     )]
     pub prefix: Prefix,
+
+    #[command(flatten)]
+    pub security: Security,
+}
+
+/// The environment variable holding the password of `--user`, when no `--password-file`
+/// is given.
+const PASSWORD_ENV: &str = "APPORTION_ETCD_PASSWORD";
+
+/// The flags for an etcd with TLS and/or authentication, shared by every command that
+/// talks to etcd.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Security {
+    /// CA certificate (PEM) that signed etcd's server certificate; required with https://
+    /// endpoints.
+    #[arg(long, value_name = "FILE", env = "APPORTION_ETCD_CACERT")]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate (PEM), for an etcd that requires one (--client-cert-auth).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "APPORTION_ETCD_CERT",
+        requires = "key",
+        requires = "cacert"
+    )]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "APPORTION_ETCD_KEY",
+        requires = "cert"
+    )]
+    pub key: Option<PathBuf>,
+    /// etcd user to authenticate as; the password comes from --password-file or
+    /// $APPORTION_ETCD_PASSWORD.
+    #[arg(long, value_name = "NAME", env = "APPORTION_ETCD_USER")]
+    pub user: Option<String>,
+    /// File holding the password of --user (one line).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "APPORTION_ETCD_PASSWORD_FILE",
+        requires = "user"
+    )]
+    pub password_file: Option<PathBuf>,
+}
+
+impl Security {
+    /// The store's options for `endpoints`, with the files read; the message (a bad
+    /// argument: exit 2) names the file or flag at fault. Checked here, before any
+    /// attempt, so a mistake is one line at once rather than a failure after retries.
+    pub fn options(&self, endpoints: &[String]) -> std::result::Result<EtcdOptions, String> {
+        let https = endpoints.iter().find(|e| e.starts_with("https://"));
+        let http = endpoints.iter().find(|e| e.starts_with("http://"));
+        let tls = match (&self.cacert, https, http) {
+            (None, Some(url), _) => {
+                return Err(format!(
+                    "{url} uses TLS: give the CA certificate that signed etcd's certificate                      with --cacert FILE"
+                ))
+            }
+            (Some(_), _, Some(url)) => {
+                return Err(format!(
+                    "--cacert is for https:// endpoints, but {url} is http://"
+                ))
+            }
+            (None, None, _) => None,
+            (Some(ca), _, None) => Some(Tls {
+                ca_pem: read(ca, "--cacert")?,
+                client: match (&self.cert, &self.key) {
+                    (Some(cert), Some(key)) => Some(ClientCert {
+                        cert_pem: read(cert, "--cert")?,
+                        key_pem: read(key, "--key")?,
+                    }),
+                    _ => None,
+                },
+            }),
+        };
+        let user = match &self.user {
+            None => None,
+            Some(name) => Some((name.clone(), self.password()?)),
+        };
+        Ok(EtcdOptions { tls, user })
+    }
+
+    /// The password of `--user`: the first line of `--password-file`, else
+    /// `$APPORTION_ETCD_PASSWORD`.
+    fn password(&self) -> std::result::Result<String, String> {
+        if let Some(file) = &self.password_file {
+            let bytes = read(file, "--password-file")?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| format!("--password-file {}: not UTF-8 text", file.display()))?;
+            return Ok(text.lines().next().unwrap_or_default().to_owned());
+        }
+        std::env::var(PASSWORD_ENV).map_err(|_| {
+            format!("--user needs a password: give --password-file FILE or set ${PASSWORD_ENV}")
+        })
+    }
+
+    /// These flags as arguments again, for a child `apportion member` (the password's
+    /// variable is inherited with the environment).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        let mut flag = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                args.push(format!("--{name}={value}"));
+            }
+        };
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        flag("cacert", path(&self.cacert));
+        flag("cert", path(&self.cert));
+        flag("key", path(&self.key));
+        flag("user", self.user.clone());
+        flag("password-file", path(&self.password_file));
+        args
+    }
+}
+
+/// The contents of the file given with `flag`; the message names both and the reason.
+fn read(path: &Path, flag: &str) -> std::result::Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {flag} {}: {e}", path.display()))
 }
 
 /// Accepts `http://` and `https://` URLs, so a typo fails at once with exit 2 instead of
@@ -74,8 +201,13 @@ fn parse_prefix(text: &str) -> Result<Prefix, String> {
 
 impl Target {
     /// Connects to etcd and checks that it answers (see [`reach`]).
+    /// A bad TLS or user flag is an input error (exit 2).
     pub async fn connect(&self) -> Result<EtcdStore> {
-        reach(&self.endpoints, Patience::Brief)
+        let options = self
+            .security
+            .options(&self.endpoints)
+            .map_err(CliError::Input)?;
+        reach(&self.endpoints, &options, Patience::Brief)
             .await
             .map_err(CliError::failed)
     }
@@ -96,8 +228,11 @@ pub enum Patience {
 /// Connects to etcd at `endpoints` and proves the connection with one read, retrying with
 /// backoff for as long as `patience` allows, so that an unreachable or mistyped endpoint
 /// is one clear line (naming the endpoints and the attempts), not a command that hangs.
+/// A refusal of the credentials or options is not retried: it would only be refused
+/// again.
 pub async fn reach(
     endpoints: &[String],
+    options: &EtcdOptions,
     patience: Patience,
 ) -> std::result::Result<EtcdStore, String> {
     let (retry_for, announced) = match patience {
@@ -109,7 +244,7 @@ pub async fn reach(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let error = match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt(endpoints)).await {
+        let error = match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt(endpoints, options)).await {
             Ok(Ok(store)) => {
                 if announced && attempts > 1 {
                     eprintln!(
@@ -120,7 +255,10 @@ pub async fn reach(
                 }
                 return Ok(store);
             }
-            Ok(Err(e)) => e,
+            Ok(Err(e @ (StoreError::Auth(_) | StoreError::InvalidArgument(_)))) => {
+                return Err(format!("etcd at {}: {e}", endpoints.join(",")))
+            }
+            Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {ATTEMPT_TIMEOUT:?}"),
         };
         let waited = started.elapsed();
@@ -144,13 +282,11 @@ pub async fn reach(
 }
 
 /// One attempt: connect, then read one key to prove the server answers.
-async fn attempt(endpoints: &[String]) -> std::result::Result<EtcdStore, String> {
-    let store = EtcdStore::connect(endpoints)
-        .await
-        .map_err(|e| e.to_string())?;
-    store
-        .range(KeyRange::key("/"))
-        .await
-        .map_err(|e| e.to_string())?;
+async fn attempt(
+    endpoints: &[String],
+    options: &EtcdOptions,
+) -> std::result::Result<EtcdStore, StoreError> {
+    let store = EtcdStore::connect_with(endpoints, options.clone()).await?;
+    store.range(KeyRange::key("/")).await?;
     Ok(store)
 }

@@ -51,6 +51,11 @@ pub enum StoreError {
         /// The most bytes the client accepts in one response.
         limit: u64,
     },
+    /// The store refused who we are: a wrong user or password, a user without the
+    /// permission, or a certificate refused in the TLS handshake (either side's). Retrying
+    /// will not help, so it is not `Unavailable`: the configuration must change.
+    #[error("access refused: {0}")]
+    Auth(String),
     /// The store could not be reached or did not answer in time; the call may be retried.
     #[error("store unavailable: {0}")]
     Unavailable(String),

@@ -23,7 +23,7 @@ mod watch;
 mod wire;
 
 pub use error::StoreError;
-pub use etcd::EtcdStore;
+pub use etcd::{ClientCert, EtcdOptions, EtcdStore, Tls};
 pub use keyspace::{Decode, Entry, KeySpace, KeySpaceOptions, Observer, Snapshot};
 pub use lease::{renewal_period, KeepAlive, LeaseStatus};
 pub use memory::MemoryStore;

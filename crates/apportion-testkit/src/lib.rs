@@ -4,6 +4,14 @@
 //! [`TestEtcd::start_cluster`]; each node runs from `PATH` with a temporary data directory,
 //! is ready when the call returns, and is killed and cleaned up when dropped. Without an `etcd` binary the test fails, naming the package to install: a suite
 //! that silently skips its etcd half would prove nothing.
+//!
+//! A node can also serve clients over TLS only, requiring client certificates, as
+//! production etcd does ([`TestEtcd::start_tls`] with [`TestCerts`], made fresh for each
+//! test), and have authentication enabled ([`TestEtcd::enable_auth`]).
+
+mod tls;
+
+pub use tls::TestCerts;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -28,6 +36,9 @@ pub struct TestEtcd {
     peer_port: u16,
     /// The `--initial-cluster` list: every node's name and peer URL.
     cluster: String,
+    /// With TLS: the certificates, and the plain-HTTP port of its health check (the
+    /// client port speaks only TLS).
+    tls: Option<(TestCerts, u16)>,
 }
 
 impl TestEtcd {
@@ -45,7 +56,10 @@ impl TestEtcd {
     /// # Panics
     /// As [`start`](Self::start).
     pub fn start_cluster(size: usize) -> Vec<TestEtcd> {
-        Self::start_with_ports(|| (0..size).map(|_| (free_port(), free_port())).collect())
+        Self::start_with_ports(
+            || (0..size).map(|_| (free_port(), free_port())).collect(),
+            None,
+        )
     }
 
     /// Starts one node serving clients on `client_port`, a port the test chose earlier
@@ -55,28 +69,46 @@ impl TestEtcd {
     /// # Panics
     /// As [`start`](Self::start), and when the port is taken.
     pub fn start_on(client_port: u16) -> TestEtcd {
-        Self::start_with_ports(|| vec![(client_port, free_port())])
+        Self::start_with_ports(|| vec![(client_port, free_port())], None)
+            .pop()
+            .expect("one node")
+    }
+
+    /// Starts one node that serves clients over TLS only, with the server certificate of
+    /// `certs`, and accepts only clients presenting a certificate signed by their CA
+    /// (`--client-cert-auth`); its [`endpoint`](Self::endpoint) is an `https://` URL.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn start_tls(certs: &TestCerts) -> TestEtcd {
+        Self::start_with_ports(|| vec![(free_port(), free_port())], Some(certs))
             .pop()
             .expect("one node")
     }
 
     /// Starts nodes on the (client, peer) ports `ports` gives, asking it again when one
-    /// was taken meanwhile.
-    fn start_with_ports(ports: impl Fn() -> Vec<(u16, u16)>) -> Vec<TestEtcd> {
+    /// was taken meanwhile; with `certs`, over TLS.
+    fn start_with_ports(
+        ports: impl Fn() -> Vec<(u16, u16)>,
+        certs: Option<&TestCerts>,
+    ) -> Vec<TestEtcd> {
         for _ in 1..PORT_ATTEMPTS {
-            match Self::try_start_cluster(ports()) {
+            match Self::try_start_cluster(ports(), certs) {
                 Ok(nodes) => return nodes,
                 Err(log) if log.contains("address already in use") => continue,
                 Err(log) => panic!("etcd could not start; its log:\n{log}"),
             }
         }
-        Self::try_start_cluster(ports())
+        Self::try_start_cluster(ports(), certs)
             .unwrap_or_else(|log| panic!("etcd could not start; its log:\n{log}"))
     }
 
     /// One attempt of [`start_with_ports`](Self::start_with_ports): the nodes, or the log
     /// of one that did not become healthy.
-    fn try_start_cluster(ports: Vec<(u16, u16)>) -> Result<Vec<TestEtcd>, String> {
+    fn try_start_cluster(
+        ports: Vec<(u16, u16)>,
+        certs: Option<&TestCerts>,
+    ) -> Result<Vec<TestEtcd>, String> {
         let cluster = ports
             .iter()
             .enumerate()
@@ -96,6 +128,7 @@ impl TestEtcd {
                 client_port,
                 peer_port,
                 cluster: cluster.clone(),
+                tls: certs.map(|c| (c.clone(), free_port())),
             })
             .collect();
         // Every node must be running before any can become healthy: a quorum is needed.
@@ -108,9 +141,55 @@ impl TestEtcd {
         Ok(nodes)
     }
 
-    /// The client URL, for example `http://127.0.0.1:40123`.
+    /// The client URL, for example `http://127.0.0.1:40123` (`https://` with TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
+    }
+
+    /// The port of the node's plain-HTTP health check: the client port, unless that
+    /// speaks TLS.
+    fn health_port(&self) -> u16 {
+        self.tls
+            .as_ref()
+            .map_or(self.client_port, |(_, port)| *port)
+    }
+
+    /// Enables authentication, as an operator would: adds the user `root` with `password`
+    /// and the `root` role (etcd refuses to enable authentication without them), then
+    /// enables it. From then on every client must log in. Connects over TLS with the
+    /// node's client certificate if it was started with TLS.
+    ///
+    /// # Panics
+    /// When etcd refuses any step.
+    pub async fn enable_auth(&self, password: &str) {
+        let mut options = etcd_client::ConnectOptions::new();
+        if let Some((certs, _)) = &self.tls {
+            let pem = |path: PathBuf| TestCerts::read(&path);
+            options = options.with_tls(
+                etcd_client::TlsOptions::new()
+                    .ca_certificate(etcd_client::Certificate::from_pem(pem(certs.ca_file())))
+                    .identity(etcd_client::Identity::from_pem(
+                        pem(certs.client_cert_file()),
+                        pem(certs.client_key_file()),
+                    )),
+            );
+        }
+        let mut client = etcd_client::Client::connect([self.endpoint()], Some(options))
+            .await
+            .expect("cannot connect to the test etcd");
+        client
+            .user_add("root", password, None)
+            .await
+            .expect("cannot add the user root");
+        client
+            .user_grant_role("root", "root")
+            .await
+            .expect("cannot grant the role root");
+        client
+            .auth_enable()
+            .await
+            .expect("cannot enable authentication");
     }
 
     /// Kills the server (SIGKILL) without removing its data, as a crash would.
@@ -136,7 +215,8 @@ impl TestEtcd {
         self.child.is_some()
     }
 
-    /// Whether this node is the cluster's raft leader, as its own status report says.
+    /// Whether this node is the cluster's raft leader, as its own status report says (on
+    /// its plain-HTTP gateway: not for a node started with TLS).
     pub fn is_leader(&self) -> bool {
         let status = post(self.client_port, "/v3/maintenance/status", "{}");
         let member = json_field(&status, "member_id");
@@ -158,7 +238,16 @@ impl TestEtcd {
             .append(true)
             .open(self.log_path())
             .expect("cannot create the etcd log file");
-        let child = Command::new("etcd")
+        let mut command = Command::new("etcd");
+        if let Some((certs, health_port)) = &self.tls {
+            command
+                .args(certs.server_flags())
+                .arg("--client-cert-auth")
+                .arg(format!(
+                    "--listen-metrics-urls=http://127.0.0.1:{health_port}"
+                ));
+        }
+        let child = command
             .arg(format!("--name={}", self.name))
             .arg(format!(
                 "--data-dir={}",
@@ -196,7 +285,7 @@ impl TestEtcd {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
                 return Err(format!("exited with {status} during start\n{}", self.log()));
             }
-            if health_ok(self.client_port) {
+            if health_ok(self.health_port()) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));

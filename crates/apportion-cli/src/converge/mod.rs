@@ -63,6 +63,8 @@ pub struct ConvergeArgs {
     /// etcd endpoint (ignored with --memory).
     #[arg(long, default_value = "http://127.0.0.1:2379")]
     etcd: String,
+    #[command(flatten)]
+    security: crate::connect::Security,
     /// Key prefix; everything under it is deleted first.
     #[arg(long, default_value = "/apportion-bench")]
     prefix: String,
@@ -187,8 +189,9 @@ pub async fn run(args: &ConvergeArgs) -> Result<(), String> {
         .await?;
         return measure(store, "memory", view, members, args).await;
     }
+    let options = args.security.options(std::slice::from_ref(&args.etcd))?;
     let connect = || async {
-        EtcdStore::connect(&[&args.etcd])
+        EtcdStore::connect_with(&[&args.etcd], options.clone())
             .await
             .map_err(|e| format!("{e} (start etcd, or use --memory)"))
     };

@@ -112,6 +112,7 @@ impl Processes {
             command
                 .arg("member")
                 .args(["--etcd", &args.etcd, "--prefix", &args.prefix])
+                .args(args.security.to_args())
                 .args(["--zone", &zone, "--suffix", &suffix])
                 .args(["--lease-ttl", &args.lease_ttl.to_string()])
                 .args(["--item-limit", &args.item_limit().to_string()])

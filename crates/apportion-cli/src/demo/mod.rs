@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use apportion::store::MemoryStore;
 
-use crate::connect::{reach, Patience};
+use crate::connect::{reach, Patience, Security};
 use error::DemoError;
 use plan::{Plan, Size};
 use story::{Outcome, Story};
@@ -48,6 +48,8 @@ pub struct DemoArgs {
     /// end.
     #[arg(long, value_name = "URL", value_delimiter = ',')]
     etcd: Vec<String>,
+    #[command(flatten)]
+    security: Security,
     /// The members' lease TTL in seconds: how long a crashed member keeps its items.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i64).range(1..=60))]
     lease_ttl: i64,
@@ -65,13 +67,20 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
+    let options = match args.security.options(&args.etcd) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let plan = Plan::draw(size);
     let started = Instant::now();
     let told = if args.etcd.is_empty() {
         println!("{}", banner(&plan, &args, "the embedded store"));
         Story::tell(MemoryStore::new(), MEMORY_PREFIX, args.lease_ttl, plan).await
     } else {
-        match reach(&args.etcd, Patience::Brief).await {
+        match reach(&args.etcd, &options, Patience::Brief).await {
             Ok(store) => {
                 let prefix = format!("/apportion-demo-{:08x}", fastrand::u32(..));
                 let place = format!("etcd at {} under {prefix}", args.etcd.join(","));

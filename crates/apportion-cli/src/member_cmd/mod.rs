@@ -27,7 +27,7 @@ use apportion::core::keys::{MemberId, Prefix};
 use apportion::core::values::JsonDecoder;
 use apportion::{Member, MemberConfig, MemberOptions};
 
-use crate::connect::{reach, Patience};
+use crate::connect::{reach, Patience, Security};
 use crate::duration::Span;
 use exec::ExecSpec;
 use output::{Line, Printer};
@@ -46,6 +46,8 @@ pub struct MemberArgs {
         default_value = "http://127.0.0.1:2379"
     )]
     etcd: Vec<String>,
+    #[command(flatten)]
+    security: Security,
     /// The key prefix the cluster lives under.
     #[arg(long, env = "APPORTION_PREFIX", default_value = "/apportion")]
     prefix: String,
@@ -113,6 +115,10 @@ pub async fn run(args: MemberArgs) -> ExitCode {
     if let Err(e) = Prefix::new(&args.prefix) {
         return fail(2, &format!("invalid --prefix: {e}"));
     }
+    let options = match args.security.options(&args.etcd) {
+        Ok(options) => options,
+        Err(e) => return fail(2, &e),
+    };
     init_logging();
     if let Some(addr) = args.metrics_addr {
         if let Err(e) = prometheus::serve(addr) {
@@ -120,7 +126,7 @@ pub async fn run(args: MemberArgs) -> ExitCode {
         }
     }
     let store = tokio::select! {
-        store = reach(&args.etcd, Patience::Announced(args.wait_for_etcd.0)) => match store {
+        store = reach(&args.etcd, &options, Patience::Announced(args.wait_for_etcd.0)) => match store {
             Ok(store) => store,
             Err(e) => return fail(1, &e),
         },

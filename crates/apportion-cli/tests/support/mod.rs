@@ -64,7 +64,12 @@ pub struct Running {
 impl Running {
     /// Starts `apportion ARGS` against `etcd` with its stdout piped.
     pub fn start(etcd: &str, args: &[&str]) -> Running {
-        let mut child = command(etcd, args)
+        Self::spawn(command(etcd, args))
+    }
+
+    /// Starts `command` (made by [`command`], with more set) with its stdout piped.
+    pub fn spawn(mut command: Command) -> Running {
+        let mut child = command
             .stdout(Stdio::piped())
             .spawn()
             .expect("cannot start the apportion binary");

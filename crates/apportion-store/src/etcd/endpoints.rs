@@ -17,18 +17,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{Client, ConnectOptions};
+use tokio::sync::OnceCell;
 
+use super::options::EtcdOptions;
 use crate::error::StoreError;
 use crate::types::Result;
 
 /// How long a single request may take before it counts as unavailable.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One endpoint: its URL and its connection (the connections are opened lazily, on first
-/// use, and re-opened by the client after a failure).
+/// One endpoint: its URL and its client, made on first use. The client opens its
+/// connection lazily and re-opens it after a failure, but with a user it authenticates as
+/// it is made: made at once, a node that is down would fail the whole store.
 struct Node {
     url: String,
-    client: Client,
+    client: OnceCell<Client>,
 }
 
 /// A set of connections, one per endpoint, sharing the choice of the endpoint to use.
@@ -36,29 +39,39 @@ struct Node {
 pub(super) struct Endpoints {
     nodes: Arc<[Node]>,
     current: Arc<AtomicUsize>,
+    options: Arc<EtcdOptions>,
 }
 
 impl Endpoints {
-    /// Opens a connection to each of `urls`.
-    pub(super) async fn open(urls: &[String]) -> Result<Self> {
-        let mut nodes = Vec::with_capacity(urls.len());
-        for url in urls {
-            nodes.push(Node {
+    /// A connection to each of `urls`, made with `options` when first used.
+    pub(super) fn new(urls: &[String], options: Arc<EtcdOptions>) -> Self {
+        let nodes: Vec<Node> = urls
+            .iter()
+            .map(|url| Node {
                 url: url.clone(),
-                client: open(url).await?,
-            });
-        }
-        Ok(Endpoints {
+                client: OnceCell::new(),
+            })
+            .collect();
+        Endpoints {
             nodes: nodes.into(),
             current: Arc::new(AtomicUsize::new(0)),
-        })
+            options,
+        }
     }
 
     /// The client of the endpoint in use, for streams that fail over by themselves (they
-    /// call [`failed`](Self::failed) when their endpoint fails them).
-    pub(super) fn client(&self) -> (usize, Client) {
+    /// call [`failed`](Self::failed) when their endpoint fails them). Making the client
+    /// fails as a call does: unavailable if the endpoint cannot be reached to
+    /// authenticate.
+    pub(super) async fn client(&self) -> (usize, Result<Client>) {
         let index = self.current.load(Ordering::Relaxed) % self.nodes.len();
-        (index, self.nodes[index].client.clone())
+        let node = &self.nodes[index];
+        let client = node
+            .client
+            .get_or_try_init(|| open(&node.url, &self.options))
+            .await
+            .cloned();
+        (index, client)
     }
 
     /// Moves off endpoint `index` after it failed a call, unless another caller has
@@ -81,8 +94,12 @@ impl Endpoints {
     {
         let mut failures = Vec::new();
         for _ in 0..self.nodes.len() {
-            let (index, client) = self.client();
-            match within_deadline(request(client)).await {
+            let (index, client) = self.client().await;
+            let result = match client {
+                Ok(client) => within_deadline(request(client)).await,
+                Err(e) => Err(e),
+            };
+            match result {
                 Err(StoreError::Unavailable(reason)) => {
                     tracing::debug!(endpoint = %self.nodes[index].url, %reason, "etcd endpoint unavailable; trying the next");
                     failures.push(format!("{}: {reason}", self.nodes[index].url));
@@ -95,15 +112,23 @@ impl Endpoints {
     }
 }
 
-/// Opens the connection to one endpoint.
-async fn open(url: &str) -> Result<Client> {
-    let options = ConnectOptions::new()
+/// Makes the client of one endpoint, authenticating with a user. Without one, nothing is
+/// sent yet, so a failure is in the options (a URL or certificate etcd-client refuses):
+/// an invalid argument, not worth retrying.
+async fn open(url: &str, options: &EtcdOptions) -> Result<Client> {
+    let base = ConnectOptions::new()
         .with_connect_timeout(Duration::from_secs(5))
         .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5))
         .with_keep_alive_while_idle(true);
-    Client::connect([url], Some(options))
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("cannot connect to etcd at {url}: {e}")))
+    let connect = Client::connect([url], Some(options.apply(base)));
+    match within_deadline(async { Ok(connect.await) }).await? {
+        Ok(client) => Ok(client),
+        Err(e @ etcd_client::Error::GRpcStatus(_)) => Err(super::classify(e)),
+        Err(e) => Err(StoreError::InvalidArgument(format!(
+            "cannot connect to etcd at {url}: {}",
+            super::describe(&e)
+        ))),
+    }
 }
 
 /// Runs one request with a deadline, mapping etcd's errors onto `StoreError`.

@@ -7,7 +7,9 @@
 //! revision after the last one it delivered.
 
 mod endpoints;
+mod options;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{
@@ -24,6 +26,7 @@ use crate::types::*;
 use crate::validate::{self, DEFAULT_MAX_TXN_OPS};
 use crate::watch::Watch;
 use endpoints::{within_deadline, Endpoints};
+pub use options::{ClientCert, EtcdOptions, Tls};
 /// The longest pause between two attempts to re-open a broken watch.
 const MAX_WATCH_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -52,18 +55,46 @@ pub struct EtcdStore {
 }
 
 impl EtcdStore {
-    /// Connects to the cluster at `endpoints` (for example `http://127.0.0.1:2379`). The
-    /// connections open lazily: an unreachable cluster shows in the first call.
+    /// Connects to the cluster at `endpoints` (for example `http://127.0.0.1:2379`) without
+    /// TLS or a user (see [`connect_with`](Self::connect_with)). The connections open
+    /// lazily: an unreachable cluster shows in the first call.
     pub async fn connect(endpoints: &[impl AsRef<str>]) -> Result<Self> {
+        Self::connect_with(endpoints, EtcdOptions::default()).await
+    }
+
+    /// Connects to the cluster at `endpoints` with TLS and/or a user, as `options` say;
+    /// every connection (each endpoint has its own) uses them. The connections open
+    /// lazily, and authenticate when they do: an unreachable cluster or a wrong password
+    /// shows in the first call (as `Unavailable` or `Auth`). Endpoints must all be
+    /// `https://` with TLS options, and all `http://` without: a mix, or `https://` with
+    /// nothing to verify the server by, is refused here rather than after retries.
+    pub async fn connect_with(endpoints: &[impl AsRef<str>], options: EtcdOptions) -> Result<Self> {
         let endpoints: Vec<String> = endpoints.iter().map(|e| e.as_ref().to_string()).collect();
         if endpoints.is_empty() {
             return Err(StoreError::InvalidArgument(
                 "no etcd endpoint given".to_string(),
             ));
         }
+        for url in &endpoints {
+            let https = url.starts_with("https://");
+            match (&options.tls, https) {
+                (None, true) => {
+                    return Err(StoreError::InvalidArgument(format!(
+                        "{url} uses TLS: give the CA certificate that signed etcd's certificate"
+                    )))
+                }
+                (Some(_), false) => {
+                    return Err(StoreError::InvalidArgument(format!(
+                        "{url} is not an https:// URL, but TLS options were given"
+                    )))
+                }
+                _ => {}
+            }
+        }
+        let options = Arc::new(options);
         Ok(EtcdStore {
-            kv: Endpoints::open(&endpoints).await?,
-            leases: Endpoints::open(&endpoints).await?,
+            kv: Endpoints::new(&endpoints, options.clone()),
+            leases: Endpoints::new(&endpoints, options),
             endpoints,
             max_txn_ops: DEFAULT_MAX_TXN_OPS,
             max_response_bytes: MAX_RESPONSE_BYTES,
@@ -131,6 +162,9 @@ pub(super) fn classify(e: etcd_client::Error) -> StoreError {
     match e {
         E::GRpcStatus(status) => {
             let message = status.message();
+            // The message and its causes (a refused certificate is only among them); the
+            // status's `Display` would add its code, details and metadata, noise in one line.
+            let text = with_causes(message.to_string(), std::error::Error::source(&status));
             if let Some((size, limit)) = too_large(message) {
                 StoreError::ResponseTooLarge { size, limit }
             } else if message.contains("lease not found") {
@@ -147,11 +181,18 @@ pub(super) fn classify(e: etcd_client::Error) -> StoreError {
                 }
             } else if message.contains("too many operations") {
                 StoreError::Other(message.to_string())
+            } else if message.contains("authentication failed") {
+                // etcd refuses a wrong password as an invalid argument.
+                StoreError::Auth(message.to_string())
+            } else if refused_certificate(&text) {
+                StoreError::Auth(text)
             } else {
-                // gRPC codes: 3 invalid argument, 4 deadline exceeded, 14 unavailable.
+                // gRPC codes: 3 invalid argument, 4 deadline exceeded, 7 permission denied,
+                // 14 unavailable, 16 unauthenticated.
                 match i32::from(status.code()) {
-                    4 | 14 => StoreError::Unavailable(message.to_string()),
+                    4 | 14 => StoreError::Unavailable(text),
                     3 => StoreError::InvalidArgument(message.to_string()),
+                    7 | 16 => StoreError::Auth(message.to_string()),
                     _ => StoreError::Other(message.to_string()),
                 }
             }
@@ -160,10 +201,42 @@ pub(super) fn classify(e: etcd_client::Error) -> StoreError {
             StoreError::LeaseNotFound(0)
         }
         E::TransportError(_) | E::IoError(_) | E::WatchError(_) | E::LeaseKeepAliveError(_) => {
-            StoreError::Unavailable(e.to_string())
+            StoreError::Unavailable(describe(&e))
         }
         other => StoreError::Other(other.to_string()),
     }
+}
+
+/// Whether a call failed because a TLS handshake refused a certificate (etcd's, not signed
+/// by the CA given; or ours, missing or not signed by etcd's CA): trying again will not
+/// help, so it is an `Auth` error rather than `Unavailable`.
+fn refused_certificate(text: &str) -> bool {
+    [
+        "invalid peer certificate",
+        "certificate required",
+        "unknown ca",
+        "bad certificate",
+    ]
+    .iter()
+    .any(|sign| text.contains(sign))
+}
+
+/// An error and its causes on one line: the cause of a transport failure (a refused
+/// certificate, a refused connection) is only in the chain.
+fn describe(e: &dyn std::error::Error) -> String {
+    with_causes(e.to_string(), e.source())
+}
+
+/// `text`, then each cause from `source` on that it does not already say.
+fn with_causes(mut text: String, mut source: Option<&dyn std::error::Error>) -> String {
+    while let Some(cause) = source {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+        source = source.and_then(|s| s.source());
+    }
+    text
 }
 
 /// The size and limit named by gRPC's refusal of a response larger than the client accepts
@@ -479,11 +552,17 @@ async fn follow(
     let mut backoff = Duration::from_millis(50);
     while !tx.is_closed() {
         let (key, options) = watch_options(&range, next);
-        let (index, client) = endpoints.client();
-        let mut watcher = client
-            .watch_client()
-            .max_decoding_message_size(max_response_bytes);
-        if let Ok(mut stream) = watcher.watch(key, Some(options)).await {
+        let (index, client) = endpoints.client().await;
+        let mut watcher = client.ok().map(|client| {
+            client
+                .watch_client()
+                .max_decoding_message_size(max_response_bytes)
+        });
+        let opened = match watcher.as_mut() {
+            Some(watcher) => watcher.watch(key, Some(options)).await.ok(),
+            None => None,
+        };
+        if let Some(mut stream) = opened {
             loop {
                 let response = tokio::select! {
                     message = stream.message() => match message {
@@ -563,8 +642,12 @@ impl Renewer for EtcdRenewer {
         let (index, mut keeper, mut stream) = match self.stream.take() {
             Some(s) => s,
             None => {
-                let (index, mut client) = self.endpoints.client();
-                match within_deadline(client.lease_keep_alive(self.id)).await {
+                let (index, client) = self.endpoints.client().await;
+                let opened = match client {
+                    Ok(mut client) => within_deadline(client.lease_keep_alive(self.id)).await,
+                    Err(e) => Err(e),
+                };
+                match opened {
                     Ok((keeper, stream)) => (index, keeper, stream),
                     Err(e) => return Err(self.failed(index, e)),
                 }
