@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use apportion::core::keys::{MemberId, Prefix};
+use apportion::core::keys::{allowed_in_id, MemberId, Prefix};
 use apportion::core::values::JsonDecoder;
 use apportion::{Member, MemberConfig, MemberOptions};
 
@@ -217,13 +217,7 @@ fn default_suffix() -> String {
     let host = hostname().unwrap_or_else(|| "member".to_string());
     let host: String = host
         .chars()
-        .map(|c| {
-            if c > '#' && c != '/' && !c.is_control() {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if allowed_in_id(c) { c } else { '-' })
         .collect();
     format!("{host}-{:04x}", fastrand::u16(..))
 }
