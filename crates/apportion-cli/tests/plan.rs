@@ -212,3 +212,34 @@ fn plans_the_instances_that_once_hung() {
         assert_eq!(plan.summary.unfilled_slots, 0, "{case}");
     }
 }
+
+#[test]
+fn the_schema_is_json_with_a_valid_example_and_every_field_explained() {
+    let out = plan("", &["--schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fields = schema["fields"].as_object().unwrap();
+    for field in [
+        "members[].zone",
+        "members[].item_limit",
+        "items[].replication",
+        "assignments[].slot",
+        "assignments[].consistent",
+    ] {
+        assert!(
+            fields[field].as_str().is_some_and(|text| !text.is_empty()),
+            "{field}"
+        );
+    }
+    let example = schema["example"].to_string();
+    let solved = plan(&example, &[]);
+    assert_eq!(solved.status.code(), Some(0), "{example}");
+    // `--help` shows the same fields, and says where the example is.
+    let help = Command::new(env!("CARGO_BIN_EXE_apportion"))
+        .args(["plan", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("apportion plan --schema"), "{help}");
+    assert!(help.contains("  items[].replication  "), "{help}");
+}

@@ -115,7 +115,7 @@ pub async fn run(args: MemberArgs) -> ExitCode {
     }
     init_logging();
     if let Some(addr) = args.metrics_addr {
-        if let Err(e) = prometheus::serve(addr) {
+        if let Err(e) = prometheus::serve(addr, &id) {
             return fail(1, &e);
         }
     }
