@@ -28,7 +28,7 @@ mod cluster;
 use std::process::ExitCode;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use admin::drain::DrainArgs;
 use admin::items::ItemsCommand;
@@ -68,6 +68,12 @@ enum Command {
     /// Join a cluster on etcd as a member: print its events, optionally run a command for
     /// every item it holds; SIGTERM or SIGINT drains it.
     Member(member_cmd::MemberArgs),
+    /// Print a shell completion script: `source <(apportion completion bash)`, or save it
+    /// where the shell loads completions from.
+    Completion {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
 }
 
 impl Command {
@@ -82,9 +88,19 @@ impl Command {
             Command::Status(args) => args.run().await,
             Command::Plan(args) => plan::run(&args).map_err(CliError::Input),
             Command::Bench(args) => bench::run(&args).await.map_err(CliError::Input),
+            Command::Completion { shell } => completion(shell),
         };
         report(result)
     }
+}
+
+/// Writes the completion script for `shell` to stdout, generated from the same command
+/// definition the parser uses, so it lists every subcommand and flag there is.
+fn completion(shell: clap_complete::Shell) -> Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "apportion", &mut script);
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
+    Ok(())
 }
 
 /// Turns a command's outcome into its exit code, printing the error line if any.

@@ -3,12 +3,16 @@
 //! `items list`, `members list` and `status` show the same rows, so they are computed and
 //! drawn here once; each row serializes to the JSON the `--json` flags print.
 
+use std::collections::BTreeMap;
+
 use apportion::Observed;
 use apportion_core::keys::Prefix;
 use apportion_core::state::JsonState;
 use apportion_core::values::JsonDecoder;
+use apportion_store::{LeaseHex, LeaseId, Store};
 use serde::Serialize;
 
+use crate::error::Result;
 use crate::output::{Align, Table};
 
 /// One item with how many of its copies are placed and ready, and where they are.
@@ -255,12 +259,76 @@ pub struct MemberRow {
     pub fair_share: f64,
     /// How many of its copies are primaries (slot 0).
     pub primaries: u32,
-    /// The lease its key lives under (0 for none), as etcd numbers it.
-    pub lease: i64,
+    /// Its lease and the time left on it.
+    #[serde(flatten)]
+    pub lease: LeaseInfo,
 }
 
-/// Every member, in (zone, suffix) order.
-pub fn member_rows(state: &JsonState) -> Vec<MemberRow> {
+/// A member's lease and the time left on it. A member that died still shows up until its
+/// lease runs out, so the time left is what tells a dead member (counting down to 0) from
+/// a live one (renewed, so it stays near the TTL).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeaseInfo {
+    /// The lease id in hex as etcdctl prints it ([`LeaseHex`]); `None` for a key without
+    /// a lease.
+    pub lease: Option<String>,
+    /// Whole seconds left on the lease; `None` for no lease, or one that has expired.
+    pub lease_ttl_secs: Option<u64>,
+}
+
+impl LeaseInfo {
+    /// Lease `lease` (0 for none) with its time left from `times` (see [`lease_times`]).
+    pub fn new(lease: LeaseId, times: &LeaseTimes) -> LeaseInfo {
+        LeaseInfo {
+            lease: (lease != 0).then(|| LeaseHex(lease).to_string()),
+            lease_ttl_secs: times.get(&lease).copied().flatten(),
+        }
+    }
+
+    /// The lease id for a table cell; `-` for none.
+    pub fn id_text(&self) -> String {
+        self.lease.clone().unwrap_or_else(|| "-".to_owned())
+    }
+
+    /// The time left in words: `4s left`, `expired` once etcd no longer knows the lease,
+    /// `-` for no lease at all.
+    pub fn ttl_text(&self) -> String {
+        match (&self.lease, self.lease_ttl_secs) {
+            (None, _) => "-".to_owned(),
+            (Some(_), Some(secs)) => format!("{secs}s left"),
+            (Some(_), None) => "expired".to_owned(),
+        }
+    }
+}
+
+/// Seconds left on each lease asked about; `None` for one etcd no longer knows (expired or
+/// revoked).
+pub type LeaseTimes = BTreeMap<LeaseId, Option<u64>>;
+
+/// Asks the store how long each of `leases` has left, each lease once (0, no lease, is
+/// skipped): what `status`, `members list` and `items show` show next to a member.
+pub async fn lease_times<S: Store>(
+    store: &S,
+    leases: impl IntoIterator<Item = LeaseId>,
+) -> Result<LeaseTimes> {
+    let mut times = LeaseTimes::new();
+    for lease in leases {
+        if lease != 0 && !times.contains_key(&lease) {
+            let left = store.time_to_live(lease).await?;
+            times.insert(lease, left.map(|left| left.as_secs()));
+        }
+    }
+    Ok(times)
+}
+
+/// The leases of every member of `state`, to pass to [`lease_times`].
+pub fn member_leases(state: &JsonState) -> impl Iterator<Item = LeaseId> + '_ {
+    state.members().iter().map(|member| member.meta.lease)
+}
+
+/// Every member, in (zone, suffix) order, with the time left on its lease from `times`
+/// (see [`lease_times`]).
+pub fn member_rows(state: &JsonState, times: &LeaseTimes) -> Vec<MemberRow> {
     let placed = state.assignments().len() as f64;
     let capacity = state.member_slots() as f64;
     state
@@ -282,13 +350,14 @@ pub fn member_rows(state: &JsonState) -> Vec<MemberRow> {
                 load: state.member_assignment_count(index),
                 fair_share,
                 primaries: state.member_primary_count(index),
-                lease: member.meta.lease,
+                lease: LeaseInfo::new(member.meta.lease, times),
             }
         })
         .collect()
 }
 
-/// The member table: limit, exiting flag, load, fair share, primaries and lease.
+/// The member table: limit, exiting flag, load, fair share, primaries, lease and the time
+/// left on it.
 pub fn member_table(rows: &[MemberRow]) -> Table {
     let mut table = Table::new(&[
         ("MEMBER", Align::Left),
@@ -299,6 +368,7 @@ pub fn member_table(rows: &[MemberRow]) -> Table {
         ("FAIR", Align::Right),
         ("PRIMARIES", Align::Right),
         ("LEASE", Align::Left),
+        ("TTL", Align::Left),
     ]);
     for row in rows {
         table.row(vec![
@@ -309,7 +379,8 @@ pub fn member_table(rows: &[MemberRow]) -> Table {
             row.load.to_string(),
             format!("{:.1}", row.fair_share),
             row.primaries.to_string(),
-            lease_text(row.lease),
+            row.lease.id_text(),
+            row.lease.ttl_text(),
         ]);
     }
     table
@@ -379,13 +450,4 @@ pub fn zone_table(rows: &[ZoneRow]) -> Table {
 /// A flag as a word, which reads better in a table than `true`.
 pub fn yes_no(flag: bool) -> String {
     if flag { "yes" } else { "no" }.to_owned()
-}
-
-/// A lease id the way `etcdctl` prints it (hex), so it can be looked up there; `-` for none.
-fn lease_text(lease: i64) -> String {
-    if lease == 0 {
-        "-".to_owned()
-    } else {
-        format!("{lease:x}")
-    }
 }

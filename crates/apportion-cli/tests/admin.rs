@@ -229,7 +229,7 @@ fn items_show_describes_an_item_and_says_why_it_is_short_of_copies() {
     assert_eq!(json["extra"], json!({"owner": "team-a"}));
     assert_eq!(json["copies"][0]["member"], "us#h1");
     assert_eq!(json["copies"][0]["slot"], 0);
-    let left = json["copies"][0]["lease_left_secs"].as_u64().unwrap();
+    let left = json["copies"][0]["lease_ttl_secs"].as_u64().unwrap();
     assert!((1..=60).contains(&left), "{left}");
     assert_eq!(json["reasons"], json!([]));
 

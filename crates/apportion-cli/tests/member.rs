@@ -697,3 +697,57 @@ async fn every_command_works_with_one_of_three_etcd_nodes_down() {
         node.restart();
     }
 }
+
+/// `GET path` on the metrics endpoint at `port`: the status line and the body.
+async fn http_get(port: u16, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_owned(), body.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_have_help_and_the_member_as_labels_and_other_paths_are_404() {
+    let etcd = TestEtcd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let args = ["--zone", "z", "--suffix", "m", "--metrics-addr", &addr];
+    let member = start_member(&etcd, &dir.path().join("log"), &args);
+    eventually("the member to join", Duration::from_secs(20), || {
+        member.lines().iter().any(|l| l.starts_with("joined"))
+    })
+    .await;
+    // The leader's gauge is set on its first round, just after joining.
+    let start = Instant::now();
+    let page = loop {
+        let (status, page) = http_get(port, "/metrics").await;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        if page.contains("apportion_leader{") {
+            break page;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        page.contains("# HELP apportion_leader 1 while this member leads"),
+        "{page}"
+    );
+    assert!(page.contains("# HELP apportion_rounds_total "), "{page}");
+    assert!(
+        page.contains(r#"apportion_leader{member="z#m",zone="z"} 1"#),
+        "{page}"
+    );
+
+    let (status, body) = http_get(port, "/foo").await;
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+    assert!(body.contains("/metrics"), "{body}");
+    let (status, _) = http_get(port, "/metrics?x=1").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+}

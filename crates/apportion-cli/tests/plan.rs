@@ -124,15 +124,48 @@ fn rejects_negative_numbers() {
 fn rejects_bad_names_with_the_character_and_its_position() {
     fails_with(
         r#"{"members": [{"zone": "a", "suffix": "m#1", "item_limit": 1}]}"#,
-        r#"members[0].suffix "m#1": character '#' (U+0023) at index 1"#,
+        "members[0]: key `a#m#1`: suffix has forbidden character '#' at byte 3",
     );
     fails_with(
         r#"{"items": [{"id": "x/y", "replication": 1}]}"#,
-        r#"items[0].id "x/y": character '/' (U+002F) at index 1"#,
+        "items[0]: key `x/y`: item id has forbidden character '/' at byte 1",
     );
     fails_with(
         r#"{"members": [{"zone": "", "suffix": "m", "item_limit": 1}]}"#,
-        r#"members[0].zone "": must not be empty"#,
+        "members[0]: key `#m`: empty zone at byte 0",
+    );
+    // The store's rules, not a looser copy: `..` reads as a path step.
+    fails_with(
+        r#"{"items": [{"id": "..", "replication": 1}]}"#,
+        "items[0]: key `..`: item id `..` at byte 0 is not allowed",
+    );
+}
+
+#[test]
+fn rejects_replication_above_the_stores_maximum() {
+    fails_with(
+        r#"{"items": [{"id": "i", "replication": 1000}]}"#,
+        r#"items[0]: item "i" has replication 1000; the most is 255"#,
+    );
+}
+
+#[test]
+fn rejects_duplicate_assignments_naming_both() {
+    let input = |second: &str| {
+        format!(
+            r#"{{"members": [{{"zone": "a", "suffix": "m", "item_limit": 2}},
+                             {{"zone": "b", "suffix": "n", "item_limit": 2}}],
+                "items": [{{"id": "i", "replication": 2}}],
+                "assignments": [{{"item": "i", "zone": "a", "suffix": "m", "slot": 0}}, {second}]}}"#
+        )
+    };
+    fails_with(
+        &input(r#"{"item": "i", "zone": "a", "suffix": "m", "slot": 1}"#),
+        r#"assignments[1]: item "i" already on member a#m (first at assignments[0])"#,
+    );
+    fails_with(
+        &input(r#"{"item": "i", "zone": "b", "suffix": "n", "slot": 0}"#),
+        r#"assignments[1]: item "i" slot 0 twice (first at assignments[0])"#,
     );
 }
 
@@ -178,4 +211,35 @@ fn plans_the_instances_that_once_hung() {
         let plan: PlanOutput = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(plan.summary.unfilled_slots, 0, "{case}");
     }
+}
+
+#[test]
+fn the_schema_is_json_with_a_valid_example_and_every_field_explained() {
+    let out = plan("", &["--schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fields = schema["fields"].as_object().unwrap();
+    for field in [
+        "members[].zone",
+        "members[].item_limit",
+        "items[].replication",
+        "assignments[].slot",
+        "assignments[].consistent",
+    ] {
+        assert!(
+            fields[field].as_str().is_some_and(|text| !text.is_empty()),
+            "{field}"
+        );
+    }
+    let example = schema["example"].to_string();
+    let solved = plan(&example, &[]);
+    assert_eq!(solved.status.code(), Some(0), "{example}");
+    // `--help` shows the same fields, and says where the example is.
+    let help = Command::new(env!("CARGO_BIN_EXE_apportion"))
+        .args(["plan", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("apportion plan --schema"), "{help}");
+    assert!(help.contains("  items[].replication  "), "{help}");
 }

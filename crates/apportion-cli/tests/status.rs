@@ -25,23 +25,26 @@ fn members_list_and_status_describe_a_hand_written_cluster() {
     let lines: Vec<&str> = members.stdout.lines().collect();
     assert_eq!(
         lines[0],
-        "MEMBER  ZONE  LIMIT  EXITING  LOAD  FAIR  PRIMARIES  LEASE"
+        "MEMBER  ZONE  LIMIT  EXITING  LOAD  FAIR  PRIMARIES  LEASE             TTL"
     );
-    assert_eq!(
-        lines[3],
-        format!(
-            "us#h1   us        8  no          2   2.0          1  {:x}",
-            leases["us#h1"]
-        )
-    );
+    let us = lines[3];
+    let lease = format!("{:x}", leases["us#h1"]);
+    let prefix = format!("us#h1   us        8  no          2   2.0          1  {lease}");
+    assert!(us.starts_with(&prefix), "{us}");
+    assert!(us.ends_with("s left"), "{us}");
     assert_eq!(lines.len(), 4, "the undecodable member is not listed");
 
     let rows: Value =
         serde_json::from_str(&apportion(&url, &["members", "list", "--json"]).stdout).unwrap();
+    let ttl = rows[0]["lease_ttl_secs"]
+        .as_u64()
+        .expect("a live lease has time left");
+    assert!((1..=60).contains(&ttl), "{ttl}");
     assert_eq!(
         rows[0],
         json!({"member": "eu#h1", "zone": "eu", "limit": 4, "exiting": false, "load": 1,
-               "fair_share": 1.0, "primaries": 1, "lease": leases["eu#h1"]})
+               "fair_share": 1.0, "primaries": 1, "lease": format!("{:x}", leases["eu#h1"]),
+               "lease_ttl_secs": ttl})
     );
 
     let status = apportion(&url, &["status", "--json"]);
@@ -163,6 +166,88 @@ fn the_live_view_follows_changes_and_ctrl_c_exits_0() {
         .expect("a report with the new item");
     assert!(next["revision"].as_i64() > first["revision"].as_i64());
 
+    watching.interrupt();
+    assert_eq!(watching.wait(), 0);
+}
+
+/// The `status --json` report's row of member `id`.
+fn member_row(url: &str, id: &str) -> Option<Value> {
+    let status = apportion(url, &["status", "--json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let report: Value = serde_json::from_str(&status.stdout).unwrap();
+    report["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["member"] == id)
+        .cloned()
+}
+
+/// A member killed with SIGKILL stays registered until its lease runs out: `status` tells
+/// it from a live one by the time left, which counts down for the dead one only.
+#[test]
+fn status_shows_a_killed_members_lease_counting_down() {
+    let etcd = TestEtcd::start();
+    let url = etcd.endpoint();
+    let member = |suffix| {
+        let args = [
+            "member",
+            "--zone",
+            "z",
+            "--suffix",
+            suffix,
+            "--lease-ttl",
+            "6",
+        ];
+        let running = Running::start(&url, &args);
+        assert!(running.next_line().starts_with("joined"));
+        running
+    };
+    let _live = member("live");
+    let dead = member("dead");
+
+    let row = member_row(&url, "z#live").unwrap();
+    assert!(row["lease"].as_str().is_some(), "{row}");
+    let text = apportion(&url, &["status"]).stdout;
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with("z#live") && line.ends_with("s left")),
+        "{text}"
+    );
+
+    drop(dead); // SIGKILL: no drain, no revoke; the lease just stops being renewed.
+    let before = member_row(&url, "z#dead").unwrap()["lease_ttl_secs"].as_u64();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let after = member_row(&url, "z#dead").and_then(|row| row["lease_ttl_secs"].as_u64());
+    let before = before.expect("the dead member's lease has not ended yet");
+    // Down by at least 2 s, or ended (its key goes with it).
+    assert!(
+        after.is_none_or(|after| after + 2 <= before),
+        "{before} then {after:?}"
+    );
+    let live = member_row(&url, "z#live").unwrap()["lease_ttl_secs"].as_u64();
+    assert!(live.is_some_and(|left| left >= 2), "{live:?}");
+}
+
+/// `status --watch` keeps showing the last report when etcd goes away, under a banner that
+/// says since when it is stale.
+#[test]
+fn the_live_view_says_when_etcd_stops_answering() {
+    let mut etcd = TestEtcd::start();
+    let url = etcd.endpoint();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = connect(&runtime, &url);
+    runtime.block_on(cluster::write(&store));
+
+    let watching = Running::start(&url, &["status", "--watch"]);
+    assert!(watching.next_line().contains("prefix /apportion"));
+    assert!(!(0..10).any(|_| watching.next_line().contains("stale")));
+    etcd.kill();
+    let banner = (0..200)
+        .map(|_| watching.next_line())
+        .find(|line| line.contains("stale: etcd unreachable since "))
+        .expect("a staleness banner");
+    assert!(banner.contains(" UTC ("), "{banner}");
     watching.interrupt();
     assert_eq!(watching.wait(), 0);
 }

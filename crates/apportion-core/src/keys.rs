@@ -190,6 +190,14 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
+/// Whether an id (item id, zone, suffix) may hold `c`: not `/`, nothing at or below `#`
+/// (the separator, space, quotes, control characters), no other control character. Those
+/// would make a key ambiguous or unreadable; code that makes up an id (a default suffix
+/// from the host name) replaces what this refuses, so the rule is stated once.
+pub fn allowed_in_id(c: char) -> bool {
+    !(c <= SEPARATOR || c == '/' || c.is_control())
+}
+
 /// Checks one id-like part: non-empty, not `.` or `..`, at most [`MAX_PART_BYTES`] long,
 /// no character at or below `#`, no `/`, and no other control character (DEL, C1
 /// controls), which would make keys unreadable. `offset` is where the part starts in
@@ -220,10 +228,7 @@ fn check_part(key: &str, part: Part, text: &str, offset: usize) -> Result<(), Ke
             position: offset,
         });
     }
-    match text
-        .char_indices()
-        .find(|&(_, c)| c <= SEPARATOR || c == '/' || c.is_control())
-    {
+    match text.char_indices().find(|&(_, c)| !allowed_in_id(c)) {
         Some((at, character)) => Err(KeyError::ForbiddenCharacter {
             key: key.to_owned(),
             part,

@@ -8,6 +8,18 @@ pub type Revision = i64;
 /// A lease identifier. Zero means "no lease", as in etcd.
 pub type LeaseId = i64;
 
+/// A lease id shown the way `etcdctl` prints it and `etcdctl lease timetolive` reads it:
+/// lowercase hex, no `0x`. Every message, table and JSON document of apportion shows lease
+/// ids in this one form, so an id read in one place can be found in another, or in etcdctl.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseHex(pub LeaseId);
+
+impl std::fmt::Display for LeaseHex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:x}", self.0)
+    }
+}
+
 /// A key with its value and the metadata etcd keeps for it.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct KeyValue {

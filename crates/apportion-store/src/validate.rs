@@ -96,7 +96,7 @@ fn branch(ops: &[Op]) -> Result<()> {
                     return Err(StoreError::InvalidArgument(format!(
                         "put of {} names lease {}, which is not a lease id",
                         String::from_utf8_lossy(k),
-                        lease.unwrap_or_default()
+                        crate::types::LeaseHex(lease.unwrap_or_default())
                     )));
                 }
                 puts.push(k);

@@ -34,8 +34,9 @@ pub enum Error {
     /// Another process holds the member key, and its lease did not end while this one
     /// waited.
     #[error(
-        "member {member} is held by another process: its key is under lease {lease}, {}; \
+        "member {member} is held by another process: its key is under lease {}, {}; \
          waited {:.1}s for it to end{}",
+        apportion_store::LeaseHex(*lease),
         match time_left { Some(left) => format!("which has {}s left", left.as_secs()), None => "which just ended".to_string() },
         waited.as_secs_f64(),
         if *renewed { " (the lease was renewed meanwhile: that process is alive; give this one another suffix)" }

@@ -22,6 +22,7 @@ mod retry;
 mod session;
 mod solve;
 mod status_writer;
+mod telemetry;
 mod view;
 mod writer;
 
@@ -32,4 +33,5 @@ pub use config::MemberConfig;
 pub use error::Error;
 pub use events::Event;
 pub use member::{Member, MemberHandle, MemberOptions};
+pub use telemetry::describe_metrics;
 pub use view::{ClusterView, Observed, Rejected, RuntimeDecoder, StateOf};

@@ -17,7 +17,8 @@ use crate::summary;
 /// The `members` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum MembersCommand {
-    /// List the members: zone, limit, exiting flag, load, fair share, primaries, lease.
+    /// List the members: zone, limit, exiting flag, load, fair share, primaries, lease and
+    /// the time left on it.
     List(ListArgs),
 }
 
@@ -55,7 +56,8 @@ pub async fn list<S: Store>(
     out: &mut impl Write,
 ) -> Result<()> {
     let view = ClusterView::read(store, prefix.as_str(), JsonDecoder).await?;
-    let rows = summary::member_rows(&view.state);
+    let times = summary::lease_times(store, summary::member_leases(&view.state)).await?;
+    let rows = summary::member_rows(&view.state, &times);
     let none = format!("no members under {prefix}");
     write_rows(out, json, &rows, none, summary::member_table)?;
     warn_if_empty(&view, prefix);

@@ -22,7 +22,7 @@ use crate::admin::parse_item;
 use crate::connect::Target;
 use crate::error::{CliError, Result};
 use crate::output::{write_json, Align, Table};
-use crate::summary::{copy_rows, yes_no, CopyRow};
+use crate::summary::{copy_rows, lease_times, yes_no, CopyRow, LeaseInfo};
 
 /// Flags of `apportion items show`.
 #[derive(Args, Debug)]
@@ -75,10 +75,9 @@ pub struct ShownCopy {
     /// The slot, member, zone and status.
     #[serde(flatten)]
     pub copy: CopyRow,
-    /// The member's lease (0 for none), as etcd numbers it.
-    pub lease: i64,
-    /// Whole seconds left on it; `None` for no lease, or one etcd no longer knows.
-    pub lease_left_secs: Option<u64>,
+    /// The member's lease and the time left on it.
+    #[serde(flatten)]
+    pub lease: LeaseInfo,
 }
 
 /// Reads the deployment once and describes item `id`. An item that does not exist fails
@@ -112,22 +111,14 @@ pub async fn show<S: Store>(
             (member.key.to_string(), member.meta.lease)
         })
         .collect();
-    let mut left: BTreeMap<i64, Option<u64>> = BTreeMap::new();
-    for &lease in leases.values() {
-        if lease != 0 && !left.contains_key(&lease) {
-            let ttl = store.time_to_live(lease).await?;
-            left.insert(lease, ttl.map(|ttl| ttl.as_secs()));
-        }
-    }
+    let times = lease_times(store, leases.values().copied()).await?;
     let copies = copy_rows(state, index)
         .into_iter()
         .map(|copy| {
             let lease = leases.get(&copy.member).copied().unwrap_or(0);
-            let lease_left_secs = left.get(&lease).copied().flatten();
             ShownCopy {
                 copy,
-                lease,
-                lease_left_secs,
+                lease: LeaseInfo::new(lease, &times),
             }
         })
         .collect();
@@ -198,18 +189,13 @@ impl Description {
             ]);
             for shown in &self.copies {
                 let copy = &shown.copy;
-                let lease = match (shown.lease, shown.lease_left_secs) {
-                    (0, _) => "no lease".to_owned(),
-                    (_, Some(secs)) => format!("{secs}s left"),
-                    (_, None) => "expired/unknown".to_owned(),
-                };
                 table.row(vec![
                     copy.slot.to_string(),
                     copy.member.clone(),
                     copy.zone.clone(),
                     yes_no(copy.ready),
                     yes_no(copy.releasing),
-                    lease,
+                    shown.lease.ttl_text(),
                 ]);
             }
             table.write(out)?;

@@ -195,7 +195,7 @@ impl Processes {
         };
         let metrics = Metrics::fetch(member.metrics).await?;
         let longest = metrics
-            .value(r#"apportion_solve_seconds{quantile="1"}"#)
+            .value("apportion_solve_seconds", r#"quantile="1""#)
             .unwrap_or(0.0);
         Ok(QUIET.max(Duration::from_secs_f64(2.0 * longest)))
     }

@@ -52,10 +52,16 @@ impl Metrics {
             .sum()
     }
 
-    /// The value of one series, written as the page writes it (`name{label="value"}`).
-    pub fn value(&self, series: &str) -> Option<f64> {
+    /// The value of metric `name`'s series that has label `label` (`quantile="1"`),
+    /// whatever other labels it has (a member labels every series with itself and its
+    /// zone).
+    pub fn value(&self, name: &str, label: &str) -> Option<f64> {
         self.samples()
-            .find(|(s, _)| *s == series)
+            .find(|(series, _)| {
+                series.split_once('{').is_some_and(|(metric, labels)| {
+                    metric == name && labels.trim_end_matches('}').split(',').any(|l| l == label)
+                })
+            })
             .map(|(_, value)| value)
     }
 
@@ -95,7 +101,7 @@ apportion_changes_total{kind="remove"} 3
 apportion_rounds_total 4
 
 # TYPE apportion_solve_seconds summary
-apportion_solve_seconds{quantile="1"} 0.25
+apportion_solve_seconds{member="z#m",zone="z",quantile="1"} 0.25
 apportion_solve_seconds_sum 0.5
 "#;
 
@@ -105,7 +111,7 @@ apportion_solve_seconds_sum 0.5
         assert_eq!(metrics.sum("apportion_changes_total"), 23.0);
         assert_eq!(metrics.sum("apportion_solve_seconds"), 0.25);
         assert_eq!(
-            metrics.value(r#"apportion_solve_seconds{quantile="1"}"#),
+            metrics.value("apportion_solve_seconds", r#"quantile="1""#),
             Some(0.25)
         );
         let totals = metrics.totals();

@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use apportion::core::keys::{MemberId, Prefix};
+use apportion::core::keys::{allowed_in_id, MemberId, Prefix};
 use apportion::core::values::JsonDecoder;
 use apportion::{Member, MemberConfig, MemberOptions};
 
@@ -121,7 +121,7 @@ pub async fn run(args: MemberArgs) -> ExitCode {
     };
     init_logging();
     if let Some(addr) = args.metrics_addr {
-        if let Err(e) = prometheus::serve(addr) {
+        if let Err(e) = prometheus::serve(addr, &id) {
             return fail(1, &e);
         }
     }
@@ -223,13 +223,7 @@ fn default_suffix() -> String {
     let host = hostname().unwrap_or_else(|| "member".to_string());
     let host: String = host
         .chars()
-        .map(|c| {
-            if c > '#' && c != '/' && !c.is_control() {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if allowed_in_id(c) { c } else { '-' })
         .collect();
     format!("{host}-{:04x}", fastrand::u16(..))
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use apportion::core::keys::{ItemId, Slot};
 use apportion::Event;
+use apportion_store::LeaseHex;
 
 use crate::duration::Span;
 use serde_json::{json, Value};
@@ -110,7 +111,10 @@ pub fn to_text(line: &Line<'_>) -> String {
             prefix,
             lease,
             ttl,
-        } => format!("joined {prefix} as {member} (lease {lease:x}, TTL {ttl} s)"),
+        } => format!(
+            "joined {prefix} as {member} (lease {}, TTL {ttl} s)",
+            LeaseHex(*lease)
+        ),
         Line::Event(event) => match event {
             Event::Assigned { item, slot } => format!("assigned {item} {}", role(*slot)),
             Event::PrimaryGained { item } => format!("primary of {item} now"),
@@ -139,7 +143,10 @@ pub fn to_text(line: &Line<'_>) -> String {
         ),
         Line::Left => "left the cluster".into(),
         Line::Rejoined { reason, lease } => {
-            format!("session lost ({reason}); joined again under lease {lease:x}")
+            format!(
+                "session lost ({reason}); joined again under lease {}",
+                LeaseHex(*lease)
+            )
         }
     }
 }
@@ -153,7 +160,7 @@ pub fn to_json(line: &Line<'_>) -> Value {
             lease,
             ttl,
         } => {
-            json!({"event": "joined", "member": member, "prefix": prefix, "lease": lease, "ttl": ttl})
+            json!({"event": "joined", "member": member, "prefix": prefix, "lease": LeaseHex(*lease).to_string(), "ttl": ttl})
         }
         Line::Event(event) => match event {
             Event::Assigned { item, slot } => json!({
@@ -191,7 +198,7 @@ pub fn to_json(line: &Line<'_>) -> Value {
         }),
         Line::Left => json!({"event": "left"}),
         Line::Rejoined { reason, lease } => {
-            json!({"event": "rejoined", "reason": reason, "lease": lease})
+            json!({"event": "rejoined", "reason": reason, "lease": LeaseHex(*lease).to_string()})
         }
     }
 }

@@ -4,24 +4,33 @@ mod report;
 
 use std::future::Future;
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use apportion::ClusterView;
+use apportion::{ClusterView, Observed};
 use apportion_core::keys::Prefix;
 use apportion_core::values::JsonDecoder;
-use apportion_store::Store;
+use apportion_store::{KeyRange, RangeOptions, Store};
 use clap::Args;
 use tokio::time::Instant;
 
 use crate::connect::Target;
 use crate::error::{CliError, Result};
 use crate::output::{write_json, write_json_line};
-use crate::summary;
-use report::Report;
+use crate::summary::{self, LeaseTimes};
+use report::{Report, Stale};
 
 /// The shortest time between two redraws of the live view, so a burst of changes does not
 /// make the terminal flicker or the process spin.
 const MIN_REDRAW: Duration = Duration::from_millis(200);
+
+/// How often the live view asks etcd for the time left on the members' leases, and so
+/// redraws: often enough for a dead member's lease to be seen counting down. The same
+/// request tells whether etcd still answers: the watch behind the view reports nothing
+/// while etcd is unreachable, so it cannot.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// How long the live view waits for etcd's answer before it marks the report stale.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Clears the terminal and moves the cursor home (ANSI), before each redraw.
 const CLEAR_SCREEN: &str = "\x1b[2J\x1b[H";
@@ -34,7 +43,8 @@ pub struct StatusArgs {
     /// Print one JSON document instead of tables (with --watch: one document per line).
     #[arg(long)]
     json: bool,
-    /// Keep running and redraw as the allocation changes; Ctrl-C quits.
+    /// Keep running and redraw as the allocation changes and every second (leases count
+    /// down); a banner says when etcd stops answering. Ctrl-C quits.
     #[arg(long)]
     watch: bool,
 }
@@ -70,7 +80,8 @@ pub async fn once<S: Store>(
     if let Some(line) = summary::nothing_under(&view, prefix) {
         return Err(CliError::failed(line));
     }
-    let report = Report::new(prefix.as_str(), &view);
+    let times = summary::lease_times(store, summary::member_leases(&view.state)).await?;
+    let report = Report::new(prefix.as_str(), &view, &times);
     if json {
         write_json(out, &report)
     } else {
@@ -79,8 +90,11 @@ pub async fn once<S: Store>(
 }
 
 /// Follows the deployment and writes a fresh report after each change (at most every
-/// [`MIN_REDRAW`]) until `stop` resolves. Text reports clear the screen first; JSON
-/// reports are written one per line, for a script to read as a stream.
+/// [`MIN_REDRAW`]) and every [`PROBE_EVERY`], until `stop` resolves. Before each report it
+/// asks etcd for the time left on the members' leases; when etcd does not answer within
+/// [`PROBE_TIMEOUT`] the report keeps the last answers and says since when it is stale.
+/// Text reports clear the screen first; JSON reports are written one per line, for a
+/// script to read as a stream.
 pub async fn watch<S: Store>(
     store: S,
     prefix: &Prefix,
@@ -88,13 +102,31 @@ pub async fn watch<S: Store>(
     out: &mut impl Write,
     stop: impl Future<Output = ()>,
 ) -> Result<()> {
-    let view = ClusterView::start(store, prefix.as_str(), JsonDecoder).await?;
+    let view = ClusterView::start(store.clone(), prefix.as_str(), JsonDecoder).await?;
     let mut changes = view.subscribe();
+    let mut times = LeaseTimes::new();
+    let mut answered = (SystemTime::now(), Instant::now());
     tokio::pin!(stop);
     loop {
         let observed = changes.borrow_and_update().clone();
+        let probe = tokio::time::timeout(PROBE_TIMEOUT, probe(&store, prefix, &observed));
+        let stale = tokio::select! {
+            () = &mut stop => return Ok(()),
+            probed = probe => match probed {
+                Ok(Ok(answer)) => {
+                    times = answer;
+                    answered = (SystemTime::now(), Instant::now());
+                    None
+                }
+                Ok(Err(_)) | Err(_) => Some(Stale {
+                    since: clock(answered.0),
+                    secs: answered.1.elapsed().as_secs(),
+                }),
+            },
+        };
         let drawn_at = Instant::now();
-        let report = Report::new(prefix.as_str(), &observed);
+        let mut report = Report::new(prefix.as_str(), &observed, &times);
+        report.stale = stale;
         if json {
             write_json_line(out, &report)?;
         } else {
@@ -106,6 +138,7 @@ pub async fn watch<S: Store>(
         out.flush()?;
         tokio::select! {
             () = &mut stop => return Ok(()),
+            () = tokio::time::sleep_until(drawn_at + PROBE_EVERY) => {}
             changed = changes.changed() => changed.map_err(|_| {
                 CliError::failed("the live view of etcd stopped unexpectedly")
             })?,
@@ -115,6 +148,30 @@ pub async fn watch<S: Store>(
             () = tokio::time::sleep_until(drawn_at + MIN_REDRAW) => {}
         }
     }
+}
+
+/// Asks etcd for the time left on the leases of `observed`'s members, after reading one
+/// key: that read answers even with no member, so its failure alone tells that etcd is
+/// unreachable.
+async fn probe<S: Store>(
+    store: &S,
+    prefix: &Prefix,
+    observed: &Observed<JsonDecoder>,
+) -> Result<LeaseTimes> {
+    let one = RangeOptions {
+        limit: 1,
+        ..RangeOptions::default()
+    };
+    store
+        .range_with(KeyRange::prefix(prefix.root_dir()), one)
+        .await?;
+    summary::lease_times(store, summary::member_leases(&observed.state)).await
+}
+
+/// A wall-clock time of day as `HH:MM:SS` UTC, for the staleness banner.
+fn clock(at: SystemTime) -> String {
+    let secs = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() % 86_400;
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::output::plural;
-use crate::summary::{self, ItemRow, MemberRow, ZoneRow};
+use crate::summary::{self, ItemRow, LeaseTimes, MemberRow, ZoneRow};
 use apportion::{Observed, Rejected};
 use apportion_core::values::JsonDecoder;
 
@@ -36,6 +36,18 @@ pub struct Report {
     pub items: Vec<ItemRow>,
     /// Keys that did not decode.
     pub rejected: RejectedSummary,
+    /// Set by `status --watch` while etcd does not answer: the report then shows the last
+    /// revision read, which may be out of date. `None` when the report is current.
+    pub stale: Option<Stale>,
+}
+
+/// How long the report has not been confirmed by etcd.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stale {
+    /// When etcd last answered, `HH:MM:SS` UTC.
+    pub since: String,
+    /// Whole seconds since then.
+    pub secs: u64,
 }
 
 /// Cluster-wide counts.
@@ -65,10 +77,11 @@ pub struct RejectedSummary {
 }
 
 impl Report {
-    /// Summarises a view of the deployment under `prefix`.
-    pub fn new(prefix: &str, view: &Observed<JsonDecoder>) -> Report {
+    /// Summarises a view of the deployment under `prefix`, with the time left on the
+    /// members' leases from `times`.
+    pub fn new(prefix: &str, view: &Observed<JsonDecoder>, times: &LeaseTimes) -> Report {
         let state = &view.state;
-        let members = summary::member_rows(state);
+        let members = summary::member_rows(state, times);
         let items = summary::item_rows(state);
         Report {
             prefix: prefix.to_owned(),
@@ -96,13 +109,22 @@ impl Report {
                 count: view.rejected.len(),
                 first: view.rejected.iter().take(REJECTED_SHOWN).cloned().collect(),
             },
+            stale: None,
         }
     }
 
-    /// Writes the report as text: a summary line, then the zone, member and attention
-    /// tables, then the undecodable keys; empty sections say so in one line.
+    /// Writes the report as text: a staleness banner if etcd does not answer, a summary
+    /// line, then the zone, member and attention tables, then the undecodable keys; empty
+    /// sections say so in one line.
     pub fn write_text(&self, out: &mut impl Write) -> Result<()> {
         let totals = &self.totals;
+        if let Some(stale) = &self.stale {
+            writeln!(
+                out,
+                "stale: etcd unreachable since {} UTC ({}s); showing what it last said",
+                stale.since, stale.secs
+            )?;
+        }
         writeln!(
             out,
             "prefix {}  revision {}  leader {}",

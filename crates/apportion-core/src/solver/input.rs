@@ -11,6 +11,8 @@ use thiserror::Error;
 
 use super::problem::{Current, Item, Member, Problem};
 use super::solution::Solution;
+use crate::keys::{ItemId, KeyError, MemberId};
+use crate::values::MAX_REPLICATION;
 
 /// A problem as JSON: members, items and the current assignment.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,53 +117,47 @@ pub struct PlanOutput {
     pub summary: Summary,
 }
 
-/// Why an id, zone or suffix is not acceptable.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum IdError {
-    /// The name is empty.
-    #[error("must not be empty")]
-    Empty,
-    /// The name contains a character that key layouts reserve.
-    #[error("character {ch:?} (U+{code:04X}) at index {index} is not allowed (no '/' and nothing up to '#')", code = *ch as u32)]
-    BadChar {
-        /// The character.
-        ch: char,
-        /// Its character index, from 0.
-        index: usize,
-    },
-}
-
-/// Checks a name against the id rules: non-empty, no '/' and no character with code point
-/// up to '#' (35), so names can be embedded in keys with separators and escapes.
-pub fn check_id(name: &str) -> Result<(), IdError> {
-    if name.is_empty() {
-        return Err(IdError::Empty);
-    }
-    match name
-        .chars()
-        .enumerate()
-        .find(|&(_, c)| c == '/' || c as u32 <= 35)
-    {
-        Some((index, ch)) => Err(IdError::BadChar { ch, index }),
-        None => Ok(()),
-    }
-}
-
 /// Why a JSON problem is not acceptable; each variant names what and where.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum InputError {
     /// The text is not JSON of the expected shape.
     #[error("invalid input JSON: {0}")]
     Json(String),
-    /// A name breaks the id rules.
-    #[error("{at} {name:?}: {error}")]
-    BadName {
-        /// Where, like `members[2].suffix`.
+    /// An id breaks the rules of the store's keys ([`ItemId::new`], [`MemberId::new`]):
+    /// a plan must be one the cluster could hold.
+    #[error("{at}: {error}")]
+    BadId {
+        /// Where, like `members[2]` or `assignments[0].item`.
         at: String,
-        /// The name.
-        name: String,
-        /// What is wrong with it.
-        error: IdError,
+        /// What is wrong with it, naming the id.
+        error: KeyError,
+    },
+    /// An item wants more copies than the cluster accepts ([`MAX_REPLICATION`]), as the
+    /// store would refuse its value.
+    #[error(
+        "items[{index}]: item {id:?} has replication {replication}; the most is {MAX_REPLICATION}"
+    )]
+    Replication {
+        /// Position of the item.
+        index: usize,
+        /// Id.
+        id: String,
+        /// The replication asked for.
+        replication: u32,
+    },
+    /// Two assignments of one item name the same member, or the same slot: the store
+    /// holds one key per (item, member, slot) and the solver one copy per member and
+    /// slot, so the second would vanish from the plan without showing in `removed`.
+    #[error("assignments[{index}]: item {item:?} {what} (first at assignments[{first}])")]
+    DuplicateAssignment {
+        /// Position of the duplicate.
+        index: usize,
+        /// Position of the first.
+        first: usize,
+        /// Item id.
+        item: String,
+        /// What the two share: `already on member ZONE#SUFFIX` or `slot N twice`.
+        what: String,
     },
     /// Two members share zone and suffix.
     #[error("members[{index}]: duplicate member zone {zone:?} suffix {suffix:?} (first at members[{first}])")]
@@ -205,12 +201,19 @@ pub enum InputError {
     },
 }
 
-fn check_name(at: impl FnOnce() -> String, name: &str) -> Result<(), InputError> {
-    check_id(name).map_err(|error| InputError::BadName {
-        at: at(),
-        name: name.to_string(),
-        error,
-    })
+/// The member id of `zone` and `suffix`, checked as the store's keys are; `at` names
+/// where in the input they are.
+fn member_id(
+    at: impl FnOnce() -> String,
+    zone: &str,
+    suffix: &str,
+) -> Result<MemberId, InputError> {
+    MemberId::new(zone, suffix).map_err(|error| InputError::BadId { at: at(), error })
+}
+
+/// Item id `id` checked as the store's keys are; `at` names where in the input it is.
+fn item_id(at: impl FnOnce() -> String, id: &str) -> Result<ItemId, InputError> {
+    ItemId::new(id).map_err(|error| InputError::BadId { at: at(), error })
 }
 
 impl PlanInput {
@@ -223,8 +226,7 @@ impl PlanInput {
     pub fn to_problem(&self) -> Result<Problem, InputError> {
         let mut zones: BTreeMap<&str, u32> = BTreeMap::new();
         for (i, m) in self.members.iter().enumerate() {
-            check_name(|| format!("members[{i}].zone"), &m.zone)?;
-            check_name(|| format!("members[{i}].suffix"), &m.suffix)?;
+            member_id(|| format!("members[{i}]"), &m.zone, &m.suffix)?;
             zones.insert(&m.zone, 0);
         }
         for (z, n) in zones.values_mut().enumerate() {
@@ -251,7 +253,14 @@ impl PlanInput {
         let mut item_at: HashMap<&str, usize> = HashMap::new();
         let mut items = Vec::with_capacity(self.items.len());
         for (index, it) in self.items.iter().enumerate() {
-            check_name(|| format!("items[{index}].id"), &it.id)?;
+            item_id(|| format!("items[{index}]"), &it.id)?;
+            if it.replication > u32::from(MAX_REPLICATION) {
+                return Err(InputError::Replication {
+                    index,
+                    id: it.id.clone(),
+                    replication: it.replication,
+                });
+            }
             if let Some(&first) = item_at.get(it.id.as_str()) {
                 return Err(InputError::DuplicateItem {
                     index,
@@ -265,10 +274,11 @@ impl PlanInput {
             });
         }
         let mut current = Vec::with_capacity(self.assignments.len());
+        let mut on_member: HashMap<(usize, usize), usize> = HashMap::new();
+        let mut in_slot: HashMap<(usize, u32), usize> = HashMap::new();
         for (index, a) in self.assignments.iter().enumerate() {
-            check_name(|| format!("assignments[{index}].item"), &a.item)?;
-            check_name(|| format!("assignments[{index}].zone"), &a.zone)?;
-            check_name(|| format!("assignments[{index}].suffix"), &a.suffix)?;
+            item_id(|| format!("assignments[{index}].item"), &a.item)?;
+            let member_name = member_id(|| format!("assignments[{index}]"), &a.zone, &a.suffix)?;
             let item = *item_at
                 .get(a.item.as_str())
                 .ok_or_else(|| InputError::UnknownItem {
@@ -282,6 +292,20 @@ impl PlanInput {
                     zone: a.zone.clone(),
                     suffix: a.suffix.clone(),
                 })?;
+            let duplicate = |first: usize, what: String| InputError::DuplicateAssignment {
+                index,
+                first,
+                item: a.item.clone(),
+                what,
+            };
+            if let Some(&first) = on_member.get(&(item, member)) {
+                return Err(duplicate(first, format!("already on member {member_name}")));
+            }
+            if let Some(&first) = in_slot.get(&(item, a.slot)) {
+                return Err(duplicate(first, format!("slot {} twice", a.slot)));
+            }
+            on_member.insert((item, member), index);
+            in_slot.insert((item, a.slot), index);
             current.push(Current {
                 item: item as u32,
                 member: member as u32,
@@ -335,5 +359,86 @@ impl PlanInput {
             added,
             removed,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(text: &str) -> Result<Problem, InputError> {
+        PlanInput::parse(text).unwrap().to_problem()
+    }
+
+    const TWO_MEMBERS: &str = r#""members": [
+        {"zone": "a", "suffix": "m1", "item_limit": 2},
+        {"zone": "b", "suffix": "m2", "item_limit": 2}]"#;
+
+    #[test]
+    fn ids_follow_the_rules_of_the_stores_keys() {
+        let err = problem(r#"{"items": [{"id": "..", "replication": 1}]}"#).unwrap_err();
+        assert!(
+            matches!(err, InputError::BadId { ref at, error: KeyError::DotPart { .. } } if at == "items[0]"),
+            "{err}"
+        );
+        let long = "x".repeat(crate::keys::MAX_PART_BYTES + 1);
+        let text =
+            format!(r#"{{"members": [{{"zone": "{long}", "suffix": "m", "item_limit": 1}}]}}"#);
+        let err = problem(&text).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                InputError::BadId {
+                    error: KeyError::TooLong { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = problem(r#"{"members": [{"zone": "a", "suffix": "m#1", "item_limit": 1}]}"#)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "members[0]: key `a#m#1`: suffix has forbidden character '#' at byte 3"
+        );
+    }
+
+    #[test]
+    fn replication_is_at_most_the_stores_maximum() {
+        let at_most = format!(r#"{{"items": [{{"id": "i", "replication": {MAX_REPLICATION}}}]}}"#);
+        assert!(problem(&at_most).is_ok());
+        let err = problem(r#"{"items": [{"id": "i", "replication": 1000}]}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "items[0]: item \"i\" has replication 1000; the most is 255"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_assignment_is_an_error_naming_both() {
+        let same_member = format!(
+            r#"{{{TWO_MEMBERS}, "items": [{{"id": "i", "replication": 2}}], "assignments": [
+                {{"item": "i", "zone": "a", "suffix": "m1", "slot": 0}},
+                {{"item": "i", "zone": "a", "suffix": "m1", "slot": 1}}]}}"#
+        );
+        assert_eq!(
+            problem(&same_member).unwrap_err().to_string(),
+            "assignments[1]: item \"i\" already on member a#m1 (first at assignments[0])"
+        );
+        let same_slot = format!(
+            r#"{{{TWO_MEMBERS}, "items": [{{"id": "i", "replication": 2}}], "assignments": [
+                {{"item": "i", "zone": "a", "suffix": "m1", "slot": 0}},
+                {{"item": "i", "zone": "b", "suffix": "m2", "slot": 0}}]}}"#
+        );
+        assert_eq!(
+            problem(&same_slot).unwrap_err().to_string(),
+            "assignments[1]: item \"i\" slot 0 twice (first at assignments[0])"
+        );
+        let distinct = format!(
+            r#"{{{TWO_MEMBERS}, "items": [{{"id": "i", "replication": 2}}], "assignments": [
+                {{"item": "i", "zone": "a", "suffix": "m1", "slot": 0}},
+                {{"item": "i", "zone": "b", "suffix": "m2", "slot": 1}}]}}"#
+        );
+        assert_eq!(problem(&distinct).unwrap().current.len(), 2);
     }
 }

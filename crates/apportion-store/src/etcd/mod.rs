@@ -665,7 +665,7 @@ impl Renewer for EtcdRenewer {
                 index,
                 StoreError::Unavailable(format!(
                     "keep-alive stream of lease {} closed by etcd",
-                    self.id
+                    crate::types::LeaseHex(self.id)
                 )),
             )),
             Err(e) => Err(self.failed(index, classify(e))),
