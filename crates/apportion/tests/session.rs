@@ -69,7 +69,7 @@ async fn a_live_holder_is_refused_with_what_is_known() {
     }
     let text = err.to_string();
     assert!(
-        text.contains(&live.id.to_string()) && text.contains("alive"),
+        text.contains(&apportion::store::LeaseHex(live.id).to_string()) && text.contains("alive"),
         "{text}"
     );
     // Nothing of the refused process stays behind: its own lease was revoked.
