@@ -235,15 +235,7 @@ impl Serving {
                     supervisor.set_slot(&item, slot);
                 }
             }
-            Event::ReleaseRequested { item } => {
-                self.ready.remove(&item);
-                let stopping = self.supervisor.as_mut().is_some_and(|s| s.stop(&item));
-                if stopping {
-                    self.releasing.insert(item);
-                } else {
-                    self.release(&item).await;
-                }
-            }
+            Event::ReleaseRequested { item } => self.let_go(item).await,
             Event::Revoked { item } => {
                 self.held.remove(&item);
                 self.ready.remove(&item);
@@ -279,6 +271,17 @@ impl Serving {
                 restart_in: *restart_in,
             },
             Notice::Stopped { item } => Line::Stopped { item },
+            Notice::GaveUp {
+                item,
+                status,
+                crashes,
+                window,
+            } => Line::GaveUp {
+                item,
+                status,
+                crashes: *crashes,
+                window: *window,
+            },
             Notice::Ready { .. } => return,
         };
         self.printer.print(&line);
@@ -304,6 +307,13 @@ impl Serving {
                     self.mark(&item, false);
                 }
             }
+            Notice::GaveUp { item, .. } => {
+                metrics::counter!(prometheus::PROCESS_EXITS).increment(1);
+                if self.held.contains(&item) && !self.fenced {
+                    self.mark(&item, false);
+                    self.let_go(item).await;
+                }
+            }
             Notice::Stopped { item } => {
                 if let Some(supervisor) = &mut self.supervisor {
                     supervisor.reap(&item);
@@ -312,6 +322,18 @@ impl Serving {
                     self.release(&item).await;
                 }
             }
+        }
+    }
+
+    /// Stops serving the item and releases it once its process (if any) has stopped: asked
+    /// by the leader (an exclusive item), or because its process keeps crashing.
+    async fn let_go(&mut self, item: ItemId) {
+        self.ready.remove(&item);
+        let stopping = self.supervisor.as_mut().is_some_and(|s| s.stop(&item));
+        if stopping {
+            self.releasing.insert(item);
+        } else {
+            self.release(&item).await;
         }
     }
 
