@@ -761,14 +761,20 @@ role start
 while :; do sleep 0.1; done
 "#;
 
-/// Moves the primary of `a` (two copies) from a first member to a second: the second
-/// starts as the replica, then the first is killed. Returns the second's service log.
-async fn move_the_primary(extra: &[&str]) -> Vec<String> {
+/// A service that does not know the role signal: it dies of SIGHUP.
+const UNAWARE_SERVICE: &str = r#"echo "start $APPORTION_ITEM $$ $(cat "$APPORTION_ROLE_FILE")" >> "$LOG"
+while :; do sleep 0.1; done
+"#;
+
+/// Moves the primary of `a` (two copies) from a first member to a second, both running
+/// `service`: the second starts as the replica, then the first is killed. Returns the
+/// second's service log and printed lines.
+async fn move_the_primary(service: &str, extra: &[&str]) -> (Vec<String>, Vec<String>) {
     let etcd = TestEtcd::start();
     let store = EtcdStore::connect(&[etcd.endpoint()]).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("role.sh");
-    std::fs::write(&script, ROLE_SERVICE).unwrap();
+    std::fs::write(&script, service).unwrap();
     let exec = format!("exec sh {}", script.display());
     store
         .put(format!("{PREFIX}/items/a"), r#"{"replication": 2}"#, None)
@@ -804,7 +810,7 @@ async fn move_the_primary(extra: &[&str]) -> Vec<String> {
     })
     .await;
     leave_at_once(&mut second).await;
-    read(&second_log)
+    (read(&second_log), second.lines())
 }
 
 /// The pid in a line of [`ROLE_SERVICE`]'s log.
@@ -814,7 +820,7 @@ fn pid_of(line: &str) -> &str {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_primary_keeps_its_process_which_is_signalled_and_reads_its_role_file() {
-    let log = move_the_primary(&[]).await;
+    let (log, _) = move_the_primary(ROLE_SERVICE, &[]).await;
     let start = log
         .iter()
         .find(|l| l.starts_with("start a "))
@@ -832,7 +838,7 @@ async fn a_new_primary_keeps_its_process_which_is_signalled_and_reads_its_role_f
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_primary_is_restarted_with_restart_on_role_change() {
-    let log = move_the_primary(&["--restart-on-role-change"]).await;
+    let (log, _) = move_the_primary(ROLE_SERVICE, &["--restart-on-role-change"]).await;
     let starts: Vec<&String> = log.iter().filter(|l| l.starts_with("start a ")).collect();
     assert_eq!(starts.len(), 2, "{log:?}");
     assert!(starts[0].ends_with(" replica 1"), "{log:?}");
@@ -840,6 +846,19 @@ async fn a_new_primary_is_restarted_with_restart_on_role_change() {
     assert_ne!(pid_of(starts[0]), pid_of(starts[1]), "{log:?}");
     assert!(log.contains(&"stop a".to_string()), "{log:?}");
     assert!(!log.iter().any(|l| l.starts_with("hup ")), "{log:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_primary_that_dies_of_the_signal_is_restarted_at_once_not_as_a_crash() {
+    let (log, printed) = move_the_primary(UNAWARE_SERVICE, &[]).await;
+    let starts: Vec<&String> = log.iter().filter(|l| l.starts_with("start a ")).collect();
+    assert_eq!(starts.len(), 2, "{log:?}");
+    assert!(starts[0].ends_with(" replica 1"), "{log:?}");
+    assert!(starts[1].ends_with(" primary 0"), "{log:?}");
+    assert!(
+        !printed.iter().any(|l| l.starts_with("process for a ended")),
+        "{printed:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -327,10 +327,17 @@ async fn supervise(
                     pid: pid.unwrap_or(0),
                 });
                 let mut ready_at = watch_ready(&spec, &mut child, &item, &notices);
+                // The role signal sent to this process, if any: dying of it is not a crash.
+                let mut told = None;
                 let asked = loop {
                     let ready_timer = tokio::time::sleep_until(ready_at.unwrap_or(started));
                     tokio::select! {
-                        status = child.wait() => break Err(describe(status)),
+                        status = child.wait() => {
+                            if died_of(&status, told) {
+                                break Ok(true);
+                            }
+                            break Err(describe(status));
+                        }
                         () = ready_timer, if ready_at.is_some() => {
                             ready_at = None;
                             notify(Notice::Ready { item: item.clone() });
@@ -341,7 +348,8 @@ async fn supervise(
                                 match spec.on_role_change {
                                     OnRoleChange::Restart => break Ok(true),
                                     OnRoleChange::Signal(signal) => {
-                                        tell_role(&role_file, slot, pid, signal, &item);
+                                        told = tell_role(&role_file, slot, pid, signal, &item)
+                                            .or(told);
                                     }
                                 }
                             }
@@ -405,23 +413,38 @@ async fn supervise(
     }
 }
 
+/// Whether the process died of the role signal it was sent: a service that does not
+/// handle the signal is then restarted at once with its new environment, as without it,
+/// rather than counted as a crash and restarted after the back-off.
+fn died_of(status: &std::io::Result<ExitStatus>, told: Option<libc::c_int>) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    matches!((status, told), (Ok(status), Some(_)) if status.signal() == told)
+}
+
 /// Tells a running process its new role: the role file first, so that the signal finds
 /// the new value, then the signal, to the process `sh` runs (not its group: helpers the
-/// service started are its own business, and may not handle the signal).
-fn tell_role(role_file: &Path, slot: Slot, pid: Option<u32>, signal: RoleSignal, item: &ItemId) {
+/// service started are its own business, and may not handle the signal). Returns the
+/// signal sent, if any.
+fn tell_role(
+    role_file: &Path,
+    slot: Slot,
+    pid: Option<u32>,
+    signal: RoleSignal,
+    item: &ItemId,
+) -> Option<libc::c_int> {
     if let Err(e) = write_role(role_file, slot) {
         tracing::warn!(%item, error = %e, file = %role_file.display(), "cannot write the role file");
     }
     let (Some(pid), RoleSignal(Some(signal))) = (pid, signal) else {
-        return;
+        return None;
     };
-    if let Ok(pid) = libc::pid_t::try_from(pid) {
-        // SAFETY: kill(2) only takes integers; a process already gone yields ESRCH, and
-        // its exit is seen by the task's wait.
-        unsafe {
-            libc::kill(pid, signal);
-        }
+    let pid = libc::pid_t::try_from(pid).ok()?;
+    // SAFETY: kill(2) only takes integers; a process already gone yields ESRCH, and its
+    // exit is seen by the task's wait.
+    unsafe {
+        libc::kill(pid, signal);
     }
+    Some(signal)
 }
 
 /// Starts `sh -c COMMAND` for the item in a process group of its own.

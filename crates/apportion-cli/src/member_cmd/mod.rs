@@ -91,7 +91,7 @@ pub struct MemberArgs {
     ready_after: u64,
     /// The signal sent to the process `sh` runs when its item's role changes, after the
     /// role file was rewritten (SIGHUP, SIGUSR1, ...; `none`: send nothing). A process that
-    /// does not handle it dies of it and is restarted as after a crash.
+    /// does not handle it dies of it and is restarted at once with the new environment.
     #[arg(long, value_name = "SIG", default_value = "SIGHUP", requires = "exec")]
     primary_signal: RoleSignal,
     /// Restart the process (SIGTERM, then a new start with the new environment) when its

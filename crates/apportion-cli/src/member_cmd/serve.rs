@@ -5,9 +5,10 @@
 //! without `--exec`); a revoked item's process stops; an item asked to be released is
 //! released once its process has stopped; fencing stops everything (the replayed
 //! assignments after `Unfenced` start it again); an assignment is ready while its process
-//! is up, and marked not ready when the process dies. When the lease is lost (the member
-//! was cut off, or paused, for longer than its TTL, and had fenced itself), it joins again
-//! under a new lease, unless told not to.
+//! is up, and marked not ready when the process dies; an item whose process keeps dying is
+//! given up: released like an exclusive item, so the leader moves it. When the lease is
+//! lost (the member was cut off, or paused, for longer than its TTL, and had fenced
+//! itself), it joins again under a new lease, unless told not to.
 
 use std::collections::BTreeSet;
 
