@@ -23,11 +23,13 @@ const RESUME_MARGIN: f64 = 1.5;
 const EXCLUSIVE: [&str; 6] = ["x0", "x1", "x2", "x3", "x4", "x5"];
 const REPLICATED: [&str; 3] = ["r0", "r1", "r2"];
 
-/// The service: logs start and stop, with nanosecond wall-clock times. The trap is set
-/// before the start is logged, so every logged start has its stop logged too.
+/// The service: logs start and stop, with nanosecond wall-clock times, and ignores the
+/// SIGHUP that tells it of a role change. The traps are set before the start is logged,
+/// so every logged start has its stop logged too.
 const SERVICE: &str = r#"#!/bin/sh
 log() { echo "$1 $APPORTION_ITEM $APPORTION_MEMBER $$ $(date +%s%N)" >> "$CHAOS_LOG"; }
 trap 'log stop; exit 0' TERM INT
+trap '' HUP # the member's role-change signal: this service serves every role alike
 log start
 while :; do sleep 0.05; done
 "#;

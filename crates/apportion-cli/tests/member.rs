@@ -751,3 +751,199 @@ async fn metrics_have_help_and_the_member_as_labels_and_other_paths_are_404() {
     let (status, _) = http_get(port, "/metrics?x=1").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
 }
+
+/// The service for role changes: logs its start and every SIGHUP with its pid and what its
+/// role file says then.
+const ROLE_SERVICE: &str = r#"role() { echo "$1 $APPORTION_ITEM $$ $(cat "$APPORTION_ROLE_FILE")" >> "$LOG"; }
+trap 'role hup' HUP
+trap 'echo "stop $APPORTION_ITEM" >> "$LOG"; exit 0' TERM
+role start
+while :; do sleep 0.1; done
+"#;
+
+/// A service that does not know the role signal: it dies of SIGHUP.
+const UNAWARE_SERVICE: &str = r#"echo "start $APPORTION_ITEM $$ $(cat "$APPORTION_ROLE_FILE")" >> "$LOG"
+while :; do sleep 0.1; done
+"#;
+
+/// Moves the primary of `a` (two copies) from a first member to a second, both running
+/// `service`: the second starts as the replica, then the first is killed. Returns the
+/// second's service log and printed lines.
+async fn move_the_primary(service: &str, extra: &[&str]) -> (Vec<String>, Vec<String>) {
+    let etcd = TestEtcd::start();
+    let store = EtcdStore::connect(&[etcd.endpoint()]).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("role.sh");
+    std::fs::write(&script, service).unwrap();
+    let exec = format!("exec sh {}", script.display());
+    store
+        .put(format!("{PREFIX}/items/a"), r#"{"replication": 2}"#, None)
+        .await
+        .unwrap();
+    let wait = Duration::from_secs(20);
+    let first_log = dir.path().join("first.log");
+    let mut first = start_member(
+        &etcd,
+        &first_log,
+        &["--zone", "z1", "--suffix", "one", "--exec", &exec],
+    );
+    eventually("the first member's process", wait, || {
+        read(&first_log).iter().any(|l| l.starts_with("start a "))
+    })
+    .await;
+    let second_log = dir.path().join("second.log");
+    let mut args = vec!["--zone", "z2", "--suffix", "two", "--exec", &exec];
+    args.extend_from_slice(extra);
+    let mut second = start_member(&etcd, &second_log, &args);
+    eventually("the replica to be ready", wait, || {
+        second.lines().iter().any(|l| l == "ready: a")
+    })
+    .await;
+    first.child.kill().await.unwrap();
+    eventually("the replica to become primary", wait, || {
+        second.lines().iter().any(|l| l == "primary of a now")
+    })
+    .await;
+    // The process is told (or restarted) right after the line.
+    eventually("the process to learn its new role", wait, || {
+        read(&second_log).iter().any(|l| l.ends_with(" primary 0"))
+    })
+    .await;
+    leave_at_once(&mut second).await;
+    (read(&second_log), second.lines())
+}
+
+/// The pid in a line of [`ROLE_SERVICE`]'s log.
+fn pid_of(line: &str) -> &str {
+    line.split(' ').nth(2).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_primary_keeps_its_process_which_is_signalled_and_reads_its_role_file() {
+    let (log, _) = move_the_primary(ROLE_SERVICE, &[]).await;
+    let start = log
+        .iter()
+        .find(|l| l.starts_with("start a "))
+        .expect("started");
+    assert!(start.ends_with(" replica 1"), "{log:?}");
+    let hup = log
+        .iter()
+        .find(|l| l.starts_with("hup a "))
+        .unwrap_or_else(|| panic!("no SIGHUP in {log:?}"));
+    assert!(hup.ends_with(" primary 0"), "{log:?}");
+    assert_eq!(pid_of(start), pid_of(hup), "{log:?}");
+    let starts = log.iter().filter(|l| l.starts_with("start ")).count();
+    assert_eq!(starts, 1, "never restarted: {log:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_primary_is_restarted_with_restart_on_role_change() {
+    let (log, _) = move_the_primary(ROLE_SERVICE, &["--restart-on-role-change"]).await;
+    let starts: Vec<&String> = log.iter().filter(|l| l.starts_with("start a ")).collect();
+    assert_eq!(starts.len(), 2, "{log:?}");
+    assert!(starts[0].ends_with(" replica 1"), "{log:?}");
+    assert!(starts[1].ends_with(" primary 0"), "{log:?}");
+    assert_ne!(pid_of(starts[0]), pid_of(starts[1]), "{log:?}");
+    assert!(log.contains(&"stop a".to_string()), "{log:?}");
+    assert!(!log.iter().any(|l| l.starts_with("hup ")), "{log:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_primary_that_dies_of_the_signal_is_restarted_at_once_not_as_a_crash() {
+    let (log, printed) = move_the_primary(UNAWARE_SERVICE, &[]).await;
+    let starts: Vec<&String> = log.iter().filter(|l| l.starts_with("start a ")).collect();
+    assert_eq!(starts.len(), 2, "{log:?}");
+    assert!(starts[0].ends_with(" replica 1"), "{log:?}");
+    assert!(starts[1].ends_with(" primary 0"), "{log:?}");
+    assert!(
+        !printed.iter().any(|l| l.starts_with("process for a ended")),
+        "{printed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_that_keeps_crashing_is_never_ready_and_its_item_is_released() {
+    let etcd = TestEtcd::start();
+    let store = EtcdStore::connect(&[etcd.endpoint()]).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("service.log");
+    put_item(&store, "a").await;
+    let mut member = start_member(
+        &etcd,
+        &log,
+        &[
+            "--zone",
+            "z",
+            "--suffix",
+            "s",
+            "--max-restarts",
+            "2",
+            "--restart-window",
+            "30",
+            "--exec",
+            "exit 1",
+        ],
+    );
+    let wait = Duration::from_secs(20);
+    eventually("the member to give the item up", wait, || {
+        member.lines().iter().any(|l| l == "released a")
+    })
+    .await;
+    let printed = member.lines();
+    let given_up = printed.iter().position(|l| {
+        l == "giving up a: crashed 3 times in 30 s (last: exit status: 1); releasing it"
+    });
+    let released = printed.iter().position(|l| l == "released a");
+    assert!(given_up.is_some() && given_up < released, "{printed:?}");
+    let exits = printed[..given_up.unwrap()]
+        .iter()
+        .filter(|l| l.starts_with("process for a ended"))
+        .count();
+    assert_eq!(exits, 2, "restarted twice, then given up: {printed:?}");
+    assert!(
+        !printed.iter().any(|l| l.starts_with("ready")),
+        "{printed:?}"
+    );
+    member.child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_is_ready_only_once_it_has_stayed_up_for_ready_after() {
+    let etcd = TestEtcd::start();
+    let store = EtcdStore::connect(&[etcd.endpoint()]).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("service.log");
+    put_item(&store, "a").await;
+    let mut member = start_member(
+        &etcd,
+        &log,
+        &[
+            "--zone",
+            "z",
+            "--ready-after",
+            "1",
+            "--exec",
+            "exec sleep 30",
+        ],
+    );
+    let wait = Duration::from_secs(15);
+    eventually("the process to start", wait, || {
+        member
+            .lines()
+            .iter()
+            .any(|l| l.starts_with("started process for a"))
+    })
+    .await;
+    let started = Instant::now();
+    eventually("the ready mark", wait, || {
+        member.lines().iter().any(|l| l == "ready: a")
+    })
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "ready after {:?}",
+        started.elapsed()
+    );
+    assert!(all_ready(&store, 1).await);
+    leave_at_once(&mut member).await;
+}

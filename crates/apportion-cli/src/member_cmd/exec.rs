@@ -1,17 +1,23 @@
 //! `--exec`: one process per held item, run with `sh -c` and supervised.
 //!
 //! Each item has a task that starts the process (with `APPORTION_ITEM`, `APPORTION_SLOT`,
-//! `APPORTION_PRIMARY` and `APPORTION_MEMBER` in its environment), tells when it is ready
-//! (at once, or when it prints the `--ready-line` on stdout), restarts it with a growing
-//! back-off when it dies, restarts it with the new environment when the item's role changes,
+//! `APPORTION_PRIMARY`, `APPORTION_MEMBER` and `APPORTION_ROLE_FILE` in its environment),
+//! tells when it is ready (once it has stayed up `--ready-after`, or when it prints the
+//! `--ready-line` on stdout), restarts it with a growing back-off when it dies, gives up
+//! after too many deaths in a row (a process that keeps crashing must not keep its item),
 //! and stops it on request: SIGTERM to its process group, SIGKILL after the grace period.
+//! A change of the item's role does not restart the process, since a primary moving would
+//! then be an outage: the role file is rewritten and the process is sent a signal to
+//! re-read it (or, with `--restart-on-role-change`, it is restarted as it used to be).
 //! The process runs in its own group so that a stop reaches what the shell started too,
 //! and (on Linux) is sent SIGTERM if the member itself dies: a process left serving after
 //! its member was killed would still serve once the item has been given to another member.
 //! The tasks report to the member's loop through [`Notice`]s; they never touch the store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +35,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A process that ran this long before dying is restarted after the first back-off again.
 const STABLE_AFTER: Duration = Duration::from_secs(10);
 
-/// What to run and how.
+/// What to run and how; shared by the item tasks, so the role directory lives until the
+/// last of them has ended.
 #[derive(Debug)]
 pub struct ExecSpec {
     /// The shell command.
@@ -40,6 +47,105 @@ pub struct ExecSpec {
     pub grace: Duration,
     /// The member id, for `APPORTION_MEMBER`.
     pub member: String,
+    /// What to tell a running process when its role changes.
+    pub on_role_change: OnRoleChange,
+    /// Without a ready line, how long a process must stay up to be ready: one that dies at
+    /// once must not be reported ready in between.
+    pub ready_after: Duration,
+    /// How many restarts within `restart_window` a process gets before its item is given up.
+    pub max_restarts: u32,
+    /// The window `max_restarts` counts in.
+    pub restart_window: Duration,
+    /// Where the role files live.
+    pub role_dir: RoleDir,
+}
+
+/// How a running process learns that its item's role (slot, primary or not) changed.
+#[derive(Clone, Copy, Debug)]
+pub enum OnRoleChange {
+    /// Rewrite the role file and send this signal (or none); the process keeps running.
+    Signal(RoleSignal),
+    /// Stop it and start it again with the new environment (an outage while it starts).
+    Restart,
+}
+
+/// The signal that tells a process its role file changed (`--primary-signal`): a name like
+/// `SIGHUP` or `USR1` (with or without `SIG`, any case), or `none`, parsed here so that a
+/// typo is refused at start rather than at the first role change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoleSignal(Option<libc::c_int>);
+
+/// The signals a service may reasonably handle as "re-read your configuration".
+const SIGNALS: [(&str, libc::c_int); 7] = [
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("USR1", libc::SIGUSR1),
+    ("USR2", libc::SIGUSR2),
+    ("TERM", libc::SIGTERM),
+    ("WINCH", libc::SIGWINCH),
+];
+
+impl FromStr for RoleSignal {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let upper = text.to_ascii_uppercase();
+        if upper == "NONE" {
+            return Ok(RoleSignal(None));
+        }
+        let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+        SIGNALS
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|&(_, signal)| RoleSignal(Some(signal)))
+            .ok_or_else(|| {
+                let names: Vec<String> = SIGNALS.iter().map(|(n, _)| format!("SIG{n}")).collect();
+                format!("expected none or one of {}", names.join(", "))
+            })
+    }
+}
+
+/// The directory of the role files, one per item, private to this member and removed
+/// when the member is done with it (dropped).
+#[derive(Debug)]
+pub struct RoleDir(PathBuf);
+
+impl RoleDir {
+    /// Creates a fresh directory (mode 0700) under the system's temporary directory, named
+    /// after the member and this process so that two members on a host never share one.
+    pub fn create(member: &str) -> std::io::Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
+        let path = std::env::temp_dir().join(format!("apportion-{member}-{}", std::process::id()));
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        Ok(RoleDir(path))
+    }
+
+    /// The role file of `item` (item ids cannot be path steps or hold `/`).
+    fn file(&self, item: &ItemId) -> PathBuf {
+        self.0.join(item.as_str())
+    }
+}
+
+impl Drop for RoleDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes the role file: `primary 0` or `replica SLOT`, replacing the old one atomically
+/// (a temporary file renamed over it) so the process never reads half a file. The
+/// temporary name holds `#`, which no item id does, so it cannot be another item's file.
+fn write_role(path: &Path, slot: Slot) -> std::io::Result<()> {
+    let role = if slot.is_primary() {
+        "primary"
+    } else {
+        "replica"
+    };
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push("#tmp");
+    std::fs::write(&temporary, format!("{role} {}\n", slot.0))?;
+    std::fs::rename(&temporary, path)
 }
 
 /// What an item's task reports.
@@ -56,6 +162,18 @@ pub enum Notice {
     Ready {
         /// The item.
         item: ItemId,
+    },
+    /// The process ended (or could not start) once too often within the restart window;
+    /// it is not restarted, and the task waits to be stopped.
+    GaveUp {
+        /// The item.
+        item: ItemId,
+        /// How it ended the last time.
+        status: String,
+        /// How often it ended within the window.
+        crashes: usize,
+        /// The window.
+        window: Duration,
     },
     /// The process ended by itself (or could not start); it is restarted after the back-off.
     Exited {
@@ -77,8 +195,8 @@ pub enum Notice {
 enum Control {
     /// Stop the process and end.
     Stop,
-    /// Restart the process with this slot in its environment.
-    Restart(Slot),
+    /// The item's slot changed to this one.
+    Role(Slot),
 }
 
 /// An item's running task.
@@ -126,10 +244,10 @@ impl Supervisor {
         self.running.insert(item.clone(), Running { control, task });
     }
 
-    /// Restarts the item's process with its new slot, if it runs.
+    /// Tells the item's process its new slot, if it runs (see [`OnRoleChange`]).
     pub fn set_slot(&mut self, item: &ItemId, slot: Slot) {
         if let Some(running) = self.running.get(item) {
-            let _ = running.control.send(Control::Restart(slot));
+            let _ = running.control.send(Control::Role(slot));
         }
     }
 
@@ -177,13 +295,7 @@ impl Supervisor {
     }
 }
 
-/// Why the wait for a running process ended.
-enum Wake {
-    Exited(std::io::Result<ExitStatus>),
-    Asked(Option<Control>),
-}
-
-/// One item's task: runs the process until asked to stop.
+/// One item's task: runs the process until asked to stop, or until it has died too often.
 async fn supervise(
     spec: Arc<ExecSpec>,
     item: ItemId,
@@ -198,36 +310,87 @@ async fn supervise(
     let notify = |notice| {
         let _ = notices.send(notice);
     };
+    let role_file = spec.role_dir.file(&item);
+    let stopped = |item: ItemId| {
+        let _ = std::fs::remove_file(&role_file);
+        notify(Notice::Stopped { item });
+    };
     let mut backoff = FIRST_BACKOFF;
+    let mut crashes: VecDeque<Instant> = VecDeque::new();
     loop {
         let started = Instant::now();
-        let ended = match spawn(&spec, &item, slot) {
+        let ended = match write_role(&role_file, slot).and_then(|()| spawn(&spec, &item, slot)) {
             Ok(mut child) => {
+                let pid = child.id();
                 notify(Notice::Started {
                     item: item.clone(),
-                    pid: child.id().unwrap_or(0),
+                    pid: pid.unwrap_or(0),
                 });
-                watch_ready(&spec, &mut child, &item, &notices);
-                let wake = tokio::select! {
-                    status = child.wait() => Wake::Exited(status),
-                    request = requests.recv() => Wake::Asked(request),
-                };
-                match wake {
-                    Wake::Exited(status) => describe(status),
-                    Wake::Asked(Some(Control::Restart(new_slot))) => {
-                        terminate(&mut child, spec.grace).await;
-                        slot = new_slot;
-                        continue;
+                let mut ready_at = watch_ready(&spec, &mut child, &item, &notices);
+                // The role signal sent to this process, if any: dying of it is not a crash.
+                let mut told = None;
+                let asked = loop {
+                    let ready_timer = tokio::time::sleep_until(ready_at.unwrap_or(started));
+                    tokio::select! {
+                        status = child.wait() => {
+                            if died_of(&status, told) {
+                                break Ok(true);
+                            }
+                            break Err(describe(status));
+                        }
+                        () = ready_timer, if ready_at.is_some() => {
+                            ready_at = None;
+                            notify(Notice::Ready { item: item.clone() });
+                        }
+                        request = requests.recv() => match request {
+                            Some(Control::Role(new_slot)) => {
+                                slot = new_slot;
+                                match spec.on_role_change {
+                                    OnRoleChange::Restart => break Ok(true),
+                                    OnRoleChange::Signal(signal) => {
+                                        told = tell_role(&role_file, slot, pid, signal, &item)
+                                            .or(told);
+                                    }
+                                }
+                            }
+                            Some(Control::Stop) | None => break Ok(false),
+                        },
                     }
-                    Wake::Asked(Some(Control::Stop) | None) => {
+                };
+                match asked {
+                    Err(status) => status,
+                    Ok(restart) => {
                         terminate(&mut child, spec.grace).await;
-                        notify(Notice::Stopped { item });
+                        if restart {
+                            continue;
+                        }
+                        stopped(item);
                         return;
                     }
                 }
             }
             Err(e) => format!("cannot start: {e}"),
         };
+        let now = Instant::now();
+        crashes.push_back(now);
+        while crashes
+            .front()
+            .is_some_and(|&at| now.duration_since(at) > spec.restart_window)
+        {
+            crashes.pop_front();
+        }
+        if crashes.len() > spec.max_restarts as usize {
+            notify(Notice::GaveUp {
+                item: item.clone(),
+                status: ended,
+                crashes: crashes.len(),
+                window: spec.restart_window,
+            });
+            // Nothing runs; the member stops this task once it has let go of the item.
+            while let Some(Control::Role(_)) = requests.recv().await {}
+            stopped(item);
+            return;
+        }
         if started.elapsed() >= STABLE_AFTER {
             backoff = FIRST_BACKOFF;
         }
@@ -239,15 +402,49 @@ async fn supervise(
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
             request = requests.recv() => match request {
-                Some(Control::Restart(new_slot)) => slot = new_slot,
+                Some(Control::Role(new_slot)) => slot = new_slot,
                 Some(Control::Stop) | None => {
-                    notify(Notice::Stopped { item });
+                    stopped(item);
                     return;
                 }
             },
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+/// Whether the process died of the role signal it was sent: a service that does not
+/// handle the signal is then restarted at once with its new environment, as without it,
+/// rather than counted as a crash and restarted after the back-off.
+fn died_of(status: &std::io::Result<ExitStatus>, told: Option<libc::c_int>) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    matches!((status, told), (Ok(status), Some(_)) if status.signal() == told)
+}
+
+/// Tells a running process its new role: the role file first, so that the signal finds
+/// the new value, then the signal, to the process `sh` runs (not its group: helpers the
+/// service started are its own business, and may not handle the signal). Returns the
+/// signal sent, if any.
+fn tell_role(
+    role_file: &Path,
+    slot: Slot,
+    pid: Option<u32>,
+    signal: RoleSignal,
+    item: &ItemId,
+) -> Option<libc::c_int> {
+    if let Err(e) = write_role(role_file, slot) {
+        tracing::warn!(%item, error = %e, file = %role_file.display(), "cannot write the role file");
+    }
+    let (Some(pid), RoleSignal(Some(signal))) = (pid, signal) else {
+        return None;
+    };
+    let pid = libc::pid_t::try_from(pid).ok()?;
+    // SAFETY: kill(2) only takes integers; a process already gone yields ESRCH, and its
+    // exit is seen by the task's wait.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+    Some(signal)
 }
 
 /// Starts `sh -c COMMAND` for the item in a process group of its own.
@@ -263,6 +460,7 @@ fn spawn(spec: &ExecSpec, item: &ItemId, slot: Slot) -> std::io::Result<Child> {
             if slot.is_primary() { "1" } else { "0" },
         )
         .env("APPORTION_MEMBER", &spec.member)
+        .env("APPORTION_ROLE_FILE", spec.role_dir.file(item))
         .stdin(Stdio::null())
         .process_group(0)
         .kill_on_drop(true);
@@ -283,21 +481,20 @@ fn spawn(spec: &ExecSpec, item: &ItemId, slot: Slot) -> std::io::Result<Child> {
     command.spawn()
 }
 
-/// Reports the process ready: at once, or (with `--ready-line`) when it prints that line.
-/// Its stdout is passed on line by line meanwhile.
+/// With `--ready-line`, reports the process ready when it prints that line, passing its
+/// stdout on line by line meanwhile, and returns `None`; otherwise returns when it will be
+/// ready (`--ready-after` from now), for the task to report if it is still up then.
 fn watch_ready(
     spec: &ExecSpec,
     child: &mut Child,
     item: &ItemId,
     notices: &mpsc::UnboundedSender<Notice>,
-) {
-    let ready = || Notice::Ready { item: item.clone() };
+) -> Option<Instant> {
     let (Some(wanted), Some(stdout)) = (spec.ready_line.clone(), child.stdout.take()) else {
-        let _ = notices.send(ready());
-        return;
+        return Some(Instant::now() + spec.ready_after);
     };
     let notices = notices.clone();
-    let notice = ready();
+    let notice = Notice::Ready { item: item.clone() };
     tokio::spawn(async move {
         let mut lines = BufReader::new(stdout).lines();
         let mut notice = Some(notice);
@@ -310,6 +507,7 @@ fn watch_ready(
             }
         }
     });
+    None
 }
 
 /// Stops the process: SIGTERM to its group, SIGKILL once `grace` has passed.
@@ -341,5 +539,34 @@ fn describe(status: std::io::Result<ExitStatus>) -> String {
     match status {
         Ok(status) => status.to_string(),
         Err(e) => format!("cannot wait for it: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_role_signal_is_a_name_with_or_without_sig_in_any_case_or_none() {
+        assert_eq!("SIGHUP".parse(), Ok(RoleSignal(Some(libc::SIGHUP))));
+        assert_eq!("usr1".parse(), Ok(RoleSignal(Some(libc::SIGUSR1))));
+        assert_eq!("None".parse(), Ok(RoleSignal(None)));
+        let refused = "SIGKILL".parse::<RoleSignal>().unwrap_err();
+        assert!(refused.contains("SIGHUP"), "{refused}");
+    }
+
+    #[test]
+    fn the_role_file_says_the_role_and_the_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("orders");
+        write_role(&file, Slot(0)).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "primary 0\n");
+        write_role(&file, Slot(2)).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "replica 2\n");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
     }
 }

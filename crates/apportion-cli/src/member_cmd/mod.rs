@@ -29,7 +29,7 @@ use apportion::{Member, MemberConfig, MemberOptions};
 
 use crate::connect::{reach, Patience, Security};
 use crate::duration::Span;
-use exec::ExecSpec;
+use exec::{ExecSpec, OnRoleChange, RoleDir, RoleSignal};
 use output::{Line, Printer};
 use serve::{Ending, Serving};
 use signals::Signals;
@@ -75,14 +75,36 @@ pub struct MemberArgs {
     json: bool,
     /// Run this shell command once per held item; it finds the item in $APPORTION_ITEM,
     /// its slot in $APPORTION_SLOT, 1 in $APPORTION_PRIMARY if it is the primary, and the
-    /// member in $APPORTION_MEMBER. If the member is killed, the process `sh` runs gets
-    /// SIGTERM: let the command `exec` the service.
+    /// member in $APPORTION_MEMBER, all as they were when it started; the live role is in
+    /// the file $APPORTION_ROLE_FILE (`primary 0` or `replica SLOT`). If the member is
+    /// killed, the process `sh` runs gets SIGTERM: let the command `exec` the service.
     #[arg(long, value_name = "CMD")]
     exec: Option<String>,
-    /// Mark an item ready only when its process prints this line on stdout (default: as
-    /// soon as it has started).
+    /// Mark an item ready only when its process prints this line on stdout (instead of
+    /// after --ready-after).
     #[arg(long, value_name = "TEXT", requires = "exec")]
     ready_line: Option<String>,
+    /// Without --ready-line, mark an item ready once its process has stayed up this many
+    /// seconds (0: as soon as it has started), so that a process that dies at once is not
+    /// reported ready.
+    #[arg(long, value_name = "SECS", default_value_t = 2, requires = "exec")]
+    ready_after: u64,
+    /// The signal sent to the process `sh` runs when its item's role changes, after the
+    /// role file was rewritten (SIGHUP, SIGUSR1, ...; `none`: send nothing). A process that
+    /// does not handle it dies of it and is restarted at once with the new environment.
+    #[arg(long, value_name = "SIG", default_value = "SIGHUP", requires = "exec")]
+    primary_signal: RoleSignal,
+    /// Restart the process (SIGTERM, then a new start with the new environment) when its
+    /// item's role changes, instead of signalling it: an outage of the item while it starts.
+    #[arg(long, requires = "exec", conflicts_with = "primary_signal")]
+    restart_on_role_change: bool,
+    /// Give an item up (mark it not ready and release it, so that the leader moves it) when
+    /// its process would be restarted more than this many times within --restart-window.
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "exec")]
+    max_restarts: u32,
+    /// The window, in seconds, that --max-restarts counts restarts in.
+    #[arg(long, value_name = "SECS", default_value_t = 60, requires = "exec")]
+    restart_window: u64,
     /// Seconds a process may take to exit after SIGTERM before it is killed.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     grace: u64,
@@ -118,6 +140,28 @@ pub async fn run(args: MemberArgs) -> ExitCode {
     let options = match args.security.options(&args.etcd) {
         Ok(options) => options,
         Err(e) => return fail(2, &e),
+    };
+    // Before joining: a member that cannot set up its processes' role files must not join.
+    let exec = match args.exec {
+        Some(command) => match RoleDir::create(id.as_str()) {
+            Ok(role_dir) => Some(ExecSpec {
+                command,
+                ready_line: args.ready_line,
+                grace: Duration::from_secs(args.grace),
+                member: id.to_string(),
+                on_role_change: if args.restart_on_role_change {
+                    OnRoleChange::Restart
+                } else {
+                    OnRoleChange::Signal(args.primary_signal)
+                },
+                ready_after: Duration::from_secs(args.ready_after),
+                max_restarts: args.max_restarts,
+                restart_window: Duration::from_secs(args.restart_window),
+                role_dir,
+            }),
+            Err(e) => return fail(1, &format!("cannot create the role file directory: {e}")),
+        },
+        None => None,
     };
     init_logging();
     if let Some(addr) = args.metrics_addr {
@@ -162,12 +206,6 @@ pub async fn run(args: MemberArgs) -> ExitCode {
         prefix: &args.prefix,
         lease: member.lease().id,
         ttl: args.lease_ttl,
-    });
-    let exec = args.exec.map(|command| ExecSpec {
-        command,
-        ready_line: args.ready_line,
-        grace: Duration::from_secs(args.grace),
-        member: id.to_string(),
     });
     if stopping.is_some() {
         return match member.leave().await {

@@ -48,6 +48,17 @@ pub enum Line<'a> {
         /// The back-off before the next start.
         restart_in: Duration,
     },
+    /// The item's process died too often; the member gives the item up (releases it).
+    GaveUp {
+        /// The item.
+        item: &'a ItemId,
+        /// How it ended the last time.
+        status: &'a str,
+        /// How often it ended within the window.
+        crashes: usize,
+        /// The restart window.
+        window: Duration,
+    },
     /// The item's process was stopped on purpose.
     Stopped {
         /// The item.
@@ -135,6 +146,15 @@ pub fn to_text(line: &Line<'_>) -> String {
             "process for {item} ended ({status}); restarting in {:.1} s",
             restart_in.as_secs_f64()
         ),
+        Line::GaveUp {
+            item,
+            status,
+            crashes,
+            window,
+        } => format!(
+            "giving up {item}: crashed {crashes} times in {} s (last: {status}); releasing it",
+            window.as_secs()
+        ),
         Line::Stopped { item } => format!("stopped process for {item}"),
         Line::Released { item } => format!("released {item}"),
         Line::Draining { signal, timeout } => format!(
@@ -190,6 +210,15 @@ pub fn to_json(line: &Line<'_>) -> Value {
         } => json!({
             "event": "process_exited", "item": item.as_str(), "status": status,
             "restart_in_secs": restart_in.as_secs_f64()
+        }),
+        Line::GaveUp {
+            item,
+            status,
+            crashes,
+            window,
+        } => json!({
+            "event": "gave_up", "item": item.as_str(), "status": status,
+            "crashes": crashes, "window_secs": window.as_secs_f64()
         }),
         Line::Stopped { item } => json!({"event": "process_stopped", "item": item.as_str()}),
         Line::Released { item } => json!({"event": "released", "item": item.as_str()}),

@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 pub const ITEMS: &str = "apportion_member_items";
 /// Processes running for `--exec`.
 pub const PROCESSES: &str = "apportion_member_processes";
-/// Processes that ended by themselves (and were restarted).
+/// Processes that ended by themselves (and were restarted, or their item given up).
 pub const PROCESS_EXITS: &str = "apportion_member_process_exits_total";
 
 /// The path metrics are served at, as Prometheus scrapes by default.
@@ -59,7 +59,7 @@ fn describe_member_metrics() {
     describe_gauge!(PROCESSES, "Processes running for --exec, one per held item");
     describe_counter!(
         PROCESS_EXITS,
-        "Processes for --exec that ended by themselves (and were restarted)"
+        "Processes for --exec that ended by themselves (and were restarted, or their item given up)"
     );
 }
 

@@ -5,9 +5,10 @@
 //! without `--exec`); a revoked item's process stops; an item asked to be released is
 //! released once its process has stopped; fencing stops everything (the replayed
 //! assignments after `Unfenced` start it again); an assignment is ready while its process
-//! is up, and marked not ready when the process dies. When the lease is lost (the member
-//! was cut off, or paused, for longer than its TTL, and had fenced itself), it joins again
-//! under a new lease, unless told not to.
+//! is up, and marked not ready when the process dies; an item whose process keeps dying is
+//! given up: released like an exclusive item, so the leader moves it. When the lease is
+//! lost (the member was cut off, or paused, for longer than its TTL, and had fenced
+//! itself), it joins again under a new lease, unless told not to.
 
 use std::collections::BTreeSet;
 
@@ -235,15 +236,7 @@ impl Serving {
                     supervisor.set_slot(&item, slot);
                 }
             }
-            Event::ReleaseRequested { item } => {
-                self.ready.remove(&item);
-                let stopping = self.supervisor.as_mut().is_some_and(|s| s.stop(&item));
-                if stopping {
-                    self.releasing.insert(item);
-                } else {
-                    self.release(&item).await;
-                }
-            }
+            Event::ReleaseRequested { item } => self.let_go(item).await,
             Event::Revoked { item } => {
                 self.held.remove(&item);
                 self.ready.remove(&item);
@@ -279,6 +272,17 @@ impl Serving {
                 restart_in: *restart_in,
             },
             Notice::Stopped { item } => Line::Stopped { item },
+            Notice::GaveUp {
+                item,
+                status,
+                crashes,
+                window,
+            } => Line::GaveUp {
+                item,
+                status,
+                crashes: *crashes,
+                window: *window,
+            },
             Notice::Ready { .. } => return,
         };
         self.printer.print(&line);
@@ -304,6 +308,13 @@ impl Serving {
                     self.mark(&item, false);
                 }
             }
+            Notice::GaveUp { item, .. } => {
+                metrics::counter!(prometheus::PROCESS_EXITS).increment(1);
+                if self.held.contains(&item) && !self.fenced {
+                    self.mark(&item, false);
+                    self.let_go(item).await;
+                }
+            }
             Notice::Stopped { item } => {
                 if let Some(supervisor) = &mut self.supervisor {
                     supervisor.reap(&item);
@@ -312,6 +323,18 @@ impl Serving {
                     self.release(&item).await;
                 }
             }
+        }
+    }
+
+    /// Stops serving the item and releases it once its process (if any) has stopped: asked
+    /// by the leader (an exclusive item), or because its process keeps crashing.
+    async fn let_go(&mut self, item: ItemId) {
+        self.ready.remove(&item);
+        let stopping = self.supervisor.as_mut().is_some_and(|s| s.stop(&item));
+        if stopping {
+            self.releasing.insert(item);
+        } else {
+            self.release(&item).await;
         }
     }
 
