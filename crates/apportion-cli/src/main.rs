@@ -2,18 +2,21 @@
 //!
 //! `demo` tells the library's story on a simulated cluster in this process; `member` runs
 //! one member of a real cluster on etcd. The admin commands (`items`, `members`, `drain`,
-//! `status`) talk to the deployment's etcd through the `Store` trait; `plan` and `bench` run
-//! the solver offline (and `bench converge` the whole runtime). Every failure ends in one
-//! line on stderr and a non-zero exit code: 2 for a wrong command line or input, 1 for a
-//! command that could not be carried out (or, for `demo`, a broken invariant).
+//! `status`, `events`) talk to the deployment's etcd through the `Store` trait; `plan` and
+//! `bench` run the solver offline (and `bench converge` the whole runtime). Every failure
+//! ends in one line on stderr and a non-zero exit code: 2 for a wrong command line or
+//! input, 1 for a command that could not be carried out (or, for `demo`, a broken
+//! invariant).
 
 mod admin;
 mod bench;
+mod clock;
 mod connect;
 mod converge;
 mod demo;
 mod duration;
 mod error;
+mod events;
 mod member_cmd;
 mod output;
 mod plan;
@@ -58,6 +61,9 @@ enum Command {
     Drain(DrainArgs),
     /// Show the allocation: leader, zones, members, items needing attention.
     Status(StatusArgs),
+    /// Follow the cluster and print each change of placement as it happens: copies added,
+    /// removed, moved or turning ready, members and items coming and going.
+    Events(events::EventsArgs),
     /// Solve a problem given as JSON offline and print the plan as JSON.
     Plan(plan::PlanArgs),
     /// Run a benchmark.
@@ -86,6 +92,7 @@ impl Command {
             Command::Members(command) => command.run().await,
             Command::Drain(args) => args.run().await,
             Command::Status(args) => args.run().await,
+            Command::Events(args) => args.run().await,
             Command::Plan(args) => plan::run(&args).map_err(CliError::Input),
             Command::Bench(args) => bench::run(&args).await.map_err(CliError::Input),
             Command::Completion { shell } => completion(shell),

@@ -290,6 +290,15 @@ async fn a_process_is_ready_when_it_prints_the_ready_line_and_is_restarted_when_
         printed.contains(&"up".to_string()),
         "the process's stdout is passed on"
     );
+    // Every JSON line carries its time, RFC 3339 in UTC to the second.
+    for line in &printed {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let time = value["time"].as_str().unwrap_or_default();
+        let shape = time.len() == 20 && time.as_bytes()[10] == b'T' && time.ends_with('Z');
+        assert!(shape, "no RFC 3339 time in {line}");
+    }
     leave_at_once(&mut member).await;
     assert!(member.lines().iter().any(|l| l.contains("process_stopped")));
 }

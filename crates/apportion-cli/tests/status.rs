@@ -1,6 +1,7 @@
 //! `members list` and `status` run as the built binary against a real etcd holding a
 //! hand-written deployment, including a value that does not decode.
 
+#[allow(dead_code)]
 mod support;
 
 use apportion::ClusterView;

@@ -96,10 +96,14 @@ pub struct Printer {
 }
 
 impl Printer {
-    /// Prints one line on stdout.
+    /// Prints one line on stdout. A JSON line gets a `time` field (RFC 3339, UTC) here, for
+    /// every kind at once, so a program collecting the lines can order them against other
+    /// logs without stamping them itself.
     pub fn print(&self, line: &Line<'_>) {
         if self.json {
-            println!("{}", to_json(line));
+            let mut value = to_json(line);
+            value["time"] = Value::String(crate::clock::now());
+            println!("{value}");
         } else {
             println!("{}", to_text(line));
         }

@@ -4,7 +4,7 @@ mod report;
 
 use std::future::Future;
 use std::io::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use apportion::{ClusterView, Observed};
 use apportion_core::keys::Prefix;
@@ -168,10 +168,10 @@ async fn probe<S: Store>(
     summary::lease_times(store, summary::member_leases(&observed.state)).await
 }
 
-/// A wall-clock time of day as `HH:MM:SS` UTC, for the staleness banner.
+/// A wall-clock time of day as `HH:MM:SS` UTC, for the staleness banner: the time part of
+/// the timestamp the other commands print.
 fn clock(at: SystemTime) -> String {
-    let secs = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() % 86_400;
-    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    crate::clock::rfc3339(at)[11..19].to_owned()
 }
 
 #[cfg(test)]

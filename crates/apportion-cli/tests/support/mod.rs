@@ -93,6 +93,12 @@ impl Running {
             .expect("no line from the running command in time")
     }
 
+    /// The next line if one comes within `timeout`: for polling a command that prints
+    /// nothing until something changes.
+    pub fn next_line_within(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
     /// Sends SIGINT, as Ctrl-C in a terminal does.
     pub fn interrupt(&self) {
         let status = Command::new("kill")
