@@ -23,6 +23,7 @@ mod plan;
 mod soak;
 mod status;
 mod summary;
+mod tied;
 
 #[cfg(test)]
 #[path = "../tests/support/cluster.rs"]
