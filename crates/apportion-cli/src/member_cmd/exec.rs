@@ -492,7 +492,7 @@ fn watch_ready(
         let mut lines = BufReader::new(stdout).lines();
         let mut notice = Some(notice);
         while let Ok(Some(line)) = lines.next_line().await {
-            println!("{line}");
+            super::output::print_line(&line);
             if line == wanted {
                 if let Some(notice) = notice.take() {
                     let _ = notices.send(notice);
