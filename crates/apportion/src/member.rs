@@ -21,7 +21,7 @@ use apportion_core::keys::{ItemId, MemberId, Prefix};
 use apportion_core::planner::ReadyStatus;
 use apportion_core::values::{AssignmentValue, Decoder, MemberValue};
 use apportion_store::{
-    Compare, CompareOp, KeepAlive, KeyRange, KeySpaceOptions, Lease, Op, Store, Txn,
+    Compare, CompareOp, KeepAlive, KeyRange, KeySpaceOptions, Lease, LeaseHex, Op, Store, Txn,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -223,7 +223,7 @@ where
             Ok(started) => started,
             Err(e) => {
                 if let Err(revoke) = store.revoke(lease.id).await {
-                    tracing::warn!(member = %id, lease = lease.id, error = %revoke, "could not start, nor revoke the lease; it expires by itself");
+                    tracing::warn!(member = %id, lease = %LeaseHex(lease.id), error = %revoke, "could not start, nor revoke the lease; it expires by itself");
                 }
                 return Err(e);
             }
@@ -264,7 +264,7 @@ where
             tokio::spawn(feed_events(shared.clone(), events_tx)),
             tokio::spawn(allocator.run()),
         ];
-        tracing::info!(member = %shared.id, lease = lease.id, "member started");
+        tracing::info!(member = %shared.id, lease = %LeaseHex(lease.id), "member started");
         Ok(Member {
             handle: MemberHandle { shared },
             events,
@@ -313,7 +313,7 @@ where
             options: self.setup.options.clone(),
         };
         *self = Self::launch(setup).await?;
-        tracing::warn!(member = %self.shared.id, lease = self.shared.lease.id, "member rejoined under a new lease");
+        tracing::warn!(member = %self.shared.id, lease = %LeaseHex(self.shared.lease.id), "member rejoined under a new lease");
         Ok(())
     }
 

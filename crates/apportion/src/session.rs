@@ -93,7 +93,7 @@ pub(crate) async fn announce<S: Store>(store: &S, claim: &Claim<'_>) -> Result<(
                     });
                 }
                 if renewals == 0 {
-                    tracing::info!(member = %claim.member, holder, time_left = ?left, "member key held by another lease; waiting for it to end");
+                    tracing::info!(member = %claim.member, holder = %apportion_store::LeaseHex(holder), time_left = ?left, "member key held by another lease; waiting for it to end");
                 }
                 // Wait for the key to go, looking at the holder's lease again every second.
                 let slice = (claim.timeout - waited).min(Duration::from_secs(1));

@@ -248,13 +248,18 @@ fn fail(code: u8, message: &str) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Library warnings (fencing, retries) on stderr; `RUST_LOG` chooses more.
+/// Library warnings (fencing, retries) on stderr; `RUST_LOG` chooses more. Colours only
+/// on a terminal and without `$NO_COLOR`: escape codes would garble a log file or journal.
 fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let colours = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colours)
         .try_init();
 }
 
