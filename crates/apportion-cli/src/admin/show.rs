@@ -220,7 +220,7 @@ impl Description {
     }
 }
 
-/// `n` copies, in words: "1 copy", "2 copies" ([`plural`] only adds an `s`).
+/// `n` copies, in words: "1 copy", "2 copies" ([`plural`](crate::output::plural) only adds an `s`).
 fn copies(n: usize) -> String {
     if n == 1 {
         "1 copy".to_owned()
