@@ -66,6 +66,17 @@ impl From<apportion::Error> for CliError {
     }
 }
 
+impl From<apportion::admin::AdminError> for CliError {
+    /// An edit was refused: the library's message names the key and what is wrong; the
+    /// store's failures read as any other store call's do.
+    fn from(e: apportion::admin::AdminError) -> Self {
+        match e {
+            apportion::admin::AdminError::Store(e) => e.into(),
+            e => CliError::failed(e),
+        }
+    }
+}
+
 impl From<std::io::Error> for CliError {
     /// Writing the output failed: the reader went away, or a real failure (a full disk).
     fn from(e: std::io::Error) -> Self {

@@ -12,6 +12,7 @@
 //! (see the `allocator` module docs). The pure parts (keys, values, state, solver, planner)
 //! are in [`core`]; the stores are in [`store`].
 
+pub mod admin;
 mod allocator;
 mod config;
 mod error;

@@ -1,19 +1,20 @@
 //! `apportion drain ZONE#SUFFIX`: asks a member to hand its copies over before it stops.
 //!
-//! Draining sets `exiting` in the member's value. The write keeps the key under the member's
-//! lease (a put without it would detach the key and make it outlive the member) and is
-//! guarded by the key's mod revision, so it cannot undo the member's own concurrent update;
-//! the leader then stops counting the member's capacity and moves its copies away.
+//! Draining sets `exiting` in the member's value, through the library's
+//! [`Admin::drain`]: the write keeps the key under the member's lease and is guarded by the
+//! key's mod revision, so it cannot undo the member's own concurrent update; the leader then
+//! stops counting the member's capacity and moves its copies away.
 
 use std::io::Write;
 
+use apportion::admin::{Admin, AdminError};
 use apportion::ClusterView;
 use apportion_core::keys::{MemberId, Prefix};
-use apportion_core::values::{Decoder, JsonDecoder};
+use apportion_core::values::JsonDecoder;
 use apportion_store::Store;
 use clap::Args;
 
-use crate::admin::{parse_member, update, NewValue};
+use crate::admin::parse_member;
 use crate::connect::Target;
 use crate::error::{CliError, Result};
 use crate::output::plural;
@@ -54,29 +55,17 @@ pub async fn drain<S: Store>(
     member: &MemberId,
     out: &mut impl Write,
 ) -> Result<()> {
-    let key = prefix.member_key(member);
-    let already = update(store, &key, |current| {
-        let kv = current.ok_or_else(|| {
-            CliError::failed(format!(
-                "member `{member}` is not registered under {prefix} (no key `{key}`)"
-            ))
-        })?;
-        let mut value = JsonDecoder.decode_member(&kv.value).map_err(|e| {
-            CliError::failed(format!(
-                "member `{member}` has a value that does not decode: {e}"
-            ))
-        })?;
-        if value.exiting {
-            return Ok((None, true));
-        }
-        value.exiting = true;
-        let value = JsonDecoder
-            .encode_member(&value)
-            .map_err(CliError::failed)?;
-        let lease = (kv.lease != 0).then_some(kv.lease);
-        Ok((Some(NewValue { value, lease }), false))
-    })
-    .await?;
+    let admin = Admin::new(store.clone(), prefix.clone());
+    let edit = admin.drain(member).await.map_err(|e| match e {
+        AdminError::MemberMissing { key, .. } => CliError::failed(format!(
+            "member `{member}` is not registered under {prefix} (no key `{key}`)"
+        )),
+        AdminError::Undecodable { source, .. } => CliError::failed(format!(
+            "member `{member}` has a value that does not decode: {source}"
+        )),
+        e => e.into(),
+    })?;
+    let already = !edit.changed();
     if already {
         writeln!(out, "member {member} is already exiting")?;
     } else {

@@ -1,18 +1,20 @@
 //! `apportion items put | rm | list | show`: editing and inspecting the items to place.
 //!
-//! Writes are compare-and-swap on the key's mod revision, so an edit never overwrites a
-//! change made by someone else between the read and the write; it re-reads and tries again.
+//! The writes are the library's [`Admin`] edits: compare-and-swap on the key's mod
+//! revision, so an edit never overwrites a change made by someone else between the read and
+//! the write; it re-reads and tries again.
 
 use std::io::Write;
 
+use apportion::admin::{Admin, AdminError};
 use apportion::ClusterView;
 use apportion_core::keys::{ItemId, Prefix};
-use apportion_core::values::{Decoder, JsonDecoder, JsonItem};
-use apportion_store::{Compare, CompareOp, KeyRange, Op, Store, Txn};
+use apportion_core::values::JsonDecoder;
+use apportion_store::Store;
 use clap::Subcommand;
 
 use crate::admin::show::ShowArgs;
-use crate::admin::{parse_item, update, warn_if_empty, NewValue};
+use crate::admin::{parse_item, warn_if_empty};
 use crate::connect::Target;
 use crate::error::{CliError, Result};
 use crate::output::{write_rows, FormatArgs};
@@ -140,46 +142,35 @@ pub async fn put<S: Store>(
              with --exclusive (use 0 or 1)"
         )));
     }
-    let key = prefix.item_key(id);
-    let before = update(store, &key, |current| {
-        let (mut value, before) = match current {
-            Some(kv) => {
-                let value = JsonDecoder.decode_item(&kv.value).map_err(|e| {
-                    CliError::failed(format!(
-                        "item `{id}` has a value that does not decode ({e}); \
-                         replace it with `apportion items rm {id}` then `items put`"
-                    ))
-                })?;
-                let before = (value.replication, value.exclusive);
-                (value, Some(before))
-            }
-            None => (JsonItem::default(), None),
-        };
-        value.replication = replication;
-        value.exclusive = exclusive.unwrap_or(value.exclusive);
-        if value.exclusive && replication > 1 {
-            return Err(CliError::Input(format!(
+    let admin = Admin::new(store.clone(), prefix.clone());
+    let edit = admin
+        .put_item(id, replication, exclusive)
+        .await
+        .map_err(|e| match e {
+            AdminError::Undecodable { source, .. } => CliError::failed(format!(
+                "item `{id}` has a value that does not decode ({source}); \
+                 replace it with `apportion items rm {id}` then `items put`"
+            )),
+            AdminError::ExclusiveReplication { .. } => CliError::Input(format!(
                 "item `{id}` is exclusive (one owner at a time), so its replication is 0 or 1; \
                  add --no-exclusive to make it an ordinary item with {replication} replicas"
-            )));
-        }
-        let value = JsonDecoder.encode_item(&value).map_err(CliError::failed)?;
-        Ok((Some(NewValue { value, lease: None }), before))
-    })
-    .await?;
-    let now_exclusive = exclusive.unwrap_or(before.is_some_and(|(_, was)| was));
-    match before {
+            )),
+            e => e.into(),
+        })?;
+    let now_exclusive = edit.after.exclusive;
+    match edit.before {
         None if now_exclusive => writeln!(
             out,
             "created item {id} (replication {replication}, exclusive)"
         )?,
         None => writeln!(out, "created item {id} (replication {replication})")?,
-        Some((old, was_exclusive)) => {
-            let flag = match (was_exclusive, now_exclusive) {
+        Some(before) => {
+            let flag = match (before.exclusive, now_exclusive) {
                 (false, true) => ", now exclusive",
                 (true, false) => ", no longer exclusive",
                 _ => "",
             };
+            let old = before.replication;
             writeln!(
                 out,
                 "updated item {id} (replication {old} -> {replication}{flag})"
@@ -196,18 +187,15 @@ pub async fn remove<S: Store>(
     id: &ItemId,
     out: &mut impl Write,
 ) -> Result<()> {
-    let key = prefix.item_key(id);
-    let txn = Txn::new()
-        .when([Compare::version(key.as_str(), CompareOp::Greater, 0)])
-        .and_then([Op::Delete(KeyRange::key(key.as_str()))]);
-    if store.txn(txn).await?.succeeded {
-        writeln!(out, "removed item {id}")?;
-        Ok(())
-    } else {
-        Err(CliError::failed(format!(
-            "item `{id}` does not exist under {prefix}"
-        )))
-    }
+    let admin = Admin::new(store.clone(), prefix.clone());
+    admin.remove_item(id).await.map_err(|e| match e {
+        AdminError::ItemMissing { .. } => {
+            CliError::failed(format!("item `{id}` does not exist under {prefix}"))
+        }
+        e => e.into(),
+    })?;
+    writeln!(out, "removed item {id}")?;
+    Ok(())
 }
 
 /// Lists every item key as a table (with `wide`, the members holding each item), or as a
@@ -232,7 +220,7 @@ pub async fn list<S: Store>(
 
 #[cfg(test)]
 mod tests {
-    use apportion_store::MemoryStore;
+    use apportion_store::{KeyRange, MemoryStore};
 
     use super::*;
 
