@@ -86,8 +86,11 @@ impl<S: Store> Admin<S> {
     /// Creates `item` with `replication` copies, or sets the replication of the existing
     /// item, and its exclusivity when `exclusive` names it (`None` keeps it; a new item is
     /// then not exclusive). Every other field of the value is kept. Refused: a replication
-    /// above [`MAX_REPLICATION`], or above 1 for an item that is (or is made) exclusive,
-    /// and an existing value that does not decode.
+    /// above [`MAX_REPLICATION`] (the members would skip the item), an existing value that
+    /// does not decode, and a replication above 1 for an item that is (or is made)
+    /// exclusive. The cluster would place one copy of such an item anyway; refusing says
+    /// so to whoever raised the replication of an item without knowing it is exclusive,
+    /// which an edit that keeps what it does not name makes easy.
     pub async fn put_item(
         &self,
         item: &ItemId,
@@ -103,7 +106,14 @@ impl<S: Store> Admin<S> {
             let mut after = before.clone().unwrap_or_default();
             after.replication = replication;
             after.exclusive = exclusive.unwrap_or(after.exclusive);
-            check_item(item, &key, &after)?;
+            check_replication(item, &key, &after)?;
+            if after.exclusive && replication > 1 {
+                return Err(AdminError::ExclusiveReplication {
+                    item: item.clone(),
+                    key: key.clone(),
+                    replication,
+                });
+            }
             written(&key, Edit { before, after }, |v| JsonDecoder.encode_item(v))
         })
         .await
@@ -113,8 +123,8 @@ impl<S: Store> Admin<S> {
     /// a deployment one guarded edit per item would take a round trip (two, with the read)
     /// per item. Each value replaces whatever the key held, fields and all; use
     /// [`put_item`](Admin::put_item) to edit an item that may carry fields of its own. The
-    /// values are all checked before anything is written, as [`put_item`](Admin::put_item)
-    /// checks them.
+    /// values are written as given, both fields named: only one the members would skip (a
+    /// replication above [`MAX_REPLICATION`]) is refused, and then nothing is written.
     pub async fn put_items(
         &self,
         items: impl IntoIterator<Item = (ItemId, JsonItem)>,
@@ -123,7 +133,7 @@ impl<S: Store> Admin<S> {
             .into_iter()
             .map(|(item, value)| {
                 let key = self.prefix.item_key(&item);
-                check_item(&item, &key, &value)?;
+                check_replication(&item, &key, &value)?;
                 let bytes = encode(&key, JsonDecoder.encode_item(&value))?;
                 Ok(Op::put(key, bytes))
             })
@@ -205,17 +215,10 @@ impl<S: Store> Admin<S> {
     }
 }
 
-/// Refuses an item value the cluster would skip, or that asks for what it cannot get.
-fn check_item(item: &ItemId, key: &str, value: &JsonItem) -> Result<(), AdminError> {
+/// Refuses an item value the members would skip as bad.
+fn check_replication(item: &ItemId, key: &str, value: &JsonItem) -> Result<(), AdminError> {
     if value.replication > MAX_REPLICATION {
         return Err(AdminError::TooManyReplicas {
-            item: item.clone(),
-            key: key.to_owned(),
-            replication: value.replication,
-        });
-    }
-    if value.exclusive && value.replication > 1 {
-        return Err(AdminError::ExclusiveReplication {
             item: item.clone(),
             key: key.to_owned(),
             replication: value.replication,

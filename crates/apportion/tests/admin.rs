@@ -375,17 +375,14 @@ async fn put_items_writes_whole_values_in_transactions_of_the_op_limit() {
     let observed = admin.read().await.unwrap();
     assert_eq!(observed.state.items().len(), 10);
 
-    // One bad value among many: nothing is written.
+    // One value the members would skip among many: nothing is written.
     let bad = [
         (item("fine"), value.clone()),
-        (
-            item("twice"),
-            json_item(r#"{"replication": 2, "exclusive": true}"#),
-        ),
+        (item("huge"), json_item(r#"{"replication": 256}"#)),
     ];
     let error = admin.put_items(bad).await.unwrap_err();
     assert!(
-        matches!(&error, AdminError::ExclusiveReplication { key, .. } if key == "/svc/items/twice"),
+        matches!(&error, AdminError::TooManyReplicas { key, .. } if key == "/svc/items/huge"),
         "{error:?}"
     );
     assert!(read(&store, "/svc/items/fine").await.is_none());

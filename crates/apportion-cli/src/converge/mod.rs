@@ -28,7 +28,9 @@ mod scrape;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apportion::core::values::{Decoder, JsonDecoder, JsonItem};
+use apportion::admin::Admin;
+use apportion::core::keys::{ItemId, Prefix};
+use apportion::core::values::{JsonDecoder, JsonItem};
 use apportion::store::{EtcdStore, KeyRange, MemoryStore, Op, Store, Txn};
 use apportion::{ClusterView, Observed};
 
@@ -231,7 +233,7 @@ async fn measure<S: Store, M: Members>(
 ) -> Result<(), String> {
     let s = |e: apportion::store::StoreError| e.to_string();
     let started = Instant::now();
-    write_items(&store, args).await.map_err(s)?;
+    write_items(&store, args).await?;
     let settled_at = settled(&view, &mut members, args.slots()).await?;
     let before = members.totals().await?;
 
@@ -297,22 +299,18 @@ async fn measure<S: Store, M: Members>(
 }
 
 /// Writes the items in transactions as large as the store allows.
-async fn write_items<S: Store>(store: &S, args: &ConvergeArgs) -> apportion::store::Result<()> {
+async fn write_items<S: Store>(store: &S, args: &ConvergeArgs) -> Result<(), String> {
+    let prefix = Prefix::new(&args.prefix).map_err(|e| e.to_string())?;
     let value = JsonItem {
         replication: args.replication,
         ..JsonItem::default()
     };
-    let bytes = JsonDecoder
-        .encode_item(&value)
-        .expect("a JSON item encodes");
-    let ids: Vec<usize> = (0..args.items).collect();
-    for chunk in ids.chunks(store.max_txn_ops()) {
-        let puts = chunk
-            .iter()
-            .map(|i| Op::put(format!("{}/items/i{i:07}", args.prefix), bytes.clone()));
-        store.txn(Txn::new().and_then(puts)).await?;
-    }
-    Ok(())
+    let items = (0..args.items)
+        .map(|i| Ok((ItemId::new(&format!("i{i:07}"))?, value.clone())))
+        .collect::<Result<Vec<_>, apportion::core::keys::KeyError>>()
+        .map_err(|e| e.to_string())?;
+    let admin = Admin::new(store.clone(), prefix);
+    admin.put_items(items).await.map_err(|e| e.to_string())
 }
 
 /// Waits until every slot is filled and ready in a state the leader is idle in; returns

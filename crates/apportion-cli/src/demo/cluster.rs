@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use apportion::core::values::{Decoder, JsonDecoder, JsonItem};
-use apportion::store::{KeyRange, LeaseId, Op, Store, Txn};
+use apportion::admin::Admin;
+use apportion::core::keys::{ItemId, Prefix};
+use apportion::core::values::{JsonDecoder, JsonItem};
+use apportion::store::{KeyRange, LeaseId, Store};
 use apportion::{ClusterView, Error, Member, MemberConfig, MemberOptions, Observed, RoundReport};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -36,6 +38,8 @@ struct App {
 /// The cluster; see the module documentation.
 pub struct Cluster<S: Store> {
     store: S,
+    /// Writes the items, as an operator would.
+    admin: Admin<S>,
     prefix: String,
     ttl: i64,
     view: ClusterView<JsonDecoder>,
@@ -53,8 +57,10 @@ impl<S: Store> Cluster<S> {
         ledger: Arc<Mutex<Ledger>>,
     ) -> Result<Self, DemoError> {
         let view = ClusterView::start(store.clone(), prefix, JsonDecoder).await?;
+        let admin = Admin::new(store.clone(), Prefix::new(prefix).map_err(Error::from)?);
         Ok(Cluster {
             store,
+            admin,
             prefix: prefix.to_string(),
             ttl,
             view,
@@ -150,7 +156,7 @@ impl<S: Store> Cluster<S> {
 
     /// Writes the items, as many per transaction as the store allows.
     pub async fn put_items(&self, items: &[ItemSpec]) -> Result<(), DemoError> {
-        let ops: Vec<Op> = items
+        let values = items
             .iter()
             .map(|spec| {
                 let value = JsonItem {
@@ -158,17 +164,10 @@ impl<S: Store> Cluster<S> {
                     exclusive: spec.exclusive,
                     ..JsonItem::default()
                 };
-                let bytes = JsonDecoder
-                    .encode_item(&value)
-                    .expect("a JSON item always encodes");
-                let key = format!("{}/items/{}", self.prefix, spec.id);
-                Op::put(key, bytes)
+                Ok((ItemId::new(&spec.id).map_err(Error::from)?, value))
             })
-            .collect();
-        for batch in ops.chunks(self.store.max_txn_ops()) {
-            self.store.txn(Txn::new().and_then(batch.to_vec())).await?;
-        }
-        Ok(())
+            .collect::<Result<Vec<_>, DemoError>>()?;
+        Ok(self.admin.put_items(values).await?)
     }
 
     /// Waits until the cluster has settled: the leader's latest round found nothing to do

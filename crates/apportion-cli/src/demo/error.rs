@@ -14,6 +14,9 @@ pub enum DemoError {
     /// The store refused or could not be reached.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Writing the items was refused.
+    #[error(transparent)]
+    Admin(#[from] apportion::admin::AdminError),
     /// Something the story waits for did not happen in time.
     #[error("{what} did not happen within {} s", .limit.as_secs())]
     Timeout {

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use apportion::core::keys::{MemberId, Prefix};
-use apportion::core::values::{Decoder, JsonDecoder, JsonItem};
-use apportion::store::{KeyRange, MemoryStore, Store};
+use apportion::admin::Admin;
+use apportion::core::keys::{ItemId, MemberId, Prefix};
+use apportion::core::values::{JsonDecoder, JsonItem};
+use apportion::store::{MemoryStore, Store};
 use apportion::{ClusterView, Member, MemberConfig, MemberOptions};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -55,6 +56,8 @@ pub struct Driver {
     plan: Plan,
     base: MemoryStore,
     prefix: Prefix,
+    /// Writes the items, as an operator would, over a connection that is never cut.
+    admin: Admin<MemoryStore>,
     journal: Arc<Journal>,
     record: SharedRecord,
     rounds: SharedRounds,
@@ -82,6 +85,7 @@ impl Driver {
         let view = ClusterView::start(base.clone(), PREFIX, JsonDecoder)
             .await
             .expect("the observer's connection is never cut");
+        let prefix = Prefix::new(PREFIX).expect("the simulation's prefix is valid");
         Driver {
             report: Report {
                 seed: plan.seed,
@@ -90,8 +94,9 @@ impl Driver {
             },
             rng: Rng::new(plan.seed ^ 0x5eed_5eed_5eed_5eed),
             plan,
+            admin: Admin::new(base.clone(), prefix.clone()),
             base,
-            prefix: Prefix::new(PREFIX).expect("the simulation's prefix is valid"),
+            prefix,
             journal,
             record,
             rounds: SharedRounds::default(),
@@ -330,21 +335,22 @@ impl Driver {
     async fn remove_item(&mut self, pick: u64) -> Option<String> {
         let id = self.pick_item(pick)?;
         self.items.remove(&id);
-        let key = format!("{}{id}", self.prefix.items_dir());
-        self.base.delete(KeyRange::key(key)).await.ok()?;
+        let item = ItemId::new(&id).expect("the plan's item ids are valid");
+        self.admin.remove_item(&item).await.ok()?;
         Some(id)
     }
 
+    /// Writes the item's whole value, as the plan says it: a value garbled by a bad-input
+    /// step is replaced, not refused.
     async fn put_item(&mut self, item: ItemSpec) {
         let value = JsonItem {
             replication: item.replication,
             exclusive: item.exclusive(),
             ..JsonItem::default()
         };
-        let bytes = JsonDecoder.encode_item(&value).expect("items encode");
-        let key = format!("{}{}", self.prefix.items_dir(), item.id);
-        self.base
-            .put(key, bytes, None)
+        let id = ItemId::new(&item.id).expect("the plan's item ids are valid");
+        self.admin
+            .put_items([(id, value)])
             .await
             .expect("the driver's connection is never cut");
         self.items.insert(item.id.clone(), item);

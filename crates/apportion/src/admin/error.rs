@@ -47,8 +47,9 @@ pub enum AdminError {
         /// The encoder's reason.
         source: JsonError,
     },
-    /// An exclusive item has one owner at a time, so a replication above 1 for one is taken
-    /// for a mistake: the cluster would place one copy and the rest would never come.
+    /// An edit asked for more than one copy of an exclusive item, which has one owner at a
+    /// time: the cluster would place one copy and the rest would never come, so the edit is
+    /// taken for a mistake.
     #[error(
         "item `{item}` (key `{key}`) is exclusive (one owner at a time): its replication is 0 \
          or 1, not {replication}"

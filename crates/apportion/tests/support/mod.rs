@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use apportion::core::keys::ItemId;
+use apportion::admin::Admin;
+use apportion::core::keys::{ItemId, Prefix};
 use apportion::core::values::{JsonDecoder, JsonItem};
 use apportion::store::{KeyRange, Store};
 use apportion::{ClusterView, Event, Member, MemberConfig, MemberOptions, RoundReport, StateOf};
@@ -40,6 +41,8 @@ struct App {
 /// The cluster: a store, an observer view, and the running members by name (`zone#suffix`).
 pub struct Cluster<S: Store> {
     pub store: S,
+    /// Writes the items, as an operator would.
+    admin: Admin<S>,
     pub view: ClusterView<JsonDecoder>,
     pub log: Arc<Mutex<Vec<Logged>>>,
     pub rounds: Arc<Mutex<Vec<RoundReport>>>,
@@ -59,6 +62,7 @@ impl<S: Store> Cluster<S> {
             .await
             .unwrap();
         Cluster {
+            admin: Admin::new(store.clone(), Prefix::new(PREFIX).unwrap()),
             store,
             view,
             log: Arc::default(),
@@ -141,24 +145,21 @@ impl<S: Store> Cluster<S> {
         self.apps.get(name).is_some_and(|a| !a.task.is_finished())
     }
 
+    /// Writes the item's whole value, replacing whatever the key held (garbage included:
+    /// that is how a test repairs an item it garbled).
     pub async fn put_item(&self, id: &str, replication: u16, exclusive: bool) {
         let value = JsonItem {
             replication,
             exclusive,
             ..JsonItem::default()
         };
-        let bytes = apportion::core::values::Decoder::encode_item(&JsonDecoder, &value).unwrap();
-        self.store
-            .put(format!("{PREFIX}/items/{id}"), bytes, None)
-            .await
-            .unwrap();
+        let id = ItemId::new(id).unwrap();
+        self.admin.put_items([(id, value)]).await.unwrap();
     }
 
     pub async fn remove_item(&self, id: &str) {
-        self.store
-            .delete(KeyRange::key(format!("{PREFIX}/items/{id}")))
-            .await
-            .unwrap();
+        let id = ItemId::new(id).unwrap();
+        self.admin.remove_item(&id).await.unwrap();
     }
 
     /// Waits until the leader's latest round was idle at the store's current revision with
