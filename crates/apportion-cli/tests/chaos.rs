@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use apportion::core::values::{Decoder, JsonDecoder, JsonItem};
-use apportion::store::{EtcdStore, Store};
+use apportion::admin::Admin;
+use apportion::core::keys::{ItemId, Prefix};
+use apportion::core::values::JsonItem;
+use apportion::store::EtcdStore;
 use apportion_testkit::TestEtcd;
 
 const PREFIX: &str = "/chaos";
@@ -381,18 +383,16 @@ async fn put_items(endpoints: &[String]) {
         .iter()
         .map(|i| (i, 1, true))
         .chain(REPLICATED.iter().map(|i| (i, 2, false)));
-    for (id, replication, exclusive) in items {
+    let values = items.map(|(id, replication, exclusive)| {
         let value = JsonItem {
             replication,
             exclusive,
             ..JsonItem::default()
         };
-        let bytes = JsonDecoder.encode_item(&value).unwrap();
-        store
-            .put(format!("{PREFIX}/items/{id}"), bytes, None)
-            .await
-            .unwrap();
-    }
+        (ItemId::new(id).unwrap(), value)
+    });
+    let admin = Admin::new(store, Prefix::new(PREFIX).unwrap());
+    admin.put_items(values).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

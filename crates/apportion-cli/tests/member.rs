@@ -7,6 +7,8 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use apportion::admin::Admin;
+use apportion::core::keys::{ItemId, Prefix};
 use apportion::store::{EtcdStore, KeyRange, Store};
 use apportion_testkit::{free_port, TestEtcd};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -93,12 +95,17 @@ fn start_member_at(url: &str, log: &Path, args: &[&str]) -> Running {
     }
 }
 
+/// Edits the items under the members' prefix, as an operator would.
+fn admin(store: &EtcdStore) -> Admin<EtcdStore> {
+    Admin::new(store.clone(), Prefix::new(PREFIX).unwrap())
+}
+
+fn item(id: &str) -> ItemId {
+    ItemId::new(id).unwrap()
+}
+
 async fn put_item(store: &EtcdStore, id: &str) {
-    let value = r#"{"replication": 1}"#;
-    store
-        .put(format!("{PREFIX}/items/{id}"), value, None)
-        .await
-        .unwrap();
+    admin(store).put_item(&item(id), 1, None).await.unwrap();
 }
 
 fn read(log: &Path) -> Vec<String> {
@@ -195,10 +202,7 @@ async fn runs_a_process_per_item_stops_it_on_revoke_and_drains_on_sigterm() {
     }
 
     // Deleting an item revokes it: its process stops, the other one keeps running.
-    store
-        .delete(KeyRange::key(format!("{PREFIX}/items/a")))
-        .await
-        .unwrap();
+    admin(&store).remove_item(&item("a")).await.unwrap();
     eventually("a's process to stop", wait, || {
         read(&log).contains(&"stop a".into())
     })
@@ -785,10 +789,7 @@ async fn move_the_primary(service: &str, extra: &[&str]) -> (Vec<String>, Vec<St
     let script = dir.path().join("role.sh");
     std::fs::write(&script, service).unwrap();
     let exec = format!("exec sh {}", script.display());
-    store
-        .put(format!("{PREFIX}/items/a"), r#"{"replication": 2}"#, None)
-        .await
-        .unwrap();
+    admin(&store).put_item(&item("a"), 2, None).await.unwrap();
     let wait = Duration::from_secs(20);
     let first_log = dir.path().join("first.log");
     let mut first = start_member(
@@ -987,10 +988,7 @@ async fn a_member_keeps_serving_after_its_stdout_is_closed() {
     }
     // With the item gone the drain has nothing to wait for (the last member's items
     // would have nowhere to go).
-    store
-        .delete(KeyRange::key(format!("{PREFIX}/items/a")))
-        .await
-        .unwrap();
+    admin(&store).remove_item(&item("a")).await.unwrap();
     sigterm(&child);
     let status = tokio::time::timeout(wait, child.wait())
         .await

@@ -4,8 +4,9 @@
 #[allow(dead_code)]
 mod support;
 
+use apportion::admin::Admin;
 use apportion::ClusterView;
-use apportion_core::keys::{AssignmentKey, ItemId};
+use apportion_core::keys::{AssignmentKey, ItemId, Prefix};
 use apportion_core::state::Entry;
 use apportion_core::values::{JsonDecoder, JsonStatus};
 use apportion_store::Store;
@@ -156,9 +157,10 @@ fn the_live_view_follows_changes_and_ctrl_c_exits_0() {
     let first: Value = serde_json::from_str(&watching.next_line()).unwrap();
     assert_eq!(first["totals"]["items"], 3);
 
-    let key = format!("{}/items/invoices", cluster::PREFIX);
+    let admin = Admin::new(store.clone(), Prefix::new(cluster::PREFIX).unwrap());
+    let invoices = ItemId::new("invoices").unwrap();
     runtime
-        .block_on(store.put(key, r#"{"replication": 1}"#, None))
+        .block_on(admin.put_item(&invoices, 1, None))
         .unwrap();
     // Redraws that show nothing new (a watch progress report) may come first.
     let next = (0..5)

@@ -209,14 +209,11 @@ mod tests {
         cluster::write(&store).await;
         let prefix = Prefix::new(cluster::PREFIX).unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let writer = store.clone();
+        let admin = apportion::admin::Admin::new(store.clone(), prefix.clone());
         let driver = async move {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let key = format!("{}/items/new", cluster::PREFIX);
-            writer
-                .put(key, r#"{"replication": 1}"#, None)
-                .await
-                .unwrap();
+            let new = apportion_core::keys::ItemId::new("new").unwrap();
+            admin.put_item(&new, 1, None).await.unwrap();
             tokio::time::sleep(Duration::from_millis(200)).await;
             stop_tx.send(()).unwrap();
         };

@@ -312,12 +312,10 @@ mod tests {
         let driver = async move {
             tokio::time::sleep(Duration::from_millis(500)).await;
             // A burst of changes is drawn once or twice, not once per change.
+            let admin = apportion::admin::Admin::new(writer, prefix());
             for n in 0..10 {
-                let key = format!("{}/items/new-{n}", cluster::PREFIX);
-                writer
-                    .put(key, r#"{"replication": 1}"#, None)
-                    .await
-                    .unwrap();
+                let new = apportion_core::keys::ItemId::new(&format!("new-{n}")).unwrap();
+                admin.put_item(&new, 1, None).await.unwrap();
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
             stop_tx.send(()).unwrap();
