@@ -19,7 +19,7 @@
 //! - A value that does not decode is left alone and reported, never replaced by a guess.
 //!
 //! The edits are of the default JSON values ([`JsonDecoder`]): a service with its own
-//! [`Decoder`](apportion_core::values::Decoder) writes its own values.
+//! [`Decoder`] writes its own values.
 //!
 //! A member owns its key: when it later changes its own value (its limit, a drain it starts
 //! itself, a step-down as leader) it writes the value it holds, which undoes an edit made

@@ -1,6 +1,7 @@
 //! The admin API on the embedded store: edits change only what they name, keep what they do
 //! not know, never lose a concurrent write, keep a member's lease, and refuse what is absent
-//! or unreadable, naming the key.
+//! or unreadable, naming the key. The last test does the same edits on a real etcd, whose
+//! transactions have an op limit and whose guards are its own.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -9,8 +10,8 @@ use apportion::admin::{Admin, AdminError, Edit};
 use apportion::core::keys::{ItemId, MemberId, Prefix};
 use apportion::core::values::{Decoder, JsonDecoder, JsonItem, JsonMember};
 use apportion::store::{
-    KeepAlive, KeyRange, KeyValue, Lease, LeaseId, MemoryStore, RangeOptions, RangeResult,
-    Revision, Store, Txn, TxnResult, Watch,
+    EtcdStore, KeepAlive, KeyRange, KeyValue, Lease, LeaseId, MemoryStore, RangeOptions,
+    RangeResult, Revision, Store, Txn, TxnResult, Watch,
 };
 
 const PREFIX: &str = "/svc";
@@ -386,4 +387,57 @@ async fn put_items_writes_whole_values_in_transactions_of_the_op_limit() {
         "{error:?}"
     );
     assert!(read(&store, "/svc/items/fine").await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edits_on_a_real_etcd() {
+    let etcd = apportion_testkit::TestEtcd::start();
+    let store = EtcdStore::connect(&[etcd.endpoint()]).await.unwrap();
+    let admin = admin(&store);
+
+    // More items than one etcd transaction may hold.
+    let count = store.max_txn_ops() + 1;
+    let value = json_item(r#"{"replication": 1}"#);
+    let items = (0..count).map(|i| (item(&format!("i{i:04}")), value.clone()));
+    admin.put_items(items).await.unwrap();
+    assert_eq!(admin.read().await.unwrap().state.items().len(), count);
+
+    // A creation is guarded too (mod revision 0), and an edit keeps unknown fields.
+    let created = admin
+        .put_item(&item("orders"), 1, Some(true))
+        .await
+        .unwrap();
+    assert_eq!(created.before, None);
+    let key = "/svc/items/orders";
+    let owned = r#"{"replication": 1, "exclusive": true, "owner": "a"}"#;
+    store.put(key, owned, None).await.unwrap();
+    admin.put_item(&item("orders"), 0, None).await.unwrap();
+    assert_eq!(
+        JsonDecoder
+            .decode_item(&read(&store, key).await.unwrap().value)
+            .unwrap(),
+        json_item(r#"{"replication": 0, "exclusive": true, "owner": "a"}"#)
+    );
+    admin.remove_item(&item("orders")).await.unwrap();
+    let error = admin.remove_item(&item("orders")).await.unwrap_err();
+    assert!(matches!(error, AdminError::ItemMissing { .. }), "{error:?}");
+
+    // A drained member's key stays under its lease, and goes with it.
+    let lease = store.grant(30).await.unwrap().id;
+    let key = Prefix::new(PREFIX).unwrap().member_key(&member("eu#h1"));
+    store
+        .put(key.as_str(), r#"{"item_limit": 4}"#, Some(lease))
+        .await
+        .unwrap();
+    admin.drain(&member("eu#h1")).await.unwrap();
+    let stored = read(&store, &key).await.unwrap();
+    assert_eq!(stored.lease, lease);
+    assert!(JsonDecoder.decode_member(&stored.value).unwrap().exiting);
+    store.revoke(lease).await.unwrap();
+    assert!(read(&store, &key).await.is_none());
+    let error = admin.drain(&member("eu#h1")).await.unwrap_err();
+    assert!(
+        matches!(error, AdminError::MemberMissing { .. }),
+        "{error:?}"
+    );
 }
