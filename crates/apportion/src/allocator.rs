@@ -16,10 +16,10 @@ use apportion_store::{Compare, CompareOp, Store};
 use tokio::sync::watch;
 use tracing::Instrument;
 
+use crate::cluster::Observed;
 use crate::member::Shared;
 use crate::session::Fence;
 use crate::solve::{problem, solve, Solved};
-use crate::view::{Observed, RuntimeDecoder};
 use crate::writer;
 
 /// How long a round that wrote nothing waits for the next change before planning again.
@@ -82,7 +82,7 @@ pub(crate) struct Allocator<S: Store, D: Decoder> {
 impl<S, D> Allocator<S, D>
 where
     S: Store,
-    D: RuntimeDecoder,
+    D: Decoder,
 {
     /// Runs rounds for as long as the member lives.
     pub(crate) async fn run(mut self) {
@@ -93,7 +93,7 @@ where
         let mut round = 0u64;
         let mut failed_solves = 0u32;
         loop {
-            let observed = states.borrow_and_update().clone();
+            let observed = states.current();
             let leads = observed.state.is_local_leader() && *self.fence.borrow() == Fence::Healthy;
             metrics::gauge!("apportion_leader").set(if leads { 1.0 } else { 0.0 });
             if !leads {
@@ -117,7 +117,7 @@ where
                 }
             }
             tokio::select! {
-                changed = states.changed() => if changed.is_err() { return },
+                changed = states.changed() => if changed.is_none() { return },
                 changed = self.fence.changed() => if changed.is_err() { return },
             }
         }
