@@ -1,11 +1,7 @@
-//! The allocation loop. Every member runs it; it acts only while its member leads (the
-//! oldest live member, see `State::leader`), so leadership needs no election round trips
-//! and a leader that loses its key simply stops: assignments stay where they are.
-//!
-//! A round: solve for the desired assignment when the solver's inputs changed (otherwise
-//! reuse it), plan the changes that are safe now, write them in guarded transactions, and
-//! wait until the view has caught up with what was written. Rounds repeat until one has
-//! nothing to do; the loop then sleeps until the next change.
+//! The allocation loop, as the crate documentation describes it ("How it works"). The
+//! leader is `State::leader`; a leader that loses its key simply stops, and assignments
+//! stay where they are. A solve is reused while the solver's inputs are unchanged, and
+//! rounds repeat until one has nothing to do; the loop then sleeps until the next change.
 
 use std::sync::Arc;
 use std::time::Instant;

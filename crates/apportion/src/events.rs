@@ -1,12 +1,9 @@
-//! What a member is told about its own assignments, and how that is derived from two
-//! successive views: a pure diff, keyed by item (a replica that only changes slot is the
-//! same replica; only crossing slot 0 matters, as a primary gained or lost).
+//! What a member is told about its own assignments ([`Event`], where the contract is), and
+//! how that is derived from two successive views: a pure diff, keyed by item.
 //!
-//! Views can skip states (a burst of changes is seen once), so an assignment deleted and
-//! created anew between two views can look unchanged. The leader copies an assignment's
-//! value when it only changes its slot, so a key created since the last view whose value
-//! lost the release request or the ready mark is a new assignment: it is reported as
-//! `Revoked` then `Assigned`, and the application marks it ready again.
+//! How a re-created assignment is recognised although views skip states: the leader copies
+//! an assignment's value when it only changes its slot, so a key created since the last
+//! view whose value lost the release request or the ready mark is a new assignment.
 
 use std::collections::BTreeMap;
 
