@@ -38,10 +38,11 @@ use apportion_core::values::AssignmentValue;
 ///   assigned once the old one has let go (or its lease has expired).
 /// - `Fenced` comes when lease renewals go unacknowledged, before the lease could expire
 ///   (the fence margin of [`MemberConfig`](crate::MemberConfig) before): stop serving
-///   everything at once, the store may soon hand the items to others. Nothing else comes
-///   while fenced. `Unfenced` comes when renewals are acknowledged again, followed by a
-///   replay, `Assigned` (and `ReleaseRequested`) for everything the member still holds,
-///   so serving is rebuilt from the replay alone.
+///   everything at once, the store may soon hand the items to others. Nothing is said of
+///   items while fenced (only `Drained` may come). `Unfenced` comes when renewals are
+///   acknowledged again, followed by a replay, `Assigned` (and `ReleaseRequested`) for
+///   everything the member still holds, so serving is rebuilt from the replay alone: an
+///   item lost meanwhile is simply not in it.
 /// - `Drained` comes once the member is draining
 ///   ([`Member::begin_drain`](crate::Member::begin_drain)) and holds nothing: call
 ///   [`Member::leave`](crate::Member::leave).

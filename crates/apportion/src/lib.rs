@@ -63,7 +63,8 @@
 //!   margin before the lease could expire, so it has stopped serving before the store can
 //!   give its items to anyone else.
 //!
-//! A leader whose solves keep failing steps down, and the next-oldest member leads.
+//! A leader whose solves keep failing steps down, and the next-oldest member leads. The
+//! planner's rules in full are in [`core::planner`], the solver's in [`core::solver`].
 //!
 //! # Where things are
 //!

@@ -58,10 +58,10 @@ macro_rules! member_calls {
         }
 
         /// Reports this member's copy of `item` ready: it serves the item (it has loaded
-        /// it). The leader moves a primary to a copy, or drops an old copy, only once the
-        /// copies that stay are ready, so a copy never reported ready holds a move up.
-        /// Report it again after each [`Event::Assigned`], which may be a new assignment
-        /// of the same item (see [`Event`]).
+        /// it). The leader makes a copy primary only once it is ready, and drops an old
+        /// copy only while the item keeps enough ready copies without it, so a copy never
+        /// reported ready holds moves up. Report it again after each [`Event::Assigned`],
+        /// which may be a new assignment of the same item (see [`Event`]).
         ///
         /// Fails with [`Error::Fenced`] as soon as the member is fenced (the replay after
         /// [`Event::Unfenced`] asks for it again), and with [`Error::NotAssigned`] if the
