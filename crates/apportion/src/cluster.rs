@@ -297,6 +297,25 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn updates_follow_the_view_until_it_stops() {
+        let store = MemoryStore::new();
+        let view = ClusterView::start(store.clone(), P, JsonDecoder)
+            .await
+            .unwrap();
+        let mut updates = view.subscribe();
+        let first = updates.current();
+        let item = r#"{"replication": 1}"#;
+        let written = store.put(format!("{P}/items/a"), item, None).await.unwrap();
+        let next = updates.changed().await.expect("the view is live");
+        assert!(next.revision >= written && next.revision > first.revision);
+        assert_eq!(next.state.items().len(), 1);
+        let now = updates.wait_for(|o| o.revision >= written).await;
+        assert_eq!(now.expect("the view is live").revision, next.revision);
+        drop(view);
+        assert!(updates.changed().await.is_none(), "the view stopped");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_read_and_a_live_view_agree_and_leave_out_the_replicas_of_an_unreadable_item() {
         let store = MemoryStore::new();
         write(&store).await;
