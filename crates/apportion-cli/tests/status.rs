@@ -4,7 +4,7 @@
 #[allow(dead_code)]
 mod support;
 
-use apportion::ClusterView;
+use apportion::cluster::ClusterView;
 use apportion_core::keys::{AssignmentKey, ItemId};
 use apportion_core::state::Entry;
 use apportion_core::values::{JsonDecoder, JsonStatus};

@@ -7,7 +7,7 @@
 
 use std::io::Write;
 
-use apportion::ClusterView;
+use apportion::cluster::ClusterView;
 use apportion_core::keys::{MemberId, Prefix};
 use apportion_core::values::{Decoder, JsonDecoder};
 use apportion_store::Store;
@@ -100,7 +100,7 @@ pub async fn wait_until_empty<S: Store>(
     let mut changes = view.subscribe();
     let mut reported = None;
     loop {
-        let observed = changes.borrow_and_update().clone();
+        let observed = changes.current();
         let state = &observed.state;
         let held = state
             .assignments()
@@ -121,7 +121,7 @@ pub async fn wait_until_empty<S: Store>(
         changes
             .changed()
             .await
-            .map_err(|_| CliError::failed("the live view of etcd stopped unexpectedly"))?;
+            .ok_or_else(|| CliError::failed("the live view of etcd stopped unexpectedly"))?;
     }
 }
 

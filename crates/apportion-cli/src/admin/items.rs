@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use apportion::ClusterView;
+use apportion::cluster::ClusterView;
 use apportion_core::keys::{ItemId, Prefix};
 use apportion_core::values::{Decoder, JsonDecoder, JsonItem};
 use apportion_store::{Compare, CompareOp, KeyRange, Op, Store, Txn};

@@ -28,9 +28,9 @@ mod scrape;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use apportion::cluster::{ClusterView, Observed};
 use apportion::core::values::{Decoder, JsonDecoder, JsonItem};
 use apportion::store::{EtcdStore, KeyRange, MemoryStore, Op, Store, Txn};
-use apportion::{ClusterView, Observed};
 
 use in_process::InProcess;
 use line::{Line, ProcessFigures};
@@ -242,7 +242,7 @@ async fn measure<S: Store, M: Members>(
     states
         .wait_for(|o| o.state.members().iter().all(|m| m.key.as_str() != killed))
         .await
-        .map_err(|e| e.to_string())?;
+        .ok_or("the live view of the store stopped")?;
     let expired_at = Instant::now();
     let refilled = settled(&view, &mut members, args.slots()).await?;
     let after = members.totals().await?;

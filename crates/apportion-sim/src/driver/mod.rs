@@ -6,10 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use apportion::cluster::ClusterView;
 use apportion::core::keys::{MemberId, Prefix};
 use apportion::core::values::{Decoder, JsonDecoder, JsonItem};
 use apportion::store::{KeyRange, MemoryStore, Store};
-use apportion::{ClusterView, Member, MemberConfig, MemberOptions};
+use apportion::testing::MemberOptions;
+use apportion::{Member, MemberConfig};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -159,7 +161,7 @@ impl Driver {
         let member_key = self.prefix.member_key(&id);
         let store = SimStore::connect(&self.base, member_key, self.journal.clone(), latency);
         let mut config = MemberConfig::json(PREFIX, &spec.zone, &spec.suffix, spec.limit);
-        config.lease_ttl_secs = self.plan.cluster.ttl_secs;
+        config.lease_ttl = Duration::from_secs(self.plan.cluster.ttl_secs as u64);
         let options = MemberOptions {
             round_hook: Some(Rounds::hook(&self.rounds, name.clone())),
             ..MemberOptions::default()

@@ -1,14 +1,22 @@
-//! The one picture of the cluster: how the key space under a prefix becomes the [`State`]
-//! everyone reasons about. Every reader goes through [`build`] here, so the leader,
-//! each member, `apportion status` (once or live), `items list`, `members list`,
-//! `drain --wait`, the demo, the benchmark and the simulation cannot disagree on what
-//! the same keys mean: which values decode, why those that do not are rejected, and
-//! which assignments count (see [`build`] for the rule on items that do not decode).
+//! The read-only picture of a cluster: how the key space under a prefix becomes the
+//! [`State`] everyone reasons about.
 //!
-//! The mirror comes either from a live [`KeySpace`] ([`ClusterView::start`], which
-//! publishes a fresh [`Observed`] after every burst of changes) or from one consistent
-//! paged read ([`ClusterView::read`], for tools that look once); both decode each
-//! key-value with the same function into the same kind of mirror.
+//! Every reader builds it the same way, so the leader, each member, `apportion status`
+//! (once or live), `items list`, `members list`, `drain --wait`, the demo, the benchmark
+//! and the simulation cannot disagree on what the same keys mean: which values decode, why
+//! those that do not are [`Rejected`], and which assignments count. Assignments of an item
+//! whose value this reader has never been able to decode are left out: the item is unknown
+//! here, so nothing may be planned for it, and a value that does not decode must never be
+//! the reason its replicas are removed (as they would be if they looked like the replicas
+//! of an item that is gone). They are not load either; the item's key is among the
+//! rejected ones, which is where an operator finds it.
+//!
+//! The picture comes either from a live mirror ([`ClusterView::start`], which publishes a
+//! fresh [`Observed`] after every burst of changes, followed with [`Updates`]) or from one
+//! consistent paged read ([`ClusterView::read`], for tools that look once); both decode
+//! each key-value with the same function. A [`Member`](crate::Member) has such a live view
+//! of its own ([`Member::state`](crate::Member::state),
+//! [`Member::subscribe`](crate::Member::subscribe)).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -19,32 +27,11 @@ use apportion_core::values::Decoder;
 use apportion_store::{KeyRange, KeySpace, KeySpaceOptions, KeyValue, Revision, Snapshot, Store};
 use tokio::sync::watch;
 
-/// A decoder the runtime can use: its values are shared between tasks and copied into each
-/// new `State`. Every decoder with `Clone + Send + Sync` values is one.
-pub trait RuntimeDecoder:
-    Decoder<Item: Clone + Send + Sync, Member: Clone + Send + Sync, Assignment: Clone + Send + Sync>
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-impl<D> RuntimeDecoder for D where
-    D: Decoder<
-            Item: Clone + Send + Sync,
-            Member: Clone + Send + Sync,
-            Assignment: Clone + Send + Sync,
-        > + Send
-        + Sync
-        + 'static
-{
-}
-
-/// The `State` of a decoder's values.
+/// The [`State`] of a decoder's values: what [`Observed::state`] holds.
 pub type StateOf<D> =
     State<<D as Decoder>::Item, <D as Decoder>::Member, <D as Decoder>::Assignment>;
 
-/// The mirror of the key space under a prefix, each key decoded by [`decode_with`].
+/// The mirror of the key space under a prefix, each key decoded by `decode_with`.
 type Mirror<D> = Snapshot<DecodedBy<D>>;
 
 /// A key under the prefix whose current value (or the key itself) does not decode, and why.
@@ -60,7 +47,7 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// A `State` and the store revision it reflects.
+/// A [`State`] and the store revision it reflects.
 pub struct Observed<D: Decoder> {
     /// Every change up to this revision is in `state`.
     pub revision: Revision,
@@ -72,14 +59,16 @@ pub struct Observed<D: Decoder> {
     pub rejected: Vec<Rejected>,
 }
 
-/// The live view: the mirror and the state derived from it. Dropping it stops the watch.
+/// A live view of the cluster under a prefix: a mirror of its keys, kept up to date by a
+/// watch, and the state derived from it after every burst of changes. Dropping it stops
+/// the watch.
 pub struct ClusterView<D: Decoder> {
     /// The mirror; dropping it stops its watch.
     keyspace: KeySpace<DecodedBy<D>>,
     states: watch::Receiver<Arc<Observed<D>>>,
 }
 
-impl<D: RuntimeDecoder> ClusterView<D> {
+impl<D: Decoder> ClusterView<D> {
     /// Loads the cluster under `prefix` and starts following it, as an observer (no member).
     pub async fn start<S: Store>(store: S, prefix: &str, decoder: D) -> Result<Self, crate::Error> {
         let prefix = Prefix::new(prefix)?;
@@ -141,22 +130,62 @@ impl<D: Decoder> ClusterView<D> {
         self.states.borrow().clone()
     }
 
-    /// A receiver notified of every new state: one per burst of changes the view applies.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Observed<D>>> {
-        self.states.clone()
+    /// Follows the view: every new state, one per burst of changes the view applies.
+    pub fn subscribe(&self) -> Updates<D> {
+        Updates {
+            states: self.states.clone(),
+        }
     }
 
     /// Resolves once the view reflects `revision`.
     pub async fn wait_for_revision(&self, revision: Revision) {
         self.keyspace.wait_for_revision(revision).await;
-        let mut states = self.subscribe();
-        let _ = states.wait_for(|o| o.revision >= revision).await;
+        let _ = self.subscribe().wait_for(|o| o.revision >= revision).await;
+    }
+}
+
+/// The successive states of a live view ([`ClusterView::subscribe`],
+/// [`Member::subscribe`](crate::Member::subscribe)). Views skip states: a burst of changes
+/// is one new state, and a reader that is slow sees only the latest.
+pub struct Updates<D: Decoder> {
+    states: watch::Receiver<Arc<Observed<D>>>,
+}
+
+impl<D: Decoder> Clone for Updates<D> {
+    fn clone(&self) -> Self {
+        Updates {
+            states: self.states.clone(),
+        }
+    }
+}
+
+impl<D: Decoder> Updates<D> {
+    /// The latest state, which [`changed`](Self::changed) then counts as seen.
+    pub fn current(&mut self) -> Arc<Observed<D>> {
+        self.states.borrow_and_update().clone()
+    }
+
+    /// Waits for a state newer than the last one seen, and returns it; `None` once the
+    /// view has stopped (it was dropped, or its member's session ended).
+    pub async fn changed(&mut self) -> Option<Arc<Observed<D>>> {
+        self.states.changed().await.ok()?;
+        Some(self.current())
+    }
+
+    /// Waits for a state that satisfies `ready` (the current one, if it does), and
+    /// returns it; `None` once the view has stopped.
+    pub async fn wait_for(
+        &mut self,
+        mut ready: impl FnMut(&Observed<D>) -> bool,
+    ) -> Option<Arc<Observed<D>>> {
+        let state = self.states.wait_for(|o| ready(o)).await.ok()?;
+        Some(state.clone())
     }
 }
 
 /// How every view decodes a key-value under `prefix` into its mirror: a key of one of the
 /// three kinds with a value that decodes, or the [reason](Rejected::reason) it does not.
-fn decode_with<D: Decoder + Send + Sync + 'static>(
+fn decode_with<D: Decoder>(
     prefix: &Prefix,
     decoder: Arc<D>,
 ) -> impl Fn(&KeyValue) -> Result<Option<DecodedBy<D>>, String> + Send + Sync + 'static {
@@ -195,7 +224,7 @@ fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
 /// (the whole cluster held twice, rebuilt in every process after every burst). Who leads
 /// depends on the members alone, so it is decided first; the leader, and a view without
 /// a member (tools, tests), get the whole cluster.
-fn build<D: RuntimeDecoder>(
+fn build<D: Decoder>(
     mirror: &Mirror<D>,
     prefix: &Prefix,
     local: Option<&MemberId>,
@@ -254,7 +283,7 @@ fn build<D: RuntimeDecoder>(
 type MirrorEntry<D> = apportion_store::Entry<DecodedBy<D>>;
 
 /// Copies a mirror entry into a state snapshot.
-fn push<D: RuntimeDecoder>(
+fn push<D: Decoder>(
     snapshot: &mut apportion_core::state::Snapshot<D::Item, D::Member, D::Assignment>,
     entry: &MirrorEntry<D>,
 ) {
@@ -279,7 +308,7 @@ fn under<D: Decoder>(mirror: &Mirror<D>, start: String) -> impl Iterator<Item = 
 
 /// Whether member `id` leads, by the rule of [`State::leader`] applied to the members
 /// alone (a few of them, whatever the number of items).
-fn leads<D: RuntimeDecoder>(mirror: &Mirror<D>, prefix: &Prefix, id: &MemberId) -> bool {
+fn leads<D: Decoder>(mirror: &Mirror<D>, prefix: &Prefix, id: &MemberId) -> bool {
     let mut members = apportion_core::state::Snapshot::default();
     for entry in under::<D>(mirror, prefix.members_dir()) {
         push::<D>(&mut members, entry);
@@ -391,6 +420,25 @@ mod tests {
                 "a#eu#leader#00000 a#us#other#00001 c#us#other#00000".to_string(),
             )
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn updates_follow_the_view_until_it_stops() {
+        let store = MemoryStore::new();
+        let view = ClusterView::start(store.clone(), P, JsonDecoder)
+            .await
+            .unwrap();
+        let mut updates = view.subscribe();
+        let first = updates.current();
+        let item = r#"{"replication": 1}"#;
+        let written = store.put(format!("{P}/items/a"), item, None).await.unwrap();
+        let next = updates.changed().await.expect("the view is live");
+        assert!(next.revision >= written && next.revision > first.revision);
+        assert_eq!(next.state.items().len(), 1);
+        let now = updates.wait_for(|o| o.revision >= written).await;
+        assert_eq!(now.expect("the view is live").revision, next.revision);
+        drop(view);
+        assert!(updates.changed().await.is_none(), "the view stopped");
     }
 
     #[tokio::test(start_paused = true)]
