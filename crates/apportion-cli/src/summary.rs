@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use apportion::Observed;
+use apportion::cluster::Observed;
 use apportion_core::keys::Prefix;
 use apportion_core::state::JsonState;
 use apportion_core::values::JsonDecoder;

@@ -5,7 +5,7 @@
 mod support;
 
 use apportion::admin::Admin;
-use apportion::ClusterView;
+use apportion::cluster::ClusterView;
 use apportion_core::keys::{AssignmentKey, ItemId, Prefix};
 use apportion_core::state::Entry;
 use apportion_core::values::{JsonDecoder, JsonStatus};

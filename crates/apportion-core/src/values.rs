@@ -75,18 +75,25 @@ pub trait AssignmentValue {
 
     /// Marks the value as a release request; the leader writes the result back.
     fn request_release(&mut self);
+
+    /// Marks the member's copy ready (it serves the item) or not; what a member writes
+    /// once it has loaded the item, or when it can no longer serve it.
+    fn set_ready(&mut self, ready: bool);
 }
 
 /// Turns stored bytes into the application's value types and back. Members encode their
 /// own value and their assignments' status, the leader encodes new assignments, and every
 /// process decodes what it watches.
-pub trait Decoder {
+///
+/// A member's tasks share the decoder and its values, and copy the values into each new
+/// picture of the cluster, hence the `Clone + Send + Sync` bounds.
+pub trait Decoder: Send + Sync + 'static {
     /// The value under `P/items/ID`.
-    type Item: ItemValue;
+    type Item: ItemValue + Clone + Send + Sync;
     /// The value under `P/members/ZONE#SUFFIX`.
-    type Member: MemberValue;
+    type Member: MemberValue + Clone + Send + Sync;
     /// The value under `P/assign/...`; the leader creates it, the member updates it.
-    type Assignment: AssignmentValue;
+    type Assignment: AssignmentValue + Clone + Send + Sync;
     /// Says what is wrong with a value, so the runtime can log the key and the reason.
     type Error: std::error::Error + Send + Sync + 'static;
 
@@ -270,6 +277,10 @@ impl AssignmentValue for JsonStatus {
 
     fn request_release(&mut self) {
         self.releasing = true;
+    }
+
+    fn set_ready(&mut self, ready: bool) {
+        self.ready = ready;
     }
 }
 

@@ -151,7 +151,7 @@ pub async fn run(
                     Event::Revoked { item } => chores.retain(|c| !c.about(&item)),
                     Event::Fenced => chores.retain(|c| matches!(c, Chore::Leave)),
                     Event::Drained => chores.add(Duration::ZERO, Chore::Leave),
-                    Event::PrimaryGained { .. } | Event::PrimaryLost { .. } | Event::Unfenced => {}
+                    _ => {}
                 }
             }
             command = commands.recv() => match command {
@@ -171,7 +171,7 @@ pub async fn run(
                 let Some(chore) = chores.pop() else { continue };
                 match chore {
                     Chore::Ready(item) => {
-                        if !done(member.update_status(&item, |s| s.ready = true)).await {
+                        if !done(member.mark_ready(&item)).await {
                             chores.add(RETRY, Chore::Ready(item));
                         }
                     }

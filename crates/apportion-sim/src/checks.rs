@@ -10,12 +10,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use apportion::cluster::StateOf;
 use apportion::core::keys::{AssignmentKey, ItemId, Key, MemberId, Prefix};
 use apportion::core::solver::{self, Current, Item, Member, Problem};
 use apportion::core::state::decode_entry;
 use apportion::core::values::{ItemValue, JsonDecoder};
 use apportion::store::{RangeResult, Revision};
-use apportion::StateOf;
 
 type State = StateOf<JsonDecoder>;
 

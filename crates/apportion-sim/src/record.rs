@@ -150,6 +150,7 @@ fn kind(happening: &Happening) -> &'static str {
         Happening::Event(Event::Fenced) => "fenced",
         Happening::Event(Event::Unfenced) => "unfenced",
         Happening::Event(Event::Drained) => "drained",
+        Happening::Event(_) => "other event",
         Happening::Paused => "paused",
         Happening::Resumed => "resumed",
         Happening::Crashed => "crashed",

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use apportion::{RoundHook, RoundReport};
+use apportion::testing::{RoundHook, RoundReport};
 
 /// The rounds seen so far.
 #[derive(Default)]

@@ -39,7 +39,7 @@ use apportion_store::{Compare, CompareOp, KeyRange, Op, Store, Txn};
 pub use error::AdminError;
 use guarded::update;
 
-use crate::view::{ClusterView, Observed};
+use crate::cluster::{ClusterView, Observed};
 
 /// Edits the deployment under one prefix of a store; see the module documentation. Cheap to
 /// clone (a store handle and a prefix).

@@ -1,11 +1,7 @@
-//! The allocation loop. Every member runs it; it acts only while its member leads (the
-//! oldest live member, see `State::leader`), so leadership needs no election round trips
-//! and a leader that loses its key simply stops: assignments stay where they are.
-//!
-//! A round: solve for the desired assignment when the solver's inputs changed (otherwise
-//! reuse it), plan the changes that are safe now, write them in guarded transactions, and
-//! wait until the view has caught up with what was written. Rounds repeat until one has
-//! nothing to do; the loop then sleeps until the next change.
+//! The allocation loop, as the crate documentation describes it ("How it works"). The
+//! leader is `State::leader`; a leader that loses its key simply stops, and assignments
+//! stay where they are. A solve is reused while the solver's inputs are unchanged, and
+//! rounds repeat until one has nothing to do; the loop then sleeps until the next change.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,10 +12,10 @@ use apportion_store::{Compare, CompareOp, Store};
 use tokio::sync::watch;
 use tracing::Instrument;
 
+use crate::cluster::Observed;
 use crate::member::Shared;
 use crate::session::Fence;
 use crate::solve::{problem, solve, Solved};
-use crate::view::{Observed, RuntimeDecoder};
 use crate::writer;
 
 /// How long a round that wrote nothing waits for the next change before planning again.
@@ -82,7 +78,7 @@ pub(crate) struct Allocator<S: Store, D: Decoder> {
 impl<S, D> Allocator<S, D>
 where
     S: Store,
-    D: RuntimeDecoder,
+    D: Decoder,
 {
     /// Runs rounds for as long as the member lives.
     pub(crate) async fn run(mut self) {
@@ -93,7 +89,7 @@ where
         let mut round = 0u64;
         let mut failed_solves = 0u32;
         loop {
-            let observed = states.borrow_and_update().clone();
+            let observed = states.current();
             let leads = observed.state.is_local_leader() && *self.fence.borrow() == Fence::Healthy;
             metrics::gauge!("apportion_leader").set(if leads { 1.0 } else { 0.0 });
             if !leads {
@@ -117,7 +113,7 @@ where
                 }
             }
             tokio::select! {
-                changed = states.changed() => if changed.is_err() { return },
+                changed = states.changed() => if changed.is_none() { return },
                 changed = self.fence.changed() => if changed.is_err() { return },
             }
         }

@@ -1,12 +1,9 @@
-//! What a member is told about its own assignments, and how that is derived from two
-//! successive views: a pure diff, keyed by item (a replica that only changes slot is the
-//! same replica; only crossing slot 0 matters, as a primary gained or lost).
+//! What a member is told about its own assignments ([`Event`], where the contract is), and
+//! how that is derived from two successive views: a pure diff, keyed by item.
 //!
-//! Views can skip states (a burst of changes is seen once), so an assignment deleted and
-//! created anew between two views can look unchanged. The leader copies an assignment's
-//! value when it only changes its slot, so a key created since the last view whose value
-//! lost the release request or the ready mark is a new assignment: it is reported as
-//! `Revoked` then `Assigned`, and the application marks it ready again.
+//! How a re-created assignment is recognised although views skip states: the leader copies
+//! an assignment's value when it only changes its slot, so a key created since the last
+//! view whose value lost the release request or the ready mark is a new assignment.
 
 use std::collections::BTreeMap;
 
@@ -14,25 +11,67 @@ use apportion_core::keys::{ItemId, Slot};
 use apportion_core::state::State;
 use apportion_core::values::AssignmentValue;
 
-/// Something the local member must act on.
+/// Something the local member must act on, from [`Member::next_event`](crate::Member::next_event).
+///
+/// # Serving
+///
+/// An item is served from [`Assigned`](Event::Assigned) until
+/// [`ReleaseRequested`](Event::ReleaseRequested), [`Revoked`](Event::Revoked) or
+/// [`Fenced`](Event::Fenced), whichever comes first. Nothing else starts or stops serving;
+/// [`PrimaryGained`](Event::PrimaryGained) and [`PrimaryLost`](Event::PrimaryLost) change
+/// only the role of a copy being served.
+///
+/// # Order and what each event promises
+///
+/// - Events come in the order the member saw the changes, per item: an item is `Assigned`
+///   before anything else is said of it, and nothing is said of it after `Revoked` until
+///   it is `Assigned` again.
+/// - `Assigned` means a new assignment, which starts out not ready: report it ready again
+///   ([`Member::mark_ready`](crate::Member::mark_ready)), even for an item served a moment
+///   ago. The member sees the store in bursts and can miss a state in between, so an
+///   assignment removed and created anew (released, then given back; removed while ready,
+///   then added here again) is told as `Revoked` then `Assigned`, never as nothing.
+///   A copy that only moves to another slot of the same member keeps its status and is
+///   told only if it crosses slot 0 (`PrimaryGained`, `PrimaryLost`).
+/// - `ReleaseRequested` comes for exclusive items only (one owner at a time): stop
+///   serving, then call [`Member::release`](crate::Member::release); the next owner is
+///   assigned once the old one has let go (or its lease has expired).
+/// - `Fenced` comes when lease renewals go unacknowledged, before the lease could expire
+///   (the fence margin of [`MemberConfig`](crate::MemberConfig) before): stop serving
+///   everything at once, the store may soon hand the items to others. Nothing is said of
+///   items while fenced (only `Drained` may come). `Unfenced` comes when renewals are
+///   acknowledged again, followed by a replay, `Assigned` (and `ReleaseRequested`) for
+///   everything the member still holds, so serving is rebuilt from the replay alone: an
+///   item lost meanwhile is simply not in it.
+/// - `Drained` comes once the member is draining
+///   ([`Member::begin_drain`](crate::Member::begin_drain)) and holds nothing: call
+///   [`Member::leave`](crate::Member::leave).
+///
+/// New kinds of events may be added: match them with a `_` arm that ignores them.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
-    /// Start serving `item`; slot 0 means as its primary.
+    /// Start serving `item` in `slot`; slot 0 means as its primary. Report it ready once
+    /// it is served.
     Assigned {
         /// The item.
         item: ItemId,
         /// The slot; 0 is the primary.
         slot: Slot,
     },
-    /// This member's replica of `item` became the primary.
+    /// This member's copy of `item` became the primary (it moved to slot 0).
     PrimaryGained {
         /// The item.
         item: ItemId,
+        /// The slot the copy is in now: 0.
+        slot: Slot,
     },
-    /// This member's replica of `item` is no longer the primary.
+    /// This member's copy of `item` is no longer the primary (it moved out of slot 0).
     PrimaryLost {
         /// The item.
         item: ItemId,
+        /// The replica slot the copy is in now.
+        slot: Slot,
     },
     /// The leader wants this exclusive item elsewhere: stop serving it, then call
     /// [`Member::release`](crate::Member::release) to let the next owner start.
@@ -109,9 +148,16 @@ pub(crate) fn diff(before: &Held, after: &Held, out: &mut Vec<Event>) {
             }
             Some(was) => {
                 let item = item.clone();
-                match (was.slot.is_primary(), now.slot.is_primary()) {
-                    (false, true) => out.push(Event::PrimaryGained { item: item.clone() }),
-                    (true, false) => out.push(Event::PrimaryLost { item: item.clone() }),
+                let slot = now.slot;
+                match (was.slot.is_primary(), slot.is_primary()) {
+                    (false, true) => out.push(Event::PrimaryGained {
+                        item: item.clone(),
+                        slot,
+                    }),
+                    (true, false) => out.push(Event::PrimaryLost {
+                        item: item.clone(),
+                        slot,
+                    }),
                     _ => {}
                 }
                 if now.releasing && !was.releasing {
@@ -185,11 +231,11 @@ mod tests {
         );
         assert_eq!(
             events(&[("a", 1, false)], &[("a", 0, false)]),
-            [r#"PrimaryGained { item: ItemId("a") }"#]
+            [r#"PrimaryGained { item: ItemId("a"), slot: Slot(0) }"#]
         );
         assert_eq!(
             events(&[("a", 0, false)], &[("a", 1, false)]),
-            [r#"PrimaryLost { item: ItemId("a") }"#]
+            [r#"PrimaryLost { item: ItemId("a"), slot: Slot(1) }"#]
         );
     }
 

@@ -4,15 +4,15 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use apportion_core::values::MemberValue;
+use apportion_core::values::{Decoder, MemberValue};
 use apportion_store::{Compare, CompareOp, Op, Store, Txn};
 use tokio::sync::mpsc;
 
+use crate::cluster::Observed;
 use crate::error::Error;
 use crate::events::{self, Event};
 use crate::member::{encode_member, Shared};
 use crate::session::Fence;
-use crate::view::{Observed, RuntimeDecoder};
 
 /// Turns views and fence changes into the member's events. While fenced it keeps track of
 /// holdings silently; when the fence lifts it replays them. It also puts the member key back
@@ -23,7 +23,7 @@ pub(crate) async fn feed_events<S, D>(
     events: mpsc::UnboundedSender<Event>,
 ) where
     S: Store,
-    D: RuntimeDecoder,
+    D: Decoder,
 {
     let mut states = shared.view.subscribe();
     let mut fence = shared.fence.clone();
@@ -32,7 +32,7 @@ pub(crate) async fn feed_events<S, D>(
     let mut was_drained = false;
     let mut out = Vec::new();
     loop {
-        let observed = states.borrow_and_update().clone();
+        let observed = states.current();
         let now = fence.borrow_and_update().clone();
         let next = events::held(&observed.state);
         let drained = next.is_empty()
@@ -72,7 +72,7 @@ pub(crate) async fn feed_events<S, D>(
             let _ = shared.while_healthy(maintain(&shared, &observed)).await;
         }
         tokio::select! {
-            changed = states.changed() => if changed.is_err() { return },
+            changed = states.changed() => if changed.is_none() { return },
             changed = fence.changed() => if changed.is_err() { return },
         }
     }
@@ -81,7 +81,7 @@ pub(crate) async fn feed_events<S, D>(
 /// Keeps the member's own keys as it wants them: announces the member again if its key
 /// was deleted, writes back a garbled value or status, and writes a change of its own value
 /// that the fence cut short.
-async fn maintain<S: Store, D: RuntimeDecoder>(
+async fn maintain<S: Store, D: Decoder>(
     shared: &Shared<S, D>,
     observed: &Observed<D>,
 ) -> Result<(), Error> {
@@ -102,7 +102,7 @@ async fn maintain<S: Store, D: RuntimeDecoder>(
 /// The member owns them, and a member that never read the good value cannot even tell the
 /// key is there: as leader, it would place this member's items again, and never move them
 /// away from it (so a draining member would never be drained).
-async fn repair<S: Store, D: RuntimeDecoder>(shared: &Shared<S, D>, observed: &Observed<D>) {
+async fn repair<S: Store, D: Decoder>(shared: &Shared<S, D>, observed: &Observed<D>) {
     if observed.rejected.is_empty() {
         return;
     }
@@ -125,7 +125,7 @@ async fn repair<S: Store, D: RuntimeDecoder>(shared: &Shared<S, D>, observed: &O
 }
 
 /// Puts the member key back under the member's lease after it was deleted by someone else.
-async fn reannounce<S: Store, D: RuntimeDecoder>(shared: &Shared<S, D>) {
+async fn reannounce<S: Store, D: Decoder>(shared: &Shared<S, D>) {
     let value = encode_member(&*shared.decoder, &shared.own_value().value);
     let Ok(value) = value else { return };
     let txn = Txn::new()

@@ -1,17 +1,5 @@
-//! `Member`: one running instance of the service, as the library sees it.
-//!
-//! Starting a member grants a lease, announces the member key under it, keeps the lease
-//! alive, mirrors the prefix, and runs four tasks: the fence guard (stop serving before the
-//! lease could expire), the event feed (what this member must start and stop serving), the
-//! status writer, and the allocation loop (which acts while this member leads). Dropping
-//! the member stops them all; its lease then expires after one TTL.
-//! [`MemberHandle::begin_drain`] then [`Member::leave`] is the graceful way out, and
-//! [`Member::rejoin`] the way back after the lease was lost.
-//!
-//! Fencing never waits on the application: every call that needs the store gives up with
-//! [`Error::Fenced`] the moment the fence goes up (changes of the member's own value are
-//! kept and written once it lifts), so an application that awaits a call in its event loop
-//! still sees [`Event::Fenced`] in time, whatever it was doing: serving, draining, leaving.
+//! `Member`: one running instance of the service, as the library sees it (its contract is
+//! on [`Member`]), and [`MemberHandle`], the part of it other tasks can hold.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -27,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::allocator::{Allocator, ConsistencyCheck, RoundHook};
+use crate::cluster::{ClusterView, Observed, Updates};
 use crate::config::MemberConfig;
 use crate::error::Error;
 use crate::events::Event;
@@ -34,11 +23,149 @@ use crate::feed::feed_events;
 use crate::retry::retry_transient;
 use crate::session::{self, Claim, Fence};
 use crate::status_writer::StatusWriter;
-use crate::view::{ClusterView, Observed, RuntimeDecoder};
 
-/// A running member. See the module documentation. It derefs to a [`MemberHandle`], the
-/// part that can be cloned into the application's tasks (to report an item ready from the
-/// task that loaded it, for instance); the events stay here, in one place.
+/// The calls an application makes on its member, from the event loop ([`Member`]) or
+/// from any task ([`MemberHandle`]): written once, for both, so that they cannot differ.
+/// Each type provides `shared()`.
+macro_rules! member_calls {
+    () => {
+        /// This member's id, `ZONE#SUFFIX`.
+        pub fn id(&self) -> &MemberId {
+            &self.shared().id
+        }
+
+        /// The lease the member key and its assignments live under.
+        pub fn lease(&self) -> Lease {
+            self.shared().lease
+        }
+
+        /// The latest picture of the cluster this member has (see
+        /// [`cluster`](crate::cluster)), as this member needs it: every member, and the
+        /// items this member holds a copy of with all their copies; the whole cluster only
+        /// while it leads. (Rebuilding all of it after every change, in every member, was
+        /// most of a large cluster's CPU.) For the whole cluster, start a
+        /// [`ClusterView`](crate::cluster::ClusterView).
+        pub fn state(&self) -> Arc<Observed<D>> {
+            self.shared().view.current()
+        }
+
+        /// Follows this member's picture of the cluster (as [`state`](Self::state) describes
+        /// it): every new state, one per burst of changes it sees.
+        pub fn subscribe(&self) -> Updates<D> {
+            self.shared().view.subscribe()
+        }
+
+        /// Why the session ended, once it has: the lease was lost.
+        pub fn session_error(&self) -> Option<Error> {
+            let shared = self.shared();
+            let lost = matches!(*shared.fence.borrow(), Fence::Lost(_));
+            lost.then(|| shared.not_healthy())
+        }
+
+        /// Reports this member's copy of `item` ready: it serves the item (it has loaded
+        /// it). The leader makes a copy primary only once it is ready, and drops an old
+        /// copy only while the item keeps enough ready copies without it, so a copy never
+        /// reported ready holds moves up. Report it again after each [`Event::Assigned`],
+        /// which may be a new assignment of the same item (see [`Event`]).
+        ///
+        /// Fails with [`Error::Fenced`] as soon as the member is fenced (the replay after
+        /// [`Event::Unfenced`] asks for it again), and with [`Error::NotAssigned`] if the
+        /// item has moved on meanwhile (its [`Event::Revoked`] is on the way); neither
+        /// needs more than to go on serving events.
+        pub async fn mark_ready(&self, item: &ItemId) -> Result<(), Error> {
+            self.update_status(item, |status| status.set_ready(true))
+                .await
+        }
+
+        /// Reports this member's copy of `item` not ready: it can no longer serve it (its
+        /// process died, say), so the leader relies on other copies. Fails as
+        /// [`mark_ready`](Self::mark_ready) does.
+        pub async fn mark_not_ready(&self, item: &ItemId) -> Result<(), Error> {
+            self.update_status(item, |status| status.set_ready(false))
+                .await
+        }
+
+        /// Changes the status of this member's copy of `item` with `update`: for an
+        /// application's own status fields next to the ready mark (the leader's release
+        /// request is kept whatever `update` does). Written side by side with other
+        /// members' status writes, guarded on the assignment being the one read; `update`
+        /// runs again if the assignment changed meanwhile. Fails as
+        /// [`mark_ready`](Self::mark_ready) does.
+        pub async fn update_status(
+            &self,
+            item: &ItemId,
+            update: impl Fn(&mut D::Assignment),
+        ) -> Result<(), Error> {
+            let shared = self.shared();
+            shared
+                .while_healthy(shared.write_status(item, update))
+                .await
+        }
+
+        /// Lets go of `item`: deletes this member's assignments of it. This is how a member
+        /// acknowledges [`Event::ReleaseRequested`] once it has stopped serving an
+        /// exclusive item (the next owner is assigned only then), or gives up an item it
+        /// cannot serve. Fails with [`Error::Fenced`] as soon as the member is fenced (the
+        /// request is told again, with the replay, once the fence lifts), and with
+        /// [`Error::NotAssigned`] if the member holds no copy of it.
+        pub async fn release(&self, item: &ItemId) -> Result<(), Error> {
+            let shared = self.shared();
+            shared.while_healthy(shared.release(item)).await
+        }
+
+        /// Changes this member's item limit (the leader then moves items to match). Returns
+        /// once the store has it, or at once while the member is fenced: the change is kept
+        /// and written as soon as the fence lifts.
+        pub async fn set_item_limit(&self, item_limit: u32) -> Result<(), Error> {
+            self.shared()
+                .change_value(|v| v.set_item_limit(item_limit))
+                .await
+        }
+
+        /// Starts leaving gracefully: marks the member exiting, so the leader moves every
+        /// item it holds elsewhere (replicas only once the items stay consistent without
+        /// them, exclusive items once released). Keep handling events meanwhile (exclusive
+        /// items must still be released, and `Fenced` may come); once the member holds
+        /// nothing, [`Event::Drained`] comes, and [`Member::leave`] ends the session.
+        /// Items no other member can take (no room, or no other member) stay, so a drain
+        /// can last forever: bound it with a timeout, then leave anyway. Returns once the
+        /// store has the mark, or at once while the member is fenced: the mark is kept and
+        /// written as soon as the fence lifts.
+        pub async fn begin_drain(&self) -> Result<(), Error> {
+            tracing::info!(member = %self.shared().id, "draining");
+            self.shared().change_value(|v| v.set_exiting(true)).await
+        }
+    };
+}
+
+/// A running member: one instance of the service, as the library sees it.
+///
+/// [`start`](Self::start) grants the member a lease, announces its key
+/// (`PREFIX/members/ZONE#SUFFIX`) under it, keeps the lease alive, mirrors the keys under
+/// the prefix, and runs the member's tasks: the fence guard (stop serving before the lease
+/// could expire), the event feed (what this member must start and stop serving), the
+/// status writer, and the allocation loop, which acts while this member leads (see the
+/// [crate documentation](crate)). Dropping the member stops them all; its lease then
+/// expires after one TTL, and its items go to the other members.
+///
+/// The application takes [`Event`]s from [`next_event`](Self::next_event), in one loop,
+/// and serves what they say ([`Event`] gives the rules and the order). It reports each
+/// copy ready once it serves it ([`mark_ready`](Self::mark_ready)), which is what lets
+/// the leader move a primary or drop an old copy, and hands exclusive items back when
+/// asked ([`release`](Self::release)). Other tasks act through a [`MemberHandle`]
+/// ([`handle`](Self::handle)), which has the same calls; the events stay here, in one
+/// place.
+///
+/// [`begin_drain`](Self::begin_drain), then [`leave`](Self::leave) once
+/// [`Event::Drained`] comes, is the graceful way out. When [`next_event`](Self::next_event)
+/// returns `None`, the lease was lost ([`session_error`](Self::session_error) says why):
+/// [`rejoin`](Self::rejoin) is the way back.
+///
+/// Fencing never waits on the application: every call that needs the store gives up with
+/// [`Error::Fenced`] the moment the fence goes up (changes of the member's own value, its
+/// limit and the drain, are kept and written once it lifts), so an application that awaits
+/// a call in its event loop still sees [`Event::Fenced`] in time, whatever it was doing:
+/// serving, draining, leaving.
 pub struct Member<S: Store, D: Decoder> {
     handle: MemberHandle<S, D>,
     events: mpsc::UnboundedReceiver<Event>,
@@ -52,12 +179,14 @@ pub struct Member<S: Store, D: Decoder> {
 struct Setup<S, D: Decoder> {
     store: S,
     decoder: Arc<D>,
-    config: MemberConfig<D>,
+    config: MemberConfig<D::Member>,
     options: MemberOptions<D>,
 }
 
 /// What a member's application can do from any task: report status, release items, change
-/// its limit, start draining, read the view. Cheap to clone.
+/// its limit, start draining, read the view; the calls of [`Member`] but for the events
+/// and the session's end. Cheap to clone. A handle belongs to one session: after
+/// [`Member::rejoin`], take a new one.
 pub struct MemberHandle<S: Store, D: Decoder> {
     shared: Arc<Shared<S, D>>,
 }
@@ -67,14 +196,6 @@ impl<S: Store, D: Decoder> Clone for MemberHandle<S, D> {
         MemberHandle {
             shared: self.shared.clone(),
         }
-    }
-}
-
-impl<S: Store, D: Decoder> std::ops::Deref for Member<S, D> {
-    type Target = MemberHandle<S, D>;
-
-    fn deref(&self) -> &MemberHandle<S, D> {
-        &self.handle
     }
 }
 
@@ -101,7 +222,9 @@ pub(crate) struct Shared<S, D: Decoder> {
     pub statuses: StatusWriter,
 }
 
-/// Optional parts of a member: the consistency check and the round hook.
+/// Hooks into a member's allocation loop, for tests, the simulation and benchmarks
+/// ([`Member::start_with`]): the consistency check, a call after every round, and the
+/// solver's budget. A service uses [`Member::start`], which takes the defaults.
 pub struct MemberOptions<D: Decoder> {
     /// Decides when a replica may be relied on; default: its status is ready.
     pub consistency: ConsistencyCheck<D>,
@@ -123,10 +246,7 @@ impl<D: Decoder> Clone for MemberOptions<D> {
     }
 }
 
-impl<D: Decoder> Default for MemberOptions<D>
-where
-    D::Assignment: AssignmentValue,
-{
+impl<D: Decoder> Default for MemberOptions<D> {
     fn default() -> Self {
         MemberOptions {
             consistency: Arc::new(ReadyStatus),
@@ -139,20 +259,27 @@ where
 impl<S, D> Member<S, D>
 where
     S: Store,
-    D: RuntimeDecoder,
+    D: Decoder,
 {
-    /// Starts a member with the default options.
-    pub async fn start(store: S, decoder: D, config: MemberConfig<D>) -> Result<Self, Error> {
+    /// Starts a member on `store`, whose values `decoder` reads and writes
+    /// ([`JsonDecoder`](crate::JsonDecoder) with [`MemberConfig::json`]): validates the
+    /// configuration, claims the member key under a new lease (waiting for a previous
+    /// holder's lease to end, see [`Error::Taken`]), and starts the loops. If it cannot
+    /// start, it revokes the lease it was granted, so nothing of it stays behind.
+    pub async fn start(
+        store: S,
+        decoder: D,
+        config: MemberConfig<D::Member>,
+    ) -> Result<Self, Error> {
         Self::start_with(store, decoder, config, MemberOptions::default()).await
     }
 
-    /// Starts a member: validates the configuration, claims the member key under a new
-    /// lease (waiting for a previous holder's lease to end), and starts the loops. If it
-    /// cannot start, it revokes the lease it was granted, so nothing of it stays behind.
+    /// [`start`](Self::start) with hooks into the allocation loop, for tests, the
+    /// simulation and benchmarks (see [`testing`](crate::testing)).
     pub async fn start_with(
         store: S,
         decoder: D,
-        config: MemberConfig<D>,
+        config: MemberConfig<D::Member>,
         options: MemberOptions<D>,
     ) -> Result<Self, Error> {
         Self::launch(Setup {
@@ -168,24 +295,18 @@ where
         let config = &setup.config;
         let prefix = Prefix::new(&config.prefix)?;
         let id = MemberId::new(&config.zone, &config.suffix)?;
-        if config.lease_ttl_secs < 1 {
-            return Err(Error::Config(format!(
-                "lease TTL must be at least 1 second, got {}",
-                config.lease_ttl_secs
-            )));
-        }
+        let ttl_secs = config.ttl_secs()?;
         let margin = config.margin();
-        if margin >= Duration::from_secs(config.lease_ttl_secs as u64) {
+        if margin >= config.lease_ttl {
             return Err(Error::Config(format!(
-                "fence margin {margin:?} must be shorter than the lease TTL of {} s",
-                config.lease_ttl_secs
+                "fence margin {margin:?} must be shorter than the lease TTL of {ttl_secs} s"
             )));
         }
         if config.outage_tolerance() < config.election_allowance {
             tracing::warn!(
                 member = %id,
-                ttl_secs = config.lease_ttl_secs,
-                lowest_safe_ttl_secs = config.lowest_safe_ttl(),
+                ttl_secs,
+                lowest_safe_ttl_secs = config.lowest_safe_ttl().as_secs(),
                 "the lease TTL is below the lowest safe TTL: one leader election of the store \
                  (up to {:?}) can fence this member and stop everything it serves",
                 config.election_allowance
@@ -193,7 +314,7 @@ where
         }
         let value = encode_member(&*setup.decoder, &config.value)?;
         let store = &setup.store;
-        let lease = store.grant(config.lease_ttl_secs).await?;
+        let lease = store.grant(ttl_secs).await?;
         let started = async {
             let keep_alive = store.keep_alive(lease).await?;
             let key = prefix.member_key(&id);
@@ -203,7 +324,7 @@ where
                 value: &value,
                 lease: lease.id,
                 timeout: config.announce_wait(),
-                ttl: Duration::from_secs(config.lease_ttl_secs as u64),
+                ttl: config.lease_ttl,
             };
             session::announce(store, &claim).await?;
             let keyspace = KeySpaceOptions {
@@ -274,22 +395,25 @@ where
         })
     }
 
-    /// The next thing to act on; `None` once the session is over (see
-    /// [`session_error`](MemberHandle::session_error), and [`rejoin`](Self::rejoin)).
+    /// The next thing to act on, in the order [`Event`] describes; `None` once the session
+    /// is over: the lease was lost ([`session_error`](Self::session_error) says why, and
+    /// [`rejoin`](Self::rejoin) starts a new session).
     pub async fn next_event(&mut self) -> Option<Event> {
         self.events.recv().await
     }
 
-    /// A handle for the application's other tasks.
+    /// A handle for the application's other tasks: the same calls as the member's, for
+    /// this session.
     pub fn handle(&self) -> MemberHandle<S, D> {
         self.handle.clone()
     }
 
     /// Ends the session: revokes the lease, so the member key and every assignment it still
-    /// holds go at once. After [`Event::Drained`] it holds nothing.
+    /// holds go at once. After [`Event::Drained`] it holds nothing; without a drain, its
+    /// items are simply gone from it, and the leader places them again.
     pub async fn leave(mut self) -> Result<(), Error> {
         self.stop_tasks();
-        self.shared.store.revoke(self.shared.lease.id).await?;
+        self.shared().store.revoke(self.shared().lease.id).await?;
         Ok(())
     }
 
@@ -300,12 +424,13 @@ where
     /// afresh (`Assigned` for whatever it is given). The lost session had already fenced
     /// the member, so nothing is being served that the new one could contradict. Called on a
     /// live session, it ends that one first (as [`leave`](Self::leave) does). On failure
-    /// the member is stopped; call it again to retry.
+    /// the member is stopped; call it again to retry. Handles of the old session act on
+    /// nothing any more: take new ones.
     pub async fn rejoin(&mut self) -> Result<(), Error> {
         self.stop_tasks();
-        let _ = self.shared.store.revoke(self.shared.lease.id).await;
+        let _ = self.shared().store.revoke(self.shared().lease.id).await;
         let mut config = self.setup.config.clone();
-        config.value = self.shared.own_value().value;
+        config.value = self.shared().own_value().value;
         let setup = Setup {
             store: self.setup.store.clone(),
             decoder: self.setup.decoder.clone(),
@@ -313,7 +438,7 @@ where
             options: self.setup.options.clone(),
         };
         *self = Self::launch(setup).await?;
-        tracing::warn!(member = %self.shared.id, lease = %LeaseHex(self.shared.lease.id), "member rejoined under a new lease");
+        tracing::warn!(member = %self.shared().id, lease = %LeaseHex(self.shared().lease.id), "member rejoined under a new lease");
         Ok(())
     }
 
@@ -322,82 +447,24 @@ where
             task.abort();
         }
     }
+
+    fn shared(&self) -> &Shared<S, D> {
+        &self.handle.shared
+    }
+
+    member_calls!();
 }
 
 impl<S, D> MemberHandle<S, D>
 where
     S: Store,
-    D: RuntimeDecoder,
+    D: Decoder,
 {
-    /// This member's id.
-    pub fn id(&self) -> &MemberId {
-        &self.shared.id
+    fn shared(&self) -> &Shared<S, D> {
+        &self.shared
     }
 
-    /// The lease the member key and its assignments live under.
-    pub fn lease(&self) -> Lease {
-        self.shared.lease
-    }
-
-    /// The latest view of the cluster.
-    pub fn state(&self) -> Arc<Observed<D>> {
-        self.shared.view.current()
-    }
-
-    /// A receiver notified with every new view of the cluster.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Observed<D>>> {
-        self.shared.view.subscribe()
-    }
-
-    /// Why the session ended, once it has: the lease was lost.
-    pub fn session_error(&self) -> Option<Error> {
-        let lost = matches!(*self.shared.fence.borrow(), Fence::Lost(_));
-        lost.then(|| self.shared.not_healthy())
-    }
-
-    /// Writes the status of this member's assignment of `item` (for example, ready once it
-    /// has loaded the item), keeping a release request the leader may have made. Fails
-    /// with [`Error::Fenced`] as soon as the member is fenced.
-    pub async fn update_status(
-        &self,
-        item: &ItemId,
-        update: impl Fn(&mut D::Assignment),
-    ) -> Result<(), Error> {
-        let shared = &self.shared;
-        shared
-            .while_healthy(shared.write_status(item, update))
-            .await
-    }
-
-    /// Lets go of `item`: deletes this member's assignments of it. This is how a member
-    /// acknowledges a release request once it has stopped serving an exclusive item. Fails
-    /// with [`Error::Fenced`] as soon as the member is fenced (the request is told again,
-    /// with the replay, once the fence lifts).
-    pub async fn release(&self, item: &ItemId) -> Result<(), Error> {
-        let shared = &self.shared;
-        shared.while_healthy(shared.release(item)).await
-    }
-
-    /// Changes this member's item limit (the leader then moves items to match). Returns
-    /// once the store has it, or at once while the member is fenced: the change is kept
-    /// and written as soon as the fence lifts.
-    pub async fn set_item_limit(&self, item_limit: u32) -> Result<(), Error> {
-        self.shared
-            .change_value(|v| v.set_item_limit(item_limit))
-            .await
-    }
-
-    /// Starts leaving gracefully: marks the member exiting, so the leader moves every item
-    /// it holds elsewhere (replicas only once the items stay consistent without them). Keep
-    /// handling events meanwhile (exclusive items must still be released, and `Fenced` may
-    /// come); once the member holds nothing, [`Event::Drained`] comes, and
-    /// [`Member::leave`] ends the session. Returns once the store has the mark, or at
-    /// once while the member is fenced: the mark is kept and written as soon as the fence
-    /// lifts.
-    pub async fn begin_drain(&self) -> Result<(), Error> {
-        tracing::info!(member = %self.shared.id, "draining");
-        self.shared.change_value(|v| v.set_exiting(true)).await
-    }
+    member_calls!();
 }
 
 impl<S: Store, D: Decoder> Drop for Member<S, D> {
@@ -411,7 +478,7 @@ impl<S: Store, D: Decoder> Drop for Member<S, D> {
 impl<S, D> Shared<S, D>
 where
     S: Store,
-    D: RuntimeDecoder,
+    D: Decoder,
 {
     /// Runs `call` while the member may act: gives up as soon as (or if already) the fence
     /// is up, with [`Error::Fenced`] (or [`Error::LeaseLost`]), so that no call holds the
@@ -495,7 +562,7 @@ where
         }
     }
 
-    /// See [`MemberHandle::release`].
+    /// See [`Member::release`].
     async fn release(&self, item: &ItemId) -> Result<(), Error> {
         let observed = self.view.current();
         let ops: Vec<Op> = observed
@@ -517,7 +584,7 @@ where
         Ok(())
     }
 
-    /// See [`MemberHandle::update_status`].
+    /// See [`Member::update_status`].
     pub(crate) async fn write_status(
         &self,
         item: &ItemId,

@@ -196,7 +196,7 @@ mod tests {
     use apportion_store::{MemoryStore, Store};
 
     use super::*;
-    use crate::view::ClusterView;
+    use crate::cluster::ClusterView;
 
     const P: &str = "/w";
     const MEMBERS: [&str; 3] = ["a#1", "b#1", "c#1"];

@@ -6,13 +6,17 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use apportion::core::values::{Decoder, JsonDecoder};
-use apportion::store::{KeyRange, MemoryStore, Store};
-use apportion::Event;
+use apportion::store::KeyRange;
+use apportion::{Decoder, Event, JsonDecoder, MemoryStore, Store};
 use support::*;
 
 async fn memory_cluster() -> Cluster<MemoryStore> {
-    Cluster::new(MemoryStore::new(), 3, |s: &MemoryStore| s.connect()).await
+    Cluster::new(
+        MemoryStore::new(),
+        Duration::from_secs(3),
+        |s: &MemoryStore| s.connect(),
+    )
+    .await
 }
 
 fn zones_of(members: &[String]) -> BTreeSet<String> {
@@ -347,7 +351,8 @@ async fn dangling_assignments_are_cleaned_up() {
 #[tokio::test(start_paused = true)]
 async fn a_small_op_limit_splits_rounds_into_several_transactions() {
     let store = MemoryStore::with_max_txn_ops(8);
-    let mut cluster = Cluster::new(store, 3, |s: &MemoryStore| s.connect()).await;
+    let ttl = Duration::from_secs(3);
+    let mut cluster = Cluster::new(store, ttl, |s: &MemoryStore| s.connect()).await;
     cluster.join("a", "1", 100).await;
     cluster.join("b", "1", 100).await;
     for i in 0..40 {

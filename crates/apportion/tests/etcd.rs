@@ -2,13 +2,15 @@
 
 mod support;
 
-use apportion::store::EtcdStore;
+use std::time::Duration;
+
+use apportion::EtcdStore;
 use apportion_testkit::TestEtcd;
 use support::*;
 
 async fn etcd_cluster(etcd: &TestEtcd) -> Cluster<EtcdStore> {
     let store = EtcdStore::connect(&[etcd.endpoint()]).await.unwrap();
-    Cluster::new(store, 2, |s: &EtcdStore| s.clone()).await
+    Cluster::new(store, Duration::from_secs(2), |s: &EtcdStore| s.clone()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +99,7 @@ async fn a_member_draining_when_etcd_goes_away_is_fenced_in_time() {
     etcd.kill();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     cluster.drain("b#1");
-    let ttl = std::time::Duration::from_secs(cluster.ttl as u64);
+    let ttl = cluster.ttl;
     let fenced = |member: &str| {
         let log = cluster.log.lock().unwrap();
         log.iter()

@@ -3,16 +3,15 @@
 
 use std::time::Duration;
 
-use apportion::core::values::JsonDecoder;
-use apportion::store::{KeyRange, MemoryStore, Store};
-use apportion::{Error, Event, Member, MemberConfig};
+use apportion::store::KeyRange;
+use apportion::{Error, Event, JsonDecoder, Member, MemberConfig, MemoryStore, Store};
 
 const PREFIX: &str = "/session";
 const KEY: &str = "/session/members/a#1";
 
-fn config(ttl: i64) -> MemberConfig<JsonDecoder> {
+fn config(ttl_secs: u64) -> MemberConfig {
     let mut config = MemberConfig::json(PREFIX, "a", "1", 5);
-    config.lease_ttl_secs = ttl;
+    config.lease_ttl = Duration::from_secs(ttl_secs);
     config
 }
 

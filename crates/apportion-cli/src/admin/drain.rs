@@ -8,7 +8,7 @@
 use std::io::Write;
 
 use apportion::admin::{Admin, AdminError};
-use apportion::ClusterView;
+use apportion::cluster::ClusterView;
 use apportion_core::keys::{MemberId, Prefix};
 use apportion_core::values::JsonDecoder;
 use apportion_store::Store;
@@ -89,7 +89,7 @@ pub async fn wait_until_empty<S: Store>(
     let mut changes = view.subscribe();
     let mut reported = None;
     loop {
-        let observed = changes.borrow_and_update().clone();
+        let observed = changes.current();
         let state = &observed.state;
         let held = state
             .assignments()
@@ -110,7 +110,7 @@ pub async fn wait_until_empty<S: Store>(
         changes
             .changed()
             .await
-            .map_err(|_| CliError::failed("the live view of etcd stopped unexpectedly"))?;
+            .ok_or_else(|| CliError::failed("the live view of etcd stopped unexpectedly"))?;
     }
 }
 

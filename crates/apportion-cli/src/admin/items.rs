@@ -7,7 +7,7 @@
 use std::io::Write;
 
 use apportion::admin::{Admin, AdminError};
-use apportion::ClusterView;
+use apportion::cluster::ClusterView;
 use apportion_core::keys::{ItemId, Prefix};
 use apportion_core::values::JsonDecoder;
 use apportion_store::Store;

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use apportion::ClusterView;
+use apportion::cluster::ClusterView;
 use apportion_core::keys::Prefix;
 use apportion_core::values::JsonDecoder;
 use apportion_store::Store;

@@ -10,7 +10,7 @@ pub mod items;
 pub mod members;
 pub mod show;
 
-use apportion::Observed;
+use apportion::cluster::Observed;
 use apportion_core::keys::{ItemId, MemberId, Prefix};
 use apportion_core::values::JsonDecoder;
 

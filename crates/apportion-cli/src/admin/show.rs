@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
 
-use apportion::ClusterView;
+use apportion::cluster::ClusterView;
 use apportion_core::keys::{ItemId, Prefix};
 use apportion_core::state::JsonState;
 use apportion_core::values::{ItemValue, JsonDecoder};

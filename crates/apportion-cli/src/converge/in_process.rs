@@ -5,11 +5,13 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use apportion::cluster::ClusterView;
 use apportion::core::values::JsonDecoder;
 use apportion::store::{KeyRange, Store};
-use apportion::{ClusterView, Event, Member, MemberConfig, MemberOptions, RoundReport};
+use apportion::testing::{MemberOptions, RoundReport};
+use apportion::{Event, Member, MemberConfig};
 use tokio::task::JoinHandle;
 
 use super::line::ProcessFigures;
@@ -39,7 +41,7 @@ impl<S: Store> InProcess<S> {
             let (zone, suffix) = args.member_name(i);
             let id = format!("{zone}#{suffix}");
             let mut config = MemberConfig::json(&args.prefix, zone, suffix, args.item_limit());
-            config.lease_ttl_secs = args.lease_ttl;
+            config.lease_ttl = Duration::from_secs(u64::try_from(args.lease_ttl).unwrap_or(0));
             let log = rounds.clone();
             let options = MemberOptions {
                 round_hook: Some(Arc::new(move |r: &RoundReport| {
@@ -141,7 +143,7 @@ async fn serve<S: Store>(mut member: Member<S, JsonDecoder>) {
                 let handle = member.handle();
                 tokio::spawn(async move {
                     // The item may have moved on meanwhile; nothing to report then.
-                    let _ = handle.update_status(&item, |s| s.ready = true).await;
+                    let _ = handle.mark_ready(&item).await;
                 });
             }
             Event::ReleaseRequested { item } => {

@@ -29,10 +29,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apportion::admin::Admin;
+use apportion::cluster::{ClusterView, Observed};
 use apportion::core::keys::{ItemId, Prefix};
 use apportion::core::values::{JsonDecoder, JsonItem};
 use apportion::store::{EtcdStore, KeyRange, MemoryStore, Op, Store, Txn};
-use apportion::{ClusterView, Observed};
 
 use in_process::InProcess;
 use line::{Line, ProcessFigures};
@@ -244,7 +244,7 @@ async fn measure<S: Store, M: Members>(
     states
         .wait_for(|o| o.state.members().iter().all(|m| m.key.as_str() != killed))
         .await
-        .map_err(|e| e.to_string())?;
+        .ok_or("the live view of the store stopped")?;
     let expired_at = Instant::now();
     let refilled = settled(&view, &mut members, args.slots()).await?;
     let after = members.totals().await?;

@@ -25,9 +25,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use apportion::cluster::{ClusterView, Observed};
 use apportion::core::values::JsonDecoder;
 use apportion::store::Revision;
-use apportion::{ClusterView, Observed};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 

@@ -36,7 +36,7 @@ pub async fn serve<S: Store>(
                     // An item may already have moved on by the time its status is written;
                     // the next event says so, so a refusal here needs no action.
                     Event::Assigned { item, .. } => {
-                        let _ = member.update_status(&item, |s| s.ready = true).await;
+                        let _ = member.mark_ready(&item).await;
                     }
                     Event::ReleaseRequested { item } => {
                         let _ = member.release(&item).await;

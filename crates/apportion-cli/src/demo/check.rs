@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 
+use apportion::cluster::StateOf;
 use apportion::core::values::{ItemValue, JsonDecoder, MemberValue};
-use apportion::StateOf;
 
 /// The names of the invariants, in the order they are reported.
 pub const INVARIANTS: [&str; 5] = [

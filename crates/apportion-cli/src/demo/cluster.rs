@@ -11,10 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use apportion::admin::Admin;
+use apportion::cluster::{ClusterView, Observed};
 use apportion::core::keys::{ItemId, Prefix};
 use apportion::core::values::{JsonDecoder, JsonItem};
 use apportion::store::{KeyRange, LeaseId, Store};
-use apportion::{ClusterView, Error, Member, MemberConfig, MemberOptions, Observed, RoundReport};
+use apportion::testing::{MemberOptions, RoundReport};
+use apportion::{Error, Member, MemberConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -73,7 +75,7 @@ impl<S: Store> Cluster<S> {
     /// Starts a member and its application.
     pub async fn join(&mut self, cast: &Cast, item_limit: u32) -> Result<(), DemoError> {
         let mut config = MemberConfig::json(&self.prefix, &cast.zone, &cast.suffix, item_limit);
-        config.lease_ttl_secs = self.ttl;
+        config.lease_ttl = Duration::from_secs(u64::try_from(self.ttl).unwrap_or(0));
         config.batch_delay = BATCH_DELAY;
         let last_round = self.last_round.clone();
         let options = MemberOptions {

@@ -191,7 +191,11 @@ mod tests {
                 slot: Slot(1),
             },
         );
-        ledger.record("b#1", &Event::PrimaryGained { item: r.clone() });
+        let gained = Event::PrimaryGained {
+            item: r.clone(),
+            slot: Slot(0),
+        };
+        ledger.record("b#1", &gained);
         ledger.record("a#1", &Event::Revoked { item: r.clone() });
         ledger.record("a#1", &assigned("r"));
         let record = ledger.take();

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Write};
 use std::time::Duration;
 
+use apportion::cluster::StateOf;
 use apportion::core::values::{JsonDecoder, MemberValue};
-use apportion::StateOf;
 
 use super::check::{self, Verdict, INVARIANTS};
 use super::ledger::Record;

@@ -7,7 +7,7 @@ mod changes;
 use std::future::Future;
 use std::io::Write;
 
-use apportion::ClusterView;
+use apportion::cluster::ClusterView;
 use apportion_core::keys::Prefix;
 use apportion_core::values::JsonDecoder;
 use apportion_store::{Revision, Store};
@@ -62,16 +62,15 @@ pub async fn follow<S: Store>(
 ) -> Result<()> {
     let view = ClusterView::start(store, prefix.as_str(), JsonDecoder).await?;
     let mut states = view.subscribe();
-    let mut last = states.borrow_and_update().clone();
+    let mut last = states.current();
     tokio::pin!(stop);
     loop {
-        tokio::select! {
+        let next = tokio::select! {
             () = &mut stop => return Ok(()),
-            changed = states.changed() => changed.map_err(|_| {
+            changed = states.changed() => changed.ok_or_else(|| {
                 CliError::failed("the live view of etcd stopped unexpectedly")
             })?,
-        }
-        let next = states.borrow_and_update().clone();
+        };
         let time = crate::clock::now();
         for change in changes(&last.state, &next.state) {
             if json {

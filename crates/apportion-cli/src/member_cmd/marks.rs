@@ -60,7 +60,11 @@ impl Marks {
         self.queued.insert(item.clone(), None);
         let task_item = item.clone();
         let task = self.in_flight.spawn(async move {
-            let result = handle.update_status(&task_item, |s| s.ready = ready).await;
+            let result = if ready {
+                handle.mark_ready(&task_item).await
+            } else {
+                handle.mark_not_ready(&task_item).await
+            };
             Written {
                 item: task_item,
                 ready,

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use apportion::core::keys::{allowed_in_id, MemberId, Prefix};
 use apportion::core::values::JsonDecoder;
-use apportion::{Member, MemberConfig, MemberOptions};
+use apportion::{Member, MemberConfig};
 
 use crate::connect::{reach, Patience, Security};
 use crate::duration::Span;
@@ -181,8 +181,8 @@ pub async fn run(args: MemberArgs) -> ExitCode {
         }
     };
     let mut config = MemberConfig::json(&args.prefix, &args.zone, &suffix, args.item_limit);
-    config.lease_ttl_secs = args.lease_ttl;
-    let start = Member::start_with(store, JsonDecoder, config, MemberOptions::default());
+    config.lease_ttl = Duration::from_secs(u64::try_from(args.lease_ttl).unwrap_or(0));
+    let start = Member::start(store, JsonDecoder, config);
     tokio::pin!(start);
     let mut stopping = None;
     let started = loop {

@@ -139,13 +139,15 @@ pub fn to_text(line: &Line<'_>) -> String {
         ),
         Line::Event(event) => match event {
             Event::Assigned { item, slot } => format!("assigned {item} {}", role(*slot)),
-            Event::PrimaryGained { item } => format!("primary of {item} now"),
-            Event::PrimaryLost { item } => format!("no longer primary of {item}"),
+            Event::PrimaryGained { item, .. } => format!("primary of {item} now"),
+            Event::PrimaryLost { item, .. } => format!("no longer primary of {item}"),
             Event::ReleaseRequested { item } => format!("asked to release {item}"),
             Event::Revoked { item } => format!("revoked {item}"),
             Event::Fenced => "fenced: lease renewals unacknowledged, stopping everything".into(),
             Event::Unfenced => "unfenced: lease renewed, serving again".into(),
             Event::Drained => "drained: holds nothing any more".into(),
+            // A kind of event added to the library since this command was written.
+            event => format!("{event:?}"),
         },
         Line::Started { item, pid } => format!("started process for {item} (pid {pid})"),
         Line::Ready { item } => format!("ready: {item}"),
@@ -198,10 +200,12 @@ pub fn to_json(line: &Line<'_>) -> Value {
                 "event": "assigned", "item": item.as_str(), "slot": slot.0,
                 "primary": slot.is_primary()
             }),
-            Event::PrimaryGained { item } => {
+            Event::PrimaryGained { item, .. } => {
                 json!({"event": "primary_gained", "item": item.as_str()})
             }
-            Event::PrimaryLost { item } => json!({"event": "primary_lost", "item": item.as_str()}),
+            Event::PrimaryLost { item, .. } => {
+                json!({"event": "primary_lost", "item": item.as_str()})
+            }
             Event::ReleaseRequested { item } => {
                 json!({"event": "release_requested", "item": item.as_str()})
             }
@@ -209,6 +213,7 @@ pub fn to_json(line: &Line<'_>) -> Value {
             Event::Fenced => json!({"event": "fenced"}),
             Event::Unfenced => json!({"event": "unfenced"}),
             Event::Drained => json!({"event": "drained"}),
+            event => json!({"event": "other", "detail": format!("{event:?}")}),
         },
         Line::Started { item, pid } => {
             json!({"event": "process_started", "item": item.as_str(), "pid": pid})

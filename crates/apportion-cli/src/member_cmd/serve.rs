@@ -12,7 +12,7 @@
 
 use std::collections::BTreeSet;
 
-use apportion::core::keys::{ItemId, Slot};
+use apportion::core::keys::ItemId;
 use apportion::core::values::JsonDecoder;
 use apportion::store::EtcdStore;
 use apportion::{Error, Event, Member};
@@ -230,9 +230,8 @@ impl Serving {
                     None => self.mark(&item, true),
                 }
             }
-            Event::PrimaryGained { item } | Event::PrimaryLost { item } => {
-                let slot = self.slot(&item);
-                if let (Some(supervisor), Some(slot)) = (&mut self.supervisor, slot) {
+            Event::PrimaryGained { item, slot } | Event::PrimaryLost { item, slot } => {
+                if let Some(supervisor) = &mut self.supervisor {
                     supervisor.set_slot(&item, slot);
                 }
             }
@@ -254,6 +253,8 @@ impl Serving {
             }
             Event::Unfenced => self.fenced = false,
             Event::Drained => return true,
+            // A kind of event added to the library since: nothing to serve differently.
+            _ => {}
         }
         false
     }
@@ -372,16 +373,6 @@ impl Serving {
             Err(Error::NotAssigned { .. }) => {}
             Err(e) => tracing::warn!(%item, error = %e, "cannot release the item"),
         }
-    }
-
-    /// The slot this member holds the item in now.
-    fn slot(&self, item: &ItemId) -> Option<Slot> {
-        let observed = self.member.state();
-        let slots = observed
-            .state
-            .local_assignments_of(item)
-            .map(|l| l.assignment.key.slot);
-        slots.min()
     }
 
     /// Why the session ended.

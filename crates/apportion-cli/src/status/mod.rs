@@ -6,7 +6,7 @@ use std::future::Future;
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
-use apportion::{ClusterView, Observed};
+use apportion::cluster::{ClusterView, Observed};
 use apportion_core::keys::Prefix;
 use apportion_core::values::JsonDecoder;
 use apportion_store::{KeyRange, RangeOptions, Store};
@@ -116,7 +116,7 @@ pub async fn watch<S: Store>(
     let mut answered = (SystemTime::now(), Instant::now());
     tokio::pin!(stop);
     loop {
-        let observed = changes.borrow_and_update().clone();
+        let observed = changes.current();
         let probe = tokio::time::timeout(PROBE_TIMEOUT, probe(&store, prefix, &observed));
         let stale = tokio::select! {
             () = &mut stop => return Ok(()),
@@ -147,9 +147,11 @@ pub async fn watch<S: Store>(
         tokio::select! {
             () = &mut stop => return Ok(()),
             () = tokio::time::sleep_until(drawn_at + PROBE_EVERY) => {}
-            changed = changes.changed() => changed.map_err(|_| {
-                CliError::failed("the live view of etcd stopped unexpectedly")
-            })?,
+            changed = changes.changed() => {
+                changed.ok_or_else(|| {
+                    CliError::failed("the live view of etcd stopped unexpectedly")
+                })?;
+            }
         }
         tokio::select! {
             () = &mut stop => return Ok(()),

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::output::plural;
 use crate::summary::{self, ItemRow, LeaseTimes, MemberRow, ZoneRow};
-use apportion::{Observed, Rejected};
+use apportion::cluster::{Observed, Rejected};
 use apportion_core::values::JsonDecoder;
 
 /// How many undecodable keys the report lists by name; the count covers all of them.

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use apportion::cluster::Observed;
 use apportion::core::values::JsonDecoder;
 use apportion::store::{KeyRange, Revision, Store};
-use apportion::Observed;
 
 use super::{Driver, Mode};
 use crate::checks::{self, Finding, Unreadable};

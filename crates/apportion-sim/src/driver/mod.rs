@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apportion::admin::Admin;
+use apportion::cluster::ClusterView;
 use apportion::core::keys::{ItemId, MemberId, Prefix};
 use apportion::core::values::{JsonDecoder, JsonItem};
 use apportion::store::{MemoryStore, Store};
-use apportion::{ClusterView, Member, MemberConfig, MemberOptions};
+use apportion::testing::MemberOptions;
+use apportion::{Member, MemberConfig};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -164,7 +166,7 @@ impl Driver {
         let member_key = self.prefix.member_key(&id);
         let store = SimStore::connect(&self.base, member_key, self.journal.clone(), latency);
         let mut config = MemberConfig::json(PREFIX, &spec.zone, &spec.suffix, spec.limit);
-        config.lease_ttl_secs = self.plan.cluster.ttl_secs;
+        config.lease_ttl = Duration::from_secs(self.plan.cluster.ttl_secs as u64);
         let options = MemberOptions {
             round_hook: Some(Rounds::hook(&self.rounds, name.clone())),
             ..MemberOptions::default()

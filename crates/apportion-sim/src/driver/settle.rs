@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use apportion::cluster::Observed;
 use apportion::core::values::JsonDecoder;
 use apportion::store::Revision;
-use apportion::Observed;
 
 use super::checking::rejected_findings;
 use super::{Driver, Mode};

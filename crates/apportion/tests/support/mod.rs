@@ -9,10 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use apportion::admin::Admin;
-use apportion::core::keys::{ItemId, Prefix};
-use apportion::core::values::{JsonDecoder, JsonItem};
-use apportion::store::{KeyRange, Store};
-use apportion::{ClusterView, Event, Member, MemberConfig, MemberOptions, RoundReport, StateOf};
+use apportion::cluster::{ClusterView, Observed, StateOf};
+use apportion::core::keys::Prefix;
+use apportion::store::KeyRange;
+use apportion::testing::{MemberOptions, RoundReport};
+use apportion::{Event, ItemId, JsonDecoder, JsonItem, Member, MemberConfig, Store};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -47,7 +48,7 @@ pub struct Cluster<S: Store> {
     pub log: Arc<Mutex<Vec<Logged>>>,
     pub rounds: Arc<Mutex<Vec<RoundReport>>>,
     apps: BTreeMap<String, App>,
-    pub ttl: i64,
+    pub ttl: Duration,
     /// Makes each member's store handle (memory: its own cuttable connection).
     connect: Box<dyn Fn(&S) -> S + Send + Sync>,
 }
@@ -55,7 +56,7 @@ pub struct Cluster<S: Store> {
 impl<S: Store> Cluster<S> {
     pub async fn new(
         store: S,
-        ttl: i64,
+        ttl: Duration,
         connect: impl Fn(&S) -> S + Send + Sync + 'static,
     ) -> Self {
         let view = ClusterView::start(store.clone(), PREFIX, JsonDecoder)
@@ -89,7 +90,7 @@ impl<S: Store> Cluster<S> {
         let name = format!("{zone}#{suffix}");
         let handle = (self.connect)(&self.store);
         let mut config = MemberConfig::json(PREFIX, zone, suffix, limit);
-        config.lease_ttl_secs = self.ttl;
+        config.lease_ttl = self.ttl;
         let rounds = self.rounds.clone();
         let options = MemberOptions {
             round_hook: Some(Arc::new(move |r: &RoundReport| {
@@ -125,7 +126,7 @@ impl<S: Store> Cluster<S> {
         tokio::time::timeout(Duration::from_secs(60), gone)
             .await
             .expect("the member's key did not go")
-            .unwrap();
+            .expect("the view stopped");
     }
 
     /// Asks a member to drain; it leaves by itself once it holds nothing.
@@ -164,7 +165,7 @@ impl<S: Store> Cluster<S> {
 
     /// Waits until the leader's latest round was idle at the store's current revision with
     /// every assignment ready, and returns that state. Panics after `limit`.
-    pub async fn settle_within(&self, limit: Duration) -> Arc<apportion::Observed<JsonDecoder>> {
+    pub async fn settle_within(&self, limit: Duration) -> Arc<Observed<JsonDecoder>> {
         let start = Instant::now();
         loop {
             assert!(
@@ -203,7 +204,7 @@ impl<S: Store> Cluster<S> {
         }
     }
 
-    pub async fn settle(&self) -> Arc<apportion::Observed<JsonDecoder>> {
+    pub async fn settle(&self) -> Arc<Observed<JsonDecoder>> {
         self.settle_within(Duration::from_secs(120)).await
     }
 
@@ -233,7 +234,7 @@ async fn serve<S: Store>(
                 match event {
                     Event::Assigned { item, .. } => {
                         // The item may already have moved on; that is not an error here.
-                        let _ = member.update_status(&item, |s| s.ready = true).await;
+                        let _ = member.mark_ready(&item).await;
                     }
                     Event::ReleaseRequested { item } => {
                         let _ = member.release(&item).await;
