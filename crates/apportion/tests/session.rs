@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use apportion::admin::Admin;
+use apportion::core::keys::Prefix;
 use apportion::store::KeyRange;
-use apportion::{Error, Event, JsonDecoder, Member, MemberConfig, MemoryStore, Store};
+use apportion::{Error, Event, ItemId, JsonDecoder, Member, MemberConfig, MemoryStore, Store};
 
 const PREFIX: &str = "/session";
 const KEY: &str = "/session/members/a#1";
@@ -91,10 +93,9 @@ async fn a_member_whose_lease_expired_rejoins() {
     let mut member = Member::start(handle.clone(), JsonDecoder, config(3))
         .await
         .unwrap();
-    store
-        .put(format!("{PREFIX}/items/i1"), r#"{"replication":1}"#, None)
-        .await
-        .unwrap();
+    let admin = Admin::new(store.clone(), Prefix::new(PREFIX).unwrap());
+    let i1 = ItemId::new("i1").unwrap();
+    admin.put_item(&i1, 1, None).await.unwrap();
     assert!(matches!(
         next(&mut member).await,
         Some(Event::Assigned { .. })
