@@ -1,9 +1,10 @@
 //! The commands that edit or list the deployment: `items`, `members`, `drain`.
 //!
-//! Each command is a function generic over [`Store`](apportion_store::Store), so it runs the same on etcd (from the
-//! command line) and on the embedded `MemoryStore` (in the unit tests). The edits themselves
-//! are the library's [`apportion::admin::Admin`]; the commands add the flags and the words.
-//! This module holds what they share: argument parsers and the empty-prefix warning.
+//! Each command is a function generic over [`Store`](apportion_store::Store), so it runs the
+//! same on etcd (from the command line) and on the embedded `MemoryStore` (in the unit
+//! tests). The edits themselves are the library's [`apportion::admin::Admin`]; the commands
+//! add the flags and the words. This module holds what they share: argument parsers and the
+//! empty-prefix warning.
 
 pub mod drain;
 pub mod items;
