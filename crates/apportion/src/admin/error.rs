@@ -5,8 +5,13 @@ use apportion_core::values::{JsonError, MAX_REPLICATION};
 use apportion_store::StoreError;
 
 /// Why an [`Admin`](super::Admin) call failed. Every variant about a key names it, so that an
-/// operator can look at (or fix) exactly that key; nothing was written when one is returned,
-/// except by a [`put_items`](super::Admin::put_items) that failed in the store part way.
+/// operator can look at (or fix) exactly that key. After any error but [`Store`] nothing was
+/// written. After a [`Store`] error a write may or may not have been applied (the store can
+/// commit it and then lose the connection before answering), and a
+/// [`put_items`](super::Admin::put_items) may have written some of its transactions: read
+/// the keys again before deciding what to redo.
+///
+/// [`Store`]: AdminError::Store
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     /// The store refused or could not be reached.
