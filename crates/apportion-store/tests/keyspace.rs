@@ -164,14 +164,13 @@ mod cases {
                 }
             });
         }
-        let mut last = 0;
         for i in 0..10 {
-            last = store
+            store
                 .put(format!("p/{i}"), i.to_string(), None)
                 .await
                 .unwrap();
         }
-        last = store.delete(KeyRange::key("p/old")).await.unwrap().1;
+        let last = store.delete(KeyRange::key("p/old")).await.unwrap().1;
         wait(&ks, last).await;
         let keys: BTreeSet<Vec<u8>> = ks.read(|s| s.entries().keys().cloned().collect());
         assert_eq!(keys.len(), 10);
