@@ -5,6 +5,7 @@
 mod support;
 
 mod cases {
+    use std::collections::BTreeSet;
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
@@ -131,6 +132,7 @@ mod cases {
     }
 
     pub async fn observers_see_each_burst<S: Store>(store: S) {
+        store.put("p/old", "0", None).await.unwrap();
         let ks = start(
             store.clone(),
             KeySpaceOptions {
@@ -138,32 +140,52 @@ mod cases {
             },
         )
         .await;
-        // Each observer logs (revision, entry count) per call.
-        type Log = Arc<Mutex<Vec<(Revision, usize)>>>;
+        // Each observer logs (revision, entry count) per call, and keeps its own copy of
+        // the key set from what each call says changed, as an incremental index would.
+        type Log = Arc<Mutex<(Vec<(Revision, usize)>, BTreeSet<Vec<u8>>)>>;
         let seen: Vec<Log> = (0..2).map(|_| Log::default()).collect();
         for log in &seen {
             let log = log.clone();
-            ks.observe(move |s| log.lock().unwrap().push((s.revision(), s.entries().len())));
+            ks.observe(move |s, changed| {
+                let (calls, keys) = &mut *log.lock().unwrap();
+                calls.push((s.revision(), s.entries().len()));
+                match changed {
+                    Changed::All => *keys = s.entries().keys().cloned().collect(),
+                    Changed::Keys(changed) => {
+                        assert!(changed.windows(2).all(|w| w[0] < w[1]), "{changed:?}");
+                        for key in changed {
+                            if s.entries().contains_key(key) {
+                                keys.insert(key.clone());
+                            } else {
+                                keys.remove(key);
+                            }
+                        }
+                    }
+                }
+            });
         }
-        let mut last = 0;
         for i in 0..10 {
-            last = store
+            store
                 .put(format!("p/{i}"), i.to_string(), None)
                 .await
                 .unwrap();
         }
+        let last = store.delete(KeyRange::key("p/old")).await.unwrap().1;
         wait(&ks, last).await;
+        let keys: BTreeSet<Vec<u8>> = ks.read(|s| s.entries().keys().cloned().collect());
+        assert_eq!(keys.len(), 10);
         for log in &seen {
-            let log = log.lock().unwrap();
+            let (calls, derived) = &*log.lock().unwrap();
             assert_eq!(
-                log.last(),
+                calls.last(),
                 Some(&(last, 10)),
                 "every observer sees the final state"
             );
             assert!(
-                log.len() < 10,
-                "ten quick writes arrive in fewer bursts: {log:?}"
+                calls.len() < 11,
+                "eleven quick writes arrive in fewer bursts: {calls:?}"
             );
+            assert_eq!(derived, &keys, "the changes told add up to the snapshot");
         }
     }
 

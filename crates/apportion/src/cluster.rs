@@ -21,10 +21,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use apportion_core::keys::{ItemId, Key, MemberId, Prefix};
+use apportion_core::keys::{AssignmentKey, ItemId, Key, MemberId, Prefix};
 use apportion_core::state::{decode_entry, BuildError, Decoded, DecodedBy, Meta, State};
 use apportion_core::values::Decoder;
-use apportion_store::{KeyRange, KeySpace, KeySpaceOptions, KeyValue, Revision, Snapshot, Store};
+use apportion_store::{
+    Changed, KeyRange, KeySpace, KeySpaceOptions, KeyValue, Revision, Snapshot, Store,
+};
 use tokio::sync::watch;
 
 /// The [`State`] of a decoder's values: what [`Observed::state`] holds.
@@ -110,8 +112,13 @@ impl<D: Decoder> ClusterView<D> {
             rejected: Vec::new(),
         }));
         let prefix = prefix.clone();
-        keyspace.observe(move |snapshot| {
-            match off_the_workers(|| build::<D>(snapshot, &prefix, local.as_ref())) {
+        let copies = std::sync::Mutex::new(local.map(LocalCopies::new));
+        keyspace.observe(move |snapshot, changed| {
+            let mut copies = copies.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(copies) = copies.as_mut() {
+                copies.update::<D>(snapshot, &prefix, changed);
+            }
+            match off_the_workers(|| build::<D>(snapshot, &prefix, copies.as_ref())) {
                 Ok(observed) => {
                     tx.send_replace(Arc::new(observed));
                 }
@@ -227,7 +234,7 @@ fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
 fn build<D: Decoder>(
     mirror: &Mirror<D>,
     prefix: &Prefix,
-    local: Option<&MemberId>,
+    local: Option<&LocalCopies>,
 ) -> Result<Observed<D>, BuildError> {
     let unreadable_items: BTreeSet<ItemId> = mirror
         .rejected()
@@ -243,22 +250,22 @@ fn build<D: Decoder>(
         _ => true,
     };
     let mut snapshot = apportion_core::state::Snapshot::default();
-    match local.filter(|id| !leads::<D>(mirror, prefix, id)) {
+    match local.filter(|copies| !leads::<D>(mirror, prefix, &copies.member)) {
         None => {
             for entry in mirror.entries().values().filter(|e| readable(e)) {
                 push::<D>(&mut snapshot, entry);
             }
         }
-        Some(id) => {
+        Some(copies) => {
             for entry in under::<D>(mirror, prefix.members_dir()) {
                 push::<D>(&mut snapshot, entry);
             }
-            for item in items_held_by::<D>(mirror, prefix, id) {
-                if let Some(entry) = mirror.entries().get(prefix.item_key(&item).as_bytes()) {
+            for item in copies.items() {
+                if let Some(entry) = mirror.entries().get(prefix.item_key(item).as_bytes()) {
                     push::<D>(&mut snapshot, entry);
                 }
-                let copies = prefix.item_assignments_prefix(&item);
-                for entry in under::<D>(mirror, copies).filter(|e| readable(e)) {
+                let start = prefix.item_assignments_prefix(item);
+                for entry in under::<D>(mirror, start).filter(|e| readable(e)) {
                     push::<D>(&mut snapshot, entry);
                 }
             }
@@ -274,7 +281,7 @@ fn build<D: Decoder>(
         .collect();
     Ok(Observed {
         revision: mirror.revision(),
-        state: State::build(snapshot, local)?,
+        state: State::build(snapshot, local.map(|copies| &copies.member))?,
         rejected,
     })
 }
@@ -317,18 +324,63 @@ fn leads<D: Decoder>(mirror: &Mirror<D>, prefix: &Prefix, id: &MemberId) -> bool
         .is_ok_and(|state| state.is_local_leader())
 }
 
-/// The items member `id` holds a copy of, in order, each once: one pass over the
-/// assignment keys, which reads them without copying any.
-fn items_held_by<D: Decoder>(mirror: &Mirror<D>, prefix: &Prefix, id: &MemberId) -> Vec<ItemId> {
-    let mut items: Vec<ItemId> = Vec::new();
-    for entry in under::<D>(mirror, prefix.assignments_dir()) {
-        if let Decoded::Assignment(key, _) = &entry.value {
-            if key.member == *id && items.last() != Some(&key.item) {
-                items.push(key.item.clone());
+/// The keys of one member's copies in a mirror, kept up to date burst by burst from the
+/// keys each burst changed, so that a member that does not lead finds the items it holds
+/// in time proportional to the burst, not by a scan of every assignment.
+struct LocalCopies {
+    member: MemberId,
+    keys: BTreeSet<AssignmentKey>,
+}
+
+impl LocalCopies {
+    fn new(member: MemberId) -> Self {
+        LocalCopies {
+            member,
+            keys: BTreeSet::new(),
+        }
+    }
+
+    /// Brings the index up to date with `mirror`, which `changed` says how it moved.
+    fn update<D: Decoder>(&mut self, mirror: &Mirror<D>, prefix: &Prefix, changed: Changed<'_>) {
+        match changed {
+            Changed::All => {
+                self.keys = under::<D>(mirror, prefix.assignments_dir())
+                    .filter_map(|entry| match &entry.value {
+                        Decoded::Assignment(key, _) if key.member == self.member => {
+                            Some(key.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+            }
+            Changed::Keys(keys) => {
+                for raw in keys {
+                    let Ok(Key::Assignment(key)) = prefix.classify(raw) else {
+                        continue;
+                    };
+                    if key.member != self.member {
+                        continue;
+                    }
+                    if mirror.entries().contains_key(raw) {
+                        self.keys.insert(key);
+                    } else {
+                        self.keys.remove(&key);
+                    }
+                }
             }
         }
     }
-    items
+
+    /// The items the member holds a copy of, in order, each once (a member holds two
+    /// copies of one item only for a moment, while one moves between slots).
+    fn items(&self) -> impl Iterator<Item = &ItemId> {
+        let mut last: Option<&ItemId> = None;
+        self.keys.iter().filter_map(move |key| {
+            let new = last != Some(&key.item);
+            last = Some(&key.item);
+            new.then_some(&key.item)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -395,8 +447,12 @@ mod tests {
             .unwrap();
         let mirror = Snapshot::of_read(&read, decode_with(&prefix, Arc::new(JsonDecoder)));
         let seen_by = |local: Option<&str>| {
-            let local = local.map(|id| MemberId::parse(id).unwrap());
-            let observed = build::<JsonDecoder>(&mirror, &prefix, local.as_ref()).unwrap();
+            let copies = local.map(|id| {
+                let mut copies = LocalCopies::new(MemberId::parse(id).unwrap());
+                copies.update::<JsonDecoder>(&mirror, &prefix, Changed::All);
+                copies
+            });
+            let observed = build::<JsonDecoder>(&mirror, &prefix, copies.as_ref()).unwrap();
             let state = &observed.state;
             let ids = |keys: Vec<String>| keys.join(" ");
             (
