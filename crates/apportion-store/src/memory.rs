@@ -514,6 +514,11 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn revision(&self) -> Result<Revision> {
+        self.link.check()?;
+        Ok(self.lock().revision)
+    }
+
     async fn txn(&self, txn: Txn) -> Result<TxnResult> {
         self.link.check()?;
         validate::txn(&txn, self.shared.max_txn_ops)?;

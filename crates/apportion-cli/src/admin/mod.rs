@@ -117,6 +117,9 @@ mod tests {
         ) -> apportion_store::Result<RangeResult> {
             self.inner.range_with(range, options).await
         }
+        async fn revision(&self) -> apportion_store::Result<Revision> {
+            self.inner.revision().await
+        }
         async fn txn(&self, txn: Txn) -> apportion_store::Result<TxnResult> {
             if !self.raced.swap(true, Ordering::SeqCst) {
                 let current = self.inner.range(KeyRange::key(self.key.as_str())).await?;

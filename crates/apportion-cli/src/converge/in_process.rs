@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use apportion::core::values::JsonDecoder;
-use apportion::store::{KeyRange, Store};
+use apportion::store::Store;
 use apportion::{ClusterView, Event, Member, MemberConfig, MemberOptions, RoundReport};
 use tokio::task::JoinHandle;
 
@@ -73,12 +73,7 @@ impl<S: Store> Members for InProcess<S> {
     /// Idle when the leader's last round was at the store's current revision and planned
     /// nothing; the state is the view's once it has caught up with that revision.
     async fn idle(&mut self, view: &ClusterView<JsonDecoder>) -> Result<Option<Idle>, String> {
-        let revision = self
-            .store
-            .range(KeyRange::key("/"))
-            .await
-            .map_err(|e| e.to_string())?
-            .revision;
+        let revision = self.store.revision().await.map_err(|e| e.to_string())?;
         let idle = self
             .rounds
             .lock()

@@ -125,21 +125,12 @@ impl EtcdStore {
                 requested,
                 compacted: 0,
             },
-            StoreError::FutureRevision { .. } => match self.current_revision().await {
+            StoreError::FutureRevision { .. } => match self.revision().await {
                 Ok(current) => StoreError::FutureRevision { requested, current },
                 Err(e) => e,
             },
             other => other,
         }
-    }
-
-    /// The store's current revision, from a read of one key (any key will do).
-    async fn current_revision(&self) -> Result<Revision> {
-        let response = self
-            .kv
-            .call(|mut c| async move { c.get(vec![0], None).await })
-            .await?;
-        Ok(revision(response.header()))
     }
 
     /// Sets the most operations per transaction branch; it must not exceed the server's
@@ -387,6 +378,19 @@ impl Store for EtcdStore {
         })
     }
 
+    /// A count-only read of one key (any key will do; the answer carries no key): etcd
+    /// reports its revision in every response header.
+    async fn revision(&self) -> Result<Revision> {
+        let response = self
+            .kv
+            .call(|mut c| async move {
+                c.get(vec![0], Some(GetOptions::new().with_count_only()))
+                    .await
+            })
+            .await?;
+        Ok(revision(response.header()))
+    }
+
     async fn txn(&self, txn: Txn) -> Result<TxnResult> {
         validate::txn(&txn, self.max_txn_ops)?;
         let request = etcd_client::Txn::new()
@@ -435,7 +439,7 @@ impl Store for EtcdStore {
         let from = if from_revision > 0 {
             from_revision
         } else {
-            self.current_revision().await? + 1
+            self.revision().await? + 1
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (progress_tx, progress_rx) = mpsc::unbounded_channel();

@@ -73,6 +73,29 @@ pub async fn put_sets_revisions_and_versions<S: Store>(store: S) {
     assert_eq!(store.range(KeyRange::key("k")).await.unwrap().revision, r2);
 }
 
+pub async fn revision_is_the_last_writes<S: Store>(store: S) {
+    // A fresh store is at revision 1, as a fresh etcd.
+    assert_eq!(store.revision().await.unwrap(), 1);
+    let written = store.put("k", "v", None).await.unwrap();
+    assert_eq!(store.revision().await.unwrap(), written);
+    // Neither a read, nor a transaction whose guard fails, nor a delete of nothing writes.
+    store.range(KeyRange::key("k")).await.unwrap();
+    let refused = store
+        .txn(
+            Txn::new()
+                .when([Compare::version("k", CompareOp::Equal, 0)])
+                .and_then([Op::put("k", "w")]),
+        )
+        .await
+        .unwrap();
+    assert!(!refused.succeeded);
+    store.delete(KeyRange::key("missing")).await.unwrap();
+    assert_eq!(store.revision().await.unwrap(), written);
+    let (_, deleted) = store.delete(KeyRange::key("k")).await.unwrap();
+    assert_eq!(deleted, written + 1);
+    assert_eq!(store.revision().await.unwrap(), deleted);
+}
+
 pub async fn delete_removes_and_recreate_starts_over<S: Store>(store: S) {
     let r1 = store.put("k", "v", None).await.unwrap();
     let (deleted, r2) = store.delete(KeyRange::key("k")).await.unwrap();
