@@ -10,6 +10,7 @@
 //! whatever reads a whole prefix reads it with [`Store::range_all`]: in pages, at one
 //! revision.
 
+mod backoff;
 mod error;
 mod etcd;
 mod keyspace;
@@ -22,6 +23,7 @@ pub mod validate;
 mod watch;
 mod wire;
 
+pub use backoff::Backoff;
 pub use error::StoreError;
 pub use etcd::{ClientCert, EtcdOptions, EtcdStore, Tls};
 pub use keyspace::{Decode, Entry, KeySpace, KeySpaceOptions, Observer, Snapshot};

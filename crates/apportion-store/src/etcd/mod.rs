@@ -19,6 +19,7 @@ use etcd_client::{
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::backoff::Backoff;
 use crate::error::StoreError;
 use crate::lease::{self, KeepAlive, Renewer};
 use crate::store::Store;
@@ -27,6 +28,10 @@ use crate::validate::{self, DEFAULT_MAX_TXN_OPS};
 use crate::watch::Watch;
 use endpoints::{within_deadline, Endpoints};
 pub use options::{ClientCert, EtcdOptions, Tls};
+/// The pause before re-opening a broken watch the first time, doubled after each further
+/// failure up to [`MAX_WATCH_BACKOFF`].
+const FIRST_WATCH_BACKOFF: Duration = Duration::from_millis(50);
+
 /// The longest pause between two attempts to re-open a broken watch.
 const MAX_WATCH_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -553,7 +558,7 @@ async fn follow(
     tx: mpsc::UnboundedSender<Result<WatchBatch>>,
     mut progress: mpsc::UnboundedReceiver<()>,
 ) {
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = Backoff::new(FIRST_WATCH_BACKOFF, MAX_WATCH_BACKOFF);
     while !tx.is_closed() {
         let (key, options) = watch_options(&range, next);
         let (index, client) = endpoints.client().await;
@@ -590,7 +595,7 @@ async fn follow(
                 if response.canceled() {
                     break;
                 }
-                backoff = Duration::from_millis(50);
+                backoff.reset();
                 let events: Vec<Event> = response.events().iter().filter_map(event).collect();
                 let batch_revision = match events.last() {
                     Some(e) => e.kv.mod_revision,
@@ -614,8 +619,7 @@ async fn follow(
             }
         }
         endpoints.failed(index);
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_WATCH_BACKOFF);
+        backoff.wait().await;
     }
 }
 
