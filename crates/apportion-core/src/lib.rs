@@ -5,6 +5,7 @@
 //! the allocator reads, and the solver that turns a state into a desired assignment.
 
 pub mod keys;
+pub mod lease;
 pub mod planner;
 pub mod solver;
 pub mod state;

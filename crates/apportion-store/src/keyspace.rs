@@ -67,8 +67,8 @@ pub struct Entry<V> {
     pub mod_revision: Revision,
     /// Version of the key, as the store counts it (bad writes included).
     pub version: i64,
-    /// Lease the key is attached to, or 0.
-    pub lease: LeaseId,
+    /// Lease the key is attached to, if any.
+    pub lease: Option<LeaseId>,
 }
 
 /// The mirror as of one revision.

@@ -151,8 +151,13 @@ impl EtcdStore {
     }
 }
 
-/// Maps an etcd error onto the store's errors. Lease ids and revisions are filled in by
-/// the caller where the error concerns them (see `with_lease`).
+/// What etcd says of a lease it does not know; it names no lease, so the error stays
+/// `Other` until [`with_lease`] names it.
+const LEASE_NOT_FOUND: &str = "lease not found";
+
+/// Maps an etcd error onto the store's errors. Revisions are filled in by the caller where
+/// the error concerns them, and a lease not found becomes `LeaseNotFound` in a call about
+/// that lease (see [`with_lease`]).
 pub(super) fn classify(e: etcd_client::Error) -> StoreError {
     use etcd_client::Error as E;
     match e {
@@ -163,8 +168,8 @@ pub(super) fn classify(e: etcd_client::Error) -> StoreError {
             let text = with_causes(message.to_string(), std::error::Error::source(&status));
             if let Some((size, limit)) = too_large(message) {
                 StoreError::ResponseTooLarge { size, limit }
-            } else if message.contains("lease not found") {
-                StoreError::LeaseNotFound(0)
+            } else if message.contains(LEASE_NOT_FOUND) {
+                StoreError::Other(message.to_string())
             } else if message.contains("required revision has been compacted") {
                 StoreError::Compacted {
                     requested: 0,
@@ -193,8 +198,8 @@ pub(super) fn classify(e: etcd_client::Error) -> StoreError {
                 }
             }
         }
-        E::LeaseKeepAliveError(message) if message.contains("lease not found") => {
-            StoreError::LeaseNotFound(0)
+        E::LeaseKeepAliveError(message) if message.contains(LEASE_NOT_FOUND) => {
+            StoreError::Other(message)
         }
         E::TransportError(_) | E::IoError(_) | E::WatchError(_) | E::LeaseKeepAliveError(_) => {
             StoreError::Unavailable(describe(&e))
@@ -252,9 +257,13 @@ fn too_large(message: &str) -> Option<(u64, u64)> {
     Some((number_after("found")?, number_after("limit is:")?))
 }
 
+/// The error of a call about lease `id`: etcd's refusal of an unknown lease is
+/// `LeaseNotFound(id)`.
 fn with_lease(e: StoreError, id: LeaseId) -> StoreError {
     match e {
-        StoreError::LeaseNotFound(_) => StoreError::LeaseNotFound(id),
+        StoreError::Other(message) if message.contains(LEASE_NOT_FOUND) => {
+            StoreError::LeaseNotFound(id)
+        }
         other => other,
     }
 }
@@ -313,7 +322,7 @@ fn key_value(kv: &etcd_client::KeyValue) -> KeyValue {
         create_revision: kv.create_revision(),
         mod_revision: kv.mod_revision(),
         version: kv.version(),
-        lease: kv.lease(),
+        lease: LeaseId::new(kv.lease()),
     }
 }
 
@@ -331,7 +340,7 @@ fn compare(c: &Compare) -> etcd_client::Compare {
         CompareTarget::Version(n) => etcd_client::Compare::version(key, op, *n),
         CompareTarget::CreateRevision(n) => etcd_client::Compare::create_revision(key, op, *n),
         CompareTarget::ModRevision(n) => etcd_client::Compare::mod_revision(key, op, *n),
-        CompareTarget::Lease(n) => etcd_client::Compare::lease(key, op, *n),
+        CompareTarget::Lease(n) => etcd_client::Compare::lease(key, op, LeaseId::to_wire(*n)),
     };
     match &c.range {
         KeyRange::Key(_) => compare,
@@ -343,7 +352,7 @@ fn compare(c: &Compare) -> etcd_client::Compare {
 fn txn_op(op: &Op) -> etcd_client::TxnOp {
     match op {
         Op::Put { key, value, lease } => {
-            let options = lease.map(|l| PutOptions::new().with_lease(l));
+            let options = lease.map(|l| PutOptions::new().with_lease(l.get()));
             etcd_client::TxnOp::put(key.clone(), value.clone(), options)
         }
         Op::Delete(range) => {
@@ -418,7 +427,10 @@ impl Store for EtcdStore {
                         Op::Put { lease: Some(l), .. } => Some(*l),
                         _ => None,
                     });
-                with_lease(e, lease.unwrap_or(0))
+                match lease {
+                    Some(lease) => with_lease(e, lease),
+                    None => e,
+                }
             })?;
         let results = response
             .op_responses()
@@ -468,8 +480,10 @@ impl Store for EtcdStore {
             .kv
             .call(|mut c| async move { c.lease_grant(ttl_secs, None).await })
             .await?;
+        let id = LeaseId::new(response.id())
+            .ok_or_else(|| StoreError::Other("etcd granted a lease without an id".to_string()))?;
         Ok(Lease {
-            id: response.id(),
+            id,
             ttl_secs: response.ttl(),
         })
     }
@@ -498,7 +512,7 @@ impl Store for EtcdStore {
 
     async fn revoke(&self, lease: LeaseId) -> Result<()> {
         self.kv
-            .call(|mut c| async move { c.lease_revoke(lease).await })
+            .call(|mut c| async move { c.lease_revoke(lease.get()).await })
             .await
             .map_err(|e| with_lease(e, lease))?;
         Ok(())
@@ -527,15 +541,16 @@ impl Store for EtcdStore {
     async fn time_to_live(&self, lease: LeaseId) -> Result<Option<Duration>> {
         let answer = self
             .kv
-            .call(|mut c| async move { c.lease_time_to_live(lease, None).await })
-            .await;
+            .call(|mut c| async move { c.lease_time_to_live(lease.get(), None).await })
+            .await
+            .map_err(|e| with_lease(e, lease));
         match answer {
             // etcd answers -1 for a lease it does not know (3.4), or refuses (later).
             Ok(response) => {
                 Ok((response.ttl() >= 0).then(|| Duration::from_secs(response.ttl() as u64)))
             }
             Err(StoreError::LeaseNotFound(_)) => Ok(None),
-            Err(e) => Err(with_lease(e, lease)),
+            Err(e) => Err(e),
         }
     }
 
@@ -652,7 +667,7 @@ impl Renewer for EtcdRenewer {
             None => {
                 let (index, client) = self.endpoints.client().await;
                 let opened = match client {
-                    Ok(mut client) => within_deadline(client.lease_keep_alive(self.id)).await,
+                    Ok(mut client) => within_deadline(client.lease_keep_alive(self.id.get())).await,
                     Err(e) => Err(e),
                 };
                 match opened {
@@ -673,7 +688,7 @@ impl Renewer for EtcdRenewer {
                 index,
                 StoreError::Unavailable(format!(
                     "keep-alive stream of lease {} closed by etcd",
-                    crate::types::LeaseHex(self.id)
+                    self.id
                 )),
             )),
             Err(e) => Err(self.failed(index, classify(e))),
