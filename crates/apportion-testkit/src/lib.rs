@@ -197,8 +197,7 @@ impl TestEtcd {
     }
 
     /// The node's own status report (its member id, the leader it follows, its alarms),
-    /// or `None` while it does not answer. Status needs no user, even with authentication
-    /// enabled.
+    /// or `None` while it does not answer.
     fn status(&self) -> Option<etcd_client::StatusResponse> {
         block_on(async { self.client().await.ok()?.status().await.ok() })
     }
