@@ -23,6 +23,7 @@ mod plan;
 mod soak;
 mod status;
 mod summary;
+mod tied;
 
 #[cfg(test)]
 #[path = "../tests/support/cluster.rs"]
@@ -123,6 +124,9 @@ fn report(result: Result<()>) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::try_parse().unwrap_or_else(|e| exit_on_parse_error(e));
+    if !matches!(cli.command, Command::Member(_)) {
+        end_quietly_when_output_closes();
+    }
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -131,6 +135,18 @@ fn main() -> ExitCode {
         Err(e) => report(Err(CliError::failed(format!(
             "cannot start the async runtime: {e}"
         )))),
+    }
+}
+
+/// Makes a closed stdout end the command at once and quietly, as it does `cat` or `ls`
+/// (`apportion plan --schema | head -1`), instead of a panic on the next print: Rust
+/// ignores SIGPIPE by default. Not for `member`, which prints through its own printer,
+/// keeps serving when its log reader goes away, and must never die without draining.
+fn end_quietly_when_output_closes() {
+    // SAFETY: signal(2) with SIG_DFL installs no handler; it runs before any thread that
+    // could race it starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::io::Write;
 
+use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -74,6 +75,57 @@ impl Table {
             writeln!(out, "{}", line.trim_end())?;
         }
         Ok(())
+    }
+}
+
+/// How a command prints its result: `-o table|wide|json` as with kubectl, or the `--json`
+/// and `--wide` shorthands, the same flags on every command that prints something, so a
+/// script or a habit carries from one command to the next.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct FormatArgs {
+    /// Output format: `table` (the default), `wide` (the table with every column the
+    /// command has: `items list` adds the members holding each item) or `json`.
+    #[arg(short = 'o', long = "output", value_enum, value_name = "FORMAT")]
+    output: Option<Format>,
+    /// Same as `-o json`.
+    #[arg(long, conflicts_with_all = ["output", "wide"])]
+    json: bool,
+    /// Same as `-o wide`.
+    #[arg(long, conflicts_with = "output")]
+    wide: bool,
+}
+
+/// The forms a result can take; see [`FormatArgs`].
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Aligned text for people.
+    #[default]
+    Table,
+    /// Text with every column.
+    Wide,
+    /// JSON for scripts.
+    Json,
+}
+
+impl FormatArgs {
+    /// The format the flags ask for.
+    pub fn format(&self) -> Format {
+        match (self.output, self.json, self.wide) {
+            (Some(format), _, _) => format,
+            (None, true, _) => Format::Json,
+            (None, false, true) => Format::Wide,
+            (None, false, false) => Format::Table,
+        }
+    }
+
+    /// Whether the result is JSON.
+    pub fn json(&self) -> bool {
+        self.format() == Format::Json
+    }
+
+    /// Whether a table gets every column.
+    pub fn wide(&self) -> bool {
+        self.format() == Format::Wide
     }
 }
 

@@ -350,6 +350,73 @@ fn items_list_shows_holders_and_every_item_key_even_those_ignored() {
     );
 }
 
+/// `text` with the seconds left on leases, which tick down between two runs, replaced by
+/// `N`: in tables (`59s left`) and in JSON (`"lease_ttl_secs": 59`).
+fn without_ticking_leases(text: &str) -> String {
+    let field = "\"lease_ttl_secs\": ";
+    without_seconds(text)
+        .lines()
+        .map(|line| match line.find(field) {
+            Some(at) => {
+                let start = at + field.len();
+                let digits = line[start..].bytes().take_while(u8::is_ascii_digit).count();
+                format!("{}N{}\n", &line[..start], &line[start + digits..])
+            }
+            None => format!("{line}\n"),
+        })
+        .collect()
+}
+
+/// `-o table|wide|json` and the `--json`/`--wide` shorthands mean the same on every
+/// command that prints a result, and a contradiction is refused.
+#[test]
+fn output_flags_are_the_same_on_every_command() {
+    let etcd = TestEtcd::start();
+    let url = etcd.endpoint();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = connect(&runtime, &url);
+    runtime.block_on(cluster::write(&store));
+
+    for command in [
+        &["items", "list"][..],
+        &["items", "show", "orders"],
+        &["members", "list"],
+        &["status"],
+    ] {
+        let run = |flags: &[&str]| {
+            let args: Vec<&str> = command.iter().chain(flags).copied().collect();
+            let output = apportion(&url, &args);
+            assert_eq!(output.code, 0, "{args:?}: {}", output.stderr);
+            without_ticking_leases(&output.stdout)
+        };
+        let table = run(&[]);
+        assert_eq!(run(&["-o", "table"]), table, "{command:?}");
+        let json = run(&["--json"]);
+        assert!(json.starts_with('{') || json.starts_with('['), "{json}");
+        assert_eq!(run(&["-o", "json"]), json, "{command:?}");
+        assert_eq!(run(&["--output=wide"]), run(&["--wide"]), "{command:?}");
+
+        let args: Vec<&str> = command
+            .iter()
+            .chain(&["--json", "-o", "table"])
+            .copied()
+            .collect();
+        let refused = apportion(&url, &args);
+        assert_eq!(refused.code, 2, "{args:?}");
+        assert!(
+            refused
+                .stderr
+                .starts_with("error: the argument '--json' cannot be used with"),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert_ne!(
+        apportion(&url, &["items", "list", "-o", "wide"]).stdout,
+        apportion(&url, &["items", "list"]).stdout
+    );
+}
+
 #[test]
 fn a_prefix_with_nothing_under_it_is_said_and_status_fails() {
     let etcd = TestEtcd::start();

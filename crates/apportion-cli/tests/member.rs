@@ -956,3 +956,45 @@ async fn a_process_is_ready_only_once_it_has_stayed_up_for_ready_after() {
     assert!(all_ready(&store, 1).await);
     leave_at_once(&mut member).await;
 }
+
+/// A member whose log reader goes away (its stdout a closed pipe) keeps serving: it
+/// takes an item that arrives afterwards, marks it ready, lets it go when it is deleted,
+/// and still drains and exits 0 on SIGTERM. (Printing used to panic in the event loop, which killed the member without a
+/// drain.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_keeps_serving_after_its_stdout_is_closed() {
+    let etcd = TestEtcd::start();
+    let store = EtcdStore::connect(&[etcd.endpoint()]).await.unwrap();
+    let mut child = binary()
+        .args(["member", "--etcd", &etcd.endpoint(), "--prefix", PREFIX])
+        .args(["--zone", "z1", "--lease-ttl", "2"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let joined = stdout.next_line().await.unwrap().unwrap();
+    assert!(joined.starts_with("joined "), "{joined}");
+    drop(stdout);
+
+    put_item(&store, "a").await;
+    let wait = Duration::from_secs(15);
+    let start = Instant::now();
+    while !all_ready(&store, 1).await {
+        assert!(start.elapsed() < wait, "the item was never served");
+        assert!(child.try_wait().unwrap().is_none(), "the member died");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // With the item gone the drain has nothing to wait for (the last member's items
+    // would have nowhere to go).
+    store
+        .delete(KeyRange::key(format!("{PREFIX}/items/a")))
+        .await
+        .unwrap();
+    sigterm(&child);
+    let status = tokio::time::timeout(wait, child.wait())
+        .await
+        .expect("the member did not exit after its drain")
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+}

@@ -131,3 +131,52 @@ fn bad_tls_arguments_exit_2_naming_the_problem() {
         member.stderr
     );
 }
+
+/// The demo and the benchmark take the same TLS and user flags as every other command,
+/// and their members (in-process for both, `apportion member` processes for
+/// `bench converge --processes`) reach the secured etcd with them.
+#[test]
+fn demo_and_bench_converge_over_tls_with_a_user() {
+    let certs = TestCerts::generate();
+    let etcd = TestEtcd::start_tls(&certs);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(etcd.enable_auth(PASSWORD));
+    let url = etcd.endpoint();
+
+    let demo = run(
+        &url,
+        &secured(
+            &certs,
+            &["demo", "--etcd", &url, "--members", "4", "--items", "12"],
+        ),
+        PASSWORD,
+    );
+    assert_eq!(demo.code, 0, "{}\n{}", demo.stdout, demo.stderr);
+    assert!(
+        demo.stdout.contains("every invariant held"),
+        "{}",
+        demo.stdout
+    );
+
+    for shape in [&[][..], &["--processes"][..]] {
+        let mut args = vec![
+            "bench",
+            "converge",
+            "--etcd",
+            &url,
+            "--members",
+            "4",
+            "--items",
+            "20",
+            "--lease-ttl",
+            "3",
+            "--idle-secs",
+            "0",
+        ];
+        args.extend_from_slice(shape);
+        let bench = run(&url, &secured(&certs, &args), PASSWORD);
+        assert_eq!(bench.code, 0, "{shape:?}: {}", bench.stderr);
+        let line: serde_json::Value = serde_json::from_str(bench.stdout.trim()).unwrap();
+        assert_eq!(line["lease_losses"], 0, "{line}");
+    }
+}

@@ -4,6 +4,8 @@
 //! tested exhaustively and driven by a simulation: the key layout, the values, the `State`
 //! the allocator reads, and the solver that turns a state into a desired assignment.
 
+#![warn(missing_docs)]
+
 pub mod keys;
 pub mod lease;
 pub mod planner;

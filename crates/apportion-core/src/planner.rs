@@ -27,10 +27,12 @@
 //!   goes when the lease ends (one without a lease is removed). An existing exclusive
 //!   item's are asked to release like any other owner.
 //!
-//! The runtime turns each item's changes into one guarded transaction: the item must not
-//! have changed since the state was read, so a stale view can never double-assign, and
-//! the consistent copies a removal relies on must still exist (a lease may have ended in
-//! the meantime, and a deletion changes no other key).
+//! The runtime writes each item's changes in one transaction, guarded on what the plan
+//! depends on rather than on the whole item: the item's key as read and no assignment of
+//! it created since the state was read, so a stale view can never double-assign, and the
+//! consistent copies a removal relies on exactly as read (a lease may have ended in the
+//! meantime, and a deletion changes no other key). A member's status write on a copy the
+//! plan does not rely on fails nothing.
 
 use std::collections::BTreeMap;
 

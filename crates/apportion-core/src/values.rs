@@ -90,19 +90,27 @@ pub trait Decoder {
     /// Says what is wrong with a value, so the runtime can log the key and the reason.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Decodes an item value.
+    /// Decodes an item value. An error is not fatal: the key is skipped and reported (a
+    /// view keeps the last good value it read, if any), and never deleted, so a decoder
+    /// should refuse what it cannot read rather than guess.
     fn decode_item(&self, bytes: &[u8]) -> Result<Self::Item, Self::Error>;
-    /// Decodes a member value.
+    /// Decodes a member value. An error is handled as for items; the member itself writes
+    /// its own value back when it sees it garbled.
     fn decode_member(&self, bytes: &[u8]) -> Result<Self::Member, Self::Error>;
     /// Decodes an assignment value. The leader creates assignments with an empty value, so
     /// an empty value must decode to a status that is not ready.
     fn decode_assignment(&self, bytes: &[u8]) -> Result<Self::Assignment, Self::Error>;
 
-    /// Encodes an item value.
+    /// Encodes an item value, for tools that write items. What it writes must decode to
+    /// the same value, since every process reads it back.
     fn encode_item(&self, value: &Self::Item) -> Result<Vec<u8>, Self::Error>;
-    /// Encodes a member value.
+    /// Encodes a member value: the member writes it when it announces itself and whenever
+    /// its limit, drain or step-down changes, so it must round-trip, and should keep
+    /// whatever the application stored beside the fields apportion reads.
     fn encode_member(&self, value: &Self::Member) -> Result<Vec<u8>, Self::Error>;
-    /// Encodes an assignment value.
+    /// Encodes an assignment value: the member writes its status with it, and the leader
+    /// copies a status when it moves a copy to another slot or asks for a release, so it
+    /// must round-trip (a copy that lost its ready mark in a move would look new).
     fn encode_assignment(&self, value: &Self::Assignment) -> Result<Vec<u8>, Self::Error>;
 }
 

@@ -11,6 +11,8 @@
 //! for a while before reporting them ready, lets go of exclusive items a while after it is
 //! asked, and leaves when drained.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod checks;
 pub mod driver;

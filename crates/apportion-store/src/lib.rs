@@ -10,6 +10,8 @@
 //! whatever reads a whole prefix reads it with [`Store::range_all`]: in pages, at one
 //! revision.
 
+#![warn(missing_docs)]
+
 mod backoff;
 mod error;
 mod etcd;

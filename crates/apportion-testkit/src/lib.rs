@@ -9,6 +9,8 @@
 //! production etcd does ([`TestEtcd::start_tls`] with [`TestCerts`], made fresh for each
 //! test), and have authentication enabled ([`TestEtcd::enable_auth`]).
 
+#![warn(missing_docs)]
+
 mod tls;
 
 pub use tls::TestCerts;

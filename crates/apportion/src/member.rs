@@ -339,12 +339,17 @@ where
         self.shared.lease
     }
 
-    /// The latest view of the cluster.
+    /// The latest view of the cluster as this member needs it: every member, and the
+    /// items this member holds a copy of with all their copies; the whole cluster only
+    /// while it leads. (Rebuilding all of it after every change, in every member, was most
+    /// of a large cluster's CPU.) For the whole cluster, start a
+    /// [`ClusterView`](crate::ClusterView).
     pub fn state(&self) -> Arc<Observed<D>> {
         self.shared.view.current()
     }
 
-    /// A receiver notified with every new view of the cluster.
+    /// A receiver notified with every new view of the cluster, as [`state`](Self::state)
+    /// describes it.
     pub fn subscribe(&self) -> watch::Receiver<Arc<Observed<D>>> {
         self.shared.view.subscribe()
     }

@@ -187,6 +187,14 @@ fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
 /// be, if they looked like an item's that is gone). They are not load either, nor left
 /// behind for the leader to remove: the leader does not see them. The item's key is
 /// among the rejected ones, which is where an operator finds it.
+///
+/// A member that does not lead gets a *local* state: every member, but only the items it
+/// holds a copy of, with all of their copies. That is all it acts on (its events, its
+/// status writes, who leads), and it keeps the cost of a burst for the nine members in
+/// ten that do not lead near a scan of the mirror's keys instead of a copy of every entry
+/// (the whole cluster held twice, rebuilt in every process after every burst). Who leads
+/// depends on the members alone, so it is decided first; the leader, and a view without
+/// a member (tools, tests), get the whole cluster.
 fn build<D: RuntimeDecoder>(
     mirror: &Mirror<D>,
     prefix: &Prefix,
@@ -201,20 +209,31 @@ fn build<D: RuntimeDecoder>(
             _ => None,
         })
         .collect();
+    let readable = |entry: &MirrorEntry<D>| match &entry.value {
+        Decoded::Assignment(key, _) => !unreadable_items.contains(&key.item),
+        _ => true,
+    };
     let mut snapshot = apportion_core::state::Snapshot::default();
-    for entry in mirror.entries().values() {
-        if let Decoded::Assignment(key, _) = &entry.value {
-            if unreadable_items.contains(&key.item) {
-                continue;
+    match local.filter(|id| !leads::<D>(mirror, prefix, id)) {
+        None => {
+            for entry in mirror.entries().values().filter(|e| readable(e)) {
+                push::<D>(&mut snapshot, entry);
             }
         }
-        let meta = Meta {
-            create_revision: entry.create_revision,
-            mod_revision: entry.mod_revision,
-            version: entry.version,
-            lease: entry.lease,
-        };
-        snapshot.push(entry.value.clone(), meta);
+        Some(id) => {
+            for entry in under::<D>(mirror, prefix.members_dir()) {
+                push::<D>(&mut snapshot, entry);
+            }
+            for item in items_held_by::<D>(mirror, prefix, id) {
+                if let Some(entry) = mirror.entries().get(prefix.item_key(&item).as_bytes()) {
+                    push::<D>(&mut snapshot, entry);
+                }
+                let copies = prefix.item_assignments_prefix(&item);
+                for entry in under::<D>(mirror, copies).filter(|e| readable(e)) {
+                    push::<D>(&mut snapshot, entry);
+                }
+            }
+        }
     }
     let rejected = mirror
         .rejected()
@@ -229,6 +248,58 @@ fn build<D: RuntimeDecoder>(
         state: State::build(snapshot, local)?,
         rejected,
     })
+}
+
+/// One decoded key of the mirror with its store metadata.
+type MirrorEntry<D> = apportion_store::Entry<DecodedBy<D>>;
+
+/// Copies a mirror entry into a state snapshot.
+fn push<D: RuntimeDecoder>(
+    snapshot: &mut apportion_core::state::Snapshot<D::Item, D::Member, D::Assignment>,
+    entry: &MirrorEntry<D>,
+) {
+    let meta = Meta {
+        create_revision: entry.create_revision,
+        mod_revision: entry.mod_revision,
+        version: entry.version,
+        lease: entry.lease,
+    };
+    snapshot.push(entry.value.clone(), meta);
+}
+
+/// The mirror's entries whose keys start with `start`, in key order.
+fn under<D: Decoder>(mirror: &Mirror<D>, start: String) -> impl Iterator<Item = &MirrorEntry<D>> {
+    let start = start.into_bytes();
+    mirror
+        .entries()
+        .range(start.clone()..)
+        .take_while(move |(key, _)| key.starts_with(&start))
+        .map(|(_, entry)| entry)
+}
+
+/// Whether member `id` leads, by the rule of [`State::leader`] applied to the members
+/// alone (a few of them, whatever the number of items).
+fn leads<D: RuntimeDecoder>(mirror: &Mirror<D>, prefix: &Prefix, id: &MemberId) -> bool {
+    let mut members = apportion_core::state::Snapshot::default();
+    for entry in under::<D>(mirror, prefix.members_dir()) {
+        push::<D>(&mut members, entry);
+    }
+    State::<D::Item, D::Member, D::Assignment>::build(members, Some(id))
+        .is_ok_and(|state| state.is_local_leader())
+}
+
+/// The items member `id` holds a copy of, in order, each once: one pass over the
+/// assignment keys, which reads them without copying any.
+fn items_held_by<D: Decoder>(mirror: &Mirror<D>, prefix: &Prefix, id: &MemberId) -> Vec<ItemId> {
+    let mut items: Vec<ItemId> = Vec::new();
+    for entry in under::<D>(mirror, prefix.assignments_dir()) {
+        if let Decoded::Assignment(key, _) = &entry.value {
+            if key.member == *id && items.last() != Some(&key.item) {
+                items.push(key.item.clone());
+            }
+        }
+    }
+    items
 }
 
 #[cfg(test)]
@@ -268,6 +339,58 @@ mod tests {
             keys(state.dangling()),
             observed.rejected.clone(),
         )
+    }
+
+    /// A member that does not lead sees every member and only the items it holds, with all
+    /// of their copies; the leader and a view without a member see everything.
+    #[tokio::test(start_paused = true)]
+    async fn a_member_that_does_not_lead_gets_the_items_it_holds_and_every_member() {
+        let store = MemoryStore::new();
+        for (key, value) in [
+            ("members/eu#leader", r#"{"item_limit": 4}"#),
+            ("members/us#other", r#"{"item_limit": 4}"#),
+            ("items/a", r#"{"replication": 2}"#),
+            ("items/b", r#"{"replication": 1}"#),
+            ("items/c", r#"{"replication": 1}"#),
+            ("assign/a#eu#leader#00000", r#"{"ready": true}"#),
+            ("assign/a#us#other#00001", r#"{}"#),
+            ("assign/b#eu#leader#00000", r#"{}"#),
+            ("assign/c#us#other#00000", r#"{}"#),
+        ] {
+            store.put(format!("{P}/{key}"), value, None).await.unwrap();
+        }
+        let prefix = Prefix::new(P).unwrap();
+        let read = store
+            .range_all(KeyRange::prefix(prefix.root_dir()))
+            .await
+            .unwrap();
+        let mirror = Snapshot::of_read(&read, decode_with(&prefix, Arc::new(JsonDecoder)));
+        let seen_by = |local: Option<&str>| {
+            let local = local.map(|id| MemberId::parse(id).unwrap());
+            let observed = build::<JsonDecoder>(&mirror, &prefix, local.as_ref()).unwrap();
+            let state = &observed.state;
+            let ids = |keys: Vec<String>| keys.join(" ");
+            (
+                ids(state.members().iter().map(|m| m.key.to_string()).collect()),
+                ids(state.items().iter().map(|i| i.key.to_string()).collect()),
+                ids(picture(&observed).0),
+            )
+        };
+        let everything = (
+            "eu#leader us#other".to_string(),
+            "a b c".to_string(),
+            "a#eu#leader#00000 a#us#other#00001 b#eu#leader#00000 c#us#other#00000".to_string(),
+        );
+        assert_eq!(seen_by(None), everything);
+        assert_eq!(seen_by(Some("eu#leader")), everything);
+        assert_eq!(
+            seen_by(Some("us#other")),
+            (
+                "eu#leader us#other".to_string(),
+                "a c".to_string(),
+                "a#eu#leader#00000 a#us#other#00001 c#us#other#00000".to_string(),
+            )
+        );
     }
 
     #[tokio::test(start_paused = true)]

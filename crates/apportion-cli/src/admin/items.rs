@@ -15,7 +15,7 @@ use crate::admin::show::ShowArgs;
 use crate::admin::{parse_item, update, warn_if_empty, NewValue};
 use crate::connect::Target;
 use crate::error::{CliError, Result};
-use crate::output::write_rows;
+use crate::output::{write_rows, FormatArgs};
 use crate::summary;
 
 /// The `items` subcommands.
@@ -54,12 +54,10 @@ pub enum ItemsCommand {
     List {
         #[command(flatten)]
         target: Target,
-        /// Print a JSON array instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Add the members holding each item, in slot order, the primary marked `*`.
-        #[arg(long)]
-        wide: bool,
+        /// `-o json` prints a JSON array; `-o wide` adds the members holding each item,
+        /// in slot order, the primary marked `*`.
+        #[command(flatten)]
+        format: FormatArgs,
     },
     /// Describe one item: its value, its copies with their members and leases, and why it
     /// is short of copies or not ready if it is.
@@ -108,9 +106,16 @@ impl ItemsCommand {
                 let store = target.connect().await?;
                 remove(&store, &target.prefix, &id, &mut out).await
             }
-            ItemsCommand::List { target, json, wide } => {
+            ItemsCommand::List { target, format } => {
                 let store = target.connect().await?;
-                list(&store, &target.prefix, json, wide, &mut out).await
+                list(
+                    &store,
+                    &target.prefix,
+                    format.json(),
+                    format.wide(),
+                    &mut out,
+                )
+                .await
             }
             ItemsCommand::Show(args) => args.run(&mut out).await,
         }

@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use crate::admin::warn_if_empty;
 use crate::connect::Target;
 use crate::error::Result;
-use crate::output::write_rows;
+use crate::output::{write_rows, FormatArgs};
 use crate::summary;
 
 /// The `members` subcommands.
@@ -27,9 +27,9 @@ pub enum MembersCommand {
 pub struct ListArgs {
     #[command(flatten)]
     target: Target,
-    /// Print a JSON array instead of a table.
-    #[arg(long)]
-    json: bool,
+    /// `-o json` prints a JSON array instead of a table.
+    #[command(flatten)]
+    format: FormatArgs,
 }
 
 impl MembersCommand {
@@ -40,7 +40,7 @@ impl MembersCommand {
         list(
             &store,
             &args.target.prefix,
-            args.json,
+            args.format.json(),
             &mut std::io::stdout().lock(),
         )
         .await

@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use crate::admin::parse_item;
 use crate::connect::Target;
 use crate::error::{CliError, Result};
-use crate::output::{write_json, Align, Table};
+use crate::output::{write_json, Align, FormatArgs, Table};
 use crate::summary::{copy_rows, lease_times, yes_no, CopyRow, LeaseInfo};
 
 /// Flags of `apportion items show`.
@@ -32,16 +32,23 @@ pub struct ShowArgs {
     /// The item id.
     #[arg(value_parser = parse_item)]
     id: ItemId,
-    /// Print one JSON document instead of text.
-    #[arg(long)]
-    json: bool,
+    /// `-o json` prints one JSON document instead of text.
+    #[command(flatten)]
+    format: FormatArgs,
 }
 
 impl ShowArgs {
     /// Runs the command against etcd, writing to `out`.
     pub async fn run(self, out: &mut impl Write) -> Result<()> {
         let store = self.target.connect().await?;
-        show(&store, &self.target.prefix, &self.id, self.json, out).await
+        show(
+            &store,
+            &self.target.prefix,
+            &self.id,
+            self.format.json(),
+            out,
+        )
+        .await
     }
 }
 
@@ -213,7 +220,7 @@ impl Description {
     }
 }
 
-/// `n` copies, in words: "1 copy", "2 copies" ([`plural`] only adds an `s`).
+/// `n` copies, in words: "1 copy", "2 copies" ([`plural`](crate::output::plural) only adds an `s`).
 fn copies(n: usize) -> String {
     if n == 1 {
         "1 copy".to_owned()

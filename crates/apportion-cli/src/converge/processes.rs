@@ -122,19 +122,8 @@ impl Processes {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .kill_on_drop(true);
-            #[cfg(target_os = "linux")]
-            // SAFETY: the closure runs in the child between fork and exec; prctl(2) is
-            // async-signal-safe and the closure touches no memory of the parent.
-            unsafe {
-                command.pre_exec(|| {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-            let mut child = command
-                .spawn()
+            let mut child = crate::tied::spawn(command, libc::SIGKILL)
+                .await
                 .map_err(|e| format!("cannot start member {id}: {e}"))?;
             let pid = child
                 .id()

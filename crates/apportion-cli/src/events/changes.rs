@@ -1,6 +1,6 @@
 //! What changed between two states of the cluster, as a list of [`Change`]s.
 //!
-//! Every list in a [`State`] is sorted by key, so each is compared with one merge pass:
+//! Every list in a [`State`](apportion::core::state::State) is sorted by key, so each is compared with one merge pass:
 //! linear in the sizes of the two states, whatever the cluster's size.
 
 use std::cmp::Ordering;

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::connect::Target;
 use crate::error::{CliError, Result};
+use crate::output::FormatArgs;
 use changes::{changes, Change};
 
 /// Flags of `apportion events`.
@@ -23,10 +24,10 @@ use changes::{changes, Change};
 pub struct EventsArgs {
     #[command(flatten)]
     target: Target,
-    /// Print one JSON object per line (`time`, `revision`, `kind` and the change's fields)
-    /// instead of text.
-    #[arg(long)]
-    json: bool,
+    /// `-o json` prints one JSON object per line (`time`, `revision`, `kind` and the
+    /// change's fields) instead of text.
+    #[command(flatten)]
+    format: FormatArgs,
 }
 
 impl EventsArgs {
@@ -38,7 +39,14 @@ impl EventsArgs {
             let _ = tokio::signal::ctrl_c().await;
         };
         let mut out = std::io::stdout().lock();
-        follow(store, &self.target.prefix, self.json, &mut out, ctrl_c).await
+        follow(
+            store,
+            &self.target.prefix,
+            self.format.json(),
+            &mut out,
+            ctrl_c,
+        )
+        .await
     }
 }
 

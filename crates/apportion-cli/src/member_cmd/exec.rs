@@ -320,7 +320,11 @@ async fn supervise(
     let mut crashes: VecDeque<Instant> = VecDeque::new();
     loop {
         let started = Instant::now();
-        let ended = match write_role(&role_file, slot).and_then(|()| spawn(&spec, &item, slot)) {
+        let spawned = match write_role(&role_file, slot) {
+            Ok(()) => spawn(&spec, &item, slot).await,
+            Err(e) => Err(e),
+        };
+        let ended = match spawned {
             Ok(mut child) => {
                 let pid = child.id();
                 notify(Notice::Started {
@@ -449,7 +453,7 @@ fn tell_role(
 }
 
 /// Starts `sh -c COMMAND` for the item in a process group of its own.
-fn spawn(spec: &ExecSpec, item: &ItemId, slot: Slot) -> std::io::Result<Child> {
+async fn spawn(spec: &ExecSpec, item: &ItemId, slot: Slot) -> std::io::Result<Child> {
     let mut command = Command::new("sh");
     command
         .arg("-c")
@@ -468,18 +472,7 @@ fn spawn(spec: &ExecSpec, item: &ItemId, slot: Slot) -> std::io::Result<Child> {
     if spec.ready_line.is_some() {
         command.stdout(Stdio::piped());
     }
-    #[cfg(target_os = "linux")]
-    // SAFETY: the closure runs in the child between fork and exec; prctl(2) is
-    // async-signal-safe and the closure touches no memory of the parent.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    command.spawn()
+    crate::tied::spawn(command, libc::SIGTERM).await
 }
 
 /// With `--ready-line`, reports the process ready when it prints that line, passing its
@@ -500,7 +493,7 @@ fn watch_ready(
         let mut lines = BufReader::new(stdout).lines();
         let mut notice = Some(notice);
         while let Ok(Some(line)) = lines.next_line().await {
-            println!("{line}");
+            super::output::print_line(&line);
             if line == wanted {
                 if let Some(notice) = notice.take() {
                     let _ = notices.send(notice);

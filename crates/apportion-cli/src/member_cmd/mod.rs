@@ -29,6 +29,7 @@ use apportion::{Member, MemberConfig, MemberOptions};
 
 use crate::connect::{reach, Patience, Security};
 use crate::duration::Span;
+use crate::output::FormatArgs;
 use exec::{ExecSpec, OnRoleChange, RoleDir, RoleSignal};
 use output::{Line, Printer};
 use serve::{Ending, Serving};
@@ -70,9 +71,9 @@ pub struct MemberArgs {
     /// Exit (code 1) when the lease is lost, instead of joining again under a new lease.
     #[arg(long)]
     no_rejoin: bool,
-    /// Print one JSON object per line instead of text.
-    #[arg(long)]
-    json: bool,
+    /// `-o json` prints one JSON object per line instead of text.
+    #[command(flatten)]
+    format: FormatArgs,
     /// Run this shell command once per held item; it finds the item in $APPORTION_ITEM,
     /// its slot in $APPORTION_SLOT, 1 in $APPORTION_PRIMARY if it is the primary, and the
     /// member in $APPORTION_MEMBER, all as they were when it started; the live role is in
@@ -200,7 +201,9 @@ pub async fn run(args: MemberArgs) -> ExitCode {
         Ok(member) => member,
         Err(e) => return fail(1, &e.to_string()),
     };
-    let printer = Printer { json: args.json };
+    let printer = Printer {
+        json: args.format.json(),
+    };
     printer.print(&Line::Joined {
         member: id.as_str(),
         prefix: &args.prefix,
@@ -245,13 +248,18 @@ fn fail(code: u8, message: &str) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Library warnings (fencing, retries) on stderr; `RUST_LOG` chooses more.
+/// Library warnings (fencing, retries) on stderr; `RUST_LOG` chooses more. Colours only
+/// on a terminal and without `$NO_COLOR`: escape codes would garble a log file or journal.
 fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let colours = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colours)
         .try_init();
 }
 

@@ -103,11 +103,18 @@ impl Printer {
         if self.json {
             let mut value = to_json(line);
             value["time"] = Value::String(crate::clock::now());
-            println!("{value}");
+            print_line(&value);
         } else {
-            println!("{}", to_text(line));
+            print_line(&to_text(line));
         }
     }
+}
+
+/// Prints one line on stdout, ignoring a stdout that is gone: a member whose log reader
+/// died (a closed pipe) must keep serving its items, not panic or die of SIGPIPE.
+pub fn print_line(line: &impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 fn role(slot: Slot) -> String {

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::connect::Target;
 use crate::error::{CliError, Result};
-use crate::output::{write_json, write_json_line};
+use crate::output::{write_json, write_json_line, FormatArgs};
 use crate::summary::{self, LeaseTimes};
 use report::{Report, Stale};
 
@@ -40,9 +40,10 @@ const CLEAR_SCREEN: &str = "\x1b[2J\x1b[H";
 pub struct StatusArgs {
     #[command(flatten)]
     target: Target,
-    /// Print one JSON document instead of tables (with --watch: one document per line).
-    #[arg(long)]
-    json: bool,
+    /// `-o json` prints one JSON document instead of tables (with --watch: one document
+    /// per line).
+    #[command(flatten)]
+    format: FormatArgs,
     /// Keep running and redraw as the allocation changes and every second (leases count
     /// down); a banner says when etcd stops answering. Ctrl-C quits.
     #[arg(long)]
@@ -60,9 +61,16 @@ impl StatusArgs {
                 // way it ends, so a failure to install one needs no report.
                 let _ = tokio::signal::ctrl_c().await;
             };
-            watch(store, &self.target.prefix, self.json, &mut out, ctrl_c).await
+            watch(
+                store,
+                &self.target.prefix,
+                self.format.json(),
+                &mut out,
+                ctrl_c,
+            )
+            .await
         } else {
-            once(&store, &self.target.prefix, self.json, &mut out).await
+            once(&store, &self.target.prefix, self.format.json(), &mut out).await
         }
     }
 }

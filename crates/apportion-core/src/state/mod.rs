@@ -1,11 +1,13 @@
 //! [`State`]: one consistent snapshot of items, members and assignments, sorted and
 //! indexed for the solver, the planner and the member runtime.
 //!
-//! The store crate reads (or watches) the three directories, decodes each key-value with
-//! [`decode_entry`], files the results into a [`Snapshot`] with [`Snapshot::push`]; [`State::build`] sorts them once and derives everything the
-//! allocator asks about: zones with capacity, slot totals, per-member counts, each item's
-//! assignments as one contiguous range, the leader, the local member's view, assignments
-//! left behind by deleted items or members, and a hash of the solver's inputs.
+//! The runtime mirrors the three directories (through the store crate's `KeySpace`, or one
+//! paged read), decodes each key-value with [`decode_entry`] and files the results into a
+//! [`Snapshot`] with [`Snapshot::push`]; [`State::build`] sorts them once and derives
+//! everything the allocator asks about: zones with capacity, slot totals, per-member
+//! counts, each item's assignments as one contiguous range, the leader, the local member's
+//! view, assignments left behind by deleted items or members, and a hash of the solver's
+//! inputs.
 //!
 //! Entries are moved in, never cloned, and the indexes are `u32` vectors, so a build costs
 //! a handful of allocations however large the snapshot.
@@ -164,8 +166,12 @@ impl<I, M, A> State<I, M, A> {
         &self.assignments
     }
 
-    /// Assignments whose item or member no longer exists, sorted; the runtime deletes
-    /// them. They are excluded from every count and from the solver hash.
+    /// Assignments whose item or member no longer exists, sorted. They are excluded from
+    /// every count and from the solver hash, so they neither load a member nor fill a slot.
+    /// The [planner](crate::planner) removes those of a gone item. Those of an existing
+    /// item whose member is missing are left to their lease, since the member may still be
+    /// serving them (one without a lease is removed, and an exclusive item's are asked to
+    /// release).
     pub fn dangling(&self) -> &[Entry<AssignmentKey, A>] {
         &self.dangling
     }
