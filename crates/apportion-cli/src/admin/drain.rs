@@ -73,8 +73,11 @@ pub async fn drain<S: Store>(
         let value = JsonDecoder
             .encode_member(&value)
             .map_err(CliError::failed)?;
-        let lease = (kv.lease != 0).then_some(kv.lease);
-        Ok((Some(NewValue { value, lease }), false))
+        let new = NewValue {
+            value,
+            lease: kv.lease,
+        };
+        Ok((Some(new), false))
     })
     .await?;
     if already {
@@ -156,7 +159,7 @@ mod tests {
             .await
             .unwrap();
         let kv = member_key(&store, "us#h1").await;
-        assert_eq!(kv.lease, leases["us#h1"]);
+        assert_eq!(kv.lease, Some(leases["us#h1"]));
         assert_eq!(
             serde_json::from_slice::<serde_json::Value>(&kv.value).unwrap(),
             serde_json::json!({"item_limit": 8, "exiting": true, "addr": "10.0.0.3"})

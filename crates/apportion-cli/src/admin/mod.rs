@@ -117,10 +117,13 @@ mod tests {
         ) -> apportion_store::Result<RangeResult> {
             self.inner.range_with(range, options).await
         }
+        async fn revision(&self) -> apportion_store::Result<Revision> {
+            self.inner.revision().await
+        }
         async fn txn(&self, txn: Txn) -> apportion_store::Result<TxnResult> {
             if !self.raced.swap(true, Ordering::SeqCst) {
                 let current = self.inner.range(KeyRange::key(self.key.as_str())).await?;
-                let lease = current.kvs.first().map(|kv| kv.lease);
+                let lease = current.kvs.first().and_then(|kv| kv.lease);
                 self.inner.put(self.key.as_str(), self.value, lease).await?;
             }
             self.inner.txn(txn).await
@@ -171,7 +174,7 @@ mod tests {
             .await
             .unwrap();
         let kv = inner.range(KeyRange::key(key)).await.unwrap().kvs.remove(0);
-        assert_eq!(kv.lease, leases["eu#h1"]);
+        assert_eq!(kv.lease, Some(leases["eu#h1"]));
         assert_eq!(
             serde_json::from_slice::<serde_json::Value>(&kv.value).unwrap(),
             serde_json::json!({"item_limit": 6, "zone_note": "resized", "exiting": true})

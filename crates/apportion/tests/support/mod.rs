@@ -178,12 +178,7 @@ impl<S: Store> Cluster<S> {
                     .collect::<Vec<_>>()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let revision = self
-                .store
-                .range(KeyRange::key("/none"))
-                .await
-                .unwrap()
-                .revision;
+            let revision = self.store.revision().await.unwrap();
             let idle = self
                 .rounds
                 .lock()
