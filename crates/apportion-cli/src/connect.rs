@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use apportion_core::keys::Prefix;
-use apportion_store::{ClientCert, EtcdOptions, EtcdStore, KeyRange, Store, StoreError, Tls};
+use apportion_store::{
+    Backoff, ClientCert, EtcdOptions, EtcdStore, KeyRange, Store, StoreError, Tls,
+};
 use clap::Args;
 
 use crate::duration::Span;
@@ -240,7 +242,7 @@ pub async fn reach(
         Patience::Announced(wait) => (wait, true),
     };
     let started = Instant::now();
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -262,7 +264,8 @@ pub async fn reach(
             Err(_) => format!("no answer within {ATTEMPT_TIMEOUT:?}"),
         };
         let waited = started.elapsed();
-        if waited + backoff > retry_for {
+        let pause = backoff.next_delay();
+        if waited + pause > retry_for {
             return Err(format!(
                 "cannot reach etcd at {} (tried {attempts} times over {:.1}s): {error}",
                 endpoints.join(","),
@@ -276,8 +279,7 @@ pub async fn reach(
                 Span(retry_for)
             );
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        tokio::time::sleep(pause).await;
     }
 }
 

@@ -9,7 +9,7 @@ use apportion::cluster::Observed;
 use apportion_core::keys::Prefix;
 use apportion_core::state::JsonState;
 use apportion_core::values::JsonDecoder;
-use apportion_store::{LeaseHex, LeaseId, Store};
+use apportion_store::{LeaseId, Store};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -269,19 +269,19 @@ pub struct MemberRow {
 /// a live one (renewed, so it stays near the TTL).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LeaseInfo {
-    /// The lease id in hex as etcdctl prints it ([`LeaseHex`]); `None` for a key without
-    /// a lease.
+    /// The lease id in hex as etcdctl prints it ([`LeaseId`]'s form); `None` for a key
+    /// without a lease.
     pub lease: Option<String>,
     /// Whole seconds left on the lease; `None` for no lease, or one that has expired.
     pub lease_ttl_secs: Option<u64>,
 }
 
 impl LeaseInfo {
-    /// Lease `lease` (0 for none) with its time left from `times` (see [`lease_times`]).
-    pub fn new(lease: LeaseId, times: &LeaseTimes) -> LeaseInfo {
+    /// Lease `lease`, if any, with its time left from `times` (see [`lease_times`]).
+    pub fn new(lease: Option<LeaseId>, times: &LeaseTimes) -> LeaseInfo {
         LeaseInfo {
-            lease: (lease != 0).then(|| LeaseHex(lease).to_string()),
-            lease_ttl_secs: times.get(&lease).copied().flatten(),
+            lease: lease.map(|lease| lease.to_string()),
+            lease_ttl_secs: lease.and_then(|lease| times.get(&lease).copied().flatten()),
         }
     }
 
@@ -305,25 +305,28 @@ impl LeaseInfo {
 /// revoked).
 pub type LeaseTimes = BTreeMap<LeaseId, Option<u64>>;
 
-/// Asks the store how long each of `leases` has left, each lease once (0, no lease, is
-/// skipped): what `status`, `members list` and `items show` show next to a member.
+/// Asks the store how long each of `leases` has left, each lease once: what `status`,
+/// `members list` and `items show` show next to a member.
 pub async fn lease_times<S: Store>(
     store: &S,
     leases: impl IntoIterator<Item = LeaseId>,
 ) -> Result<LeaseTimes> {
     let mut times = LeaseTimes::new();
     for lease in leases {
-        if lease != 0 && !times.contains_key(&lease) {
+        if let std::collections::btree_map::Entry::Vacant(entry) = times.entry(lease) {
             let left = store.time_to_live(lease).await?;
-            times.insert(lease, left.map(|left| left.as_secs()));
+            entry.insert(left.map(|left| left.as_secs()));
         }
     }
     Ok(times)
 }
 
-/// The leases of every member of `state`, to pass to [`lease_times`].
+/// The leases of every member of `state` that has one, to pass to [`lease_times`].
 pub fn member_leases(state: &JsonState) -> impl Iterator<Item = LeaseId> + '_ {
-    state.members().iter().map(|member| member.meta.lease)
+    state
+        .members()
+        .iter()
+        .filter_map(|member| member.meta.lease)
 }
 
 /// Every member, in (zone, suffix) order, with the time left on its lease from `times`

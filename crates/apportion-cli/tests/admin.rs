@@ -182,10 +182,7 @@ fn items_show_describes_an_item_and_says_why_it_is_short_of_copies() {
             .unwrap();
         let lease = members.kvs[0].lease;
         let key = format!("{}/assign/ledger#us#h1#00000", cluster::PREFIX);
-        store
-            .put(key, r#"{"ready": true}"#, Some(lease))
-            .await
-            .unwrap();
+        store.put(key, r#"{"ready": true}"#, lease).await.unwrap();
     });
 
     let orders = apportion(&url, &["items", "show", "orders"]);
@@ -533,7 +530,7 @@ fn drain_marks_the_member_exiting_keeps_its_lease_and_can_wait() {
     let drained = apportion(&url, &["drain", "us#h1"]);
     assert_eq!(drained.code, 0, "{}", drained.stderr);
     let kv = member_key("us#h1");
-    assert_eq!(kv.lease, leases["us#h1"]);
+    assert_eq!(kv.lease, Some(leases["us#h1"]));
     assert_eq!(
         serde_json::from_slice::<Value>(&kv.value).unwrap(),
         json!({"item_limit": 8, "exiting": true, "addr": "10.0.0.3"})
@@ -554,7 +551,7 @@ fn drain_marks_the_member_exiting_keeps_its_lease_and_can_wait() {
         waiting.next_line(),
         "member eu#h1 holds 2 assignments; waiting"
     );
-    assert_eq!(member_key("eu#h1").lease, leases["eu#h1"]);
+    assert_eq!(member_key("eu#h1").lease, Some(leases["eu#h1"]));
     let assignments = format!("{}/assign/", cluster::PREFIX);
     for item in ["orders", "gone"] {
         let key = format!("{assignments}{item}#eu#h1#00000");

@@ -30,7 +30,7 @@ fn members_list_and_status_describe_a_hand_written_cluster() {
     let expected = "MEMBER ZONE LIMIT EXITING LOAD FAIR PRIMARIES LEASE TTL";
     assert_eq!(header, expected.split(' ').collect::<Vec<_>>());
     let us = lines[3];
-    let lease = format!("{:x}", leases["us#h1"]);
+    let lease = format!("{:x}", leases["us#h1"].get());
     let prefix = format!("us#h1   us        8  no          2   2.0          1  {lease}");
     assert!(us.starts_with(&prefix), "{us}");
     assert!(us.ends_with("s left"), "{us}");
@@ -45,7 +45,7 @@ fn members_list_and_status_describe_a_hand_written_cluster() {
     assert_eq!(
         rows[0],
         json!({"member": "eu#h1", "zone": "eu", "limit": 4, "exiting": false, "load": 1,
-               "fair_share": 1.0, "primaries": 1, "lease": format!("{:x}", leases["eu#h1"]),
+               "fair_share": 1.0, "primaries": 1, "lease": format!("{:x}", leases["eu#h1"].get()),
                "lease_ttl_secs": ttl})
     );
 

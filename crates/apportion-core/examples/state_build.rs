@@ -24,7 +24,7 @@ fn meta(revision: usize) -> Meta {
         create_revision: revision as i64,
         mod_revision: revision as i64,
         version: 1,
-        lease: 0,
+        lease: None,
     }
 }
 

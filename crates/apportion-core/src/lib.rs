@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod keys;
+pub mod lease;
 pub mod planner;
 pub mod solver;
 pub mod state;

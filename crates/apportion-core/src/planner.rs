@@ -37,6 +37,7 @@
 use std::collections::BTreeMap;
 
 use crate::keys::{AssignmentKey, ItemId, Slot};
+use crate::lease::LeaseId;
 use crate::state::{Entry, State};
 use crate::values::{AssignmentValue, ItemValue, MemberValue};
 
@@ -84,12 +85,12 @@ impl<I, A: AssignmentValue> Consistency<I, A> for ReadyStatus {
 /// One change to the assignments of an item.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change<'a, A> {
-    /// Create an assignment with an empty status, under the member's lease (0: none).
+    /// Create an assignment with an empty status, under the member's lease (if it has one).
     Add {
         /// The new assignment's key.
         key: AssignmentKey,
         /// The member's lease, which the assignment shares so that it ends with the member.
-        lease: i64,
+        lease: Option<LeaseId>,
     },
     /// Move an assignment to another slot, keeping its status and lease.
     Reslot {
@@ -185,7 +186,7 @@ where
         } else {
             let mut changes: Vec<_> = orphans
                 .into_iter()
-                .filter(|e| e.meta.lease == 0)
+                .filter(|e| e.meta.lease.is_none())
                 .map(Change::Remove)
                 .collect();
             let (replicated, relies_on) = plan_replicated(state, x, wanted, consistency);

@@ -1,6 +1,7 @@
 //! The planner's rules, case by case, and its safety invariants on random states.
 
 use apportion_core::keys::{AssignmentKey, ItemId, MemberId, Slot};
+use apportion_core::lease::LeaseId;
 use apportion_core::planner::{plan, Change, Desired, ReadyStatus};
 use apportion_core::state::{Entry, JsonState, Meta, Snapshot};
 use apportion_core::values::{JsonItem, JsonMember, JsonStatus};
@@ -9,7 +10,7 @@ use proptest::prelude::*;
 /// Members m0..m3 in zones a, a, b, c; their index in the state is their number.
 const MEMBERS: [&str; 4] = ["a#m0", "a#m1", "b#m2", "c#m3"];
 
-fn meta(revision: i64, lease: i64) -> Meta {
+fn meta(revision: i64, lease: Option<LeaseId>) -> Meta {
     Meta {
         create_revision: revision,
         mod_revision: revision,
@@ -25,7 +26,7 @@ struct Cluster {
     items: Vec<(String, u16, bool)>,
     copies: Vec<(usize, Copy)>,
     /// (item, member, slot, releasing, lease).
-    dangling: Vec<(String, &'static str, u16, bool, i64)>,
+    dangling: Vec<(String, &'static str, u16, bool, Option<LeaseId>)>,
 }
 
 impl Cluster {
@@ -46,7 +47,7 @@ impl Cluster {
                     item_limit: 10,
                     ..JsonMember::default()
                 },
-                meta: meta(i as i64 + 1, 100 + i as i64),
+                meta: meta(i as i64 + 1, LeaseId::new(100 + i as i64)),
             });
         }
         for (id, replication, exclusive) in &self.items {
@@ -57,7 +58,7 @@ impl Cluster {
                     exclusive: *exclusive,
                     ..JsonItem::default()
                 },
-                meta: meta(1, 0),
+                meta: meta(1, None),
             });
         }
         let status = |ready, releasing| JsonStatus {
@@ -69,7 +70,7 @@ impl Cluster {
             snapshot.assignments.push(Entry {
                 key: key(&self.items[*x].0, MEMBERS[*m], *slot),
                 value: status(*ready, *releasing),
-                meta: meta(20, 100 + *m as i64),
+                meta: meta(20, LeaseId::new(100 + *m as i64)),
             });
         }
         for (item, member, slot, releasing, lease) in &self.dangling {
@@ -122,7 +123,7 @@ fn a_new_item_gets_every_replica_at_once_under_the_members_leases() {
     let plans = plan(&state, &lists(&[vec![2]]), &ReadyStatus);
     assert!(matches!(
         plans[0].changes[0],
-        Change::Add { lease: 102, .. }
+        Change::Add { lease, .. } if lease == LeaseId::new(102)
     ));
 }
 
@@ -217,7 +218,9 @@ fn an_exclusive_item_changes_owner_break_before_make() {
 #[test]
 fn an_exclusive_item_waits_for_an_assignment_whose_member_vanished() {
     let mut cluster = Cluster::item(1, true, &[]);
-    cluster.dangling.push(("x".into(), "z#gone", 0, false, 999));
+    cluster
+        .dangling
+        .push(("x".into(), "z#gone", 0, false, LeaseId::new(999)));
     assert_eq!(changes(&cluster, &[1]), ["release gone@0"]);
     cluster.dangling[0].3 = true;
     assert_eq!(changes(&cluster, &[1]), Vec::<String>::new());
@@ -226,8 +229,12 @@ fn an_exclusive_item_waits_for_an_assignment_whose_member_vanished() {
 #[test]
 fn dangling_assignments_of_vanished_items_or_without_a_lease_are_removed() {
     let mut cluster = Cluster::item(1, false, &[(0, 0, true, false)]);
-    cluster.dangling.push(("x".into(), "z#gone", 1, false, 0));
-    cluster.dangling.push(("y".into(), "a#m0", 0, false, 100));
+    cluster
+        .dangling
+        .push(("x".into(), "z#gone", 1, false, None));
+    cluster
+        .dangling
+        .push(("y".into(), "a#m0", 0, false, LeaseId::new(100)));
     let state = cluster.state();
     let plans = plan(&state, &lists(&[vec![0]]), &ReadyStatus);
     assert_eq!(plans.len(), 2);
@@ -267,7 +274,7 @@ fn a_replica_whose_member_is_missing_from_the_view_is_left_to_its_lease() {
     let mut cluster = Cluster::item(1, false, &[]);
     cluster
         .dangling
-        .push(("x".into(), "z#unreadable", 0, false, 999));
+        .push(("x".into(), "z#unreadable", 0, false, LeaseId::new(999)));
     // It does not count as a replica (the leader places one), and it is not removed.
     assert_eq!(changes(&cluster, &[0]), ["+m0@0"]);
 }
@@ -355,7 +362,7 @@ proptest! {
     ) {
         let mut cluster = Cluster::item(1, true, &copies);
         if orphan {
-            cluster.dangling.push(("x".into(), "z#gone", 0, false, 999));
+            cluster.dangling.push(("x".into(), "z#gone", 0, false, LeaseId::new(999)));
         }
         let state = cluster.state();
         let desired: Vec<u32> = owner.into_iter().collect();

@@ -2,6 +2,7 @@
 //! the leader, the local member's view, duplicates, and what changes the solver hash.
 
 use apportion_core::keys::{AssignmentKey, ItemId, MemberId, Slot};
+use apportion_core::lease::LeaseId;
 use apportion_core::state::{BuildError, Entry, JsonState, Meta, Snapshot};
 use apportion_core::values::{JsonItem, JsonMember, JsonStatus};
 
@@ -12,7 +13,7 @@ fn meta(create_revision: i64) -> Meta {
         create_revision,
         mod_revision: create_revision,
         version: 1,
-        lease: 0,
+        lease: None,
     }
 }
 
@@ -326,7 +327,7 @@ fn the_hash_ignores_what_the_solver_does_not_read() {
         ("metadata", |s| {
             s.members[0].meta = meta(1000);
             s.items[0].meta.mod_revision = 77;
-            s.assignments[0].meta.lease = 5;
+            s.assignments[0].meta.lease = LeaseId::new(5);
         }),
         ("input order", |s| {
             s.items.reverse();

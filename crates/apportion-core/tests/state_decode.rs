@@ -2,6 +2,7 @@
 //! and bad values are rejected with messages that name the key.
 
 use apportion_core::keys::{ItemId, MemberId, Prefix};
+use apportion_core::lease::LeaseId;
 use apportion_core::state::{
     decode_entry, Decoded, DecodedBy, EntryError, JsonState, Meta, Snapshot,
 };
@@ -26,7 +27,7 @@ fn each_kind_is_decoded_and_filed_into_a_snapshot() {
             create_revision: revision,
             mod_revision: revision,
             version: 1,
-            lease: 7,
+            lease: LeaseId::new(7),
         };
         snapshot.push(decode(key, value).unwrap(), meta);
     }

@@ -16,7 +16,7 @@ fn meta(revision: i64) -> Meta {
         create_revision: revision,
         mod_revision: revision,
         version: 1,
-        lease: 0,
+        lease: None,
     }
 }
 

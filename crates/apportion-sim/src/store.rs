@@ -185,6 +185,11 @@ impl Store for SimStore {
         result
     }
 
+    async fn revision(&self) -> Result<Revision> {
+        self.travel().await;
+        self.inner.revision().await
+    }
+
     async fn txn(&self, txn: Txn) -> Result<TxnResult> {
         let allocator = self.is_allocator(&txn);
         self.travel().await;

@@ -1,6 +1,6 @@
 //! The errors a store call can return, the same for every backend.
 
-use crate::types::{LeaseHex, LeaseId, Revision};
+use crate::types::{LeaseId, Revision};
 
 /// Why a store call failed. Both backends map their failures onto these variants, so that
 /// callers (the KeySpace, the runtime) handle them once.
@@ -20,7 +20,7 @@ pub enum StoreError {
         limit: usize,
     },
     /// The lease does not exist: it was never granted, has expired or was revoked.
-    #[error("lease {} not found (never granted, expired or revoked)", LeaseHex(*.0))]
+    #[error("lease {0} not found (never granted, expired or revoked)")]
     LeaseNotFound(LeaseId),
     /// The requested revision is older than the oldest the store still keeps.
     #[error("revision {requested} has been compacted (history starts at {compacted})")]

@@ -20,10 +20,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::backoff::Backoff;
 use crate::error::StoreError;
 use crate::store::Store;
 use crate::types::{EventKind, KeyRange, KeyValue, LeaseId, RangeResult, Revision, WatchBatch};
 use crate::watch::Watch;
+
+/// The pause before the first new attempt to re-open the watch or reload, doubled after
+/// each further failure up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 
 /// The longest pause between attempts to re-open the watch or reload.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -62,8 +67,8 @@ pub struct Entry<V> {
     pub mod_revision: Revision,
     /// Version of the key, as the store counts it (bad writes included).
     pub version: i64,
-    /// Lease the key is attached to, or 0.
-    pub lease: LeaseId,
+    /// Lease the key is attached to, if any.
+    pub lease: Option<LeaseId>,
 }
 
 /// The mirror as of one revision.
@@ -353,7 +358,7 @@ impl<V> Shared<V> {
 
 /// Follows the prefix for as long as the key space lives.
 async fn follow<S: Store, V>(store: S, shared: Arc<Shared<V>>, options: KeySpaceOptions) {
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     loop {
         let from = shared.read().revision + 1;
         match store
@@ -363,16 +368,15 @@ async fn follow<S: Store, V>(store: S, shared: Arc<Shared<V>>, options: KeySpace
             Ok(mut watch) => match follow_watch(&mut watch, &shared, &options).await {
                 Some(StoreError::Compacted { .. }) => {
                     reload(&store, &shared).await;
-                    backoff = Duration::from_millis(50);
+                    backoff.reset();
                     continue;
                 }
                 Some(e) => tracing::warn!(error = %e, "key space watch failed; re-opening it"),
-                None => backoff = Duration::from_millis(50),
+                None => backoff.reset(),
             },
             Err(e) => tracing::warn!(error = %e, "cannot open the key space watch; retrying"),
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        backoff.wait().await;
     }
 }
 
@@ -419,7 +423,7 @@ async fn follow_watch<V>(
 
 /// Re-reads the whole prefix after the watch's history was compacted away.
 async fn reload<S: Store, V>(store: &S, shared: &Shared<V>) {
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     loop {
         match store
             .range_all(KeyRange::Prefix(shared.prefix.clone()))
@@ -435,7 +439,6 @@ async fn reload<S: Store, V>(store: &S, shared: &Shared<V>) {
             }
             Err(e) => tracing::warn!(error = %e, "cannot reload the key space; retrying"),
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        backoff.wait().await;
     }
 }

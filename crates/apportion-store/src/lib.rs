@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+mod backoff;
 mod error;
 mod etcd;
 mod keyspace;
@@ -24,6 +25,7 @@ pub mod validate;
 mod watch;
 mod wire;
 
+pub use backoff::Backoff;
 pub use error::StoreError;
 pub use etcd::{ClientCert, EtcdOptions, EtcdStore, Tls};
 pub use keyspace::{Changed, Decode, Entry, KeySpace, KeySpaceOptions, Observer, Snapshot};

@@ -140,7 +140,8 @@ struct Mvcc {
     /// The most changes `history` keeps (whole revisions are dropped, oldest first).
     history_limit: usize,
     leases: HashMap<LeaseId, LeaseEntry>,
-    next_lease: LeaseId,
+    /// The id of the last lease granted (they count up, so are never 0).
+    next_lease: i64,
     watchers: Vec<Watcher>,
 }
 
@@ -355,7 +356,7 @@ impl Mvcc {
         for op in ops {
             results.push(match op {
                 Op::Put { key, value, lease } => {
-                    events.push(self.put(key, value, lease.unwrap_or(0), next));
+                    events.push(self.put(key, value, *lease, next));
                     OpResult::Put
                 }
                 Op::Delete(range) => {
@@ -376,12 +377,12 @@ impl Mvcc {
         })
     }
 
-    fn put(&mut self, key: &[u8], value: &[u8], lease: LeaseId, rev: Revision) -> Change {
+    fn put(&mut self, key: &[u8], value: &[u8], lease: Option<LeaseId>, rev: Revision) -> Change {
         let prev = self.keys.get(key).cloned();
         if let Some(p) = &prev {
             self.detach(p.lease, key);
         }
-        if let Some(entry) = self.leases.get_mut(&lease) {
+        if let Some(entry) = lease.and_then(|l| self.leases.get_mut(&l)) {
             entry.keys.insert(key.to_vec());
         }
         let kv = KeyValue {
@@ -420,8 +421,8 @@ impl Mvcc {
         }
     }
 
-    fn detach(&mut self, lease: LeaseId, key: &[u8]) {
-        if let Some(entry) = self.leases.get_mut(&lease) {
+    fn detach(&mut self, lease: Option<LeaseId>, key: &[u8]) {
+        if let Some(entry) = lease.and_then(|l| self.leases.get_mut(&l)) {
             entry.keys.remove(key);
         }
     }
@@ -514,6 +515,11 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn revision(&self) -> Result<Revision> {
+        self.link.check()?;
+        Ok(self.lock().revision)
+    }
+
     async fn txn(&self, txn: Txn) -> Result<TxnResult> {
         self.link.check()?;
         validate::txn(&txn, self.shared.max_txn_ops)?;
@@ -581,7 +587,7 @@ impl Store for MemoryStore {
         let id = {
             let mut mvcc = self.lock();
             mvcc.next_lease += 1;
-            let id = mvcc.next_lease;
+            let id = LeaseId::new(mvcc.next_lease).expect("lease ids count up from 0x1000");
             mvcc.leases.insert(
                 id,
                 LeaseEntry {

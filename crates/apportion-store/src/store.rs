@@ -41,6 +41,11 @@ pub trait Store: Clone + Send + Sync + 'static {
         paged::range_all(self, range)
     }
 
+    /// The store's current revision: that of the last write transaction. A caller that
+    /// compares a revision it was told (a round's, a watch's) with the store's as it is now
+    /// asks this rather than reading some key for the revision in the answer.
+    fn revision(&self) -> impl Future<Output = Result<Revision>> + Send;
+
     /// Runs a transaction atomically. Each branch may hold at most
     /// [`max_txn_ops`](Store::max_txn_ops) operations; a key may be written once per branch.
     fn txn(&self, txn: Txn) -> impl Future<Output = Result<crate::types::TxnResult>> + Send;

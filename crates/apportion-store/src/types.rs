@@ -2,23 +2,10 @@
 
 use crate::error::StoreError;
 
+pub use apportion_core::lease::LeaseId;
+
 /// A store revision: a counter that every write transaction advances by exactly one.
 pub type Revision = i64;
-
-/// A lease identifier. Zero means "no lease", as in etcd.
-pub type LeaseId = i64;
-
-/// A lease id shown the way `etcdctl` prints it and `etcdctl lease timetolive` reads it:
-/// lowercase hex, no `0x`. Every message, table and JSON document of apportion shows lease
-/// ids in this one form, so an id read in one place can be found in another, or in etcdctl.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LeaseHex(pub LeaseId);
-
-impl std::fmt::Display for LeaseHex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:x}", self.0)
-    }
-}
 
 /// A key with its value and the metadata etcd keeps for it.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -33,8 +20,8 @@ pub struct KeyValue {
     pub mod_revision: Revision,
     /// Number of writes since creation (1 after the first put, 0 once deleted).
     pub version: i64,
-    /// Lease the key is attached to, or 0.
-    pub lease: LeaseId,
+    /// Lease the key is attached to, if any.
+    pub lease: Option<LeaseId>,
 }
 
 /// Which keys an operation reads or deletes: one key, or every key starting with a prefix.
@@ -123,7 +110,7 @@ pub enum CompareOp {
 
 /// The field of a key that a compare looks at, with the value to compare against.
 ///
-/// A key that does not exist has version, create revision, mod revision and lease 0, and
+/// A key that does not exist has version, create revision and mod revision 0 and no lease, and
 /// any compare on its value fails (etcd's rule: there is no way to express "missing value").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CompareTarget {
@@ -135,8 +122,9 @@ pub enum CompareTarget {
     CreateRevision(Revision),
     /// The mod revision (0 when absent).
     ModRevision(Revision),
-    /// The attached lease (0 when none or absent).
-    Lease(LeaseId),
+    /// The attached lease (`None` when none or absent). Ordered as etcd orders them, by
+    /// id, with no lease as 0.
+    Lease(Option<LeaseId>),
 }
 
 /// One guard of a transaction.
@@ -172,7 +160,7 @@ impl Compare {
         Self::new(key, op, CompareTarget::ModRevision(rev))
     }
     /// Compare the key's lease.
-    pub fn lease(key: impl Into<Vec<u8>>, op: CompareOp, lease: LeaseId) -> Self {
+    pub fn lease(key: impl Into<Vec<u8>>, op: CompareOp, lease: Option<LeaseId>) -> Self {
         Self::new(key, op, CompareTarget::Lease(lease))
     }
     /// The common constructor behind the named ones.
@@ -210,7 +198,10 @@ impl Compare {
             (CompareTarget::Version(n), kv) => kv.map_or(0, |kv| kv.version).cmp(n),
             (CompareTarget::CreateRevision(n), kv) => kv.map_or(0, |kv| kv.create_revision).cmp(n),
             (CompareTarget::ModRevision(n), kv) => kv.map_or(0, |kv| kv.mod_revision).cmp(n),
-            (CompareTarget::Lease(n), kv) => kv.map_or(0, |kv| kv.lease).cmp(n),
+            (CompareTarget::Lease(n), kv) => {
+                let held = kv.and_then(|kv| kv.lease);
+                LeaseId::to_wire(held).cmp(&LeaseId::to_wire(*n))
+            }
         };
         match self.op {
             CompareOp::Equal => ordering == Ordering::Equal,

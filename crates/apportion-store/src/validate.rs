@@ -92,11 +92,10 @@ fn branch(ops: &[Op]) -> Result<()> {
         match op {
             Op::Put { key: k, lease, .. } => {
                 key(k)?;
-                if lease.is_some_and(|l| l <= 0) {
+                if let Some(lease) = lease.filter(|l| l.get() < 0) {
                     return Err(StoreError::InvalidArgument(format!(
-                        "put of {} names lease {}, which is not a lease id",
+                        "put of {} names lease {lease}, which is not a lease id",
                         String::from_utf8_lossy(k),
-                        crate::types::LeaseHex(lease.unwrap_or_default())
                     )));
                 }
                 puts.push(k);

@@ -5,7 +5,7 @@
 //! count (so tests meet the wall etcd's clients meet), and paged reads size their pages by
 //! it (etcd limits a page by keys only).
 
-use crate::types::KeyValue;
+use crate::types::{KeyValue, LeaseId};
 
 /// The bytes a varint takes for `value`.
 fn varint_len(value: u64) -> usize {
@@ -37,7 +37,7 @@ pub(crate) fn kv_len(kv: &KeyValue) -> usize {
         + int_field(kv.mod_revision)
         + int_field(kv.version)
         + bytes_field(&kv.value)
-        + int_field(kv.lease);
+        + int_field(LeaseId::to_wire(kv.lease));
     1 + varint_len(message as u64) + message
 }
 
@@ -68,7 +68,7 @@ mod tests {
             create_revision: 5,
             mod_revision: 300,
             version: 1,
-            lease: 0,
+            lease: None,
         };
         // key 1+1+1, create 1+1, mod 1+2, version 1+1, value 1+2+200, lease absent.
         let message = 3 + 2 + 3 + 2 + 203;

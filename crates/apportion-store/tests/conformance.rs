@@ -15,6 +15,7 @@ use apportion_testkit::TestEtcd;
 on_both_backends!(
     crate::conformance::cases =>
     put_sets_revisions_and_versions,
+    revision_is_the_last_writes,
     delete_removes_and_recreate_starts_over,
     delete_of_missing_key_writes_nothing,
     prefix_range_is_sorted_and_bounded,

@@ -15,14 +15,18 @@ mod tls;
 
 pub use tls::TestCerts;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::future::Future;
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a fresh etcd may take to answer its health check.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long one question to a node (its status, a step of enabling authentication) may
+/// take: a node that is starting or gone is asked again, or reported, rather than waited on.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How many times a cluster is started on fresh ports when one it was given was taken
 /// meanwhile: a free port is only known free until someone else binds it, and tests
@@ -38,9 +42,8 @@ pub struct TestEtcd {
     peer_port: u16,
     /// The `--initial-cluster` list: every node's name and peer URL.
     cluster: String,
-    /// With TLS: the certificates, and the plain-HTTP port of its health check (the
-    /// client port speaks only TLS).
-    tls: Option<(TestCerts, u16)>,
+    /// With TLS: the certificates it serves and asks clients for.
+    tls: Option<TestCerts>,
 }
 
 impl TestEtcd {
@@ -130,7 +133,7 @@ impl TestEtcd {
                 client_port,
                 peer_port,
                 cluster: cluster.clone(),
-                tls: certs.map(|c| (c.clone(), free_port())),
+                tls: certs.cloned(),
             })
             .collect();
         // Every node must be running before any can become healthy: a quorum is needed.
@@ -149,14 +152,6 @@ impl TestEtcd {
         format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
-    /// The port of the node's plain-HTTP health check: the client port, unless that
-    /// speaks TLS.
-    fn health_port(&self) -> u16 {
-        self.tls
-            .as_ref()
-            .map_or(self.client_port, |(_, port)| *port)
-    }
-
     /// Enables authentication, as an operator would: adds the user `root` with `password`
     /// and the `root` role (etcd refuses to enable authentication without them), then
     /// enables it. From then on every client must log in. Connects over TLS with the
@@ -165,19 +160,8 @@ impl TestEtcd {
     /// # Panics
     /// When etcd refuses any step.
     pub async fn enable_auth(&self, password: &str) {
-        let mut options = etcd_client::ConnectOptions::new();
-        if let Some((certs, _)) = &self.tls {
-            let pem = |path: PathBuf| TestCerts::read(&path);
-            options = options.with_tls(
-                etcd_client::TlsOptions::new()
-                    .ca_certificate(etcd_client::Certificate::from_pem(pem(certs.ca_file())))
-                    .identity(etcd_client::Identity::from_pem(
-                        pem(certs.client_cert_file()),
-                        pem(certs.client_key_file()),
-                    )),
-            );
-        }
-        let mut client = etcd_client::Client::connect([self.endpoint()], Some(options))
+        let mut client = self
+            .client()
             .await
             .expect("cannot connect to the test etcd");
         client
@@ -192,6 +176,39 @@ impl TestEtcd {
             .auth_enable()
             .await
             .expect("cannot enable authentication");
+    }
+
+    /// A client of this node alone, over TLS with the test's client certificate if the
+    /// node was started with TLS, each call bounded by [`CALL_TIMEOUT`].
+    async fn client(&self) -> Result<etcd_client::Client, etcd_client::Error> {
+        let mut options = etcd_client::ConnectOptions::new()
+            .with_connect_timeout(CALL_TIMEOUT)
+            .with_timeout(CALL_TIMEOUT);
+        if let Some(certs) = &self.tls {
+            let pem = |path: PathBuf| TestCerts::read(&path);
+            options = options.with_tls(
+                etcd_client::TlsOptions::new()
+                    .ca_certificate(etcd_client::Certificate::from_pem(pem(certs.ca_file())))
+                    .identity(etcd_client::Identity::from_pem(
+                        pem(certs.client_cert_file()),
+                        pem(certs.client_key_file()),
+                    )),
+            );
+        }
+        etcd_client::Client::connect([self.endpoint()], Some(options)).await
+    }
+
+    /// The node's own status report (its member id, the leader it follows, its alarms),
+    /// or `None` while it does not answer.
+    fn status(&self) -> Option<etcd_client::StatusResponse> {
+        block_on(async { self.client().await.ok()?.status().await.ok() })
+    }
+
+    /// Whether the node can serve requests: it answers, follows a leader and raises no
+    /// alarm (what etcd's own health check asks).
+    fn is_healthy(&self) -> bool {
+        self.status()
+            .is_some_and(|status| status.leader() != 0 && status.errors().is_empty())
     }
 
     /// Kills the server (SIGKILL) without removing its data, as a crash would.
@@ -217,12 +234,12 @@ impl TestEtcd {
         self.child.is_some()
     }
 
-    /// Whether this node is the cluster's raft leader, as its own status report says (on
-    /// its plain-HTTP gateway: not for a node started with TLS).
+    /// Whether this node is the cluster's raft leader, as its own status report says.
     pub fn is_leader(&self) -> bool {
-        let status = post(self.client_port, "/v3/maintenance/status", "{}");
-        let member = json_field(&status, "member_id");
-        member.is_some() && member == json_field(&status, "leader")
+        self.status().is_some_and(|status| {
+            let member = status.header().map(|h| h.member_id());
+            status.leader() != 0 && member == Some(status.leader())
+        })
     }
 
     fn launch(&mut self) {
@@ -241,13 +258,8 @@ impl TestEtcd {
             .open(self.log_path())
             .expect("cannot create the etcd log file");
         let mut command = Command::new("etcd");
-        if let Some((certs, health_port)) = &self.tls {
-            command
-                .args(certs.server_flags())
-                .arg("--client-cert-auth")
-                .arg(format!(
-                    "--listen-metrics-urls=http://127.0.0.1:{health_port}"
-                ));
+        if let Some(certs) = &self.tls {
+            command.args(certs.server_flags()).arg("--client-cert-auth");
         }
         let child = command
             .arg(format!("--name={}", self.name))
@@ -287,7 +299,7 @@ impl TestEtcd {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
                 return Err(format!("exited with {status} during start\n{}", self.log()));
             }
-            if health_ok(self.health_port()) {
+            if self.is_healthy() {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -317,37 +329,24 @@ pub fn free_port() -> u16 {
         .expect("cannot find a free loopback port")
 }
 
-/// Asks etcd's `/health` endpoint whether the server can serve requests.
-fn health_ok(port: u16) -> bool {
-    http(port, "GET /health", "").contains("\"health\":\"true\"")
-}
-
-/// POSTs `body` to etcd's JSON gateway; the response text, empty on failure.
-fn post(port: u16, path: &str, body: &str) -> String {
-    http(port, &format!("POST {path}"), body)
-}
-
-/// One HTTP/1.0 exchange on loopback; the whole response, empty on failure.
-fn http(port: u16, request_line: &str, body: &str) -> String {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = format!(
-        "{request_line} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    if stream.write_all(request.as_bytes()).is_err() {
-        return String::new();
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response
-}
-
-/// The string value of `"name":"value"` in a JSON text (etcd's gateway quotes ids).
-fn json_field<'a>(json: &'a str, name: &str) -> Option<&'a str> {
-    let start = json.find(&format!("\"{name}\":\""))? + name.len() + 4;
-    let len = json[start..].find('"')?;
-    Some(&json[start..start + len])
+/// Runs `future` to its end on a runtime of its own, in a thread of its own: the test kit's
+/// calls are synchronous, and are also made from inside a test's runtime, which cannot block
+/// on a second one in its own thread.
+fn block_on<F>(future: F) -> F::Output
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("cannot start a runtime to ask etcd")
+                    .block_on(future)
+            })
+            .join()
+            .expect("asking etcd panicked")
+    })
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use apportion_core::keys::KeyError;
 use apportion_core::state::BuildError;
-use apportion_store::StoreError;
+use apportion_store::{LeaseId, StoreError};
 
 /// Why a member could not start, or had to stop, or a call on it failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,9 +34,9 @@ pub enum Error {
     /// Another process holds the member key, and its lease did not end while this one
     /// waited.
     #[error(
-        "member {member} is held by another process: its key is under lease {}, {}; \
+        "member {member} is held by another process: its key is {}, {}; \
          waited {:.1}s for it to end{}",
-        apportion_store::LeaseHex(*lease),
+        match lease { Some(lease) => format!("under lease {lease}"), None => "without a lease".to_string() },
         match time_left { Some(left) => format!("which has {}s left", left.as_secs()), None => "which just ended".to_string() },
         waited.as_secs_f64(),
         if *renewed { " (the lease was renewed meanwhile: that process is alive; give this one another suffix)" }
@@ -45,8 +45,8 @@ pub enum Error {
     Taken {
         /// The member id.
         member: String,
-        /// The other process's lease.
-        lease: i64,
+        /// The other process's lease (`None`: the key was written without one).
+        lease: Option<LeaseId>,
         /// How long that lease had left when this process gave up, if it still existed.
         time_left: Option<Duration>,
         /// Whether the lease was renewed while this process waited (its holder is alive).

@@ -9,7 +9,7 @@ use apportion_core::keys::{ItemId, MemberId, Prefix};
 use apportion_core::planner::ReadyStatus;
 use apportion_core::values::{AssignmentValue, Decoder, MemberValue};
 use apportion_store::{
-    Compare, CompareOp, KeepAlive, KeyRange, KeySpaceOptions, Lease, LeaseHex, Op, Store, Txn,
+    Compare, CompareOp, KeepAlive, KeyRange, KeySpaceOptions, Lease, Op, Store, Txn,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -344,7 +344,7 @@ where
             Ok(started) => started,
             Err(e) => {
                 if let Err(revoke) = store.revoke(lease.id).await {
-                    tracing::warn!(member = %id, lease = %LeaseHex(lease.id), error = %revoke, "could not start, nor revoke the lease; it expires by itself");
+                    tracing::warn!(member = %id, lease = %lease.id, error = %revoke, "could not start, nor revoke the lease; it expires by itself");
                 }
                 return Err(e);
             }
@@ -385,7 +385,7 @@ where
             tokio::spawn(feed_events(shared.clone(), events_tx)),
             tokio::spawn(allocator.run()),
         ];
-        tracing::info!(member = %shared.id, lease = %LeaseHex(lease.id), "member started");
+        tracing::info!(member = %shared.id, lease = %lease.id, "member started");
         Ok(Member {
             handle: MemberHandle { shared },
             events,
@@ -438,7 +438,7 @@ where
             options: self.setup.options.clone(),
         };
         *self = Self::launch(setup).await?;
-        tracing::warn!(member = %self.shared().id, lease = %LeaseHex(self.shared().lease.id), "member rejoined under a new lease");
+        tracing::warn!(member = %self.shared().id, lease = %self.shared().lease.id, "member rejoined under a new lease");
         Ok(())
     }
 
@@ -545,7 +545,7 @@ where
         let key = self.key.clone();
         let lease = self.lease.id;
         let txn = Txn::new()
-            .when([Compare::lease(key.clone(), CompareOp::Equal, lease)])
+            .when([Compare::lease(key.clone(), CompareOp::Equal, Some(lease))])
             .and_then([Op::put_with_lease(key, value, lease)]);
         if retry_transient(|| self.store.txn(txn.clone()))
             .await?
@@ -619,7 +619,7 @@ where
             let put = Op::Put {
                 key: key.into_bytes(),
                 value: bytes,
-                lease: (entry.meta.lease != 0).then_some(entry.meta.lease),
+                lease: entry.meta.lease,
             };
             if self.statuses.write(guard, put).await? {
                 return Ok(());

@@ -2,10 +2,16 @@
 
 use std::time::Duration;
 
-use apportion_store::StoreError;
+use apportion_store::{Backoff, StoreError};
 
 /// How long calls retry a store that cannot be reached before giving up.
 const RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// The pause after the first failure, doubled after each further one up to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(50);
+
+/// The longest pause between two tries.
+const MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// Runs a store call, retrying with backoff while it fails for a reason that may pass (the
 /// store unreachable, an endpoint down), for up to [`RETRY_FOR`]. Every call retried this
@@ -16,13 +22,12 @@ where
     Fut: std::future::Future<Output = Result<T, StoreError>>,
 {
     let started = tokio::time::Instant::now();
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = Backoff::new(FIRST_PAUSE, MAX_PAUSE);
     loop {
         match call().await {
             Err(e) if e.is_transient() && started.elapsed() < RETRY_FOR => {
                 tracing::debug!(error = %e, "store call failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                backoff.wait().await;
             }
             result => return result,
         }

@@ -45,7 +45,7 @@ pub(crate) async fn announce<S: Store>(store: &S, claim: &Claim<'_>) -> Result<(
     let key = claim.key;
     let lease = claim.lease;
     // The holder, the latest estimated end of its lease, and how often it moved forward.
-    let mut followed: Option<(LeaseId, Option<Instant>, u32)> = None;
+    let mut followed: Option<(Option<LeaseId>, Option<Instant>, u32)> = None;
     loop {
         let txn = Txn::new()
             .when([Compare::version(key, CompareOp::Equal, 0)])
@@ -61,16 +61,20 @@ pub(crate) async fn announce<S: Store>(store: &S, claim: &Claim<'_>) -> Result<(
         };
         match holder {
             None => continue,
-            Some(holder) if holder == lease => {
+            Some(Some(holder)) if holder == lease => {
                 let update = Txn::new()
-                    .when([Compare::lease(key, CompareOp::Equal, lease)])
+                    .when([Compare::lease(key, CompareOp::Equal, Some(lease))])
                     .and_then([Op::put_with_lease(key, claim.value, lease)]);
                 if store.txn(update).await?.succeeded {
                     return Ok(());
                 }
             }
             Some(holder) => {
-                let left = store.time_to_live(holder).await?;
+                // A key without a lease has no time left: it stays until someone deletes it.
+                let left = match holder {
+                    Some(holder) => store.time_to_live(holder).await?,
+                    None => None,
+                };
                 let end = left.map(|left| Instant::now() + left);
                 let (latest, renewals) = match followed {
                     Some((seen, latest, n)) if seen == holder => {
@@ -93,7 +97,7 @@ pub(crate) async fn announce<S: Store>(store: &S, claim: &Claim<'_>) -> Result<(
                     });
                 }
                 if renewals == 0 {
-                    tracing::info!(member = %claim.member, holder = %apportion_store::LeaseHex(holder), time_left = ?left, "member key held by another lease; waiting for it to end");
+                    tracing::info!(member = %claim.member, holder = ?holder.map(|l| l.to_string()), time_left = ?left, "member key held by another lease; waiting for it to end");
                 }
                 // Wait for the key to go, looking at the holder's lease again every second.
                 let slice = (claim.timeout - waited).min(Duration::from_secs(1));

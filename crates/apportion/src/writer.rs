@@ -27,7 +27,7 @@ use apportion_core::keys::{AssignmentKey, Prefix};
 use apportion_core::planner::{Change, ItemChanges};
 use apportion_core::state::Entry;
 use apportion_core::values::{AssignmentValue, Decoder};
-use apportion_store::{Compare, CompareOp, KeyRange, Op, Revision, Txn};
+use apportion_store::{Compare, CompareOp, KeyRange, LeaseId, Op, Revision, Txn};
 
 use crate::error::Error;
 
@@ -125,7 +125,7 @@ where
         }
         match change {
             Change::Add { key, lease } => {
-                if *lease != 0 {
+                if lease.is_some() {
                     let member = prefix.member_key(&key.member);
                     let holds = Compare::lease(member, CompareOp::Equal, *lease);
                     if !leases.contains(&holds) {
@@ -168,11 +168,11 @@ fn as_read<A>(prefix: &Prefix, entry: &Entry<AssignmentKey, A>) -> Compare {
     Compare::mod_revision(key, CompareOp::Equal, entry.meta.mod_revision)
 }
 
-fn put(key: String, value: Vec<u8>, lease: i64) -> Op {
+fn put(key: String, value: Vec<u8>, lease: Option<LeaseId>) -> Op {
     Op::Put {
         key: key.into_bytes(),
         value,
-        lease: (lease != 0).then_some(lease),
+        lease,
     }
 }
 
@@ -203,7 +203,10 @@ mod tests {
     const READY: &str = r#"{"ready":true}"#;
 
     /// Three members, item `x` with `replication` and `copies` as (member, slot, ready).
-    async fn cluster(replication: u16, copies: &[(usize, u16, bool)]) -> (MemoryStore, Vec<i64>) {
+    async fn cluster(
+        replication: u16,
+        copies: &[(usize, u16, bool)],
+    ) -> (MemoryStore, Vec<LeaseId>) {
         let store = MemoryStore::new();
         let mut leases = Vec::new();
         for member in MEMBERS {
@@ -258,7 +261,12 @@ mod tests {
 
     /// Writes copy (member, slot) of `x` with `value` under `lease`: another writer's
     /// change between the view and the write.
-    async fn write_copy(store: MemoryStore, (member, slot): (usize, u16), value: &str, lease: i64) {
+    async fn write_copy(
+        store: MemoryStore,
+        (member, slot): (usize, u16),
+        value: &str,
+        lease: LeaseId,
+    ) {
         let key = assignment(member, slot);
         store.put(key, value, Some(lease)).await.unwrap();
     }

@@ -182,7 +182,11 @@ async fn drain_undrain_and_limit_keep_the_members_lease_and_fields() {
     let drained = admin.drain(&member("eu#h1")).await.unwrap();
     assert!(drained.changed());
     let stored = read(&store, key).await.unwrap();
-    assert_eq!(stored.lease, lease, "the key must go when its member does");
+    assert_eq!(
+        stored.lease,
+        Some(lease),
+        "the key must go when its member does"
+    );
     assert_eq!(
         JsonDecoder.decode_member(&stored.value).unwrap(),
         json_member(r#"{"item_limit": 8, "exiting": true, "addr": "10.0.0.3"}"#)
@@ -201,7 +205,7 @@ async fn drain_undrain_and_limit_keep_the_members_lease_and_fields() {
     assert_eq!(limited.after.item_limit, 3);
     let undrained = admin.undrain(&member("eu#h1")).await.unwrap();
     let stored = read(&store, key).await.unwrap();
-    assert_eq!(stored.lease, lease);
+    assert_eq!(stored.lease, Some(lease));
     assert_eq!(
         JsonDecoder.decode_member(&stored.value).unwrap(),
         json_member(r#"{"item_limit": 3, "addr": "10.0.0.3"}"#)
@@ -266,12 +270,14 @@ impl Store for Racing {
     ) -> apportion::store::Result<RangeResult> {
         self.inner.range_with(range, options).await
     }
+    async fn revision(&self) -> apportion::store::Result<Revision> {
+        self.inner.revision().await
+    }
     async fn txn(&self, txn: Txn) -> apportion::store::Result<TxnResult> {
         let left = self.races.load(Ordering::SeqCst);
         if left > 0 {
             self.races.store(left - 1, Ordering::SeqCst);
-            let lease = read(&self.inner, self.key).await.map(|kv| kv.lease);
-            let lease = lease.filter(|&lease| lease != 0);
+            let lease = read(&self.inner, self.key).await.and_then(|kv| kv.lease);
             self.inner.put(self.key, self.value, lease).await?;
         }
         self.inner.txn(txn).await
@@ -318,7 +324,7 @@ async fn a_concurrent_write_between_read_and_write_is_read_again_not_lost() {
         "the edit is made on what the other writer left"
     );
     let stored = read(&inner, key).await.unwrap();
-    assert_eq!(stored.lease, lease);
+    assert_eq!(stored.lease, Some(lease));
     assert_eq!(
         JsonDecoder.decode_member(&stored.value).unwrap(),
         json_member(r#"{"item_limit": 6, "note": "resized", "exiting": true}"#)
@@ -431,7 +437,7 @@ async fn the_edits_on_a_real_etcd() {
         .unwrap();
     admin.drain(&member("eu#h1")).await.unwrap();
     let stored = read(&store, &key).await.unwrap();
-    assert_eq!(stored.lease, lease);
+    assert_eq!(stored.lease, Some(lease));
     assert!(JsonDecoder.decode_member(&stored.value).unwrap().exiting);
     store.revoke(lease).await.unwrap();
     assert!(read(&store, &key).await.is_none());

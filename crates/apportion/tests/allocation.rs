@@ -544,11 +544,7 @@ async fn garble_then_hand_over(key: &str, check: impl Fn(&[u8])) {
         async move { store.range(KeyRange::key(key)).await.unwrap().kvs[0].clone() }
     };
     let lease = read(&cluster).await.lease;
-    cluster
-        .store
-        .put(key, "garbage", Some(lease))
-        .await
-        .unwrap();
+    cluster.store.put(key, "garbage", lease).await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let kv = read(&cluster).await;
     check(&kv.value);

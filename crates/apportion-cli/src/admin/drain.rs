@@ -145,7 +145,7 @@ mod tests {
             .await
             .unwrap();
         let kv = member_key(&store, "us#h1").await;
-        assert_eq!(kv.lease, leases["us#h1"]);
+        assert_eq!(kv.lease, Some(leases["us#h1"]));
         assert_eq!(
             serde_json::from_slice::<serde_json::Value>(&kv.value).unwrap(),
             serde_json::json!({"item_limit": 8, "exiting": true, "addr": "10.0.0.3"})

@@ -13,7 +13,7 @@ use apportion::cluster::ClusterView;
 use apportion_core::keys::{ItemId, Prefix};
 use apportion_core::state::JsonState;
 use apportion_core::values::{ItemValue, JsonDecoder};
-use apportion_store::Store;
+use apportion_store::{LeaseId, Store};
 use clap::Args;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -110,7 +110,7 @@ pub async fn show<S: Store>(
             None => CliError::failed(format!("no item {id} under {prefix}")),
         });
     };
-    let leases: BTreeMap<String, i64> = state
+    let leases: BTreeMap<String, Option<LeaseId>> = state
         .item_assignment_range(index)
         .filter_map(|a| state.assignment_member(a))
         .map(|m| {
@@ -118,11 +118,11 @@ pub async fn show<S: Store>(
             (member.key.to_string(), member.meta.lease)
         })
         .collect();
-    let times = lease_times(store, leases.values().copied()).await?;
+    let times = lease_times(store, leases.values().flatten().copied()).await?;
     let copies = copy_rows(state, index)
         .into_iter()
         .map(|copy| {
-            let lease = leases.get(&copy.member).copied().unwrap_or(0);
+            let lease = leases.get(&copy.member).copied().flatten();
             ShownCopy {
                 copy,
                 lease: LeaseInfo::new(lease, &times),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use apportion::cluster::ClusterView;
 use apportion::core::values::JsonDecoder;
-use apportion::store::{KeyRange, Store};
+use apportion::store::Store;
 use apportion::testing::{MemberOptions, RoundReport};
 use apportion::{Event, Member, MemberConfig};
 use tokio::task::JoinHandle;
@@ -75,12 +75,7 @@ impl<S: Store> Members for InProcess<S> {
     /// Idle when the leader's last round was at the store's current revision and planned
     /// nothing; the state is the view's once it has caught up with that revision.
     async fn idle(&mut self, view: &ClusterView<JsonDecoder>) -> Result<Option<Idle>, String> {
-        let revision = self
-            .store
-            .range(KeyRange::key("/"))
-            .await
-            .map_err(|e| e.to_string())?
-            .revision;
+        let revision = self.store.revision().await.map_err(|e| e.to_string())?;
         let idle = self
             .rounds
             .lock()

@@ -199,7 +199,7 @@ impl<S: Store> Cluster<S> {
 
     /// Why the cluster is not settled, for the timeout's message.
     async fn diagnose(&self) -> String {
-        let revision = match self.revision().await {
+        let revision = match self.store.revision().await {
             Ok(revision) => revision.to_string(),
             Err(e) => e.to_string(),
         };
@@ -232,15 +232,9 @@ impl<S: Store> Cluster<S> {
         )
     }
 
-    /// The store's current revision.
-    async fn revision(&self) -> Result<i64, DemoError> {
-        let probe = KeyRange::key(format!("{}/revision-probe", self.prefix));
-        Ok(self.store.range(probe).await?.revision)
-    }
-
     /// The settled state, if the cluster is settled right now.
     async fn settled_now(&self) -> Result<Option<Arc<Observed<JsonDecoder>>>, DemoError> {
-        let revision = self.revision().await?;
+        let revision = self.store.revision().await?;
         let idle = self
             .last_round
             .lock()

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apportion::core::keys::{ItemId, Slot};
+use apportion::store::Backoff;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
@@ -315,7 +316,7 @@ async fn supervise(
         let _ = std::fs::remove_file(&role_file);
         notify(Notice::Stopped { item });
     };
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     let mut crashes: VecDeque<Instant> = VecDeque::new();
     loop {
         let started = Instant::now();
@@ -396,15 +397,16 @@ async fn supervise(
             return;
         }
         if started.elapsed() >= STABLE_AFTER {
-            backoff = FIRST_BACKOFF;
+            backoff.reset();
         }
+        let pause = backoff.next_delay();
         notify(Notice::Exited {
             item: item.clone(),
             status: ended,
-            restart_in: backoff,
+            restart_in: pause,
         });
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(pause) => {}
             request = requests.recv() => match request {
                 Some(Control::Role(new_slot)) => slot = new_slot,
                 Some(Control::Stop) | None => {
@@ -413,7 +415,6 @@ async fn supervise(
                 }
             },
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 

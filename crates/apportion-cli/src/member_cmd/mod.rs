@@ -266,26 +266,13 @@ fn init_logging() {
 /// The host name and a random tag, so two members on one host differ, with every
 /// character an id may not hold replaced by `-`.
 fn default_suffix() -> String {
-    let host = hostname().unwrap_or_else(|| "member".to_string());
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let host = if host.is_empty() { "member" } else { &host };
     let host: String = host
         .chars()
         .map(|c| if allowed_in_id(c) { c } else { '-' })
         .collect();
     format!("{host}-{:04x}", fastrand::u16(..))
-}
-
-/// The machine's host name.
-fn hostname() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its whole length, and gethostname writes at most
-    // that many bytes.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return None;
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
-    (!name.is_empty()).then_some(name)
 }
 
 #[cfg(test)]

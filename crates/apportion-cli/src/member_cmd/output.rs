@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use apportion::core::keys::{ItemId, Slot};
 use apportion::Event;
-use apportion_store::LeaseHex;
+use apportion_store::LeaseId;
 
 use crate::duration::Span;
 use serde_json::{json, Value};
@@ -21,7 +21,7 @@ pub enum Line<'a> {
         /// The cluster's prefix.
         prefix: &'a str,
         /// The lease its key lives under.
-        lease: i64,
+        lease: LeaseId,
         /// The lease's TTL in seconds.
         ttl: i64,
     },
@@ -84,7 +84,7 @@ pub enum Line<'a> {
         /// Why the old session ended.
         reason: &'a str,
         /// The new lease.
-        lease: i64,
+        lease: LeaseId,
     },
 }
 
@@ -133,10 +133,7 @@ pub fn to_text(line: &Line<'_>) -> String {
             prefix,
             lease,
             ttl,
-        } => format!(
-            "joined {prefix} as {member} (lease {}, TTL {ttl} s)",
-            LeaseHex(*lease)
-        ),
+        } => format!("joined {prefix} as {member} (lease {lease}, TTL {ttl} s)"),
         Line::Event(event) => match event {
             Event::Assigned { item, slot } => format!("assigned {item} {}", role(*slot)),
             Event::PrimaryGained { item, .. } => format!("primary of {item} now"),
@@ -176,10 +173,7 @@ pub fn to_text(line: &Line<'_>) -> String {
         ),
         Line::Left => "left the cluster".into(),
         Line::Rejoined { reason, lease } => {
-            format!(
-                "session lost ({reason}); joined again under lease {}",
-                LeaseHex(*lease)
-            )
+            format!("session lost ({reason}); joined again under lease {lease}")
         }
     }
 }
@@ -193,7 +187,7 @@ pub fn to_json(line: &Line<'_>) -> Value {
             lease,
             ttl,
         } => {
-            json!({"event": "joined", "member": member, "prefix": prefix, "lease": LeaseHex(*lease).to_string(), "ttl": ttl})
+            json!({"event": "joined", "member": member, "prefix": prefix, "lease": lease.to_string(), "ttl": ttl})
         }
         Line::Event(event) => match event {
             Event::Assigned { item, slot } => json!({
@@ -243,7 +237,7 @@ pub fn to_json(line: &Line<'_>) -> Value {
         }),
         Line::Left => json!({"event": "left"}),
         Line::Rejoined { reason, lease } => {
-            json!({"event": "rejoined", "reason": reason, "lease": LeaseHex(*lease).to_string()})
+            json!({"event": "rejoined", "reason": reason, "lease": lease.to_string()})
         }
     }
 }

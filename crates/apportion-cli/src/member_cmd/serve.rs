@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use apportion::core::keys::ItemId;
 use apportion::core::values::JsonDecoder;
-use apportion::store::EtcdStore;
+use apportion::store::{Backoff, EtcdStore};
 use apportion::{Error, Event, Member};
 use std::time::Duration;
 
@@ -26,6 +26,10 @@ use super::output::{Line, Printer};
 use super::prometheus;
 use super::signals::Signals;
 use crate::duration::Span;
+
+/// The pause before the second attempt to join again after the lease was lost, doubled
+/// after each further failure up to [`MAX_REJOIN_BACKOFF`].
+const FIRST_REJOIN_BACKOFF: Duration = Duration::from_millis(200);
 
 /// The longest pause between two attempts to join again after the lease was lost.
 const MAX_REJOIN_BACKOFF: Duration = Duration::from_secs(10);
@@ -186,7 +190,7 @@ impl Serving {
         if let Some(supervisor) = &mut self.supervisor {
             supervisor.stop_all();
         }
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = Backoff::new(FIRST_REJOIN_BACKOFF, MAX_REJOIN_BACKOFF);
         loop {
             let joined = tokio::select! {
                 joined = self.member.rejoin() => joined,
@@ -206,14 +210,14 @@ impl Serving {
                     return Ok(());
                 }
                 Err(e) => {
+                    let pause = backoff.next_delay();
                     eprintln!(
-                        "apportion member: cannot join again yet ({e}); retrying in {backoff:?}"
+                        "apportion member: cannot join again yet ({e}); retrying in {pause:?}"
                     );
                     tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(pause) => {}
                         _ = self.signals.next() => return Err(Ending::Gone),
                     }
-                    backoff = (backoff * 2).min(MAX_REJOIN_BACKOFF);
                 }
             }
         }

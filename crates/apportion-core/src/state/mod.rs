@@ -22,6 +22,7 @@ use std::ops::Range;
 pub use decode::{decode_entry, Decoded, DecodedBy, EntryError};
 
 use crate::keys::{AssignmentKey, ItemId, MemberId};
+use crate::lease::LeaseId;
 use crate::values::{ItemValue, JsonItem, JsonMember, JsonStatus, MemberValue};
 
 /// The store's bookkeeping for one key, as etcd reports it. Core defines it so that
@@ -36,9 +37,9 @@ pub struct Meta {
     /// How many writes the key has had since it was created (1 after creation), as etcd
     /// counts them; an alternative guard for conditional updates.
     pub version: i64,
-    /// Lease the key is attached to, 0 for none; members and assignments live under the
+    /// Lease the key is attached to, if any; members and assignments live under the
     /// member's lease so they vanish when the member dies.
-    pub lease: i64,
+    pub lease: Option<LeaseId>,
 }
 
 /// One decoded key-value pair with its store metadata.

@@ -23,10 +23,9 @@ impl Driver {
     /// The store's current revision.
     pub(super) async fn revision(&self) -> Revision {
         self.base
-            .range(KeyRange::key(self.prefix.root_dir()))
+            .revision()
             .await
             .expect("the driver's connection is never cut")
-            .revision
     }
 
     /// The observer's state, once it has caught up with the store as it is now.

@@ -19,6 +19,7 @@ use etcd_client::{
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::backoff::Backoff;
 use crate::error::StoreError;
 use crate::lease::{self, KeepAlive, Renewer};
 use crate::store::Store;
@@ -27,6 +28,10 @@ use crate::validate::{self, DEFAULT_MAX_TXN_OPS};
 use crate::watch::Watch;
 use endpoints::{within_deadline, Endpoints};
 pub use options::{ClientCert, EtcdOptions, Tls};
+/// The pause before re-opening a broken watch the first time, doubled after each further
+/// failure up to [`MAX_WATCH_BACKOFF`].
+const FIRST_WATCH_BACKOFF: Duration = Duration::from_millis(50);
+
 /// The longest pause between two attempts to re-open a broken watch.
 const MAX_WATCH_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -125,21 +130,12 @@ impl EtcdStore {
                 requested,
                 compacted: 0,
             },
-            StoreError::FutureRevision { .. } => match self.current_revision().await {
+            StoreError::FutureRevision { .. } => match self.revision().await {
                 Ok(current) => StoreError::FutureRevision { requested, current },
                 Err(e) => e,
             },
             other => other,
         }
-    }
-
-    /// The store's current revision, from a read of one key (any key will do).
-    async fn current_revision(&self) -> Result<Revision> {
-        let response = self
-            .kv
-            .call(|mut c| async move { c.get(vec![0], None).await })
-            .await?;
-        Ok(revision(response.header()))
     }
 
     /// Sets the most operations per transaction branch; it must not exceed the server's
@@ -155,8 +151,13 @@ impl EtcdStore {
     }
 }
 
-/// Maps an etcd error onto the store's errors. Lease ids and revisions are filled in by
-/// the caller where the error concerns them (see `with_lease`).
+/// What etcd says of a lease it does not know; it names no lease, so the error stays
+/// `Other` until [`with_lease`] names it.
+const LEASE_NOT_FOUND: &str = "lease not found";
+
+/// Maps an etcd error onto the store's errors. Revisions are filled in by the caller where
+/// the error concerns them, and a lease not found becomes `LeaseNotFound` in a call about
+/// that lease (see [`with_lease`]).
 pub(super) fn classify(e: etcd_client::Error) -> StoreError {
     use etcd_client::Error as E;
     match e {
@@ -167,8 +168,8 @@ pub(super) fn classify(e: etcd_client::Error) -> StoreError {
             let text = with_causes(message.to_string(), std::error::Error::source(&status));
             if let Some((size, limit)) = too_large(message) {
                 StoreError::ResponseTooLarge { size, limit }
-            } else if message.contains("lease not found") {
-                StoreError::LeaseNotFound(0)
+            } else if message.contains(LEASE_NOT_FOUND) {
+                StoreError::Other(message.to_string())
             } else if message.contains("required revision has been compacted") {
                 StoreError::Compacted {
                     requested: 0,
@@ -197,8 +198,8 @@ pub(super) fn classify(e: etcd_client::Error) -> StoreError {
                 }
             }
         }
-        E::LeaseKeepAliveError(message) if message.contains("lease not found") => {
-            StoreError::LeaseNotFound(0)
+        E::LeaseKeepAliveError(message) if message.contains(LEASE_NOT_FOUND) => {
+            StoreError::Other(message)
         }
         E::TransportError(_) | E::IoError(_) | E::WatchError(_) | E::LeaseKeepAliveError(_) => {
             StoreError::Unavailable(describe(&e))
@@ -256,9 +257,13 @@ fn too_large(message: &str) -> Option<(u64, u64)> {
     Some((number_after("found")?, number_after("limit is:")?))
 }
 
+/// The error of a call about lease `id`: etcd's refusal of an unknown lease is
+/// `LeaseNotFound(id)`.
 fn with_lease(e: StoreError, id: LeaseId) -> StoreError {
     match e {
-        StoreError::LeaseNotFound(_) => StoreError::LeaseNotFound(id),
+        StoreError::Other(message) if message.contains(LEASE_NOT_FOUND) => {
+            StoreError::LeaseNotFound(id)
+        }
         other => other,
     }
 }
@@ -317,7 +322,7 @@ fn key_value(kv: &etcd_client::KeyValue) -> KeyValue {
         create_revision: kv.create_revision(),
         mod_revision: kv.mod_revision(),
         version: kv.version(),
-        lease: kv.lease(),
+        lease: LeaseId::new(kv.lease()),
     }
 }
 
@@ -335,7 +340,7 @@ fn compare(c: &Compare) -> etcd_client::Compare {
         CompareTarget::Version(n) => etcd_client::Compare::version(key, op, *n),
         CompareTarget::CreateRevision(n) => etcd_client::Compare::create_revision(key, op, *n),
         CompareTarget::ModRevision(n) => etcd_client::Compare::mod_revision(key, op, *n),
-        CompareTarget::Lease(n) => etcd_client::Compare::lease(key, op, *n),
+        CompareTarget::Lease(n) => etcd_client::Compare::lease(key, op, LeaseId::to_wire(*n)),
     };
     match &c.range {
         KeyRange::Key(_) => compare,
@@ -347,7 +352,7 @@ fn compare(c: &Compare) -> etcd_client::Compare {
 fn txn_op(op: &Op) -> etcd_client::TxnOp {
     match op {
         Op::Put { key, value, lease } => {
-            let options = lease.map(|l| PutOptions::new().with_lease(l));
+            let options = lease.map(|l| PutOptions::new().with_lease(l.get()));
             etcd_client::TxnOp::put(key.clone(), value.clone(), options)
         }
         Op::Delete(range) => {
@@ -387,6 +392,19 @@ impl Store for EtcdStore {
         })
     }
 
+    /// A count-only read of one key (any key will do; the answer carries no key): etcd
+    /// reports its revision in every response header.
+    async fn revision(&self) -> Result<Revision> {
+        let response = self
+            .kv
+            .call(|mut c| async move {
+                c.get(vec![0], Some(GetOptions::new().with_count_only()))
+                    .await
+            })
+            .await?;
+        Ok(revision(response.header()))
+    }
+
     async fn txn(&self, txn: Txn) -> Result<TxnResult> {
         validate::txn(&txn, self.max_txn_ops)?;
         let request = etcd_client::Txn::new()
@@ -409,7 +427,10 @@ impl Store for EtcdStore {
                         Op::Put { lease: Some(l), .. } => Some(*l),
                         _ => None,
                     });
-                with_lease(e, lease.unwrap_or(0))
+                match lease {
+                    Some(lease) => with_lease(e, lease),
+                    None => e,
+                }
             })?;
         let results = response
             .op_responses()
@@ -435,7 +456,7 @@ impl Store for EtcdStore {
         let from = if from_revision > 0 {
             from_revision
         } else {
-            self.current_revision().await? + 1
+            self.revision().await? + 1
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (progress_tx, progress_rx) = mpsc::unbounded_channel();
@@ -459,8 +480,10 @@ impl Store for EtcdStore {
             .kv
             .call(|mut c| async move { c.lease_grant(ttl_secs, None).await })
             .await?;
+        let id = LeaseId::new(response.id())
+            .ok_or_else(|| StoreError::Other("etcd granted a lease without an id".to_string()))?;
         Ok(Lease {
-            id: response.id(),
+            id,
             ttl_secs: response.ttl(),
         })
     }
@@ -489,7 +512,7 @@ impl Store for EtcdStore {
 
     async fn revoke(&self, lease: LeaseId) -> Result<()> {
         self.kv
-            .call(|mut c| async move { c.lease_revoke(lease).await })
+            .call(|mut c| async move { c.lease_revoke(lease.get()).await })
             .await
             .map_err(|e| with_lease(e, lease))?;
         Ok(())
@@ -518,15 +541,16 @@ impl Store for EtcdStore {
     async fn time_to_live(&self, lease: LeaseId) -> Result<Option<Duration>> {
         let answer = self
             .kv
-            .call(|mut c| async move { c.lease_time_to_live(lease, None).await })
-            .await;
+            .call(|mut c| async move { c.lease_time_to_live(lease.get(), None).await })
+            .await
+            .map_err(|e| with_lease(e, lease));
         match answer {
             // etcd answers -1 for a lease it does not know (3.4), or refuses (later).
             Ok(response) => {
                 Ok((response.ttl() >= 0).then(|| Duration::from_secs(response.ttl() as u64)))
             }
             Err(StoreError::LeaseNotFound(_)) => Ok(None),
-            Err(e) => Err(with_lease(e, lease)),
+            Err(e) => Err(e),
         }
     }
 
@@ -549,7 +573,7 @@ async fn follow(
     tx: mpsc::UnboundedSender<Result<WatchBatch>>,
     mut progress: mpsc::UnboundedReceiver<()>,
 ) {
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = Backoff::new(FIRST_WATCH_BACKOFF, MAX_WATCH_BACKOFF);
     while !tx.is_closed() {
         let (key, options) = watch_options(&range, next);
         let (index, client) = endpoints.client().await;
@@ -586,7 +610,7 @@ async fn follow(
                 if response.canceled() {
                     break;
                 }
-                backoff = Duration::from_millis(50);
+                backoff.reset();
                 let events: Vec<Event> = response.events().iter().filter_map(event).collect();
                 let batch_revision = match events.last() {
                     Some(e) => e.kv.mod_revision,
@@ -610,8 +634,7 @@ async fn follow(
             }
         }
         endpoints.failed(index);
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_WATCH_BACKOFF);
+        backoff.wait().await;
     }
 }
 
@@ -644,7 +667,7 @@ impl Renewer for EtcdRenewer {
             None => {
                 let (index, client) = self.endpoints.client().await;
                 let opened = match client {
-                    Ok(mut client) => within_deadline(client.lease_keep_alive(self.id)).await,
+                    Ok(mut client) => within_deadline(client.lease_keep_alive(self.id.get())).await,
                     Err(e) => Err(e),
                 };
                 match opened {
@@ -665,7 +688,7 @@ impl Renewer for EtcdRenewer {
                 index,
                 StoreError::Unavailable(format!(
                     "keep-alive stream of lease {} closed by etcd",
-                    crate::types::LeaseHex(self.id)
+                    self.id
                 )),
             )),
             Err(e) => Err(self.failed(index, classify(e))),

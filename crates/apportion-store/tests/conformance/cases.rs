@@ -73,6 +73,29 @@ pub async fn put_sets_revisions_and_versions<S: Store>(store: S) {
     assert_eq!(store.range(KeyRange::key("k")).await.unwrap().revision, r2);
 }
 
+pub async fn revision_is_the_last_writes<S: Store>(store: S) {
+    // A fresh store is at revision 1, as a fresh etcd.
+    assert_eq!(store.revision().await.unwrap(), 1);
+    let written = store.put("k", "v", None).await.unwrap();
+    assert_eq!(store.revision().await.unwrap(), written);
+    // Neither a read, nor a transaction whose guard fails, nor a delete of nothing writes.
+    store.range(KeyRange::key("k")).await.unwrap();
+    let refused = store
+        .txn(
+            Txn::new()
+                .when([Compare::version("k", CompareOp::Equal, 0)])
+                .and_then([Op::put("k", "w")]),
+        )
+        .await
+        .unwrap();
+    assert!(!refused.succeeded);
+    store.delete(KeyRange::key("missing")).await.unwrap();
+    assert_eq!(store.revision().await.unwrap(), written);
+    let (_, deleted) = store.delete(KeyRange::key("k")).await.unwrap();
+    assert_eq!(deleted, written + 1);
+    assert_eq!(store.revision().await.unwrap(), deleted);
+}
+
 pub async fn delete_removes_and_recreate_starts_over<S: Store>(store: S) {
     let r1 = store.put("k", "v", None).await.unwrap();
     let (deleted, r2) = store.delete(KeyRange::key("k")).await.unwrap();
@@ -183,7 +206,9 @@ pub async fn txn_compares_mod_revision<S: Store>(store: S) {
 pub async fn txn_compares_lease<S: Store>(store: S) {
     let lease = store.grant(30).await.unwrap();
     store.put("k", "1", Some(lease.id)).await.unwrap();
-    numeric(&store, |op, n| Compare::lease("k", op, n), lease.id).await;
+    // Leases compare by id, as etcd compares them.
+    let compare = |op, n| Compare::lease("k", op, LeaseId::new(n));
+    numeric(&store, compare, lease.id.get()).await;
 }
 
 pub async fn txn_compares_on_missing_key<S: Store>(store: S) {
@@ -191,7 +216,7 @@ pub async fn txn_compares_on_missing_key<S: Store>(store: S) {
     assert!(guarded(&store, Compare::version("absent", Equal, 0)).await);
     assert!(guarded(&store, Compare::create_revision("absent", Equal, 0)).await);
     assert!(guarded(&store, Compare::mod_revision("absent", Equal, 0)).await);
-    assert!(guarded(&store, Compare::lease("absent", Equal, 0)).await);
+    assert!(guarded(&store, Compare::lease("absent", Equal, None)).await);
     // A missing key has no value: every value compare fails, even "not equal".
     assert!(!guarded(&store, Compare::value("absent", Equal, "")).await);
     assert!(!guarded(&store, Compare::value("absent", NotEqual, "x")).await);
@@ -329,22 +354,24 @@ pub async fn bad_arguments_are_refused<S: Store>(store: S) {
             "{err}"
         );
     }
-    let err = store.revoke(0x7777).await.unwrap_err();
-    assert_eq!(err, StoreError::LeaseNotFound(0x7777));
+    let unknown = LeaseId::new(0x7777).unwrap();
+    let err = store.revoke(unknown).await.unwrap_err();
+    assert_eq!(err, StoreError::LeaseNotFound(unknown));
 }
 
 pub async fn put_with_unknown_lease_is_refused<S: Store>(store: S) {
-    let err = store.put("k", "v", Some(0x7777)).await.unwrap_err();
-    assert_eq!(err, StoreError::LeaseNotFound(0x7777));
+    let unknown = LeaseId::new(0x7777).unwrap();
+    let err = store.put("k", "v", Some(unknown)).await.unwrap_err();
+    assert_eq!(err, StoreError::LeaseNotFound(unknown));
     assert!(get(&store, "k").await.is_none());
 }
 
 pub async fn put_without_lease_detaches_key<S: Store>(store: S) {
     let lease = store.grant(30).await.unwrap();
     store.put("k", "1", Some(lease.id)).await.unwrap();
-    assert_eq!(get(&store, "k").await.unwrap().lease, lease.id);
+    assert_eq!(get(&store, "k").await.unwrap().lease, Some(lease.id));
     store.put("k", "2", None).await.unwrap();
-    assert_eq!(get(&store, "k").await.unwrap().lease, 0);
+    assert_eq!(get(&store, "k").await.unwrap().lease, None);
     store.revoke(lease.id).await.unwrap();
     assert!(
         get(&store, "k").await.is_some(),
@@ -644,7 +671,8 @@ pub async fn time_to_live_counts_down_until_the_lease_ends<S: Store>(store: S) {
     );
     store.revoke(lease.id).await.unwrap();
     assert_eq!(store.time_to_live(lease.id).await.unwrap(), None);
-    assert_eq!(store.time_to_live(0x5eed_0001).await.unwrap(), None);
+    let unknown = LeaseId::new(0x5eed_0001).unwrap();
+    assert_eq!(store.time_to_live(unknown).await.unwrap(), None);
 }
 
 /// Writes `count` keys `{prefix}{i:05}` holding `value`, in as few transactions as allowed;

@@ -67,6 +67,9 @@ impl<S: Store, H: Hook<S>> Store for Hooked<S, H> {
         self.hook.before_read(&self.inner, &options).await;
         self.inner.range_with(range, options).await
     }
+    async fn revision(&self) -> Result<Revision> {
+        self.inner.revision().await
+    }
     async fn txn(&self, txn: Txn) -> Result<TxnResult> {
         self.inner.txn(txn).await
     }

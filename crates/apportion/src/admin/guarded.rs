@@ -40,13 +40,13 @@ pub(super) async fn update<S: Store, T>(
         let Some(value) = value else {
             return Ok(outcome);
         };
-        let (read_revision, lease) = current.map_or((0, 0), |kv| (kv.mod_revision, kv.lease));
+        let (read_revision, lease) = current.map_or((0, None), |kv| (kv.mod_revision, kv.lease));
         let txn = Txn::new()
             .when([Compare::mod_revision(key, CompareOp::Equal, read_revision)])
             .and_then([Op::Put {
                 key: key.into(),
                 value,
-                lease: (lease != 0).then_some(lease),
+                lease,
             }]);
         if store.txn(txn).await?.succeeded {
             return Ok(outcome);

@@ -11,7 +11,6 @@ use std::time::Duration;
 use apportion::admin::Admin;
 use apportion::cluster::{ClusterView, Observed, StateOf};
 use apportion::core::keys::Prefix;
-use apportion::store::KeyRange;
 use apportion::testing::{MemberOptions, RoundReport};
 use apportion::{Event, ItemId, JsonDecoder, JsonItem, Member, MemberConfig, Store};
 use tokio::sync::mpsc;
@@ -180,12 +179,7 @@ impl<S: Store> Cluster<S> {
                     .collect::<Vec<_>>()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let revision = self
-                .store
-                .range(KeyRange::key("/none"))
-                .await
-                .unwrap()
-                .revision;
+            let revision = self.store.revision().await.unwrap();
             let idle = self
                 .rounds
                 .lock()
