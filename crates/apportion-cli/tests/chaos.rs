@@ -248,9 +248,14 @@ impl Chaos {
                             .frozen(&a.member, from, to)
                             .max(self.frozen(&b.member, from, to));
                     longest = longest.max(overlap);
+                    // A paused member's children, frozen with it, run again when it is
+                    // resumed, until it sees its lease is gone and stops them: an overlap
+                    // that follows a resume inside its window (or just before it) is that,
+                    // however early in the pause the item was handed over.
                     let after_resume = self.paused.iter().any(|(m, _, resumed)| {
                         (m == &a.member || m == &b.member)
-                            && (from - resumed).abs() < RESUME_MARGIN + 1.0
+                            && *resumed >= from - RESUME_MARGIN
+                            && *resumed <= to
                     });
                     let allowed = if after_resume { RESUME_MARGIN } else { 0.0 };
                     assert!(
