@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use apportion::cluster::{ClusterView, Observed};
 use apportion::core::values::{Decoder, JsonDecoder, JsonItem};
 use apportion::store::{EtcdStore, KeyRange, MemoryStore, Op, Store, Txn};
+use apportion::testing::is_settled_state;
 
 use in_process::InProcess;
 use line::{Line, ProcessFigures};
@@ -315,7 +316,8 @@ async fn write_items<S: Store>(store: &S, args: &ConvergeArgs) -> apportion::sto
     Ok(())
 }
 
-/// Waits until every slot is filled and ready in a state the leader is idle in; returns
+/// Waits until every slot is filled in a settled state ([`is_settled_state`]) the leader is
+/// idle in; returns
 /// when that state was first seen. Fails if a member stops serving meanwhile.
 async fn settled<M: Members>(
     view: &ClusterView<JsonDecoder>,
@@ -328,8 +330,8 @@ async fn settled<M: Members>(
         let Some((since, observed)) = members.idle(view).await? else {
             continue;
         };
-        let assignments = observed.state.assignments();
-        if assignments.len() == slots && assignments.iter().all(|a| a.value.ready) {
+        let state = &observed.state;
+        if state.assignments().len() == slots && is_settled_state(state) {
             return Ok(since);
         }
     }
