@@ -5,9 +5,9 @@
 //!
 //! The application serves every event in order, as [`Event`] documents: it reports an item
 //! ready as soon as it is assigned (it loads nothing), stops serving and releases an
-//! exclusive item as soon as it is asked to, and leaves once drained. The member's own
-//! calls that an item has moved on meanwhile (the next event says so) need no action, so
-//! their refusals are ignored.
+//! exclusive item as soon as it is asked to, and leaves once drained. A call about an item
+//! that has moved on meanwhile is refused; the next event says so, so such a refusal needs
+//! no action and is ignored.
 
 use std::sync::Arc;
 
