@@ -1,6 +1,7 @@
 //! The simulated cluster: members running in this process over one store, each with the
-//! library's simple [`Application`], plus an observer's view, the latest round any leader
-//! reported, and the [`Ledger`] of what the applications did.
+//! library's simple [`Application`](apportion::testing::Application), plus an observer's
+//! view, the latest round any leader reported, and the [`Ledger`] of what the applications
+//! did.
 //!
 //! A crash aborts a member's application, which drops the member: renewals stop and the
 //! store ends its lease one TTL later, exactly as for a process killed with SIGKILL. A
@@ -10,10 +11,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use apportion::cluster::{ClusterView, Observed, StateOf};
+use apportion::cluster::{ClusterView, Observed};
 use apportion::core::values::{Decoder, JsonDecoder, JsonItem};
 use apportion::store::{KeyRange, LeaseId, Op, Store, Txn};
-use apportion::testing::{self, Application, Command, InProcessMember};
 use apportion::testing::{MemberOptions, RoundReport};
 use apportion::{Member, MemberConfig};
 
@@ -28,7 +28,7 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// One running member's application, and the lease to revoke at the end.
 struct App {
-    member: InProcessMember,
+    member: apportion::testing::InProcessMember,
     lease: LeaseId,
 }
 
@@ -78,7 +78,7 @@ impl<S: Store> Cluster<S> {
         let member = Member::start_with(self.store.clone(), JsonDecoder, config, options).await?;
         let lease = member.lease().id;
         let (ledger, name) = (self.ledger.clone(), cast.name());
-        let member = Application::new(member)
+        let member = apportion::testing::Application::new(member)
             .recording(move |event| ledger::lock(&ledger).record(&name, event))
             .spawn();
         self.apps.insert(cast.name(), App { member, lease });
@@ -117,7 +117,7 @@ impl<S: Store> Cluster<S> {
         let Some(app) = self.apps.remove(name) else {
             return Ok(());
         };
-        app.member.send(Command::Drain);
+        app.member.send(apportion::testing::Command::Drain);
         match tokio::time::timeout(limit, app.member.ended()).await {
             Ok(Ok(result)) => Ok(result?),
             Ok(Err(e)) => Err(DemoError::Crashed(format!("{name}: {e}"))),
@@ -171,18 +171,19 @@ impl<S: Store> Cluster<S> {
         Ok(())
     }
 
-    /// Waits until the cluster has settled ([`testing::settle`], by the latest round any
-    /// leader reported) and returns that state. A member whose session ends meanwhile is
-    /// noted in the ledger.
+    /// Waits until the cluster has settled ([`apportion::testing::settle`], by the latest
+    /// round any leader reported) and returns that state. A member whose session ends
+    /// meanwhile is noted in the ledger.
     pub async fn settle(
         &mut self,
         limit: Duration,
     ) -> Result<Arc<Observed<JsonDecoder>>, DemoError> {
-        let last_round = |_: &StateOf<JsonDecoder>| {
+        let last_round = |_: &_| {
             let round = self.last_round.lock();
             round.unwrap_or_else(|e| e.into_inner()).clone()
         };
-        let settled = testing::settle(&self.store, &self.view, last_round, POLL, limit).await;
+        let (store, view) = (&self.store, &self.view);
+        let settled = apportion::testing::settle(store, view, last_round, POLL, limit).await;
         self.reap().await;
         settled.map_err(|unsettled| DemoError::Timeout {
             what: format!("settling ({})", unsettled.diagnosis),

@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use apportion::cluster::{ClusterView, Observed, StateOf};
 use apportion::store::KeyRange;
-use apportion::testing::{
-    self, Application, Command, InProcessMember, MemberOptions, RoundReport, Serving,
-};
+use apportion::testing::{MemberOptions, RoundReport};
 use apportion::{Event, ItemId, JsonDecoder, JsonItem, Member, MemberConfig, Store};
 use tokio::time::Instant;
 
@@ -32,7 +30,7 @@ pub struct Cluster<S: Store> {
     pub view: ClusterView<JsonDecoder>,
     pub log: Arc<Mutex<Vec<Logged>>>,
     pub rounds: Arc<Mutex<Vec<RoundReport>>>,
-    apps: BTreeMap<String, InProcessMember>,
+    apps: BTreeMap<String, apportion::testing::InProcessMember>,
     pub ttl: Duration,
     /// Makes each member's store handle (memory: its own cuttable connection).
     connect: Box<dyn Fn(&S) -> S + Send + Sync>,
@@ -88,7 +86,7 @@ impl<S: Store> Cluster<S> {
             .unwrap();
         let log = self.log.clone();
         let member_name = name.clone();
-        let app = Application::new(member).recording(move |event| {
+        let app = apportion::testing::Application::new(member).recording(move |event| {
             log.lock().unwrap().push(Logged {
                 at: Instant::now(),
                 member: member_name.clone(),
@@ -121,11 +119,11 @@ impl<S: Store> Cluster<S> {
 
     /// Asks a member to drain; it leaves by itself once it holds nothing.
     pub fn drain(&mut self, name: &str) {
-        self.apps[name].send(Command::Drain);
+        self.apps[name].send(apportion::testing::Command::Drain);
     }
 
     pub fn set_limit(&self, name: &str, limit: u32) {
-        self.apps[name].send(Command::Limit(limit));
+        self.apps[name].send(apportion::testing::Command::Limit(limit));
     }
 
     /// Whether the member's application is still running.
@@ -153,12 +151,12 @@ impl<S: Store> Cluster<S> {
             .unwrap();
     }
 
-    /// Waits until the cluster has settled ([`testing::settle`], by the latest round any
-    /// leader reported), and returns that state. Panics after `limit`.
+    /// Waits until the cluster has settled ([`apportion::testing::settle`], by the latest
+    /// round any leader reported), and returns that state. Panics after `limit`.
     pub async fn settle_within(&self, limit: Duration) -> Arc<Observed<JsonDecoder>> {
         let latest_round = |_: &StateOf<JsonDecoder>| self.rounds.lock().unwrap().last().cloned();
         let poll = Duration::from_millis(100);
-        match testing::settle(&self.store, &self.view, latest_round, poll, limit).await {
+        match apportion::testing::settle(&self.store, &self.view, latest_round, poll, limit).await {
             Ok(observed) => observed,
             Err(unsettled) => panic!("{unsettled}"),
         }
@@ -220,12 +218,13 @@ pub fn loads(state: &StateOf<JsonDecoder>) -> BTreeMap<String, u32> {
 }
 
 /// Checks the exclusive-owner invariant over the event log: an exclusive item is served by
-/// one member at most at any time, by the serving rule of [`Serving`] (a crash is logged
-/// as `Fenced`).
+/// one member at most at any time, by the serving rule of [`apportion::testing::Serving`] (a
+/// crash is logged as `Fenced`).
 pub fn assert_single_owner(log: &[Logged], exclusive: &[&str]) {
     let exclusive: Vec<String> = exclusive.iter().map(|item| item.to_string()).collect();
-    let mut serving =
-        Serving::new(move |item: &ItemId| exclusive.iter().any(|x| x == item.as_str()));
+    let mut serving = apportion::testing::Serving::new(move |item: &ItemId| {
+        exclusive.iter().any(|x| x == item.as_str())
+    });
     for line in log {
         if let Some(overlap) = serving.event(&line.member, &line.event) {
             panic!("{overlap}");
