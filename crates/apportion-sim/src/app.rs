@@ -9,6 +9,12 @@
 //! acts on nothing until resumed: its timers do not run. It awaits each call into the
 //! library in its event loop, as the simplest application would, which holds the library
 //! to its promise that fencing never waits on a call.
+//!
+//! It keeps this loop of its own rather than the simple application the tests and the demo
+//! share ([`apportion::testing::Application`]), which acts at once on every event: a run
+//! must be reproducible from its seed, so every delay is drawn from the run's generator
+//! and waited on the paused clock, a pause must stop acting without stopping the events,
+//! and a failed call must be retried on that same clock.
 
 use std::collections::BTreeMap;
 use std::future::Future;

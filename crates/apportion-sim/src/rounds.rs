@@ -39,15 +39,7 @@ impl Rounds {
         })
     }
 
-    /// Whether `member`'s latest round was idle at `revision`: it planned from the store as
-    /// it is and found nothing to change.
-    pub fn at_rest(&self, member: &str, revision: i64) -> bool {
-        self.latest
-            .get(member)
-            .is_some_and(|r| r.idle && r.revision == revision)
-    }
-
-    /// `member`'s latest round, for diagnostics.
+    /// `member`'s latest round: whether it is at rest, and diagnostics.
     pub fn latest(&self, member: &str) -> Option<&RoundReport> {
         self.latest.get(member)
     }

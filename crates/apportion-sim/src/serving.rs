@@ -1,15 +1,11 @@
-//! Who serves what, judged from the members' own event streams, and the two rules about it:
-//! an exclusive item is never served by two members at once, and a member serves nothing
-//! once its lease can have expired.
-//!
-//! A member serves an item from `Assigned` until `ReleaseRequested`, `Revoked` or `Fenced`
-//! (after `Unfenced`, `Assigned` is replayed for what it still holds). A crash ends
-//! everything; a paused process serves nothing while it is stopped, and on resuming serves
-//! again what its events say it holds, including events that arrived meanwhile (a `Fenced`
-//! among them clears everything).
+//! Who serves what, judged from the members' own event streams by the library's serving
+//! rule ([`testing::Serving`]), and the two rules about it: an exclusive item is never
+//! served by two members at once, and a member serves nothing once its lease can have
+//! expired. This module only says what each [`Happening`] of the simulation is to that
+//! rule: a crash, a departure or a new session ends everything; a paused process serves
+//! nothing while it is stopped, and on resuming serves again what its events say it holds.
 
-use std::collections::{BTreeMap, BTreeSet};
-
+use apportion::testing;
 use apportion::Event;
 
 use crate::plan::is_exclusive;
@@ -34,86 +30,41 @@ pub enum Happening {
     Ended(String),
 }
 
-/// One member's side.
-#[derive(Default)]
-struct Holder {
-    /// What its events say it holds and may serve.
-    held: BTreeSet<String>,
-    /// False while the process is stopped or dead.
-    running: bool,
-}
-
-impl Holder {
-    fn serves(&self, item: &str) -> bool {
-        self.running && self.held.contains(item)
-    }
-}
-
 /// The serving state of every member.
-#[derive(Default)]
-pub struct Serving {
-    members: BTreeMap<String, Holder>,
+pub struct Serving(testing::Serving);
+
+impl Default for Serving {
+    fn default() -> Self {
+        Serving(testing::Serving::new(|item| is_exclusive(item.as_str())))
+    }
 }
 
 impl Serving {
     /// Applies what happened to `member`; returns a description of each exclusive item it
     /// started serving while another member served it too.
     pub fn apply(&mut self, member: &str, happening: &Happening) -> Vec<String> {
-        let mut started = Vec::new();
-        let holder = self.members.entry(member.to_string()).or_default();
-        match happening {
-            Happening::Joined => {
-                *holder = Holder {
-                    held: BTreeSet::new(),
-                    running: true,
-                }
+        let overlaps = match happening {
+            Happening::Event(event) => self.0.event(member, event).into_iter().collect(),
+            Happening::Paused => {
+                self.0.pause(member);
+                Vec::new()
             }
-            Happening::Event(Event::Assigned { item, .. }) => {
-                holder.held.insert(item.to_string());
-                if holder.running {
-                    started.push(item.to_string());
-                }
+            Happening::Resumed => self.0.resume(member),
+            Happening::Joined | Happening::Crashed | Happening::Left | Happening::Ended(_) => {
+                self.0.stop(member);
+                Vec::new()
             }
-            Happening::Event(Event::ReleaseRequested { item } | Event::Revoked { item }) => {
-                holder.held.remove(item.as_str());
-            }
-            Happening::Event(Event::Fenced) => holder.held.clear(),
-            Happening::Event(_) => {}
-            Happening::Paused => holder.running = false,
-            Happening::Resumed => {
-                holder.running = true;
-                started.extend(holder.held.iter().cloned());
-            }
-            Happening::Crashed | Happening::Left | Happening::Ended(_) => {
-                *holder = Holder::default();
-            }
-        }
-        started
-            .into_iter()
-            .filter(|item| is_exclusive(item))
-            .filter_map(|item| {
-                let others: Vec<&String> = self
-                    .members
-                    .iter()
-                    .filter(|(name, h)| name.as_str() != member && h.serves(&item))
-                    .map(|(name, _)| name)
-                    .collect();
-                (!others.is_empty()).then(|| {
-                    format!(
-                        "{member} started serving exclusive item {item} while {others:?} served it"
-                    )
-                })
-            })
-            .collect()
+        };
+        overlaps.iter().map(ToString::to_string).collect()
     }
 
     /// What `member` serves now (empty for an unknown member).
     pub fn served_by(&self, member: &str) -> Vec<String> {
-        self.members
-            .get(member)
-            .filter(|h| h.running)
-            .map(|h| h.held.iter().cloned().collect())
-            .unwrap_or_default()
+        let served = self.0.served_by(member);
+        served
+            .into_iter()
+            .map(|(item, _)| item.to_string())
+            .collect()
     }
 }
 

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use apportion::cluster::ClusterView;
 use apportion::core::values::JsonDecoder;
 use apportion::store::Store;
-use apportion::testing::{MemberOptions, RoundReport};
-use apportion::{Event, Member, MemberConfig};
+use apportion::testing::{self, Application, MemberOptions, RoundReport};
+use apportion::{Member, MemberConfig};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::line::ProcessFigures;
@@ -73,20 +74,15 @@ impl<S: Store> Members for InProcess<S> {
     }
 
     /// Idle when the leader's last round was at the store's current revision and planned
-    /// nothing; the state is the view's once it has caught up with that revision.
+    /// nothing ([`testing::at_rest`]); the state is the view's once it has caught up with
+    /// that revision.
     async fn idle(&mut self, view: &ClusterView<JsonDecoder>) -> Result<Option<Idle>, String> {
-        let revision = self.store.revision().await.map_err(|e| e.to_string())?;
-        let idle = self
-            .rounds
-            .lock()
-            .unwrap()
-            .last()
-            .is_some_and(|r| r.idle && r.revision == revision);
-        if !idle {
-            return Ok(None);
-        }
-        view.wait_for_revision(revision).await;
-        Ok(Some((Instant::now(), view.current())))
+        let (revision, observed) = testing::caught_up(&self.store, view)
+            .await
+            .map_err(|e| e.to_string())?;
+        let latest = self.rounds.lock().unwrap().last().cloned();
+        let idle = observed.revision == revision && testing::at_rest(latest.as_ref(), revision);
+        Ok(idle.then(|| (Instant::now(), observed)))
     }
 
     async fn totals(&mut self) -> Result<Totals, String> {
@@ -128,26 +124,14 @@ impl<S: Store> Members for InProcess<S> {
     }
 }
 
-/// Serves a member's events as a real service would: each item is loaded (here: at once)
-/// and reported ready by a task of its own, so reports do not queue behind each other.
-/// Returns when the member's session ends.
-async fn serve<S: Store>(mut member: Member<S, JsonDecoder>) {
-    while let Some(event) = member.next_event().await {
-        match event {
-            Event::Assigned { item, .. } => {
-                let handle = member.handle();
-                tokio::spawn(async move {
-                    // The item may have moved on meanwhile; nothing to report then.
-                    let _ = handle.mark_ready(&item).await;
-                });
-            }
-            Event::ReleaseRequested { item } => {
-                let _ = member.release(&item).await;
-            }
-            _ => {}
-        }
-    }
-    if let Some(e) = member.session_error() {
+/// Serves a member's events as a real service would ([`Application`]): each item is loaded
+/// (here: at once) and reported ready by a task of its own, so reports do not queue behind
+/// each other. Returns when the member's session ends, saying why.
+async fn serve<S: Store>(member: Member<S, JsonDecoder>) {
+    // The benchmark sends no commands: its members neither drain nor change their limits.
+    let (_, commands) = mpsc::unbounded_channel();
+    let app = Application::new(member).ready_concurrently();
+    if let Err(e) = app.run(commands).await {
         eprintln!("{e}");
     }
 }

@@ -33,6 +33,7 @@ use apportion::cluster::{ClusterView, Observed};
 use apportion::core::keys::{ItemId, Prefix};
 use apportion::core::values::{JsonDecoder, JsonItem};
 use apportion::store::{EtcdStore, KeyRange, MemoryStore, Op, Store, Txn};
+use apportion::testing::is_settled_state;
 
 use in_process::InProcess;
 use line::{Line, ProcessFigures};
@@ -313,7 +314,8 @@ async fn write_items<S: Store>(store: &S, args: &ConvergeArgs) -> Result<(), Str
     admin.put_items(items).await.map_err(|e| e.to_string())
 }
 
-/// Waits until every slot is filled and ready in a state the leader is idle in; returns
+/// Waits until every slot is filled in a settled state ([`is_settled_state`]) the leader is
+/// idle in; returns
 /// when that state was first seen. Fails if a member stops serving meanwhile.
 async fn settled<M: Members>(
     view: &ClusterView<JsonDecoder>,
@@ -326,8 +328,8 @@ async fn settled<M: Members>(
         let Some((since, observed)) = members.idle(view).await? else {
             continue;
         };
-        let assignments = observed.state.assignments();
-        if assignments.len() == slots && assignments.iter().all(|a| a.value.ready) {
+        let state = &observed.state;
+        if state.assignments().len() == slots && is_settled_state(state) {
             return Ok(since);
         }
     }

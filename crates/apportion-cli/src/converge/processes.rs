@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use apportion::cluster::{ClusterView, Observed};
 use apportion::core::values::JsonDecoder;
 use apportion::store::Revision;
+use apportion::testing::Quiet;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 
@@ -54,7 +55,10 @@ pub(super) struct Processes {
     /// draining finished) is expected, and no longer passed on.
     stopping: Arc<AtomicBool>,
     /// Since when the view has stood still.
-    quiet: Option<Quiet>,
+    quiet: Quiet,
+    /// How long it must stand still at a revision, once known (from the leader's longest
+    /// solve).
+    needed: Option<(Revision, Duration)>,
 }
 
 /// One `apportion member` process.
@@ -79,15 +83,6 @@ struct Last {
     totals: Totals,
 }
 
-/// The view's revision, unchanged since `since`.
-#[derive(Clone, Copy)]
-struct Quiet {
-    revision: Revision,
-    since: Instant,
-    /// How long it must stay so, once known (from the leader's longest solve).
-    needed: Option<Duration>,
-}
-
 impl Processes {
     /// Starts the member processes one after another, each once the one before it has
     /// joined (its key is in `view`).
@@ -100,7 +95,8 @@ impl Processes {
         let mut processes = Processes {
             members: Vec::new(),
             stopping: Arc::default(),
-            quiet: None,
+            quiet: Quiet::default(),
+            needed: None,
         };
         for i in 0..args.members {
             let (zone, suffix) = args.member_name(i);
@@ -213,35 +209,21 @@ impl Members for Processes {
     /// the quiet period; the state is the view's, from when it was first seen.
     async fn idle(&mut self, view: &ClusterView<JsonDecoder>) -> Result<Option<Idle>, String> {
         let observed = view.current();
-        let quiet = match self.quiet {
-            Some(quiet) if quiet.revision == observed.revision => quiet,
-            _ => {
-                self.quiet = Some(Quiet {
-                    revision: observed.revision,
-                    since: Instant::now(),
-                    needed: None,
-                });
-                return Ok(None);
-            }
-        };
-        if quiet.since.elapsed() < QUIET {
+        let Some(since) = self.quiet.still_for(observed.revision, QUIET) else {
             return Ok(None);
-        }
-        let needed = match quiet.needed {
-            Some(needed) => needed,
-            None => {
+        };
+        let needed = match self.needed {
+            Some((revision, needed)) if revision == observed.revision => needed,
+            _ => {
                 let needed = self.quiet_needed(&observed).await?;
-                self.quiet = Some(Quiet {
-                    needed: Some(needed),
-                    ..quiet
-                });
+                self.needed = Some((observed.revision, needed));
                 needed
             }
         };
-        if quiet.since.elapsed() < needed {
+        if since.elapsed() < needed {
             return Ok(None);
         }
-        Ok(Some((quiet.since, observed)))
+        Ok(Some((since.into_std(), observed)))
     }
 
     async fn totals(&mut self) -> Result<Totals, String> {

@@ -1,6 +1,7 @@
-//! The simulated cluster: members running in this process over one store, each with its
-//! [application](super::app), plus an observer's view, the latest round any leader
-//! reported, and the [`Ledger`] of what the applications did.
+//! The simulated cluster: members running in this process over one store, each with the
+//! library's simple [`Application`](apportion::testing::Application), plus an observer's
+//! view, the latest round any leader reported, and the [`Ledger`] of what the applications
+//! did.
 //!
 //! A crash aborts a member's application, which drops the member: renewals stop and the
 //! store ends its lease one TTL later, exactly as for a process killed with SIGKILL. A
@@ -16,13 +17,10 @@ use apportion::core::keys::{ItemId, Prefix};
 use apportion::core::values::{JsonDecoder, JsonItem};
 use apportion::store::{KeyRange, LeaseId, Store};
 use apportion::testing::{MemberOptions, RoundReport};
-use apportion::{Error, Member, MemberConfig};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use apportion::{Member, MemberConfig};
 
-use super::app::{self, serve};
 use super::error::DemoError;
-use super::ledger::Ledger;
+use super::ledger::{self, Ledger};
 use super::plan::{Cast, ItemSpec};
 
 /// How long views gather a burst of changes: short, so a demo phase settles quickly.
@@ -30,11 +28,10 @@ const BATCH_DELAY: Duration = Duration::from_millis(5);
 /// How often settling is checked.
 const POLL: Duration = Duration::from_millis(50);
 
-/// One running member's application.
+/// One running member's application, and the lease to revoke at the end.
 struct App {
-    drain: oneshot::Sender<()>,
+    member: apportion::testing::InProcessMember,
     lease: LeaseId,
-    task: JoinHandle<Result<(), Error>>,
 }
 
 /// The cluster; see the module documentation.
@@ -86,18 +83,19 @@ impl<S: Store> Cluster<S> {
         };
         let member = Member::start_with(self.store.clone(), JsonDecoder, config, options).await?;
         let lease = member.lease().id;
-        let (drain, drained) = oneshot::channel();
-        let task = tokio::spawn(serve(member, drained, self.ledger.clone()));
-        let app = App { drain, lease, task };
-        self.apps.insert(cast.name(), app);
+        let (ledger, name) = (self.ledger.clone(), cast.name());
+        let member = apportion::testing::Application::new(member)
+            .recording(move |event| ledger::lock(&ledger).record(&name, event))
+            .spawn();
+        self.apps.insert(cast.name(), App { member, lease });
         Ok(())
     }
 
     /// The member's process dies; its lease ends one TTL later.
     pub fn crash(&mut self, name: &str) {
         if let Some(app) = self.apps.remove(name) {
-            app.task.abort();
-            app::lock(&self.ledger).stopped(name);
+            app.member.crash();
+            ledger::lock(&self.ledger).stopped(name);
         }
     }
 
@@ -125,8 +123,8 @@ impl<S: Store> Cluster<S> {
         let Some(app) = self.apps.remove(name) else {
             return Ok(());
         };
-        let _ = app.drain.send(());
-        match tokio::time::timeout(limit, app.task).await {
+        app.member.send(apportion::testing::Command::Drain);
+        match tokio::time::timeout(limit, app.member.ended()).await {
             Ok(Ok(result)) => Ok(result?),
             Ok(Err(e)) => Err(DemoError::Crashed(format!("{name}: {e}"))),
             Err(_) => Err(DemoError::Timeout {
@@ -172,83 +170,24 @@ impl<S: Store> Cluster<S> {
         Ok(self.admin.put_items(values).await?)
     }
 
-    /// Waits until the cluster has settled: the leader's latest round found nothing to do
-    /// at the store's current revision, and every assignment is ready. Returns that state.
-    /// A member whose session ends meanwhile is noted in the ledger.
+    /// Waits until the cluster has settled ([`apportion::testing::settle`], by the latest
+    /// round any leader reported) and returns that state. A member whose session ends
+    /// meanwhile is noted in the ledger.
     pub async fn settle(
         &mut self,
         limit: Duration,
     ) -> Result<Arc<Observed<JsonDecoder>>, DemoError> {
-        let settled = async {
-            loop {
-                tokio::time::sleep(POLL).await;
-                self.reap().await;
-                if let Some(observed) = self.settled_now().await? {
-                    return Ok(observed);
-                }
-            }
+        let last_round = |_: &_| {
+            let round = self.last_round.lock();
+            round.unwrap_or_else(|e| e.into_inner()).clone()
         };
-        match tokio::time::timeout(limit, settled).await {
-            Ok(result) => result,
-            Err(_) => Err(DemoError::Timeout {
-                what: format!("settling ({})", self.diagnose().await),
-                limit,
-            }),
-        }
-    }
-
-    /// Why the cluster is not settled, for the timeout's message.
-    async fn diagnose(&self) -> String {
-        let revision = match self.store.revision().await {
-            Ok(revision) => revision.to_string(),
-            Err(e) => e.to_string(),
-        };
-        let round = self
-            .last_round
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let round = match round {
-            Some(r) => format!(
-                "last round {} at revision {} {}",
-                r.round,
-                r.revision,
-                if r.idle { "was idle" } else { "made changes" }
-            ),
-            None => "no round yet".to_string(),
-        };
-        let observed = self.view.current();
-        let state = &observed.state;
-        let unready = state
-            .assignments()
-            .iter()
-            .filter(|a| !a.value.ready)
-            .count();
-        format!(
-            "store at revision {revision}, {round}, leader {}, {unready} assignment(s) not \
-             ready, {} dangling",
-            self.leader().as_deref().unwrap_or("none"),
-            state.dangling().len()
-        )
-    }
-
-    /// The settled state, if the cluster is settled right now.
-    async fn settled_now(&self) -> Result<Option<Arc<Observed<JsonDecoder>>>, DemoError> {
-        let revision = self.store.revision().await?;
-        let idle = self
-            .last_round
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .is_some_and(|r| r.idle && r.revision == revision);
-        if !idle {
-            return Ok(None);
-        }
-        self.view.wait_for_revision(revision).await;
-        let observed = self.view.current();
-        let state = &observed.state;
-        let ready = state.assignments().iter().all(|a| a.value.ready);
-        Ok((ready && state.dangling().is_empty()).then_some(observed))
+        let (store, view) = (&self.store, &self.view);
+        let settled = apportion::testing::settle(store, view, last_round, POLL, limit).await;
+        self.reap().await;
+        settled.map_err(|unsettled| DemoError::Timeout {
+            what: format!("settling ({})", unsettled.diagnosis),
+            limit,
+        })
     }
 
     /// Notes members whose application ended by itself (their session was lost).
@@ -256,19 +195,19 @@ impl<S: Store> Cluster<S> {
         let ended: Vec<String> = self
             .apps
             .iter()
-            .filter(|(_, app)| app.task.is_finished())
+            .filter(|(_, app)| app.member.is_finished())
             .map(|(name, _)| name.clone())
             .collect();
         for name in ended {
             let Some(app) = self.apps.remove(&name) else {
                 continue;
             };
-            let why = match app.task.await {
+            let why = match app.member.ended().await {
                 Ok(Ok(())) => "it left".to_string(),
                 Ok(Err(e)) => e.to_string(),
                 Err(e) => e.to_string(),
             };
-            app::lock(&self.ledger).problem(format!("{name} stopped unexpectedly: {why}"));
+            ledger::lock(&self.ledger).problem(format!("{name} stopped unexpectedly: {why}"));
         }
     }
 
@@ -276,7 +215,7 @@ impl<S: Store> Cluster<S> {
     /// etcd is left as it was found.
     pub async fn shut_down(mut self) -> Result<(), DemoError> {
         for (_, app) in std::mem::take(&mut self.apps) {
-            app.task.abort();
+            app.member.crash();
             // Already gone if the member left by itself; nothing to undo then.
             let _ = self.store.revoke(app.lease).await;
         }

@@ -1,13 +1,10 @@
-//! What the members' event streams say, as the demo's applications hear it: who serves each
-//! exclusive item at this instant, how many replicas and primaries changed hands, and
-//! anything that went wrong on the way.
+//! What the members' event streams say, as the demo's applications hear it: whether an
+//! exclusive item ever had two owners at once, how many replicas and primaries changed
+//! hands, and anything that went wrong on the way.
 //!
-//! The store alone cannot prove "at most one owner of an exclusive item": an owner may
-//! still be serving after its assignment is gone (until it hears so) or before the next
-//! owner's assignment is visible to everyone. What counts is what the applications do, so
-//! the ledger follows their events: serving starts at `Assigned`, and ends at
-//! `ReleaseRequested` (the owner stops before it releases), `Revoked`, `Fenced`, or the
-//! process's end (a crash).
+//! The store alone cannot prove "at most one owner of an exclusive item"; what counts is
+//! what the applications do, so the ledger follows their events through the library's
+//! serving rule ([`Serving`]).
 //!
 //! Moves are counted the same way, as the handoffs the applications performed: a replica
 //! move is an item a member is newly assigned (not one replayed after fencing ends), a
@@ -15,16 +12,15 @@
 //! would miss every move that a later one undid, as in a rolling restart.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard};
 
-use apportion::Event;
+use apportion::testing::Serving;
+use apportion::{Event, ItemId};
 
 /// The running record; see the module documentation.
-#[derive(Debug, Default)]
 pub struct Ledger {
-    /// The ids of the exclusive items.
-    exclusive: BTreeSet<String>,
-    /// Per exclusive item, the members serving it now.
-    serving: BTreeMap<String, Vec<String>>,
+    /// Who serves what, and whether an exclusive item has two owners.
+    serving: Serving,
     /// Per member, the items it holds (kept through fencing, so replays are not moves).
     held: BTreeMap<String, BTreeSet<String>>,
     /// What happened since it was last taken.
@@ -48,13 +44,17 @@ impl Ledger {
     /// A ledger that watches the owners of the `exclusive` items.
     pub fn new(exclusive: BTreeSet<String>) -> Self {
         Ledger {
-            exclusive,
-            ..Ledger::default()
+            serving: Serving::new(move |item: &ItemId| exclusive.contains(item.as_str())),
+            held: BTreeMap::new(),
+            since: Record::default(),
         }
     }
 
     /// Records one event of `member`'s stream.
     pub fn record(&mut self, member: &str, event: &Event) {
+        if let Some(overlap) = self.serving.event(member, event) {
+            self.since.problems.push(overlap.to_string());
+        }
         match event {
             Event::Assigned { item, slot } => {
                 let held = self.held.entry(member.to_string()).or_default();
@@ -62,33 +62,21 @@ impl Ledger {
                     self.since.replica_moves += 1;
                     self.since.primary_moves += u32::from(slot.is_primary());
                 }
-                if self.exclusive.contains(item.as_str()) {
-                    self.start_serving(member, item.as_str());
-                }
             }
             Event::PrimaryGained { .. } => self.since.primary_moves += 1,
-            Event::ReleaseRequested { item } => self.stop_serving(member, item.as_str()),
             Event::Revoked { item } => {
-                self.stop_serving(member, item.as_str());
                 if let Some(held) = self.held.get_mut(member) {
                     held.remove(item.as_str());
                 }
             }
-            Event::Fenced => {
-                self.since.fenced += 1;
-                for owners in self.serving.values_mut() {
-                    owners.retain(|m| m != member);
-                }
-            }
+            Event::Fenced => self.since.fenced += 1,
             _ => {}
         }
     }
 
     /// `member`'s process is gone: it serves and holds nothing any more.
     pub fn stopped(&mut self, member: &str) {
-        for owners in self.serving.values_mut() {
-            owners.retain(|m| m != member);
-        }
+        self.serving.stop(member);
         self.held.remove(member);
     }
 
@@ -101,23 +89,12 @@ impl Ledger {
     pub fn take(&mut self) -> Record {
         std::mem::take(&mut self.since)
     }
+}
 
-    fn start_serving(&mut self, member: &str, item: &str) {
-        let owners = self.serving.entry(item.to_string()).or_default();
-        if !owners.is_empty() {
-            self.since.problems.push(format!(
-                "{member} started serving exclusive item {item} while {} still served it",
-                owners.join(", ")
-            ));
-        }
-        owners.push(member.to_string());
-    }
-
-    fn stop_serving(&mut self, member: &str, item: &str) {
-        if let Some(owners) = self.serving.get_mut(item) {
-            owners.retain(|m| m != member);
-        }
-    }
+/// Locks the ledger, whether or not another task panicked while holding it (the record
+/// stays usable: every update is a single push or retain).
+pub fn lock(ledger: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
+    ledger.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 //! invariants. It runs on the embedded store by default, or on a real etcd with `--etcd`,
 //! in real time with short leases, so the whole story takes seconds.
 
-mod app;
 mod check;
 mod cluster;
 mod error;

@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 
 use apportion::store::Store;
 
-use super::app;
 use super::check::check;
 use super::cluster::Cluster;
 use super::error::DemoError;
-use super::ledger::Ledger;
+use super::ledger::{self, Ledger};
 use super::plan::{Cast, Plan};
 use super::progress::Progress;
 use super::report::PhaseReport;
@@ -229,7 +228,7 @@ impl<S: Store> Story<S> {
         let settled = self.cluster.settle(SETTLE_LIMIT).await?;
         let took = started.at.elapsed();
         drop(started);
-        let mut record = app::lock(&self.ledger).take();
+        let mut record = ledger::lock(&self.ledger).take();
         let verdict = check(&settled.state, std::mem::take(&mut record.problems));
         if !verdict.held() {
             self.outcome.broken += 1;

@@ -1,11 +1,13 @@
 //! What the driver checks after each step: the view against a fresh read of the store
-//! (rejected values), and the at-rest rules whenever the leader is at rest.
+//! (rejected values), and the at-rest rules whenever the leader is at rest (as
+//! [`testing::at_rest`] says, from the rounds its hook reported).
 
 use std::sync::Arc;
 
-use apportion::cluster::Observed;
+use apportion::cluster::{Observed, StateOf};
 use apportion::core::values::JsonDecoder;
 use apportion::store::{KeyRange, Revision, Store};
+use apportion::testing::{self, RoundReport};
 
 use super::{Driver, Mode};
 use crate::checks::{self, Finding, Unreadable};
@@ -30,9 +32,21 @@ impl Driver {
 
     /// The observer's state, once it has caught up with the store as it is now.
     pub(super) async fn caught_up(&self) -> (Revision, Arc<Observed<JsonDecoder>>) {
-        let revision = self.revision().await;
-        self.view.wait_for_revision(revision).await;
-        (revision, self.view.current())
+        testing::caught_up(&self.base, &self.view)
+            .await
+            .expect("the driver's connection is never cut")
+    }
+
+    /// The latest round of the leader of `state`, if its session is up: a paused or cut-off
+    /// leader's last word is not a leader at rest.
+    pub(super) fn leader_round(&self, state: &StateOf<JsonDecoder>) -> Option<RoundReport> {
+        let leader = state.leader().map(|l| state.members()[l].key.to_string())?;
+        let up = self
+            .sessions
+            .get(&leader)
+            .is_some_and(|s| s.mode == Mode::Up);
+        let rounds = Rounds::lock(&self.rounds);
+        rounds.latest(&leader).filter(|_| up).cloned()
     }
 
     /// Whether the leader is up and at rest at `revision`.
@@ -41,16 +55,8 @@ impl Driver {
         observed: &Observed<JsonDecoder>,
         revision: Revision,
     ) -> bool {
-        let state = &observed.state;
-        let Some(leader) = state.leader().map(|l| state.members()[l].key.to_string()) else {
-            return false;
-        };
-        observed.revision == revision
-            && self
-                .sessions
-                .get(&leader)
-                .is_some_and(|s| s.mode == Mode::Up)
-            && Rounds::lock(&self.rounds).at_rest(&leader, revision)
+        let round = self.leader_round(&observed.state);
+        observed.revision == revision && testing::at_rest(round.as_ref(), revision)
     }
 
     /// The checks after a step (or, with `None`, after the warm-up).

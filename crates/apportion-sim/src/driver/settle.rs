@@ -1,11 +1,11 @@
-//! The end of a run: the faults lift, and the cluster must settle to the solver's answer
-//! within a bound.
+//! The end of a run: the faults lift, and the cluster must settle (as
+//! [`testing::settled_now`] says) to the solver's answer within a bound. The driver keeps
+//! its own loop around that look: between looks it reaps ended sessions and starts members,
+//! on the simulation's paused clock.
 
 use std::time::Duration;
 
-use apportion::cluster::Observed;
-use apportion::core::values::JsonDecoder;
-use apportion::store::Revision;
+use apportion::testing;
 
 use super::checking::rejected_findings;
 use super::{Driver, Mode};
@@ -55,8 +55,10 @@ impl Driver {
             self.ensure_members();
             tokio::time::sleep(SETTLE_POLL).await;
             self.reap();
-            let (revision, observed) = self.caught_up().await;
-            if self.settled(&observed, revision) {
+            let settled =
+                testing::settled_now(&self.base, &self.view, |state| self.leader_round(state));
+            let settled = settled.await.expect("the driver's connection is never cut");
+            if let Some(observed) = settled {
                 self.report.settled_after = Some(Record::lock(&self.record).elapsed() - began);
                 let unreadable = self.unreadable().await;
                 let mut findings = checks::settled(&observed.state, &unreadable);
@@ -96,16 +98,6 @@ impl Driver {
                 limit,
             });
         }
-    }
-
-    fn settled(&self, observed: &Observed<JsonDecoder>, revision: Revision) -> bool {
-        let state = &observed.state;
-        self.leader_at_rest(observed, revision)
-            && state.dangling().is_empty()
-            && state
-                .assignments()
-                .iter()
-                .all(|a| a.value.ready && !a.value.releasing)
     }
 
     /// Why the cluster is not settled, for the report.

@@ -13,8 +13,6 @@ use apportion::cluster::{ClusterView, Observed, StateOf};
 use apportion::core::keys::Prefix;
 use apportion::testing::{MemberOptions, RoundReport};
 use apportion::{Event, ItemId, JsonDecoder, JsonItem, Member, MemberConfig, Store};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub const PREFIX: &str = "/test";
@@ -27,17 +25,6 @@ pub struct Logged {
     pub event: Event,
 }
 
-/// What the test can ask of a running member.
-enum Command {
-    Drain,
-    Limit(u32),
-}
-
-struct App {
-    commands: mpsc::UnboundedSender<Command>,
-    task: JoinHandle<()>,
-}
-
 /// The cluster: a store, an observer view, and the running members by name (`zone#suffix`).
 pub struct Cluster<S: Store> {
     pub store: S,
@@ -46,7 +33,7 @@ pub struct Cluster<S: Store> {
     pub view: ClusterView<JsonDecoder>,
     pub log: Arc<Mutex<Vec<Logged>>>,
     pub rounds: Arc<Mutex<Vec<RoundReport>>>,
-    apps: BTreeMap<String, App>,
+    apps: BTreeMap<String, apportion::testing::InProcessMember>,
     pub ttl: Duration,
     /// Makes each member's store handle (memory: its own cuttable connection).
     connect: Box<dyn Fn(&S) -> S + Send + Sync>,
@@ -101,16 +88,22 @@ impl<S: Store> Cluster<S> {
         let member = Member::start_with(handle.clone(), JsonDecoder, config, options)
             .await
             .unwrap();
-        let (commands, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(serve(member, rx, name.clone(), self.log.clone()));
-        self.apps.insert(name, App { commands, task });
+        let log = self.log.clone();
+        let member_name = name.clone();
+        let app = apportion::testing::Application::new(member).recording(move |event| {
+            log.lock().unwrap().push(Logged {
+                at: Instant::now(),
+                member: member_name.clone(),
+                event: event.clone(),
+            })
+        });
+        self.apps.insert(name, app.spawn());
         handle
     }
 
     /// The process dies: no more renewals; its lease expires one TTL later.
     pub fn crash(&mut self, name: &str) {
-        let app = self.apps.remove(name).expect("no such member");
-        app.task.abort();
+        self.apps.remove(name).expect("no such member").crash();
         self.log.lock().unwrap().push(Logged {
             at: Instant::now(),
             member: name.to_string(),
@@ -130,19 +123,16 @@ impl<S: Store> Cluster<S> {
 
     /// Asks a member to drain; it leaves by itself once it holds nothing.
     pub fn drain(&mut self, name: &str) {
-        self.apps[name].commands.send(Command::Drain).unwrap();
+        self.apps[name].send(apportion::testing::Command::Drain);
     }
 
     pub fn set_limit(&self, name: &str, limit: u32) {
-        self.apps[name]
-            .commands
-            .send(Command::Limit(limit))
-            .unwrap();
+        self.apps[name].send(apportion::testing::Command::Limit(limit));
     }
 
     /// Whether the member's application is still running.
     pub fn is_running(&self, name: &str) -> bool {
-        self.apps.get(name).is_some_and(|a| !a.task.is_finished())
+        self.apps.get(name).is_some_and(|a| !a.is_finished())
     }
 
     /// Writes the item's whole value, replacing whatever the key held (garbage included:
@@ -162,39 +152,14 @@ impl<S: Store> Cluster<S> {
         self.admin.remove_item(&id).await.unwrap();
     }
 
-    /// Waits until the leader's latest round was idle at the store's current revision with
-    /// every assignment ready, and returns that state. Panics after `limit`.
+    /// Waits until the cluster has settled ([`apportion::testing::settle`], by the latest
+    /// round any leader reported), and returns that state. Panics after `limit`.
     pub async fn settle_within(&self, limit: Duration) -> Arc<Observed<JsonDecoder>> {
-        let start = Instant::now();
-        loop {
-            assert!(
-                start.elapsed() < limit,
-                "the cluster did not settle within {limit:?}; last rounds: {:?}",
-                self.rounds
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .rev()
-                    .take(3)
-                    .collect::<Vec<_>>()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let revision = self.store.revision().await.unwrap();
-            let idle = self
-                .rounds
-                .lock()
-                .unwrap()
-                .last()
-                .is_some_and(|r| r.idle && r.revision == revision);
-            if !idle {
-                continue;
-            }
-            self.view.wait_for_revision(revision).await;
-            let observed = self.view.current();
-            let ready = observed.state.assignments().iter().all(|a| a.value.ready);
-            if ready && observed.state.dangling().is_empty() {
-                return observed;
-            }
+        let latest_round = |_: &StateOf<JsonDecoder>| self.rounds.lock().unwrap().last().cloned();
+        let poll = Duration::from_millis(100);
+        match apportion::testing::settle(&self.store, &self.view, latest_round, poll, limit).await {
+            Ok(observed) => observed,
+            Err(unsettled) => panic!("{unsettled}"),
         }
     }
 
@@ -210,41 +175,6 @@ impl<S: Store> Cluster<S> {
             .filter(|l| l.member == member)
             .map(|l| l.event.clone())
             .collect()
-    }
-}
-
-/// The application of one member: serves what it is told.
-async fn serve<S: Store>(
-    mut member: Member<S, JsonDecoder>,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    name: String,
-    log: Arc<Mutex<Vec<Logged>>>,
-) {
-    loop {
-        tokio::select! {
-            event = member.next_event() => {
-                let Some(event) = event else { return };
-                log.lock().unwrap().push(Logged { at: Instant::now(), member: name.clone(), event: event.clone() });
-                match event {
-                    Event::Assigned { item, .. } => {
-                        // The item may already have moved on; that is not an error here.
-                        let _ = member.mark_ready(&item).await;
-                    }
-                    Event::ReleaseRequested { item } => {
-                        let _ = member.release(&item).await;
-                    }
-                    Event::Drained => {
-                        member.leave().await.unwrap();
-                        return;
-                    }
-                    _ => {}
-                }
-            }
-            Some(command) = commands.recv() => match command {
-                Command::Drain => member.begin_drain().await.unwrap(),
-                Command::Limit(limit) => member.set_item_limit(limit).await.unwrap(),
-            },
-        }
     }
 }
 
@@ -289,33 +219,16 @@ pub fn loads(state: &StateOf<JsonDecoder>) -> BTreeMap<String, u32> {
 }
 
 /// Checks the exclusive-owner invariant over the event log: an exclusive item is served by
-/// one member at most at any time. Serving starts at `Assigned`, ends at `ReleaseRequested`,
-/// `Revoked` or `Fenced` (a crash is logged as `Fenced`); `Unfenced` replays `Assigned`.
+/// one member at most at any time, by the serving rule of [`apportion::testing::Serving`] (a
+/// crash is logged as `Fenced`).
 pub fn assert_single_owner(log: &[Logged], exclusive: &[&str]) {
-    let mut serving: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let exclusive: Vec<String> = exclusive.iter().map(|item| item.to_string()).collect();
+    let mut serving = apportion::testing::Serving::new(move |item: &ItemId| {
+        exclusive.iter().any(|x| x == item.as_str())
+    });
     for line in log {
-        let stop = |serving: &mut BTreeMap<String, Vec<String>>, item: &ItemId| {
-            if let Some(owners) = serving.get_mut(item.as_str()) {
-                owners.retain(|m| m != &line.member);
-            }
-        };
-        match &line.event {
-            Event::Assigned { item, .. } if exclusive.contains(&item.as_str()) => {
-                let owners = serving.entry(item.to_string()).or_default();
-                assert!(
-                    owners.is_empty(),
-                    "{} started serving exclusive item {item} while {owners:?} still served it",
-                    line.member
-                );
-                owners.push(line.member.clone());
-            }
-            Event::ReleaseRequested { item } | Event::Revoked { item } => stop(&mut serving, item),
-            Event::Fenced => {
-                for owners in serving.values_mut() {
-                    owners.retain(|m| m != &line.member);
-                }
-            }
-            _ => {}
+        if let Some(overlap) = serving.event(&line.member, &line.event) {
+            panic!("{overlap}");
         }
     }
 }
