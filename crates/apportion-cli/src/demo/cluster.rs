@@ -17,7 +17,7 @@ use apportion::core::keys::{ItemId, Prefix};
 use apportion::core::values::{JsonDecoder, JsonItem};
 use apportion::store::{KeyRange, LeaseId, Store};
 use apportion::testing::{MemberOptions, RoundReport};
-use apportion::{Member, MemberConfig};
+use apportion::{Error, Member, MemberConfig};
 
 use super::error::DemoError;
 use super::ledger::{self, Ledger};
