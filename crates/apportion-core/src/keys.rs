@@ -314,13 +314,6 @@ impl Prefix {
         format!("{}/{ASSIGN_DIR}/{assignment}", self.path)
     }
 
-    /// The start every assignment key of `item` shares, `P/assign/ITEM#`, and only they:
-    /// ids hold no `#`, so no other item's keys start the same way. A range read (or a
-    /// scan of a sorted mirror) from it finds the item's copies.
-    pub fn item_assignments_prefix(&self, item: &ItemId) -> String {
-        format!("{}/{ASSIGN_DIR}/{item}#", self.path)
-    }
-
     /// Tells which kind of key `key` is and parses it. The store's watcher sees raw bytes,
     /// so this accepts bytes; the error says why a key is not one of the three kinds.
     pub fn classify(&self, key: &[u8]) -> Result<Key, KeyError> {

@@ -152,21 +152,8 @@ impl<V> Snapshot<V> {
 /// `Err(reason)` rejects it.
 pub type Decode<V> = dyn Fn(&KeyValue) -> Result<Option<V>, String> + Send + Sync;
 
-/// Called after each applied burst (and after a reload) with the new snapshot and what
-/// changed in it.
-pub type Observer<V> = Box<dyn Fn(&Snapshot<V>, Changed<'_>) + Send + Sync>;
-
-/// What changed since the last call of an observer, so that one keeping something derived
-/// from the snapshot can update it in time proportional to the change, not the snapshot.
-#[derive(Debug, Clone, Copy)]
-pub enum Changed<'a> {
-    /// Anything may have: the first call, and after a reload (the watch fell behind a
-    /// compaction). Derive from the whole snapshot.
-    All,
-    /// Only these keys were written or deleted, each listed once, in key order; a listed
-    /// key that is not in the snapshot any more was deleted.
-    Keys(&'a [Vec<u8>]),
-}
+/// Called after each applied burst (and after a reload) with the new snapshot.
+pub type Observer<V> = Box<dyn Fn(&Snapshot<V>) + Send + Sync>;
 
 /// A live mirror of a prefix. Cloning shares it; the watch stops when the last clone is
 /// dropped.
@@ -246,11 +233,11 @@ impl<V> KeySpace<V> {
     /// Registers a function called at once with the current snapshot, then after each applied
     /// burst with the new one, so it misses nothing. It runs under the read lock (after a
     /// burst, on the follower task): keep it quick.
-    pub fn observe(&self, observer: impl Fn(&Snapshot<V>, Changed<'_>) + Send + Sync + 'static) {
+    pub fn observe(&self, observer: impl Fn(&Snapshot<V>) + Send + Sync + 'static) {
         // The same lock order as `publish` (snapshot, then observers); holding the snapshot
         // lock keeps bursts out until the observer is registered.
         let snapshot = self.shared.read();
-        observer(&snapshot, Changed::All);
+        observer(&snapshot);
         lock(&self.shared.observers).push(Box::new(observer));
     }
 
@@ -297,16 +284,14 @@ impl<V> Shared<V> {
             }
             snapshot.revision = revision;
         }
-        self.publish(revision, Changed::All);
+        self.publish(revision);
     }
 
     /// Applies a burst of watch batches in order.
     fn apply(&self, batches: &[WatchBatch]) {
-        let mut keys: Vec<Vec<u8>> = Vec::new();
         let revision = {
             let mut snapshot = self.write();
             for event in batches.iter().flat_map(|b| &b.events) {
-                keys.push(event.kv.key.clone());
                 match event.kind {
                     EventKind::Put => self.put(&mut snapshot, &event.kv),
                     EventKind::Delete => {
@@ -325,9 +310,7 @@ impl<V> Shared<V> {
             snapshot.revision = snapshot.revision.max(last);
             snapshot.revision
         };
-        keys.sort_unstable();
-        keys.dedup();
-        self.publish(revision, Changed::Keys(&keys));
+        self.publish(revision);
     }
 
     /// Decodes and applies a put, logging and counting a value that does not decode.
@@ -346,10 +329,10 @@ impl<V> Shared<V> {
     }
 
     /// Tells observers and waiters about the new snapshot.
-    fn publish(&self, revision: Revision, changed: Changed<'_>) {
+    fn publish(&self, revision: Revision) {
         let snapshot = self.read();
         for observer in lock(&self.observers).iter() {
-            observer(&snapshot, changed);
+            observer(&snapshot);
         }
         drop(snapshot);
         self.revision.send_replace(revision);

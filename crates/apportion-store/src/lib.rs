@@ -28,7 +28,7 @@ mod wire;
 pub use backoff::Backoff;
 pub use error::StoreError;
 pub use etcd::{ClientCert, EtcdOptions, EtcdStore, Tls};
-pub use keyspace::{Changed, Decode, Entry, KeySpace, KeySpaceOptions, Observer, Snapshot};
+pub use keyspace::{Decode, Entry, KeySpace, KeySpaceOptions, Observer, Snapshot};
 pub use lease::{renewal_period, KeepAlive, LeaseStatus};
 pub use memory::MemoryStore;
 pub use store::Store;

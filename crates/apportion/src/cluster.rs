@@ -21,12 +21,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use apportion_core::keys::{AssignmentKey, ItemId, Key, MemberId, Prefix};
+use apportion_core::keys::{ItemId, Key, MemberId, Prefix};
 use apportion_core::state::{decode_entry, BuildError, Decoded, DecodedBy, Meta, State};
 use apportion_core::values::Decoder;
-use apportion_store::{
-    Changed, KeyRange, KeySpace, KeySpaceOptions, KeyValue, Revision, Snapshot, Store,
-};
+use apportion_store::{KeyRange, KeySpace, KeySpaceOptions, KeyValue, Revision, Snapshot, Store};
 use tokio::sync::watch;
 
 /// The [`State`] of a decoder's values: what [`Observed::state`] holds.
@@ -112,13 +110,8 @@ impl<D: Decoder> ClusterView<D> {
             rejected: Vec::new(),
         }));
         let prefix = prefix.clone();
-        let copies = std::sync::Mutex::new(local.map(LocalCopies::new));
-        keyspace.observe(move |snapshot, changed| {
-            let mut copies = copies.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(copies) = copies.as_mut() {
-                copies.update::<D>(snapshot, &prefix, changed);
-            }
-            match off_the_workers(|| build::<D>(snapshot, &prefix, copies.as_ref())) {
+        keyspace.observe(move |snapshot| {
+            match off_the_workers(|| build::<D>(snapshot, &prefix, local.as_ref())) {
                 Ok(observed) => {
                     tx.send_replace(Arc::new(observed));
                 }
@@ -223,18 +216,10 @@ fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
 /// be, if they looked like an item's that is gone). They are not load either, nor left
 /// behind for the leader to remove: the leader does not see them. The item's key is
 /// among the rejected ones, which is where an operator finds it.
-///
-/// A member that does not lead gets a *local* state: every member, but only the items it
-/// holds a copy of, with all of their copies. That is all it acts on (its events, its
-/// status writes, who leads), and it keeps the cost of a burst for the nine members in
-/// ten that do not lead near a scan of the mirror's keys instead of a copy of every entry
-/// (the whole cluster held twice, rebuilt in every process after every burst). Who leads
-/// depends on the members alone, so it is decided first; the leader, and a view without
-/// a member (tools, tests), get the whole cluster.
 fn build<D: Decoder>(
     mirror: &Mirror<D>,
     prefix: &Prefix,
-    local: Option<&LocalCopies>,
+    local: Option<&MemberId>,
 ) -> Result<Observed<D>, BuildError> {
     let unreadable_items: BTreeSet<ItemId> = mirror
         .rejected()
@@ -245,31 +230,20 @@ fn build<D: Decoder>(
             _ => None,
         })
         .collect();
-    let readable = |entry: &MirrorEntry<D>| match &entry.value {
-        Decoded::Assignment(key, _) => !unreadable_items.contains(&key.item),
-        _ => true,
-    };
     let mut snapshot = apportion_core::state::Snapshot::default();
-    match local.filter(|copies| !leads::<D>(mirror, prefix, &copies.member)) {
-        None => {
-            for entry in mirror.entries().values().filter(|e| readable(e)) {
-                push::<D>(&mut snapshot, entry);
+    for entry in mirror.entries().values() {
+        if let Decoded::Assignment(key, _) = &entry.value {
+            if unreadable_items.contains(&key.item) {
+                continue;
             }
         }
-        Some(copies) => {
-            for entry in under::<D>(mirror, prefix.members_dir()) {
-                push::<D>(&mut snapshot, entry);
-            }
-            for item in copies.items() {
-                if let Some(entry) = mirror.entries().get(prefix.item_key(item).as_bytes()) {
-                    push::<D>(&mut snapshot, entry);
-                }
-                let start = prefix.item_assignments_prefix(item);
-                for entry in under::<D>(mirror, start).filter(|e| readable(e)) {
-                    push::<D>(&mut snapshot, entry);
-                }
-            }
-        }
+        let meta = Meta {
+            create_revision: entry.create_revision,
+            mod_revision: entry.mod_revision,
+            version: entry.version,
+            lease: entry.lease,
+        };
+        snapshot.push(entry.value.clone(), meta);
     }
     let rejected = mirror
         .rejected()
@@ -281,106 +255,9 @@ fn build<D: Decoder>(
         .collect();
     Ok(Observed {
         revision: mirror.revision(),
-        state: State::build(snapshot, local.map(|copies| &copies.member))?,
+        state: State::build(snapshot, local)?,
         rejected,
     })
-}
-
-/// One decoded key of the mirror with its store metadata.
-type MirrorEntry<D> = apportion_store::Entry<DecodedBy<D>>;
-
-/// Copies a mirror entry into a state snapshot.
-fn push<D: Decoder>(
-    snapshot: &mut apportion_core::state::Snapshot<D::Item, D::Member, D::Assignment>,
-    entry: &MirrorEntry<D>,
-) {
-    let meta = Meta {
-        create_revision: entry.create_revision,
-        mod_revision: entry.mod_revision,
-        version: entry.version,
-        lease: entry.lease,
-    };
-    snapshot.push(entry.value.clone(), meta);
-}
-
-/// The mirror's entries whose keys start with `start`, in key order.
-fn under<D: Decoder>(mirror: &Mirror<D>, start: String) -> impl Iterator<Item = &MirrorEntry<D>> {
-    let start = start.into_bytes();
-    mirror
-        .entries()
-        .range(start.clone()..)
-        .take_while(move |(key, _)| key.starts_with(&start))
-        .map(|(_, entry)| entry)
-}
-
-/// Whether member `id` leads, by the rule of [`State::leader`] applied to the members
-/// alone (a few of them, whatever the number of items).
-fn leads<D: Decoder>(mirror: &Mirror<D>, prefix: &Prefix, id: &MemberId) -> bool {
-    let mut members = apportion_core::state::Snapshot::default();
-    for entry in under::<D>(mirror, prefix.members_dir()) {
-        push::<D>(&mut members, entry);
-    }
-    State::<D::Item, D::Member, D::Assignment>::build(members, Some(id))
-        .is_ok_and(|state| state.is_local_leader())
-}
-
-/// The keys of one member's copies in a mirror, kept up to date burst by burst from the
-/// keys each burst changed, so that a member that does not lead finds the items it holds
-/// in time proportional to the burst, not by a scan of every assignment.
-struct LocalCopies {
-    member: MemberId,
-    keys: BTreeSet<AssignmentKey>,
-}
-
-impl LocalCopies {
-    fn new(member: MemberId) -> Self {
-        LocalCopies {
-            member,
-            keys: BTreeSet::new(),
-        }
-    }
-
-    /// Brings the index up to date with `mirror`, which `changed` says how it moved.
-    fn update<D: Decoder>(&mut self, mirror: &Mirror<D>, prefix: &Prefix, changed: Changed<'_>) {
-        match changed {
-            Changed::All => {
-                self.keys = under::<D>(mirror, prefix.assignments_dir())
-                    .filter_map(|entry| match &entry.value {
-                        Decoded::Assignment(key, _) if key.member == self.member => {
-                            Some(key.clone())
-                        }
-                        _ => None,
-                    })
-                    .collect();
-            }
-            Changed::Keys(keys) => {
-                for raw in keys {
-                    let Ok(Key::Assignment(key)) = prefix.classify(raw) else {
-                        continue;
-                    };
-                    if key.member != self.member {
-                        continue;
-                    }
-                    if mirror.entries().contains_key(raw) {
-                        self.keys.insert(key);
-                    } else {
-                        self.keys.remove(&key);
-                    }
-                }
-            }
-        }
-    }
-
-    /// The items the member holds a copy of, in order, each once (a member holds two
-    /// copies of one item only for a moment, while one moves between slots).
-    fn items(&self) -> impl Iterator<Item = &ItemId> {
-        let mut last: Option<&ItemId> = None;
-        self.keys.iter().filter_map(move |key| {
-            let new = last != Some(&key.item);
-            last = Some(&key.item);
-            new.then_some(&key.item)
-        })
-    }
 }
 
 #[cfg(test)]
@@ -420,62 +297,6 @@ mod tests {
             keys(state.dangling()),
             observed.rejected.clone(),
         )
-    }
-
-    /// A member that does not lead sees every member and only the items it holds, with all
-    /// of their copies; the leader and a view without a member see everything.
-    #[tokio::test(start_paused = true)]
-    async fn a_member_that_does_not_lead_gets_the_items_it_holds_and_every_member() {
-        let store = MemoryStore::new();
-        for (key, value) in [
-            ("members/eu#leader", r#"{"item_limit": 4}"#),
-            ("members/us#other", r#"{"item_limit": 4}"#),
-            ("items/a", r#"{"replication": 2}"#),
-            ("items/b", r#"{"replication": 1}"#),
-            ("items/c", r#"{"replication": 1}"#),
-            ("assign/a#eu#leader#00000", r#"{"ready": true}"#),
-            ("assign/a#us#other#00001", r#"{}"#),
-            ("assign/b#eu#leader#00000", r#"{}"#),
-            ("assign/c#us#other#00000", r#"{}"#),
-        ] {
-            store.put(format!("{P}/{key}"), value, None).await.unwrap();
-        }
-        let prefix = Prefix::new(P).unwrap();
-        let read = store
-            .range_all(KeyRange::prefix(prefix.root_dir()))
-            .await
-            .unwrap();
-        let mirror = Snapshot::of_read(&read, decode_with(&prefix, Arc::new(JsonDecoder)));
-        let seen_by = |local: Option<&str>| {
-            let copies = local.map(|id| {
-                let mut copies = LocalCopies::new(MemberId::parse(id).unwrap());
-                copies.update::<JsonDecoder>(&mirror, &prefix, Changed::All);
-                copies
-            });
-            let observed = build::<JsonDecoder>(&mirror, &prefix, copies.as_ref()).unwrap();
-            let state = &observed.state;
-            let ids = |keys: Vec<String>| keys.join(" ");
-            (
-                ids(state.members().iter().map(|m| m.key.to_string()).collect()),
-                ids(state.items().iter().map(|i| i.key.to_string()).collect()),
-                ids(picture(&observed).0),
-            )
-        };
-        let everything = (
-            "eu#leader us#other".to_string(),
-            "a b c".to_string(),
-            "a#eu#leader#00000 a#us#other#00001 b#eu#leader#00000 c#us#other#00000".to_string(),
-        );
-        assert_eq!(seen_by(None), everything);
-        assert_eq!(seen_by(Some("eu#leader")), everything);
-        assert_eq!(
-            seen_by(Some("us#other")),
-            (
-                "eu#leader us#other".to_string(),
-                "a c".to_string(),
-                "a#eu#leader#00000 a#us#other#00001 c#us#other#00000".to_string(),
-            )
-        );
     }
 
     #[tokio::test(start_paused = true)]

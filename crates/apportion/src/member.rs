@@ -39,18 +39,13 @@ macro_rules! member_calls {
             self.shared().lease
         }
 
-        /// The latest picture of the cluster this member has (see
-        /// [`cluster`](crate::cluster)), as this member needs it: every member, and the
-        /// items this member holds a copy of with all their copies; the whole cluster only
-        /// while it leads. (Rebuilding all of it after every change, in every member, was
-        /// most of a large cluster's CPU.) For the whole cluster, start a
-        /// [`ClusterView`](crate::cluster::ClusterView).
+        /// The latest picture of the cluster this member has (see [`cluster`](crate::cluster)).
         pub fn state(&self) -> Arc<Observed<D>> {
             self.shared().view.current()
         }
 
-        /// Follows this member's picture of the cluster (as [`state`](Self::state) describes
-        /// it): every new state, one per burst of changes it sees.
+        /// Follows this member's picture of the cluster: every new state, one per burst of
+        /// changes it sees.
         pub fn subscribe(&self) -> Updates<D> {
             self.shared().view.subscribe()
         }
