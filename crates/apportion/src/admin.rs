@@ -21,11 +21,13 @@
 //! The edits are of the default JSON values ([`JsonDecoder`]): a service with its own
 //! [`Decoder`] writes its own values.
 //!
-//! A member owns its key: when it later changes its own value (its limit, a drain it starts
-//! itself, a step-down as leader) it writes the value it holds, which undoes an edit made
-//! here meanwhile. Drain or re-limit a member through its own
-//! [`MemberHandle`](crate::MemberHandle) where the application can be asked; these edits are
-//! for when it cannot.
+//! A member owns its key, and takes in an edit made here once its view shows it: when it
+//! later changes its own value (its limit, a drain it starts itself, a step-down as
+//! leader) it starts from the edited value, so an operator's drain or limit stays. Only a
+//! change of its own made in the moment before it sees the edit (or one held back by its
+//! fence) can still write over it; an edit here is safe to repeat. Where the application
+//! can be asked, drain or re-limit a member through its own
+//! [`MemberHandle`](crate::MemberHandle); these edits are for when it cannot.
 
 mod error;
 mod guarded;

@@ -89,6 +89,7 @@ async fn maintain<S: Store, D: Decoder>(
         reannounce(shared).await;
     }
     repair(shared, observed).await;
+    shared.adopt_edits(observed);
     let own = shared.own_value();
     if own.written < own.version {
         tracing::info!(member = %shared.id, "writing the member's value changed while fenced");

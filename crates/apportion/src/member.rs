@@ -201,6 +201,10 @@ pub(crate) struct OwnValue<M> {
     pub version: u64,
     /// The last version the store acknowledged.
     pub written: u64,
+    /// The mod revision of the member key as this member last wrote or adopted it: a newer
+    /// one is someone else's edit (an operator's drain or limit), which the member adopts
+    /// rather than undo with its next write.
+    pub revision: i64,
 }
 
 /// What the member's handle and its tasks share.
@@ -358,6 +362,7 @@ where
                 value: config.value.clone(),
                 version: 0,
                 written: 0,
+                revision: 0,
             }),
             view: Arc::new(view),
             fence,
@@ -513,12 +518,34 @@ where
             value: own.value.clone(),
             version: own.version,
             written: own.written,
+            revision: own.revision,
+        }
+    }
+
+    /// Takes in an edit someone else made to this member's value (an operator's drain or
+    /// limit through `apportion drain` or [`Admin`](crate::admin::Admin)), so that the
+    /// member's own next write (a limit it sets, a step-down as leader, a write-back after
+    /// a fence) starts from it instead of undoing it. A change of its own still waiting to
+    /// be written (cut short by the fence) wins: the application asked for it last.
+    pub(crate) fn adopt_edits(&self, observed: &Observed<D>) {
+        let Some(index) = observed.state.local_member() else {
+            return;
+        };
+        let entry = &observed.state.members()[index];
+        let mut own = self.value.lock().unwrap_or_else(|e| e.into_inner());
+        if own.written == own.version
+            && entry.meta.mod_revision > own.revision
+            && entry.meta.lease == Some(self.lease.id)
+        {
+            own.value = entry.value.clone();
+            own.revision = entry.meta.mod_revision;
         }
     }
 
     /// Changes the member's own value and writes it; a write cut short by the fence is
     /// left for the event feed to finish once the fence lifts.
     pub(crate) async fn change_value(&self, change: impl Fn(&mut D::Member)) -> Result<(), Error> {
+        self.adopt_edits(&self.view.current());
         {
             let mut own = self.value.lock().unwrap_or_else(|e| e.into_inner());
             change(&mut own.value);
@@ -542,12 +569,11 @@ where
         let txn = Txn::new()
             .when([Compare::lease(key.clone(), CompareOp::Equal, Some(lease))])
             .and_then([Op::put_with_lease(key, value, lease)]);
-        if retry_transient(|| self.store.txn(txn.clone()))
-            .await?
-            .succeeded
-        {
+        let response = retry_transient(|| self.store.txn(txn.clone())).await?;
+        if response.succeeded {
             let mut own = self.value.lock().unwrap_or_else(|e| e.into_inner());
             own.written = own.written.max(version);
+            own.revision = own.revision.max(response.revision);
             Ok(())
         } else {
             Err(Error::LeaseLost {

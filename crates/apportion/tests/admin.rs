@@ -447,3 +447,44 @@ async fn the_edits_on_a_real_etcd() {
         "{error:?}"
     );
 }
+
+/// A member owns its key, but an operator's drain through the admin API must survive the
+/// member's own next write of its value (here a limit its application sets): the member
+/// takes the edit in instead of writing back the value it held before.
+#[tokio::test(start_paused = true)]
+async fn a_members_own_later_write_keeps_an_operators_drain() {
+    let store = MemoryStore::new();
+    let config = apportion::MemberConfig::json("/svc", "eu", "h1", 8);
+    let mut running = apportion::Member::start(store.clone(), JsonDecoder, config)
+        .await
+        .unwrap();
+    let key = "/svc/members/eu#h1";
+    let announced = read(&store, key).await.unwrap().mod_revision;
+    let drained = admin(&store).drain(&member("eu#h1")).await.unwrap();
+    assert!(drained.changed());
+    // Let the member's view see the operator's edit.
+    while read(&store, key).await.unwrap().mod_revision == announced
+        || running
+            .state()
+            .state
+            .members()
+            .iter()
+            .all(|m| !m.value.exiting)
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    running.set_item_limit(3).await.unwrap();
+    let stored = read(&store, key).await.unwrap();
+    assert_eq!(
+        JsonDecoder.decode_member(&stored.value).unwrap(),
+        json_member(r#"{"item_limit": 3, "exiting": true}"#),
+        "the limit is the member's, the drain the operator's"
+    );
+    while let Some(event) = running.next_event().await {
+        if matches!(event, apportion::Event::Drained) {
+            break;
+        }
+    }
+    running.leave().await.unwrap();
+}
