@@ -93,7 +93,7 @@ pub mod testing;
 mod writer;
 
 pub use apportion_core as core;
-pub use apportion_core::keys::{ItemId, MemberId, Slot};
+pub use apportion_core::keys::{ItemId, MemberId, Prefix, Slot};
 pub use apportion_core::values::{Decoder, JsonDecoder, JsonItem, JsonMember, JsonStatus};
 pub use apportion_store as store;
 pub use apportion_store::{EtcdOptions, EtcdStore, MemoryStore, Store};
