@@ -138,6 +138,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// Resolves on Ctrl-C (SIGINT): how the commands that follow the cluster (`status --watch`,
+/// `events`) learn to stop and exit 0. Without a handler Ctrl-C would end the process
+/// anyway, so a failure to install one needs no report: either way the command ends.
+pub(crate) async fn interrupted() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// Makes a closed stdout end the command at once and quietly, as it does `cat` or `ls`
 /// (`apportion plan --schema | head -1`), instead of a panic on the next print: Rust
 /// ignores SIGPIPE by default. Not for `member`, which prints through its own printer,

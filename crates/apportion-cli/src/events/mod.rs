@@ -34,17 +34,13 @@ impl EventsArgs {
     /// Runs the command against etcd, writing to stdout until Ctrl-C.
     pub async fn run(self) -> Result<()> {
         let store = self.target.connect().await?;
-        let ctrl_c = async {
-            // Without a handler Ctrl-C would end the process anyway; either way it ends.
-            let _ = tokio::signal::ctrl_c().await;
-        };
         let mut out = std::io::stdout().lock();
         follow(
             store,
             &self.target.prefix,
             self.format.json(),
             &mut out,
-            ctrl_c,
+            crate::interrupted(),
         )
         .await
     }

@@ -56,17 +56,12 @@ impl StatusArgs {
         let store = self.target.connect().await?;
         let mut out = std::io::stdout().lock();
         if self.watch {
-            let ctrl_c = async {
-                // Without a signal handler the process would die on Ctrl-C anyway; either
-                // way it ends, so a failure to install one needs no report.
-                let _ = tokio::signal::ctrl_c().await;
-            };
             watch(
                 store,
                 &self.target.prefix,
                 self.format.json(),
                 &mut out,
-                ctrl_c,
+                crate::interrupted(),
             )
             .await
         } else {
