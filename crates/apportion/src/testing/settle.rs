@@ -80,10 +80,12 @@ pub async fn settle<S: Store, D: Decoder>(
     let mut store_error = None;
     while Instant::now() < deadline {
         tokio::time::sleep(poll).await;
-        match settled_now(store, view, &leader_round).await {
-            Ok(Some(observed)) => return Ok(observed),
-            Ok(None) => {}
-            Err(e) => store_error = Some(e),
+        // A look waits for the view to reach the store's revision, which a write outside
+        // the prefix never gives it: the limit bounds the look too.
+        match tokio::time::timeout_at(deadline, settled_now(store, view, &leader_round)).await {
+            Ok(Ok(Some(observed))) => return Ok(observed),
+            Ok(Ok(None)) | Err(_) => {}
+            Ok(Err(e)) => store_error = Some(e),
         }
     }
     let observed = view.current();
@@ -189,6 +191,24 @@ mod tests {
         assert_eq!(quiet.still_for(6, period), None);
         tokio::time::sleep(Duration::from_millis(600)).await;
         assert_eq!(quiet.still_for(6, period), None);
+    }
+
+    /// A write outside the prefix moves the store's revision where the view can never
+    /// follow; `settle` still gives up at its limit instead of waiting for ever.
+    #[tokio::test(start_paused = true)]
+    async fn settle_keeps_its_limit_when_the_view_cannot_reach_the_store() {
+        use apportion_core::values::JsonDecoder;
+        use apportion_store::MemoryStore;
+        let store = MemoryStore::new();
+        let view = ClusterView::start(store.clone(), "/in", JsonDecoder)
+            .await
+            .unwrap();
+        store.put("/elsewhere/x", "1", None).await.unwrap();
+        let limit = Duration::from_secs(2);
+        let started = Instant::now();
+        let outcome = settle(&store, &view, |_| None, Duration::from_millis(100), limit).await;
+        assert!(outcome.is_err());
+        assert!(started.elapsed() <= limit + Duration::from_millis(100));
     }
 
     #[test]
