@@ -7,7 +7,8 @@
 //! - Moves: no assignment with the same member loads and the solution's own spread keeps
 //!   more current pairs: the solution's flow has no negative cycle in its residual network.
 //! - Balance: if some assignment with the same fill and spread puts every member inside
-//!   its fair-share band, the solution does; likewise for primaries over its replicas.
+//!   its fair-share band, the solution does; likewise for primaries over the replicas
+//!   that may lead (only the kept ones of an item that lost its primary and keeps any).
 //!
 //! Everything is a plain Dinic maximum flow (with lower bounds by the usual circulation
 //! reduction) or one Bellman-Ford pass, and references are computed only when the
@@ -372,9 +373,17 @@ impl<'a> Model<'a> {
         let (s, t) = (0, 1);
         let member = |v: usize| 2 + items + v;
         let mut net = Net::new(2 + items + self.p.members.len());
+        let mut had_primary = vec![false; items];
+        for c in self.p.current.iter().filter(|c| c.slot == 0) {
+            had_primary[c.item as usize] = true;
+        }
         for &x in &with {
             net.arc(s, 2 + x, 1);
-            for r in self.sol.replicas_of(x as u32) {
+            let replicas = self.sol.replicas_of(x as u32);
+            // An item that lost its primary takes it from a kept replica when it has one
+            // (see `solver::primary`).
+            let orphaned = !had_primary[x] && replicas.iter().any(|r| !r.added);
+            for r in replicas.iter().filter(|r| !(orphaned && r.added)) {
                 net.arc(2 + x, member(r.member as usize), 1);
             }
         }

@@ -17,7 +17,8 @@
 //! 4. keeps as many current assignments as any assignment with the same fill, spread and
 //!    member loads can (fewest moves);
 //! 5. keeps each item's primary where it is unless balance needs it moved, and balances
-//!    primaries the same way, preferring consistent replicas (`primary`).
+//!    primaries the same way, preferring consistent replicas; an item that lost its
+//!    primary takes it from a kept replica when it has one (`primary`).
 //!
 //! It is pure and deterministic: no I/O, no clock, same input, same output.
 //!

@@ -1,9 +1,17 @@
 //! Primaries (objective 5): exactly one per item that has replicas.
 //!
+//! An item that lost its primary (nobody holds slot 0: its member is gone) takes it from
+//! a kept replica when it has one; a new replica may lead only the other items. The
+//! planner must promote a consistent copy of such an item at once, so a new replica
+//! chosen as primary would be served by another copy first and moved to later: every
+//! primary of a lost member would move twice, in two rounds. An item whose primary still
+//! serves (on a draining member, say) may hand it to a new replica: the planner keeps the
+//! old primary until the new one is consistent, one move.
+//!
 //! An item keeps its current primary while that member still holds it. Any other item
-//! takes the replica whose member is furthest below its share of primaries (see `fair`),
-//! and among equals the one ranked best by consistency (kept and consistent, then kept,
-//! then new). Primaries are then balanced like replicas: a unit moves from `u` to `w` by
+//! takes the replica that may lead whose member is furthest below its share of primaries
+//! (see `fair`), and among equals the one ranked best by consistency (kept and consistent,
+//! then kept, then new). Primaries are then balanced like replicas: a unit moves from `u` to `w` by
 //! making `w`'s replica of an item primary instead of `u`'s, first directly between the
 //! holders of one item, then along breadth-first paths over the "primary of an item that
 //! the next member also holds" graph (`fair::by_paths`) until no path remains. A member
@@ -25,8 +33,15 @@ pub(crate) fn choose(a: &Assignment) -> Vec<u32> {
     let below = (0..a.cap.len() as u32)
         .filter(|&m| fair.side(m, 0) < 0)
         .count() as u32;
+    let orphaned = (0..a.want.len() as u32)
+        .map(|x| {
+            a.cur_primary[x as usize] == NONE
+                && a.slots(x).any(|s| a.holder[s] != NONE && !a.fresh[s])
+        })
+        .collect();
     let mut p = Primaries {
         a,
+        orphaned,
         slot: vec![NONE; a.want.len()],
         count: vec![0; a.cap.len()],
         above: 0,
@@ -44,6 +59,9 @@ pub(crate) fn choose(a: &Assignment) -> Vec<u32> {
 
 struct Primaries<'a> {
     a: &'a Assignment,
+    /// Per item: whether it lost its primary and keeps a replica (then only kept replicas
+    /// may lead).
+    orphaned: Vec<bool>,
     slot: Vec<u32>,
     count: Vec<u32>,
     /// Members above their band.
@@ -54,6 +72,12 @@ struct Primaries<'a> {
 }
 
 impl Primaries<'_> {
+    /// Whether the replica in slot `s` may take its item's primary (see the module docs).
+    fn may_lead(&self, s: usize) -> bool {
+        let a = self.a;
+        a.holder[s] != NONE && !(a.fresh[s] && self.orphaned[a.slot_item[s] as usize])
+    }
+
     /// How good a replica is as primary: 0 kept and consistent, 1 kept, 2 new.
     fn rank(&self, s: usize) -> u8 {
         let a = self.a;
@@ -87,7 +111,7 @@ impl Primaries<'_> {
             }
             let best = a
                 .slots(x)
-                .filter(|&s| a.holder[s] != NONE)
+                .filter(|&s| self.may_lead(s))
                 .min_by_key(|&s| (self.key(a.holder[s], 1), self.rank(s), a.holder[s]));
             if let Some(s) = best {
                 self.set(x, s as u32);
@@ -150,6 +174,7 @@ impl Primaries<'_> {
                 .iter()
                 .copied()
                 .filter(|&s| self.slot[a.slot_item[s as usize] as usize] != s)
+                .filter(|&s| self.may_lead(s as usize))
                 .map(|s| {
                     let u = self.holder_of_primary(s);
                     (self.key(u, 0), Reverse(u), Reverse(s))
@@ -208,7 +233,7 @@ impl Primaries<'_> {
                 }
                 let to = a
                     .slots(x)
-                    .filter(|&t| a.holder[t] != NONE && t as u32 != s)
+                    .filter(|&t| self.may_lead(t) && t as u32 != s)
                     .filter(|&t| self.improves(u, a.holder[t]))
                     .min_by_key(|&t| (self.key(a.holder[t], 1), self.rank(t), a.holder[t]));
                 if let Some(t) = to {
@@ -240,7 +265,7 @@ impl Primaries<'_> {
                 }
                 for t in a.slots(x) {
                     let w = a.holder[t];
-                    if w == NONE || seen[w as usize] {
+                    if !self.may_lead(t) || seen[w as usize] {
                         continue;
                     }
                     seen[w as usize] = true;
