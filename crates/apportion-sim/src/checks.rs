@@ -15,7 +15,7 @@ use apportion::core::keys::{AssignmentKey, ItemId, Key, MemberId, Prefix};
 use apportion::core::solver::{self, Current, Item, Member, Problem};
 use apportion::core::state::decode_entry;
 use apportion::core::values::{ItemValue, JsonDecoder};
-use apportion::store::{RangeResult, Revision};
+use apportion::store::{KeyRange, RangeResult, Revision, Store, StoreError};
 
 type State = StateOf<JsonDecoder>;
 
@@ -63,6 +63,13 @@ impl Unreadable {
             }
         }
         unreadable
+    }
+
+    /// Reads the whole prefix from `store` and sorts out its keys: the simulation's driver
+    /// and the story both judge a state against such a read.
+    pub async fn read<S: Store>(store: &S, prefix: &Prefix) -> Result<Self, StoreError> {
+        let read = store.range_all(KeyRange::prefix(prefix.root_dir())).await?;
+        Ok(Unreadable::of(prefix, &read))
     }
 
     /// Whether the item with this id is unreadable.
