@@ -327,3 +327,96 @@ impl Bands {
         (lo..=hi).contains(&load)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apportion::core::state::{Meta, Snapshot};
+
+    /// A state from (key under `/t`, JSON value) pairs, created in that order.
+    fn state(entries: &[(&str, &str)]) -> State {
+        let prefix = Prefix::new("/t").unwrap();
+        let mut snapshot = Snapshot::default();
+        for (i, (key, value)) in entries.iter().enumerate() {
+            let key = format!("/t/{key}");
+            let decoded = decode_entry(&prefix, &JsonDecoder, key.as_bytes(), value.as_bytes());
+            let meta = Meta {
+                create_revision: i as i64 + 1,
+                ..Meta::default()
+            };
+            snapshot.push(decoded.unwrap(), meta);
+        }
+        apportion::core::state::State::build(snapshot, None).unwrap()
+    }
+
+    /// The rules `settled` finds broken with `copies` (assignment key, ready) on three
+    /// members in two zones, each with room for three.
+    fn settled_rules(copies: &[&str]) -> Vec<&'static str> {
+        let mut entries = vec![
+            ("members/a#1", r#"{"item_limit": 3}"#),
+            ("members/b#1", r#"{"item_limit": 3}"#),
+            ("members/b#2", r#"{"item_limit": 3}"#),
+            ("items/r", r#"{"replication": 2}"#),
+            ("items/x", r#"{"replication": 1, "exclusive": true}"#),
+        ];
+        let copies: Vec<String> = copies.iter().map(|c| format!("assign/{c}")).collect();
+        entries.extend(copies.iter().map(|c| (c.as_str(), r#"{"ready": true}"#)));
+        let state = state(&entries);
+        let findings = settled(&state, &Unreadable::default());
+        findings.into_iter().map(|(rule, _)| rule).collect()
+    }
+
+    const NOT_THE_ANSWER: &str = "settled but not the solver's answer";
+
+    #[test]
+    fn a_settled_placement_breaks_nothing() {
+        let good = settled_rules(&["r#a#1#00000", "r#b#1#00001", "x#b#2#00000"]);
+        assert_eq!(good, Vec::<&str>::new());
+    }
+
+    /// What the demo promises when nothing is broken: the solver's answer stays within
+    /// limits, never puts an item twice on a member, spreads replicas over zones, fills
+    /// every slot the capacity allows and gives an exclusive item one owner.
+    #[test]
+    fn the_demos_invariants_are_part_of_the_solvers_answer() {
+        let cases: [(&str, &[&str]); 4] = [
+            (
+                "twice on one member",
+                &["r#b#1#00000", "r#b#1#00001", "x#b#2#00000"],
+            ),
+            (
+                "one zone though two are open",
+                &["r#b#1#00000", "r#b#2#00001", "x#a#1#00000"],
+            ),
+            ("a slot unfilled", &["r#a#1#00000", "x#b#2#00000"]),
+            (
+                "two owners of an exclusive item",
+                &["r#a#1#00000", "r#b#1#00001", "x#b#2#00000", "x#a#1#00001"],
+            ),
+        ];
+        for (case, copies) in cases {
+            assert!(
+                settled_rules(copies).contains(&NOT_THE_ANSWER),
+                "{case}: {:?}",
+                settled_rules(copies)
+            );
+        }
+    }
+
+    #[test]
+    fn a_member_above_its_limit_is_not_settled() {
+        let mut entries = vec![
+            ("members/a#1", r#"{"item_limit": 1}"#),
+            ("members/b#1", r#"{"item_limit": 3}"#),
+            ("items/r", r#"{"replication": 1}"#),
+            ("items/s", r#"{"replication": 1}"#),
+        ];
+        entries.extend([
+            ("assign/r#a#1#00000", r#"{"ready": true}"#),
+            ("assign/s#a#1#00000", r#"{"ready": true}"#),
+        ]);
+        let findings = settled(&state(&entries), &Unreadable::default());
+        let rules: Vec<&str> = findings.iter().map(|(rule, _)| *rule).collect();
+        assert!(rules.contains(&NOT_THE_ANSWER), "{findings:?}");
+    }
+}
