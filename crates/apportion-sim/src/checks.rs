@@ -331,22 +331,24 @@ impl Bands {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use apportion::core::state::{Meta, Snapshot};
+    use apportion::cluster::ClusterView;
+    use apportion::store::MemoryStore;
 
-    /// A state from (key under `/t`, JSON value) pairs, created in that order.
+    /// A state from (key under `/t`, JSON value) pairs, written to a fresh store in that
+    /// order and read back as every tool reads one.
     fn state(entries: &[(&str, &str)]) -> State {
-        let prefix = Prefix::new("/t").unwrap();
-        let mut snapshot = Snapshot::default();
-        for (i, (key, value)) in entries.iter().enumerate() {
-            let key = format!("/t/{key}");
-            let decoded = decode_entry(&prefix, &JsonDecoder, key.as_bytes(), value.as_bytes());
-            let meta = Meta {
-                create_revision: i as i64 + 1,
-                ..Meta::default()
-            };
-            snapshot.push(decoded.unwrap(), meta);
-        }
-        apportion::core::state::State::build(snapshot, None).unwrap()
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let store = MemoryStore::new();
+            for (key, value) in entries {
+                store.put(format!("/t/{key}"), *value, None).await.unwrap();
+            }
+            let observed = ClusterView::read(&store, "/t", JsonDecoder).await.unwrap();
+            observed.state
+        })
     }
 
     /// The rules `settled` finds broken with `copies` (assignment key, ready) on three

@@ -7,7 +7,7 @@
 //! simulation's own rules, so the two cannot disagree on what correct means: after each
 //! phase the cluster must settle ([`apportion::testing::settle`]) to a state that passes
 //! [`checks::settled`], and the applications' event streams must never show two owners
-//! of an exclusive item at once (the [`Ledger`]).
+//! of an exclusive item at once (the ledger, by the library's serving rule).
 //!
 //! This module returns data: what each phase is about to do ([`Phase`]) and how it went
 //! ([`Outcome`]). Wording and printing them is the caller's job (`apportion demo`). A
@@ -27,6 +27,7 @@ use apportion::core::values::{ItemValue, JsonDecoder};
 use apportion::store::Store;
 
 use crate::checks;
+use crate::plan::MemberSpec;
 use cluster::Cluster;
 pub use error::StoryError;
 pub use ledger::Figures;
@@ -267,7 +268,7 @@ impl<S: Store> Story<S> {
     }
 
     /// The starting members of the zone that goes down.
-    fn in_incident_zone(&self) -> impl Iterator<Item = &crate::plan::MemberSpec> {
+    fn in_incident_zone(&self) -> impl Iterator<Item = &MemberSpec> {
         let zone = &self.script.incident_zone;
         self.script.members.iter().filter(move |m| &m.zone == zone)
     }
