@@ -15,7 +15,7 @@ use apportion::core::keys::{AssignmentKey, ItemId, Key, MemberId, Prefix};
 use apportion::core::solver::{self, Current, Item, Member, Problem};
 use apportion::core::state::decode_entry;
 use apportion::core::values::{ItemValue, JsonDecoder};
-use apportion::store::{RangeResult, Revision};
+use apportion::store::{KeyRange, RangeResult, Revision, Store, StoreError};
 
 type State = StateOf<JsonDecoder>;
 
@@ -63,6 +63,13 @@ impl Unreadable {
             }
         }
         unreadable
+    }
+
+    /// Reads the whole prefix from `store` and sorts out its keys: the simulation's driver
+    /// and the story both judge a state against such a read.
+    pub async fn read<S: Store>(store: &S, prefix: &Prefix) -> Result<Self, StoreError> {
+        let read = store.range_all(KeyRange::prefix(prefix.root_dir())).await?;
+        Ok(Unreadable::of(prefix, &read))
     }
 
     /// Whether the item with this id is unreadable.
@@ -318,5 +325,100 @@ impl Bands {
     fn contains(&self, problem: &Problem, m: usize, load: u64) -> bool {
         let (lo, hi) = self.band(problem, m);
         (lo..=hi).contains(&load)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apportion::cluster::ClusterView;
+    use apportion::store::MemoryStore;
+
+    /// A state from (key under `/t`, JSON value) pairs, written to a fresh store in that
+    /// order and read back as every tool reads one.
+    fn state(entries: &[(&str, &str)]) -> State {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let store = MemoryStore::new();
+            for (key, value) in entries {
+                store.put(format!("/t/{key}"), *value, None).await.unwrap();
+            }
+            let observed = ClusterView::read(&store, "/t", JsonDecoder).await.unwrap();
+            observed.state
+        })
+    }
+
+    /// The rules `settled` finds broken with `copies` (assignment key, ready) on three
+    /// members in two zones, each with room for three.
+    fn settled_rules(copies: &[&str]) -> Vec<&'static str> {
+        let mut entries = vec![
+            ("members/a#1", r#"{"item_limit": 3}"#),
+            ("members/b#1", r#"{"item_limit": 3}"#),
+            ("members/b#2", r#"{"item_limit": 3}"#),
+            ("items/r", r#"{"replication": 2}"#),
+            ("items/x", r#"{"replication": 1, "exclusive": true}"#),
+        ];
+        let copies: Vec<String> = copies.iter().map(|c| format!("assign/{c}")).collect();
+        entries.extend(copies.iter().map(|c| (c.as_str(), r#"{"ready": true}"#)));
+        let state = state(&entries);
+        let findings = settled(&state, &Unreadable::default());
+        findings.into_iter().map(|(rule, _)| rule).collect()
+    }
+
+    const NOT_THE_ANSWER: &str = "settled but not the solver's answer";
+
+    #[test]
+    fn a_settled_placement_breaks_nothing() {
+        let good = settled_rules(&["r#a#1#00000", "r#b#1#00001", "x#b#2#00000"]);
+        assert_eq!(good, Vec::<&str>::new());
+    }
+
+    /// What the demo promises when nothing is broken: the solver's answer stays within
+    /// limits, never puts an item twice on a member, spreads replicas over zones, fills
+    /// every slot the capacity allows and gives an exclusive item one owner.
+    #[test]
+    fn the_demos_invariants_are_part_of_the_solvers_answer() {
+        let cases: [(&str, &[&str]); 4] = [
+            (
+                "twice on one member",
+                &["r#b#1#00000", "r#b#1#00001", "x#b#2#00000"],
+            ),
+            (
+                "one zone though two are open",
+                &["r#b#1#00000", "r#b#2#00001", "x#a#1#00000"],
+            ),
+            ("a slot unfilled", &["r#a#1#00000", "x#b#2#00000"]),
+            (
+                "two owners of an exclusive item",
+                &["r#a#1#00000", "r#b#1#00001", "x#b#2#00000", "x#a#1#00001"],
+            ),
+        ];
+        for (case, copies) in cases {
+            assert!(
+                settled_rules(copies).contains(&NOT_THE_ANSWER),
+                "{case}: {:?}",
+                settled_rules(copies)
+            );
+        }
+    }
+
+    #[test]
+    fn a_member_above_its_limit_is_not_settled() {
+        let mut entries = vec![
+            ("members/a#1", r#"{"item_limit": 1}"#),
+            ("members/b#1", r#"{"item_limit": 3}"#),
+            ("items/r", r#"{"replication": 1}"#),
+            ("items/s", r#"{"replication": 1}"#),
+        ];
+        entries.extend([
+            ("assign/r#a#1#00000", r#"{"ready": true}"#),
+            ("assign/s#a#1#00000", r#"{"ready": true}"#),
+        ]);
+        let findings = settled(&state(&entries), &Unreadable::default());
+        let rules: Vec<&str> = findings.iter().map(|(rule, _)| *rule).collect();
+        assert!(rules.contains(&NOT_THE_ANSWER), "{findings:?}");
     }
 }

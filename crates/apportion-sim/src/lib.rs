@@ -10,6 +10,9 @@
 //! Members run a small application ([`app`]) that behaves like a service: it loads items
 //! for a while before reporting them ready, lets go of exclusive items a while after it is
 //! asked, and leaves when drained.
+//!
+//! The same rules judge the [`story`] that `apportion demo` tells: a cluster over any store
+//! (the embedded one or a real etcd), in real time, through a fixed sequence of phases.
 
 #![warn(missing_docs)]
 
@@ -24,6 +27,7 @@ pub mod rng;
 pub mod rounds;
 pub mod serving;
 pub mod store;
+pub mod story;
 
 pub use plan::Plan;
 pub use report::{replay_command, Report, Totals};

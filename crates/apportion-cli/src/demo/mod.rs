@@ -3,25 +3,26 @@
 //! members joining), printing after each a table of the allocation and a check of the
 //! invariants. It runs on the embedded store by default, or on a real etcd with `--etcd`,
 //! in real time with short leases, so the whole story takes seconds.
+//!
+//! The cluster, the script, the ledger and the invariants are the simulation's
+//! ([`apportion_sim::story`]); this module reads the command line, connects to the store,
+//! and prints: the banner, each phase's heading, a spinner while it settles, its tables and
+//! verdict, and the final line.
 
-mod check;
-mod cluster;
-mod error;
-mod ledger;
-mod plan;
+mod narration;
 mod progress;
 mod report;
-mod story;
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use apportion::store::MemoryStore;
+use apportion::store::{MemoryStore, Store};
+use apportion_sim::story::{Script, Size, SizeError, Story, StoryError};
 
 use crate::connect::{reach, Patience, Security};
-use error::DemoError;
-use plan::{Plan, Size};
-use story::{Outcome, Story};
+use narration::narrate;
+use progress::Progress;
+use report::PhaseReport;
 
 /// The prefix the demo works under on the embedded store.
 const MEMORY_PREFIX: &str = "/apportion-demo";
@@ -62,10 +63,13 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         items: args.items,
         zones: args.zones,
     };
-    if let Err(e) = size.check() {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
-    }
+    let script = match Script::draw(size) {
+        Ok(script) => script,
+        Err(e) => {
+            eprintln!("error: {}", refusal(e));
+            return ExitCode::from(2);
+        }
+    };
     let options = match args.security.options(&args.etcd) {
         Ok(options) => options,
         Err(e) => {
@@ -73,29 +77,31 @@ pub async fn run(args: DemoArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let plan = Plan::draw(size);
     let started = Instant::now();
     let told = if args.etcd.is_empty() {
-        println!("{}", banner(&plan, &args, "the embedded store"));
-        Story::tell(MemoryStore::new(), MEMORY_PREFIX, args.lease_ttl, plan).await
+        println!("{}", banner(&script, &args, "the embedded store"));
+        tell(MemoryStore::new(), MEMORY_PREFIX, &args, script).await
     } else {
         match reach(&args.etcd, &options, Patience::Brief).await {
             Ok(store) => {
                 let prefix = format!("/apportion-demo-{:08x}", fastrand::u32(..));
                 let place = format!("etcd at {} under {prefix}", args.etcd.join(","));
-                println!("{}", banner(&plan, &args, &place));
-                Story::tell(store, &prefix, args.lease_ttl, plan).await
+                println!("{}", banner(&script, &args, &place));
+                tell(store, &prefix, &args, script).await
             }
-            Err(e) => Err(DemoError::Unreachable(e)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
         }
     };
     let secs = started.elapsed().as_secs_f64();
     match told {
-        Ok(Outcome { phases, broken: 0 }) => {
+        Ok(Told { phases, broken: 0 }) => {
             println!("\ndemo: {phases} phases in {secs:.1} s, every invariant held");
             ExitCode::SUCCESS
         }
-        Ok(Outcome { phases, broken }) => {
+        Ok(Told { phases, broken }) => {
             println!("\ndemo: {phases} phases in {secs:.1} s, invariants broken in {broken}");
             ExitCode::FAILURE
         }
@@ -106,14 +112,80 @@ pub async fn run(args: DemoArgs) -> ExitCode {
     }
 }
 
+/// How the story went.
+struct Told {
+    /// Phases told.
+    phases: u32,
+    /// Phases after which an invariant did not hold.
+    broken: u32,
+}
+
+/// Tells the whole story on `store` under `prefix`, printing each phase as it goes, then
+/// removes everything the story wrote (even when a phase failed).
+async fn tell<S: Store>(
+    store: S,
+    prefix: &str,
+    args: &DemoArgs,
+    script: Script,
+) -> Result<Told, StoryError> {
+    let lease_ttl = Duration::from_secs(args.lease_ttl.unsigned_abs());
+    let mut story = Story::start(store, prefix, lease_ttl, script).await?;
+    let mut told = Told {
+        phases: 0,
+        broken: 0,
+    };
+    let played = play(&mut story, lease_ttl, &mut told).await;
+    let ended = story.end().await;
+    played?;
+    ended?;
+    Ok(told)
+}
+
+/// Plays the phases one by one: the heading, a spinner until the cluster settles, then the
+/// report. Stops at the first phase that cannot be played.
+async fn play<S: Store>(
+    story: &mut Story<S>,
+    lease_ttl: Duration,
+    told: &mut Told,
+) -> Result<(), StoryError> {
+    while let Some(phase) = story.next_phase() {
+        told.phases += 1;
+        let (title, detail) = narrate(&phase, lease_ttl);
+        println!("\n{}. {title}", told.phases);
+        println!("   {detail}");
+        let progress = Progress::start("settling");
+        let outcome = story.play(&phase).await;
+        drop(progress);
+        let outcome = outcome?;
+        if !outcome.held() {
+            told.broken += 1;
+        }
+        print!("{}", PhaseReport(&outcome));
+    }
+    Ok(())
+}
+
+/// Why the size is refused, in terms of the command's flags.
+fn refusal(e: SizeError) -> String {
+    match e {
+        SizeError::Zones(got) => {
+            format!("--zones must be from 2 to 26 (a zone goes down in the story), got {got}")
+        }
+        SizeError::Members { zones, members } => {
+            format!("--members must be at least --zones ({zones}), got {members}")
+        }
+        SizeError::NoItems => "--items must be at least 1".into(),
+    }
+}
+
 /// The opening line: the cast and where the story runs.
-fn banner(plan: &Plan, args: &DemoArgs, place: &str) -> String {
+fn banner(script: &Script, args: &DemoArgs, place: &str) -> String {
     format!(
         "apportion demo: {} members in {} zones, {} items, seed {}, on {place} \
          (lease TTL {} s)",
-        plan.members.len(),
+        script.members.len(),
         args.zones,
-        plan.items.len(),
+        script.items.len(),
         args.seed,
         args.lease_ttl
     )

@@ -4,32 +4,33 @@
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write};
-use std::time::Duration;
 
-use apportion::cluster::StateOf;
-use apportion::core::values::{JsonDecoder, MemberValue};
+use apportion::core::values::MemberValue;
+use apportion_sim::story::Outcome;
 
-use super::check::{self, Verdict, INVARIANTS};
-use super::ledger::Record;
+/// What the story's judgement guarantees when nothing is broken, in words: the simulation's
+/// settled rules ([`apportion_sim::checks::settled`]: the solver's own answer, which stays
+/// within limits, never puts an item twice on a member, spreads replicas over zones and
+/// fills every slot the capacity allows) and the event streams' one owner per exclusive
+/// item.
+const INVARIANTS: [&str; 5] = [
+    "limits",
+    "distinct members",
+    "zone spread",
+    "slots filled",
+    "one owner per exclusive item",
+];
 
 /// How many violations are listed before the rest are only counted.
 const SHOWN_PROBLEMS: usize = 5;
 
-/// Everything one phase reports.
-pub struct PhaseReport<'a> {
-    /// The settled state at the end of the phase.
-    pub state: &'a StateOf<JsonDecoder>,
-    /// What the applications did during the phase.
-    pub record: &'a Record,
-    /// From the phase's first action until the cluster settled.
-    pub took: Duration,
-    /// The invariants' verdict.
-    pub verdict: &'a Verdict,
-}
+/// Everything one phase reports: its outcome, shown as tables and a verdict.
+pub struct PhaseReport<'a>(pub &'a Outcome);
 
 impl fmt::Display for PhaseReport<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.state;
+        let outcome = self.0;
+        let state = &outcome.settled.state;
         let leader = state.leader();
         let width = state
             .members()
@@ -79,41 +80,33 @@ impl fmt::Display for PhaseReport<'_> {
                 zone, total.members, total.load, total.limit, total.primaries
             )?;
         }
-        let record = self.record;
+        let figures = &outcome.figures;
         let mut footer = format!(
             "   unfilled slots: {}   moves: {}, {}   settled in {:.2} s",
-            check::unfilled(state),
-            count(record.replica_moves, "replica"),
-            count(record.primary_moves, "primary"),
-            self.took.as_secs_f64()
+            outcome.unfilled,
+            count(figures.replica_moves, "replica"),
+            count(figures.primary_moves, "primary"),
+            outcome.took.as_secs_f64()
         );
-        if record.fenced > 0 {
-            let _ = write!(footer, "   fenced: {}", record.fenced);
+        if figures.fenced > 0 {
+            let _ = write!(footer, "   fenced: {}", figures.fenced);
         }
         writeln!(f, "{footer}")?;
-        verdict(f, self.verdict)
+        verdict(f, &outcome.problems)
     }
 }
 
 /// The verdict as one line when all held, else the violations.
-fn verdict(f: &mut fmt::Formatter<'_>, verdict: &Verdict) -> fmt::Result {
-    if verdict.held() {
+fn verdict(f: &mut fmt::Formatter<'_>, problems: &[String]) -> fmt::Result {
+    if problems.is_empty() {
         return writeln!(f, "   invariants held: {}", INVARIANTS.join(", "));
     }
-    writeln!(
-        f,
-        "   INVARIANTS BROKEN ({} violation(s)):",
-        verdict.problems.len()
-    )?;
-    for problem in verdict.problems.iter().take(SHOWN_PROBLEMS) {
+    writeln!(f, "   INVARIANTS BROKEN ({} violation(s)):", problems.len())?;
+    for problem in problems.iter().take(SHOWN_PROBLEMS) {
         writeln!(f, "     - {problem}")?;
     }
-    if verdict.problems.len() > SHOWN_PROBLEMS {
-        writeln!(
-            f,
-            "     - and {} more",
-            verdict.problems.len() - SHOWN_PROBLEMS
-        )?;
+    if problems.len() > SHOWN_PROBLEMS {
+        writeln!(f, "     - and {} more", problems.len() - SHOWN_PROBLEMS)?;
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use apportion::cluster::{Observed, StateOf};
 use apportion::core::values::JsonDecoder;
-use apportion::store::{KeyRange, Revision, Store};
+use apportion::store::{Revision, Store};
 use apportion::testing::{self, RoundReport};
 
 use super::{Driver, Mode};
@@ -77,12 +77,9 @@ impl Driver {
 
     /// The keys whose value does not decode, as a fresh read shows them now.
     pub(super) async fn unreadable(&self) -> Unreadable {
-        let read = self
-            .base
-            .range_all(KeyRange::prefix(self.prefix.root_dir()))
+        Unreadable::read(&self.base, &self.prefix)
             .await
-            .expect("the driver's connection is never cut");
-        Unreadable::of(&self.prefix, &read)
+            .expect("the driver's connection is never cut")
     }
 }
 

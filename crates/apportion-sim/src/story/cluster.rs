@@ -1,7 +1,8 @@
-//! The simulated cluster: members running in this process over one store, each with the
-//! library's simple [`Application`](apportion::testing::Application), plus an observer's
-//! view, the latest round any leader reported, and the [`Ledger`] of what the applications
-//! did.
+//! The story's cluster: members running in this process over one store (embedded or a
+//! real etcd), in real time, each with the library's simple
+//! [`Application`](apportion::testing::Application), plus an observer's view, the rounds
+//! the allocators reported ([`Rounds`], as in the simulation), and the [`Ledger`] of what
+//! the applications did.
 //!
 //! A crash aborts a member's application, which drops the member: renewals stop and the
 //! store ends its lease one TTL later, exactly as for a process killed with SIGKILL. A
@@ -12,18 +13,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use apportion::admin::Admin;
-use apportion::cluster::{ClusterView, Observed};
+use apportion::cluster::{ClusterView, Observed, StateOf};
 use apportion::core::keys::{ItemId, Prefix};
 use apportion::core::values::{JsonDecoder, JsonItem};
 use apportion::store::{KeyRange, LeaseId, Store};
-use apportion::testing::{MemberOptions, RoundReport};
+use apportion::testing::MemberOptions;
 use apportion::{Error, Member, MemberConfig};
 
-use super::error::DemoError;
+use super::error::StoryError;
 use super::ledger::{self, Ledger};
-use super::plan::{Cast, ItemSpec};
+use super::script::ItemSpec;
+use crate::checks::Unreadable;
+use crate::plan::MemberSpec;
+use crate::rounds::{Rounds, SharedRounds};
 
-/// How long views gather a burst of changes: short, so a demo phase settles quickly.
+/// How long views gather a burst of changes: short, so a phase settles quickly.
 const BATCH_DELAY: Duration = Duration::from_millis(5);
 /// How often settling is checked.
 const POLL: Duration = Duration::from_millis(50);
@@ -39,55 +43,54 @@ pub struct Cluster<S: Store> {
     store: S,
     /// Writes the items, as an operator would.
     admin: Admin<S>,
-    prefix: String,
-    ttl: i64,
+    prefix: Prefix,
+    ttl: Duration,
     view: ClusterView<JsonDecoder>,
-    last_round: Arc<Mutex<Option<RoundReport>>>,
+    rounds: SharedRounds,
     ledger: Arc<Mutex<Ledger>>,
     apps: BTreeMap<String, App>,
 }
 
 impl<S: Store> Cluster<S> {
-    /// An empty cluster under `prefix`, whose members will hold leases of `ttl` seconds.
+    /// An empty cluster under `prefix`, whose members will hold leases of `ttl`.
     pub async fn start(
         store: S,
         prefix: &str,
-        ttl: i64,
+        ttl: Duration,
         ledger: Arc<Mutex<Ledger>>,
-    ) -> Result<Self, DemoError> {
+    ) -> Result<Self, StoryError> {
         let view = ClusterView::start(store.clone(), prefix, JsonDecoder).await?;
-        let admin = Admin::new(store.clone(), Prefix::new(prefix).map_err(Error::from)?);
+        let prefix = Prefix::new(prefix).map_err(Error::from)?;
+        let admin = Admin::new(store.clone(), prefix.clone());
         Ok(Cluster {
             store,
             admin,
-            prefix: prefix.to_string(),
+            prefix,
             ttl,
             view,
-            last_round: Arc::default(),
+            rounds: SharedRounds::default(),
             ledger,
             apps: BTreeMap::new(),
         })
     }
 
     /// Starts a member and its application.
-    pub async fn join(&mut self, cast: &Cast, item_limit: u32) -> Result<(), DemoError> {
-        let mut config = MemberConfig::json(&self.prefix, &cast.zone, &cast.suffix, item_limit);
-        config.lease_ttl = Duration::from_secs(u64::try_from(self.ttl).unwrap_or(0));
+    pub async fn join(&mut self, spec: &MemberSpec) -> Result<(), StoryError> {
+        let prefix = self.prefix.as_str();
+        let mut config = MemberConfig::json(prefix, &spec.zone, &spec.suffix, spec.limit);
+        config.lease_ttl = self.ttl;
         config.batch_delay = BATCH_DELAY;
-        let last_round = self.last_round.clone();
         let options = MemberOptions {
-            round_hook: Some(Arc::new(move |report: &RoundReport| {
-                *last_round.lock().unwrap_or_else(|e| e.into_inner()) = Some(report.clone());
-            })),
+            round_hook: Some(Rounds::hook(&self.rounds, spec.name())),
             ..MemberOptions::default()
         };
         let member = Member::start_with(self.store.clone(), JsonDecoder, config, options).await?;
         let lease = member.lease().id;
-        let (ledger, name) = (self.ledger.clone(), cast.name());
+        let (ledger, name) = (self.ledger.clone(), spec.name());
         let member = apportion::testing::Application::new(member)
             .recording(move |event| ledger::lock(&ledger).record(&name, event))
             .spawn();
-        self.apps.insert(cast.name(), App { member, lease });
+        self.apps.insert(spec.name(), App { member, lease });
         Ok(())
     }
 
@@ -100,7 +103,7 @@ impl<S: Store> Cluster<S> {
     }
 
     /// Waits until none of `names` is registered any more (their leases ended).
-    pub async fn wait_gone(&self, names: &[String], limit: Duration) -> Result<(), DemoError> {
+    pub async fn wait_gone(&self, names: &[String], limit: Duration) -> Result<(), StoryError> {
         let mut states = self.view.subscribe();
         let gone = states.wait_for(|o| {
             o.state
@@ -111,7 +114,7 @@ impl<S: Store> Cluster<S> {
         let gone = tokio::time::timeout(limit, gone).await.map(|_| ());
         match gone {
             Ok(()) => Ok(()),
-            Err(_) => Err(DemoError::Timeout {
+            Err(_) => Err(StoryError::Timeout {
                 what: format!("the end of the leases of {}", names.join(", ")),
                 limit,
             }),
@@ -119,15 +122,15 @@ impl<S: Store> Cluster<S> {
     }
 
     /// Drains a member and waits until it has left.
-    pub async fn drain(&mut self, name: &str, limit: Duration) -> Result<(), DemoError> {
+    pub async fn drain(&mut self, name: &str, limit: Duration) -> Result<(), StoryError> {
         let Some(app) = self.apps.remove(name) else {
             return Ok(());
         };
         app.member.send(apportion::testing::Command::Drain);
         match tokio::time::timeout(limit, app.member.ended()).await {
             Ok(Ok(result)) => Ok(result?),
-            Ok(Err(e)) => Err(DemoError::Crashed(format!("{name}: {e}"))),
-            Err(_) => Err(DemoError::Timeout {
+            Ok(Err(e)) => Err(StoryError::Crashed(format!("{name}: {e}"))),
+            Err(_) => Err(StoryError::Timeout {
                 what: format!("the drain of {name}"),
                 limit,
             }),
@@ -155,7 +158,7 @@ impl<S: Store> Cluster<S> {
     }
 
     /// Writes the items, as many per transaction as the store allows.
-    pub async fn put_items(&self, items: &[ItemSpec]) -> Result<(), DemoError> {
+    pub async fn put_items(&self, items: &[ItemSpec]) -> Result<(), StoryError> {
         let values = items
             .iter()
             .map(|spec| {
@@ -166,25 +169,25 @@ impl<S: Store> Cluster<S> {
                 };
                 Ok((ItemId::new(&spec.id).map_err(Error::from)?, value))
             })
-            .collect::<Result<Vec<_>, DemoError>>()?;
+            .collect::<Result<Vec<_>, StoryError>>()?;
         Ok(self.admin.put_items(values).await?)
     }
 
     /// Waits until the cluster has settled ([`apportion::testing::settle`], by the latest
-    /// round any leader reported) and returns that state. A member whose session ends
-    /// meanwhile is noted in the ledger.
+    /// round the leader of the state looked at reported) and returns that state. A member
+    /// whose session ends meanwhile is noted in the ledger.
     pub async fn settle(
         &mut self,
         limit: Duration,
-    ) -> Result<Arc<Observed<JsonDecoder>>, DemoError> {
-        let last_round = |_: &_| {
-            let round = self.last_round.lock();
-            round.unwrap_or_else(|e| e.into_inner()).clone()
+    ) -> Result<Arc<Observed<JsonDecoder>>, StoryError> {
+        let leader_round = |state: &StateOf<JsonDecoder>| {
+            let leader = state.leader().map(|l| state.members()[l].key.as_str())?;
+            Rounds::lock(&self.rounds).latest(leader).cloned()
         };
         let (store, view) = (&self.store, &self.view);
-        let settled = apportion::testing::settle(store, view, last_round, POLL, limit).await;
+        let settled = apportion::testing::settle(store, view, leader_round, POLL, limit).await;
         self.reap().await;
-        settled.map_err(|unsettled| DemoError::Timeout {
+        settled.map_err(|unsettled| StoryError::Timeout {
             what: format!("settling ({})", unsettled.diagnosis),
             limit,
         })
@@ -211,15 +214,20 @@ impl<S: Store> Cluster<S> {
         }
     }
 
+    /// The keys under the prefix whose value does not decode, as a read shows them now.
+    pub async fn unreadable(&self) -> Result<Unreadable, StoryError> {
+        Ok(Unreadable::read(&self.store, &self.prefix).await?)
+    }
+
     /// Ends the story: every member leaves at once and the items are deleted, so a real
     /// etcd is left as it was found.
-    pub async fn shut_down(mut self) -> Result<(), DemoError> {
+    pub async fn shut_down(mut self) -> Result<(), StoryError> {
         for (_, app) in std::mem::take(&mut self.apps) {
             app.member.crash();
             // Already gone if the member left by itself; nothing to undo then.
             let _ = self.store.revoke(app.lease).await;
         }
-        let everything = KeyRange::prefix(format!("{}/", self.prefix));
+        let everything = KeyRange::prefix(self.prefix.root_dir());
         self.store.delete(everything).await?;
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! What the members' event streams say, as the demo's applications hear it: whether an
+//! What the members' event streams say, as the story's applications hear it: whether an
 //! exclusive item ever had two owners at once, how many replicas and primaries changed
 //! hands, and anything that went wrong on the way.
 //!
@@ -23,15 +23,15 @@ pub struct Ledger {
     serving: Serving,
     /// Per member, the items it holds (kept through fencing, so replays are not moves).
     held: BTreeMap<String, BTreeSet<String>>,
-    /// What happened since it was last taken.
-    since: Record,
+    /// The figures since they were last taken.
+    figures: Figures,
+    /// The problems since they were last taken.
+    problems: Vec<String>,
 }
 
-/// What the ledger saw during one phase.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Record {
-    /// Problems, as sentences.
-    pub problems: Vec<String>,
+/// How the applications' holdings changed during one phase, as they heard it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Figures {
     /// How many times a member was fenced.
     pub fenced: u32,
     /// Replicas newly assigned to a member.
@@ -46,30 +46,31 @@ impl Ledger {
         Ledger {
             serving: Serving::new(move |item: &ItemId| exclusive.contains(item.as_str())),
             held: BTreeMap::new(),
-            since: Record::default(),
+            figures: Figures::default(),
+            problems: Vec::new(),
         }
     }
 
     /// Records one event of `member`'s stream.
     pub fn record(&mut self, member: &str, event: &Event) {
         if let Some(overlap) = self.serving.event(member, event) {
-            self.since.problems.push(overlap.to_string());
+            self.problems.push(overlap.to_string());
         }
         match event {
             Event::Assigned { item, slot } => {
                 let held = self.held.entry(member.to_string()).or_default();
                 if held.insert(item.to_string()) {
-                    self.since.replica_moves += 1;
-                    self.since.primary_moves += u32::from(slot.is_primary());
+                    self.figures.replica_moves += 1;
+                    self.figures.primary_moves += u32::from(slot.is_primary());
                 }
             }
-            Event::PrimaryGained { .. } => self.since.primary_moves += 1,
+            Event::PrimaryGained { .. } => self.figures.primary_moves += 1,
             Event::Revoked { item } => {
                 if let Some(held) = self.held.get_mut(member) {
                     held.remove(item.as_str());
                 }
             }
-            Event::Fenced => self.since.fenced += 1,
+            Event::Fenced => self.figures.fenced += 1,
             _ => {}
         }
     }
@@ -82,12 +83,13 @@ impl Ledger {
 
     /// Notes a problem that is not an event (a member's session ended by itself).
     pub fn problem(&mut self, text: String) {
-        self.since.problems.push(text);
+        self.problems.push(text);
     }
 
-    /// What was seen since the last call.
-    pub fn take(&mut self) -> Record {
-        std::mem::take(&mut self.since)
+    /// The figures and the problems since the last call.
+    pub fn take(&mut self) -> (Figures, Vec<String>) {
+        let figures = std::mem::take(&mut self.figures);
+        (figures, std::mem::take(&mut self.problems))
     }
 }
 
@@ -119,7 +121,7 @@ mod tests {
         ledger.record("a#1", &assigned("x"));
         ledger.record("b#1", &assigned("x"));
         assert_eq!(
-            ledger.take().problems,
+            ledger.take().1,
             ["b#1 started serving exclusive item x while a#1 still served it"]
         );
     }
@@ -135,8 +137,8 @@ mod tests {
         ledger.record("c#1", &assigned("x"));
         ledger.record("c#1", &Event::Fenced);
         ledger.record("a#1", &assigned("x"));
-        let record = ledger.take();
-        assert_eq!((record.problems, record.fenced), (vec![], 1));
+        let (figures, problems) = ledger.take();
+        assert_eq!((problems, figures.fenced), (vec![], 1));
     }
 
     #[test]
@@ -144,7 +146,7 @@ mod tests {
         let mut ledger = ledger();
         ledger.record("a#1", &assigned("r"));
         ledger.record("b#1", &assigned("r"));
-        assert!(ledger.take().problems.is_empty());
+        assert!(ledger.take().1.is_empty());
     }
 
     #[test]
@@ -175,8 +177,8 @@ mod tests {
         ledger.record("b#1", &gained);
         ledger.record("a#1", &Event::Revoked { item: r.clone() });
         ledger.record("a#1", &assigned("r"));
-        let record = ledger.take();
-        assert_eq!((record.replica_moves, record.primary_moves), (3, 3));
-        assert_eq!(ledger.take(), Record::default());
+        let (figures, _) = ledger.take();
+        assert_eq!((figures.replica_moves, figures.primary_moves), (3, 3));
+        assert_eq!(ledger.take(), (Figures::default(), vec![]));
     }
 }

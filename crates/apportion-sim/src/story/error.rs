@@ -1,13 +1,13 @@
-//! Why the demo could not tell its story (as opposed to an invariant breaking, which it
-//! reports and carries on from).
+//! Why a story could not be told to the end (as opposed to an invariant breaking, which a
+//! phase reports and the story carries on from).
 
 use std::time::Duration;
 
 use apportion::store::StoreError;
 
-/// A failure that ends the demo early, as one line.
+/// A failure that ends a story early, as one line.
 #[derive(Debug, thiserror::Error)]
-pub enum DemoError {
+pub enum StoryError {
     /// A member could not start or act.
     #[error(transparent)]
     Runtime(#[from] apportion::Error),
@@ -25,9 +25,6 @@ pub enum DemoError {
         /// How long the story waited.
         limit: Duration,
     },
-    /// etcd could not be reached (the message names the endpoints).
-    #[error("{0}")]
-    Unreachable(String),
     /// A member's application panicked.
     #[error("a member's application failed: {0}")]
     Crashed(String),
