@@ -20,7 +20,7 @@
 //! from others, each one more move) while another holder is still above it.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use super::assignment::{Assignment, NONE};
 use super::fair::{by_paths, Fair, Key, Paths};
@@ -170,30 +170,41 @@ impl Primaries<'_> {
             // Take from the holder whose key is highest now, one primary at a time, so
             // members inside their band keep their primaries whenever members above it can
             // give instead, and no holder is drained below its band while others are above.
-            let mut offers: BinaryHeap<(Key, Reverse<u32>, Reverse<u32>)> = a.held[v as usize]
-                .iter()
-                .copied()
-                .filter(|&s| self.slot[a.slot_item[s as usize] as usize] != s)
-                .filter(|&s| self.may_lead(s as usize))
-                .map(|s| {
-                    let u = self.holder_of_primary(s);
-                    (self.key(u, 0), Reverse(u), Reverse(s))
-                })
-                .collect();
+            // The offers are grouped by holder, lowest slot first: a pull changes only the
+            // giver's key, so one heap entry per holder is refreshed, not one per offer.
+            let mut by_holder: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+            for &s in &a.held[v as usize] {
+                if self.slot[a.slot_item[s as usize] as usize] != s && self.may_lead(s as usize) {
+                    by_holder
+                        .entry(self.holder_of_primary(s))
+                        .or_default()
+                        .push(s);
+                }
+            }
+            let mut givers: BinaryHeap<(Key, Reverse<u32>)> = BinaryHeap::new();
+            for (&u, slots) in &mut by_holder {
+                slots.sort_unstable_by(|x, y| y.cmp(x));
+                givers.push((self.key(u, 0), Reverse(u)));
+            }
             // Every turn makes a primary pull (a transfer, which lowers the potential of
-            // `fair::by_paths`), refreshes a stale key (it only falls, at most once per
-            // pull), or ends the member's turn.
-            while let Some((k, Reverse(u), Reverse(s))) = offers.pop() {
+            // `fair::by_paths`), refreshes the giver's stale key (at most once per pull), or
+            // ends the member's turn.
+            while let Some((k, Reverse(u))) = givers.pop() {
                 let now = self.key(u, 0);
                 if now != k {
-                    offers.push((now, Reverse(u), Reverse(s)));
+                    givers.push((now, Reverse(u)));
                     continue;
                 }
                 // The holder with the highest key cannot give: no other can either.
                 if !self.improves(u, v) {
                     break;
                 }
+                let slots = by_holder.get_mut(&u).expect("every giver has offers");
+                let s = slots.pop().expect("a giver in the heap has an offer left");
                 self.set(a.slot_item[s as usize], s);
+                if !slots.is_empty() {
+                    givers.push((self.key(u, 0), Reverse(u)));
+                }
             }
         }
     }
