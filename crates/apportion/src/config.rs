@@ -27,7 +27,10 @@ pub struct MemberConfig<V = JsonMember> {
     pub prefix: String,
     /// The failure zone this member runs in (a rack, an availability zone).
     pub zone: String,
-    /// What tells this member apart within its zone (a host name, a pod name).
+    /// What tells this member apart within its zone (a host name, a stateful pod's name).
+    /// With the zone it is the member's identity: keep it across restarts, so the process
+    /// that comes back is the member that left; a new suffix is a new member, and a process
+    /// that starts while another one lives under the same identity is refused.
     pub suffix: String,
     /// The member's value: its item limit and whatever the application adds.
     pub value: V,

@@ -56,8 +56,10 @@ pub struct MemberArgs {
     /// starts with '-' is given as --zone=-VALUE.
     #[arg(long)]
     zone: String,
-    /// What tells this member apart within its zone [default: the host name and a random
-    /// tag]. A value that starts with '-' is given as --suffix=-VALUE.
+    /// What tells this member apart within its zone: with the zone, the member's identity
+    /// [default: the host name, so a member restarted on its host is the same member].
+    /// Give each member its own when several run on one host in one zone. A value that
+    /// starts with '-' is given as --suffix=-VALUE.
     #[arg(long)]
     suffix: Option<String>,
     /// The most items this member may hold.
@@ -263,16 +265,16 @@ fn init_logging() {
         .try_init();
 }
 
-/// The host name and a random tag, so two members on one host differ, with every
-/// character an id may not hold replaced by `-`.
+/// The host name, with every character an id may not hold replaced by `-`: stable across
+/// restarts, so a member that comes back on its host is the member that left (a random
+/// part would make every restart a new member, whose items all move). Two members on one
+/// host in one zone need `--suffix`: the second is refused with a message saying so.
 fn default_suffix() -> String {
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let host = if host.is_empty() { "member" } else { &host };
-    let host: String = host
-        .chars()
+    host.chars()
         .map(|c| if allowed_in_id(c) { c } else { '-' })
-        .collect();
-    format!("{host}-{:04x}", fastrand::u16(..))
+        .collect()
 }
 
 #[cfg(test)]
@@ -283,5 +285,10 @@ mod tests {
     fn the_default_suffix_is_a_valid_id_part() {
         let suffix = default_suffix();
         assert!(MemberId::new("zone", &suffix).is_ok(), "{suffix}");
+    }
+
+    #[test]
+    fn the_default_suffix_survives_a_restart() {
+        assert_eq!(default_suffix(), default_suffix());
     }
 }
