@@ -34,9 +34,10 @@ use std::process::ExitCode;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, Parser, Subcommand};
 
-use admin::drain::DrainArgs;
+use admin::drain::{DrainArgs, UndrainArgs};
 use admin::items::ItemsCommand;
 use admin::members::MembersCommand;
+use admin::settings::{ConfigCommand, FreezeArgs, UnfreezeArgs};
 use error::{CliError, Result};
 use status::StatusArgs;
 
@@ -60,6 +61,16 @@ enum Command {
     Members(MembersCommand),
     /// Mark a member exiting, so the leader moves its copies away.
     Drain(DrainArgs),
+    /// Clear a member's exiting mark, so it takes copies again.
+    Undrain(UndrainArgs),
+    /// Show or change the cluster settings (min_ready, max_moves_in_flight).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Hold back every move for a while (maintenance): only items below min_ready ready
+    /// copies are repaired. It ends by itself.
+    Freeze(FreezeArgs),
+    /// End a freeze now.
+    Unfreeze(UnfreezeArgs),
     /// Show the allocation: leader, zones, members, items needing attention.
     Status(StatusArgs),
     /// Follow the cluster and print each change of placement as it happens: copies added,
@@ -92,6 +103,10 @@ impl Command {
             Command::Items(command) => command.run().await,
             Command::Members(command) => command.run().await,
             Command::Drain(args) => args.run().await,
+            Command::Undrain(args) => args.run().await,
+            Command::Config(command) => command.run().await,
+            Command::Freeze(args) => args.run().await,
+            Command::Unfreeze(args) => args.run().await,
             Command::Status(args) => args.run().await,
             Command::Events(args) => args.run().await,
             Command::Plan(args) => plan::run(&args).map_err(CliError::Input),

@@ -33,6 +33,8 @@ pub const SLOT_DIGITS: usize = 5;
 const ITEMS_DIR: &str = "items";
 const MEMBERS_DIR: &str = "members";
 const ASSIGN_DIR: &str = "assign";
+/// The one key of the cluster settings, `P/settings`.
+const SETTINGS_KEY: &str = "settings";
 
 /// The part of a key (or of a prefix) that an error is about, so that messages can say
 /// which component a user has to fix.
@@ -299,6 +301,11 @@ impl Prefix {
         format!("{}/{kind}/", self.path)
     }
 
+    /// The key of the cluster settings: `P/settings` (see `settings`).
+    pub fn settings_key(&self) -> String {
+        format!("{}/{SETTINGS_KEY}", self.path)
+    }
+
     /// The key of an item: `P/items/ID`.
     pub fn item_key(&self, item: &ItemId) -> String {
         format!("{}/{ITEMS_DIR}/{item}", self.path)
@@ -328,6 +335,9 @@ impl Prefix {
                 key: text.to_owned(),
                 prefix: self.path.to_string(),
             })?;
+        if rest == SETTINGS_KEY {
+            return Ok(Key::Settings);
+        }
         let (kind, id) = rest.split_once('/').ok_or_else(|| KeyError::UnknownKind {
             key: text.to_owned(),
         })?;
@@ -358,6 +368,8 @@ pub enum Key {
     Member(MemberId),
     /// `P/assign/ITEM#ZONE#SUFFIX#SLOT`.
     Assignment(AssignmentKey),
+    /// `P/settings`.
+    Settings,
 }
 
 /// The id of an item (shard). Validated text, stored once and shared: a copy (every

@@ -9,6 +9,8 @@
 pub mod keys;
 pub mod lease;
 pub mod planner;
+pub mod restrain;
+pub mod settings;
 pub mod solver;
 pub mod state;
 pub mod values;

@@ -93,6 +93,9 @@ fn keys_encode_and_classify() {
             .unwrap(),
         Key::Assignment(assignment)
     );
+    assert_eq!(p.settings_key(), "/svc/settings");
+    assert_eq!(p.classify(b"/svc/settings").unwrap(), Key::Settings);
+    assert!(p.classify(b"/svc/settings/x").is_err());
 }
 
 #[test]

@@ -3,6 +3,8 @@
 use apportion_core::keys::{AssignmentKey, ItemId, MemberId, Slot};
 use apportion_core::lease::LeaseId;
 use apportion_core::planner::{plan, Change, Desired, ReadyStatus};
+use apportion_core::restrain::restrain;
+use apportion_core::settings::{ClusterSettings, Freeze};
 use apportion_core::state::{Entry, JsonState, Meta, Snapshot};
 use apportion_core::values::{JsonItem, JsonMember, JsonStatus};
 use proptest::prelude::*;
@@ -376,4 +378,96 @@ proptest! {
         }
         prop_assert!(changes.iter().all(|c| !matches!(c, Change::Remove(_))));
     }
+}
+
+/// The plans `restrain` lets through at time 50, as the items they concern.
+fn let_through(cluster: &Cluster, desired: &[Vec<u32>], settings: &ClusterSettings) -> Vec<String> {
+    let state = cluster.state();
+    let plans = plan(&state, &lists(desired), &ReadyStatus);
+    restrain(plans, &state, settings, 50, &ReadyStatus)
+        .iter()
+        .map(|p| p.item.to_string())
+        .collect()
+}
+
+/// Items `ok` (wants m0, m1 -> m0, m2: a move), `fresh` (new: no copy), `headless` (its
+/// primary's member is gone, two ready copies left), `thin` (one ready copy of three,
+/// min_ready 2), and the copy of an item that is gone. Plans come in item order.
+fn restraint_cluster() -> (Cluster, Vec<Vec<u32>>) {
+    let cluster = Cluster {
+        items: vec![
+            ("ok".into(), 2, false),
+            ("fresh".into(), 2, false),
+            ("headless".into(), 2, false),
+            ("thin".into(), 3, false),
+        ],
+        copies: vec![
+            (0, (0, 0, true, false)),
+            (0, (1, 1, true, false)),
+            (2, (1, 1, true, false)),
+            (2, (2, 2, true, false)),
+            (3, (0, 0, true, false)),
+            (3, (1, 1, false, false)),
+        ],
+        dangling: vec![("gone".into(), "a#m0", 0, false, None)],
+    };
+    // In the state's (sorted) item order: fresh, headless, ok, thin.
+    let desired = vec![vec![0, 1], vec![1, 2], vec![0, 2], vec![0, 1, 2]];
+    (cluster, desired)
+}
+
+fn frozen_until(until: u64) -> ClusterSettings {
+    ClusterSettings {
+        min_ready: 2,
+        freeze: Some(Freeze {
+            until_unix_secs: until,
+            reason: "maintenance".into(),
+            by: "ops".into(),
+        }),
+        ..ClusterSettings::default()
+    }
+}
+
+#[test]
+fn a_frozen_cluster_repairs_and_cleans_up_but_moves_nothing() {
+    let (cluster, desired) = restraint_cluster();
+    assert_eq!(
+        let_through(&cluster, &desired, &ClusterSettings::default()),
+        ["fresh", "headless", "ok", "thin", "gone"]
+    );
+    assert_eq!(
+        let_through(&cluster, &desired, &frozen_until(51)),
+        ["fresh", "headless", "thin", "gone"]
+    );
+    // The freeze ends by itself.
+    assert_eq!(
+        let_through(&cluster, &desired, &frozen_until(50)),
+        ["fresh", "headless", "ok", "thin", "gone"]
+    );
+}
+
+#[test]
+fn a_throttle_holds_back_adds_beyond_the_moves_in_flight_but_never_a_repair() {
+    // `thin`'s unready copy is one move in flight. The repairs go first: `fresh` adds two
+    // copies, `headless` none (a ready copy takes slot 0), `thin` one; then `ok` adds one,
+    // and the gone item's copy is removed (no add).
+    let (cluster, desired) = restraint_cluster();
+    let throttled = |limit| ClusterSettings {
+        min_ready: 2,
+        max_moves_in_flight: Some(limit),
+        ..ClusterSettings::default()
+    };
+    // Repairs add 3, plus 1 in flight: 4 already.
+    assert_eq!(
+        let_through(&cluster, &desired, &throttled(4)),
+        ["fresh", "headless", "thin", "gone"]
+    );
+    assert_eq!(
+        let_through(&cluster, &desired, &throttled(1)),
+        ["fresh", "headless", "thin", "gone"]
+    );
+    assert_eq!(
+        let_through(&cluster, &desired, &throttled(5)),
+        ["fresh", "headless", "thin", "ok", "gone"]
+    );
 }

@@ -81,6 +81,7 @@ fn sample() -> JsonSnapshot {
             assignment("a", "z9#lost", 2),
             assignment("a", "z1#m1", 0),
         ],
+        settings: None,
     }
 }
 
@@ -159,6 +160,7 @@ fn zones_without_capacity_are_left_out_and_exiting_members_add_no_slots() {
             member("e#2", 9, 9),
         ],
         assignments: vec![assignment("x", "b#1", 0)],
+        settings: None,
     };
     let state = build(snapshot);
     let zones: Vec<&str> = state.zones().iter().map(|z| &**z).collect();

@@ -126,3 +126,21 @@ fn absurd_replication_is_refused() {
     let limit = format!(r#"{{"replication": {MAX_REPLICATION}}}"#);
     assert!(decode("/svc/items/orders", &limit).is_ok());
 }
+
+#[test]
+fn the_settings_are_decoded_into_the_state_and_a_bad_value_names_its_key() {
+    let mut snapshot = Snapshot::default();
+    let settings = decode("/svc/settings", r#"{"min_ready": 2}"#).unwrap();
+    snapshot.push(settings, Meta::default());
+    let state = JsonState::build(snapshot, None).unwrap();
+    assert_eq!(state.settings().min_ready, 2);
+    // Without the key, the defaults: nothing held back.
+    let empty = JsonState::build(Snapshot::default(), None).unwrap();
+    assert_eq!(empty.settings(), &Default::default());
+    let bad = decode("/svc/settings", r#"{"max_moves_in_flight": 0}"#).unwrap_err();
+    let message = bad.to_string();
+    assert!(
+        message.contains("/svc/settings") && message.contains("max_moves_in_flight"),
+        "{message}"
+    );
+}

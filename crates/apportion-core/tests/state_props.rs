@@ -41,6 +41,7 @@ fn snapshot() -> impl Strategy<Value = JsonSnapshot> {
         0..24,
     );
     (items, members, assignments).prop_map(|(items, members, assignments)| Snapshot {
+        settings: None,
         items: items
             .into_iter()
             .map(|(id, (replication, exclusive))| Entry {

@@ -59,7 +59,8 @@ impl Unreadable {
                 Ok(Key::Assignment(key)) => {
                     unreadable.assignments.insert(key);
                 }
-                Err(_) => {}
+                // Unreadable settings are the defaults: they hide no copy.
+                Ok(Key::Settings) | Err(_) => {}
             }
         }
         unreadable

@@ -82,7 +82,8 @@ impl Mirror {
                     .or_default()
                     .insert((key.member, key.slot), value);
             }
-            (EventKind::Put, Err(_)) => {}
+            // The settings hold moves back; they place nothing the mirror judges.
+            (EventKind::Put, Ok(Decoded::Settings(_)) | Err(_)) => {}
             (EventKind::Delete, _) => match prefix.classify(&kv.key) {
                 Ok(Key::Item(id)) => {
                     self.items.remove(&id);
@@ -95,7 +96,7 @@ impl Mirror {
                         copies.remove(&(key.member, key.slot));
                     }
                 }
-                Err(_) => {}
+                Ok(Key::Settings) | Err(_) => {}
             },
         }
     }

@@ -33,6 +33,7 @@ mod error;
 mod guarded;
 
 use apportion_core::keys::{ItemId, MemberId, Prefix};
+use apportion_core::settings::ClusterSettings;
 use apportion_core::values::{
     Decoder, JsonDecoder, JsonError, JsonItem, JsonMember, MAX_REPLICATION,
 };
@@ -186,6 +187,46 @@ impl<S: Store> Admin<S> {
     ) -> Result<Edit<JsonMember>, AdminError> {
         self.edit_member(member, |value| value.item_limit = item_limit)
             .await
+    }
+
+    /// The cluster settings as stored: the defaults when there are none. Refused when the
+    /// stored value is not valid (the members then plan with the defaults).
+    pub async fn settings(&self) -> Result<ClusterSettings, AdminError> {
+        let key = self.prefix.settings_key();
+        let read = self.store.range(KeyRange::key(key.as_str())).await?;
+        read.kvs
+            .first()
+            .map(|kv| ClusterSettings::decode(&kv.value))
+            .transpose()
+            .map(Option::unwrap_or_default)
+            .map_err(|source| AdminError::Settings { key, source })
+    }
+
+    /// Applies `change` to the cluster settings (the defaults when there are none), as a
+    /// guarded edit like every other. Refused when the stored value or the result is not
+    /// valid; nothing is written then, nor when the change changes nothing.
+    pub async fn update_settings(
+        &self,
+        change: impl Fn(&mut ClusterSettings),
+    ) -> Result<Edit<ClusterSettings>, AdminError> {
+        let key = self.prefix.settings_key();
+        let refused = |source| AdminError::Settings {
+            key: key.clone(),
+            source,
+        };
+        update(&self.store, &key, |current| {
+            let before = current
+                .map(ClusterSettings::decode)
+                .transpose()
+                .map_err(refused)?;
+            let mut after = before.clone().unwrap_or_default();
+            change(&mut after);
+            after.validate().map_err(refused)?;
+            let edit = Edit { before, after };
+            let value = edit.changed().then(|| edit.after.encode());
+            Ok((value, edit))
+        })
+        .await
     }
 
     /// Applies `change` to `member`'s value; refused when the member is not registered (an

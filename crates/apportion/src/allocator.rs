@@ -4,9 +4,10 @@
 //! rounds repeat until one has nothing to do; the loop then sleeps until the next change.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use apportion_core::planner::{self, Consistency};
+use apportion_core::restrain::restrain;
 use apportion_core::values::{Decoder, MemberValue};
 use apportion_store::{Compare, CompareOp, Store};
 use tokio::sync::watch;
@@ -19,18 +20,43 @@ use crate::solve::{problem, solve, Solved};
 use crate::writer;
 
 /// How long a round that wrote nothing waits for the next change before planning again.
-const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
+const CATCH_UP: std::time::Duration = Duration::from_secs(1);
 
 /// How long a round waits for the view to show its own writes. They are under the prefix,
 /// so the view gets there unless its watch is broken: planning sooner, from a view without
 /// them, would plan them again, and every such transaction would fail its guards.
-const OWN_WRITES: std::time::Duration = std::time::Duration::from_secs(30);
+const OWN_WRITES: std::time::Duration = Duration::from_secs(30);
 
 /// How many of a round's transactions are in flight at once. They touch disjoint items, so
 /// their order does not matter; keeping a few in flight hides the round trip (and etcd's
 /// disk sync, which it shares between concurrent writes), while a bound keeps a big round
 /// from flooding the store.
 const TXNS_IN_FLIGHT: usize = 4;
+
+/// The wall clock the loop judges freezes by (they end at a time the operator chose),
+/// advanced by the runtime's clock from one reading of the system's: under a paused test
+/// clock a freeze ends when the test's time reaches it, and a step of the system clock
+/// (NTP) while the loop runs does not end a freeze early or stretch it.
+struct WallClock {
+    unix_at_start: Duration,
+    started: tokio::time::Instant,
+}
+
+impl WallClock {
+    fn start() -> Self {
+        WallClock {
+            unix_at_start: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default(),
+            started: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Whole seconds since the Unix epoch.
+    fn unix_now(&self) -> u64 {
+        (self.unix_at_start + self.started.elapsed()).as_secs()
+    }
+}
 
 /// What one round did, for tests and monitoring.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,6 +114,7 @@ where
         let mut solved: Option<(u64, Option<Solved>)> = None;
         let mut round = 0u64;
         let mut failed_solves = 0u32;
+        let clock = WallClock::start();
         loop {
             let observed = states.current();
             let leads = observed.state.is_local_leader() && *self.fence.borrow() == Fence::Healthy;
@@ -98,7 +125,7 @@ where
                 round += 1;
                 let span = tracing::info_span!("round", round, revision = observed.revision);
                 let report = self
-                    .round(round, &observed, &mut solved, &mut failed_solves)
+                    .round(round, &observed, &mut solved, &mut failed_solves, &clock)
                     .instrument(span)
                     .await;
                 if failed_solves >= FAILED_SOLVES_BEFORE_STEPPING_DOWN {
@@ -112,9 +139,17 @@ where
                     continue;
                 }
             }
+            // A freeze ends by itself, with no change in the store to wake the loop.
+            let now = clock.unix_now();
+            let thaw = observed
+                .state
+                .settings()
+                .frozen_at(now)
+                .map(|f| Duration::from_secs(f.until_unix_secs - now));
             tokio::select! {
                 changed = states.changed() => if changed.is_none() { return },
                 changed = self.fence.changed() => if changed.is_err() { return },
+                () = tokio::time::sleep(thaw.unwrap_or_default()), if leads && thaw.is_some() => {}
             }
         }
     }
@@ -137,6 +172,7 @@ where
         observed: &Arc<Observed<D>>,
         solved: &mut Option<(u64, Option<Solved>)>,
         failed_solves: &mut u32,
+        clock: &WallClock,
     ) -> RoundReport {
         metrics::counter!("apportion_rounds_total").increment(1);
         let state = &observed.state;
@@ -177,6 +213,13 @@ where
         };
         report.unfilled_slots = solution.unfilled_slots;
         let plans = planner::plan(state, &solution.desired, &*self.consistency);
+        let plans = restrain(
+            plans,
+            state,
+            state.settings(),
+            clock.unix_now(),
+            &*self.consistency,
+        );
         if plans.is_empty() {
             return report;
         }
@@ -248,7 +291,7 @@ where
         tracing::debug!(?report, "round written");
         if errors > 0 {
             // The store is failing: do not hammer it.
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
         // Let the view catch up before planning again: with what was written, or, when
         // nothing landed, with whatever change made the guards fail. The guards, not this

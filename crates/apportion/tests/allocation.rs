@@ -4,9 +4,12 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use apportion::admin::Admin;
+use apportion::core::settings::Freeze;
 use apportion::store::KeyRange;
+use apportion::Prefix;
 use apportion::{Decoder, Event, JsonDecoder, MemoryStore, Store};
 use support::*;
 
@@ -583,4 +586,41 @@ async fn a_garbled_member_value_is_written_back_by_its_member() {
         assert_eq!(member.item_limit, 10);
     })
     .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_freeze_holds_moves_back_repairs_what_needs_it_and_ends_by_itself() {
+    let mut cluster = memory_cluster().await;
+    for zone in ["a", "b"] {
+        cluster.join(zone, "1", 10).await;
+    }
+    for i in 0..4 {
+        cluster.put_item(&format!("i{i}"), 1, false).await;
+    }
+    let before = placement(&cluster.settle().await.state);
+    let admin = Admin::new(cluster.store.clone(), Prefix::new(PREFIX).unwrap());
+    let until = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(600);
+    admin
+        .update_settings(|s| {
+            s.freeze = Some(Freeze {
+                until_unix_secs: until.as_secs(),
+                reason: "test".into(),
+                by: "tests".into(),
+            })
+        })
+        .await
+        .unwrap();
+    cluster.drain("a#1");
+    cluster.put_item("new", 1, false).await;
+    let frozen = placement(&cluster.settle().await.state);
+    // The new item had no copy at all: it is placed. What the drain would move stays.
+    assert_eq!(frozen["new"], ["b#1"]);
+    for (item, members) in &before {
+        assert_eq!(&frozen[item], members, "{item} moved while frozen");
+    }
+    assert!(before.values().any(|m| m == &["a#1"]), "{before:?}");
+    // Nothing else changes; the freeze ends by itself, and the drain completes.
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    let thawed = placement(&cluster.settle().await.state);
+    assert!(thawed.values().all(|m| m == &["b#1"]), "{thawed:?}");
 }

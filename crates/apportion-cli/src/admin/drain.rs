@@ -47,6 +47,49 @@ impl DrainArgs {
     }
 }
 
+/// Flags of `apportion undrain`.
+#[derive(Args, Debug)]
+pub struct UndrainArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The member to take back, as `ZONE#SUFFIX`.
+    #[arg(value_name = "ZONE#SUFFIX", value_parser = parse_member)]
+    member: MemberId,
+}
+
+impl UndrainArgs {
+    /// Runs the command against etcd, writing to stdout.
+    pub async fn run(self) -> Result<()> {
+        let store = self.target.connect().await?;
+        let admin = Admin::new(store, self.target.prefix.clone());
+        let member = &self.member;
+        let edit = admin
+            .undrain(member)
+            .await
+            .map_err(|e| member_error(e, member, &self.target.prefix))?;
+        let line = if edit.changed() {
+            format!("member {member} takes copies again")
+        } else {
+            format!("member {member} is not exiting")
+        };
+        writeln!(std::io::stdout().lock(), "{line}")?;
+        Ok(())
+    }
+}
+
+/// The words for an edit of `member` that failed.
+fn member_error(e: AdminError, member: &MemberId, prefix: &Prefix) -> CliError {
+    match e {
+        AdminError::MemberMissing { key, .. } => CliError::failed(format!(
+            "member `{member}` is not registered under {prefix} (no key `{key}`)"
+        )),
+        AdminError::Undecodable { source, .. } => CliError::failed(format!(
+            "member `{member}` has a value that does not decode: {source}"
+        )),
+        e => e.into(),
+    }
+}
+
 /// Marks the member exiting; fails if it is not registered or its value does not decode.
 /// A member already exiting is left as it is.
 pub async fn drain<S: Store>(
@@ -56,15 +99,10 @@ pub async fn drain<S: Store>(
     out: &mut impl Write,
 ) -> Result<()> {
     let admin = Admin::new(store.clone(), prefix.clone());
-    let edit = admin.drain(member).await.map_err(|e| match e {
-        AdminError::MemberMissing { key, .. } => CliError::failed(format!(
-            "member `{member}` is not registered under {prefix} (no key `{key}`)"
-        )),
-        AdminError::Undecodable { source, .. } => CliError::failed(format!(
-            "member `{member}` has a value that does not decode: {source}"
-        )),
-        e => e.into(),
-    })?;
+    let edit = admin
+        .drain(member)
+        .await
+        .map_err(|e| member_error(e, member, prefix))?;
     let already = !edit.changed();
     if already {
         writeln!(out, "member {member} is already exiting")?;

@@ -9,6 +9,7 @@
 pub mod drain;
 pub mod items;
 pub mod members;
+pub mod settings;
 pub mod show;
 
 use apportion::cluster::Observed;

@@ -25,6 +25,7 @@ impl<I: ItemValue, M: MemberValue, A> State<I, M, A> {
             mut items,
             mut members,
             mut assignments,
+            settings,
         } = snapshot;
         check_len(items.len(), "item")?;
         check_len(members.len(), "member")?;
@@ -67,6 +68,7 @@ impl<I: ItemValue, M: MemberValue, A> State<I, M, A> {
             local,
             local_assignments: links.local_assignments,
             leader,
+            settings: settings.unwrap_or_default(),
             solver_hash: std::sync::OnceLock::new(),
         })
     }

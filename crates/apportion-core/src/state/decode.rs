@@ -7,6 +7,7 @@
 
 use super::{Entry, Meta, Snapshot};
 use crate::keys::{AssignmentKey, ItemId, Key, KeyError, MemberId, Prefix};
+use crate::settings::{ClusterSettings, SettingsError};
 use crate::values::{Decoder, ItemValue, MAX_REPLICATION};
 
 /// One decoded key-value under the prefix, of any of the three kinds.
@@ -18,6 +19,8 @@ pub enum Decoded<I, M, A> {
     Member(MemberId, M),
     /// An assignment key and its status.
     Assignment(AssignmentKey, A),
+    /// The cluster settings (always JSON, whatever the decoder).
+    Settings(ClusterSettings),
 }
 
 /// The [`Decoded`] type of a decoder's values.
@@ -47,6 +50,14 @@ pub enum EntryError<E: std::error::Error + 'static> {
         /// The replication asked for.
         replication: u16,
     },
+    /// A settings value that is not valid.
+    #[error("key `{key}`: {source}")]
+    Settings {
+        /// The key, as text.
+        key: String,
+        /// What is wrong with it.
+        source: SettingsError,
+    },
 }
 
 impl<E: std::error::Error + 'static> EntryError<E> {
@@ -61,6 +72,7 @@ impl<E: std::error::Error + 'static> EntryError<E> {
             EntryError::Replication { replication, .. } => {
                 format!("replication {replication} is above the maximum of {MAX_REPLICATION}")
             }
+            EntryError::Settings { source, .. } => source.to_string(),
         }
     }
 }
@@ -94,6 +106,12 @@ pub fn decode_entry<D: Decoder>(
         Key::Assignment(id) => {
             Decoded::Assignment(id, decoder.decode_assignment(value).map_err(value_error)?)
         }
+        Key::Settings => Decoded::Settings(ClusterSettings::decode(value).map_err(|source| {
+            EntryError::Settings {
+                key: String::from_utf8_lossy(key).into_owned(),
+                source,
+            }
+        })?),
     })
 }
 
@@ -104,6 +122,7 @@ impl<I, M, A> Snapshot<I, M, A> {
             Decoded::Item(key, value) => self.items.push(Entry { key, value, meta }),
             Decoded::Member(key, value) => self.members.push(Entry { key, value, meta }),
             Decoded::Assignment(key, value) => self.assignments.push(Entry { key, value, meta }),
+            Decoded::Settings(settings) => self.settings = Some(settings),
         }
     }
 }

@@ -23,6 +23,7 @@ pub use decode::{decode_entry, Decoded, DecodedBy, EntryError};
 
 use crate::keys::{AssignmentKey, ItemId, MemberId};
 use crate::lease::LeaseId;
+use crate::settings::ClusterSettings;
 use crate::values::{ItemValue, JsonItem, JsonMember, JsonStatus, MemberValue};
 
 /// The store's bookkeeping for one key, as etcd reports it. Core defines it so that
@@ -63,6 +64,8 @@ pub struct Snapshot<I, M, A> {
     pub members: Vec<Entry<MemberId, M>>,
     /// Entries under `P/assign/`.
     pub assignments: Vec<Entry<AssignmentKey, A>>,
+    /// The value at `P/settings`, if there is one that decoded.
+    pub settings: Option<ClusterSettings>,
 }
 
 // A manual impl: deriving would needlessly require the value types to be `Default`.
@@ -72,6 +75,7 @@ impl<I, M, A> Default for Snapshot<I, M, A> {
             items: Vec::new(),
             members: Vec::new(),
             assignments: Vec::new(),
+            settings: None,
         }
     }
 }
@@ -125,6 +129,8 @@ pub struct State<I, M, A> {
     /// The local member's assignments, as (assignment index, item index) pairs.
     local_assignments: Vec<(u32, u32)>,
     leader: Option<u32>,
+    /// The cluster settings (the defaults when `P/settings` is missing or unreadable).
+    settings: ClusterSettings,
     /// Computed on first use: only the leader asks, and every member builds a state per
     /// burst of changes.
     solver_hash: std::sync::OnceLock<u64>,
@@ -271,6 +277,12 @@ impl<I, M, A> State<I, M, A> {
             assignment: &self.assignments[assignment as usize],
             copies: self.item_assignments(item as usize),
         }
+    }
+
+    /// The cluster settings the leader plans under: the value at `P/settings`, or the
+    /// defaults (nothing held back) when there is none or it did not decode.
+    pub fn settings(&self) -> &ClusterSettings {
+        &self.settings
     }
 
     /// The index of the member that should lead: the oldest (lowest create revision,

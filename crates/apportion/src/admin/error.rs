@@ -1,6 +1,7 @@
 //! Why an edit of the deployment was refused or could not be made.
 
 use apportion_core::keys::{ItemId, MemberId};
+use apportion_core::settings::SettingsError;
 use apportion_core::values::{JsonError, MAX_REPLICATION};
 use apportion_store::StoreError;
 
@@ -43,6 +44,15 @@ pub enum AdminError {
         key: String,
         /// What is wrong with the value.
         source: JsonError,
+    },
+    /// The cluster settings are not valid: the stored value (left alone, as for any value
+    /// that does not decode) or the edited one (not written).
+    #[error("the cluster settings under `{key}`: {source}")]
+    Settings {
+        /// The settings key.
+        key: String,
+        /// What is wrong.
+        source: SettingsError,
     },
     /// The new value could not be encoded (its extra fields cannot be written).
     #[error("cannot encode the value for `{key}`: {source}")]
