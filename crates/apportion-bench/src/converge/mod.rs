@@ -7,11 +7,11 @@
 //! status writes), in transactions as large as the store allows, so that `vs_floor` says
 //! how far the runtime is from what the store can do.
 //!
-//! The members run in one of two shapes, behind [`Members`], so that every phase is
-//! measured by the same code ([`phases`]) in both:
-//! - in this process ([`in_process`]), on a real etcd or the embedded store: the cheapest
+//! The members run in one of two shapes, behind `Members`, so that every phase is
+//! measured by the same code (`phases`) in both:
+//! - in this process (`in_process`), on a real etcd or the embedded store: the cheapest
 //!   way to measure the runtime, with a hook into every leader round;
-//! - as separate `apportion member` processes on etcd ([`processes`]), the shape of a real
+//! - as separate `apportion member` processes on etcd (`processes`), the shape of a real
 //!   deployment: each member has its own runtime, connection and memory, and the benchmark
 //!   watches them from outside (the cluster view, their Prometheus metrics, their output,
 //!   `/proc`). The caller starts each process ([`Launch`]), since only it knows the
