@@ -3,7 +3,8 @@
 //! `demo` tells the library's story on a simulated cluster in this process; `member` runs
 //! one member of a real cluster on etcd. The admin commands (`items`, `members`, `drain`,
 //! `status`, `events`) talk to the deployment's etcd through the `Store` trait; `plan` and
-//! `bench` run the solver offline (and `bench converge` the whole runtime). Every failure
+//! `bench` run the solver offline (and `bench converge` the whole runtime), the benchmarks
+//! through their engines in `apportion_bench`. Every failure
 //! ends in one line on stderr and a non-zero exit code: 2 for a wrong command line or
 //! input, 1 for a command that could not be carried out (or, for `demo`, a broken
 //! invariant).
@@ -110,7 +111,7 @@ impl Command {
             Command::Status(args) => args.run().await,
             Command::Events(args) => args.run().await,
             Command::Plan(args) => plan::run(&args).map_err(CliError::Input),
-            Command::Bench(args) => bench::run(&args).await.map_err(CliError::Input),
+            Command::Bench(args) => bench::run(&args).await,
             Command::Completion { shell } => completion(shell),
         };
         report(result)

@@ -1,12 +1,12 @@
 //! The benchmark's result: one JSON line, the same fields in both shapes (the member
-//! processes' own figures are added with `--processes`), so that runs can be compared
-//! across commits and shapes by a script.
+//! processes' own figures are added when the members are processes), so that runs can be
+//! compared across commits and shapes by a script.
 
 use serde::Serialize;
 
 /// The benchmark's result line.
-#[derive(Serialize)]
-pub(super) struct Line {
+#[derive(Debug, Serialize)]
+pub struct Line {
     /// `etcd` or `memory`.
     pub store: &'static str,
     /// `in-process` (members are tasks of the benchmark process) or `processes` (members
@@ -65,15 +65,15 @@ pub(super) struct Line {
     /// CPU time of this process: in process, every member's loops, the solver, the view
     /// builds; with processes, the observer's (its view builds) only.
     pub process_cpu_secs: f64,
-    /// The member processes' figures (`--processes` only).
+    /// The member processes' figures (only when the members are processes).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub processes: Option<ProcessFigures>,
 }
 
 /// What the member processes used, read from `/proc` while each was still alive: just
 /// before it was killed (the refill's victim) or stopped (the others, at the end).
-#[derive(Serialize)]
-pub(super) struct ProcessFigures {
+#[derive(Debug, Serialize)]
+pub struct ProcessFigures {
     /// Each member's peak resident memory (`VmHWM`), in MiB.
     pub peak_rss_mb_per_member: Spread,
     /// CPU time (user and system) of the member that led at the end: the solves, the
@@ -84,8 +84,8 @@ pub(super) struct ProcessFigures {
 }
 
 /// The largest and the median of one figure over the members.
-#[derive(Serialize)]
-pub(super) struct Spread {
+#[derive(Debug, Serialize)]
+pub struct Spread {
     /// The largest value.
     pub max: f64,
     /// The middle value (the upper of the two middle ones for an even count).
@@ -94,7 +94,7 @@ pub(super) struct Spread {
 
 impl Spread {
     /// The spread of `values` (both 0 when there are none).
-    pub fn of(mut values: Vec<f64>) -> Spread {
+    pub(super) fn of(mut values: Vec<f64>) -> Spread {
         values.sort_by(f64::total_cmp);
         Spread {
             max: values.last().copied().unwrap_or(0.0),

@@ -1,7 +1,8 @@
-//! The processes shape (`--processes`): every member is an `apportion member` process (this
-//! same program), on etcd, as a deployment runs them: its own runtime, connection, lease
-//! renewals and memory. Without `--exec` such a member marks each assignment ready itself
-//! as soon as it is assigned, one after another in its event loop.
+//! The processes shape: every member is an `apportion member` process on etcd, as a
+//! deployment runs them: its own runtime, connection, lease renewals and memory. The
+//! caller's launcher starts each one from a [`MemberSpec`]. Without `--exec` such a member
+//! marks each assignment ready itself as soon as it is assigned, one after another in its
+//! event loop.
 //!
 //! The benchmark watches them from outside:
 //! - settled: its cluster view, as in process; but no hook says when the leader's round
@@ -16,11 +17,10 @@
 //! Each member is started once the one before it has joined, so that member 0 is the
 //! oldest and leads, as in process. Every member is stopped at the end, and on every way
 //! out (a [`Drop`] guard): SIGTERM then SIGINT (drain, then leave at once: with every member
-//! draining there is nowhere to move the items), SIGKILL after a grace period. Members also
-//! get SIGKILL from the kernel if the benchmark itself dies.
+//! draining there is nowhere to move the items), SIGKILL after a grace period; the launcher
+//! ties each member's life to the benchmark's, so that it ends even if the benchmark dies.
 
 use std::net::{SocketAddr, TcpListener};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,12 +30,12 @@ use apportion::core::values::JsonDecoder;
 use apportion::store::Revision;
 use apportion::testing::Quiet;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+use tokio::process::{Child, ChildStderr, ChildStdout};
 
 use super::line::{ProcessFigures, Spread};
-use super::procfs::{self, Pid};
 use super::scrape::Metrics;
-use super::{ConvergeArgs, Idle, Members, Totals};
+use super::{ConvergeOptions, Idle, Launch, Members, Totals};
+use crate::procfs::{self, Pid};
 
 /// How long the state must stay unchanged before the leader is taken to be idle in it (at
 /// least: twice its longest solve if that is longer). A leader that had something left to
@@ -47,6 +47,26 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How often the benchmark looks whether a member has joined, or exited when stopped.
 const POLL: Duration = Duration::from_millis(20);
+
+/// What one member process is to be: the benchmark chooses its name and limits (the same as
+/// in process) and where it serves the metrics it scrapes; the [`Launch`] turns this into
+/// the command line of an `apportion member --json` on the benchmark's etcd.
+#[derive(Clone, Debug)]
+pub struct MemberSpec {
+    /// The key prefix of the cluster (`--prefix`).
+    pub prefix: String,
+    /// The member's zone (`--zone`).
+    pub zone: String,
+    /// The member's suffix (`--suffix`); its id is `ZONE#SUFFIX`.
+    pub suffix: String,
+    /// Its lease TTL, whole seconds (`--lease-ttl`).
+    pub lease_ttl: Duration,
+    /// Its item limit (`--item-limit`).
+    pub item_limit: u32,
+    /// Where it serves its Prometheus metrics (`--metrics-addr`): a free loopback port,
+    /// which the benchmark scrapes for the leader's rounds and solve times.
+    pub metrics: SocketAddr,
+}
 
 /// The member processes.
 pub(super) struct Processes {
@@ -84,50 +104,43 @@ struct Last {
 }
 
 impl Processes {
-    /// Starts the member processes one after another, each once the one before it has
-    /// joined (its key is in `view`).
+    /// Starts the member processes with `launch`, one after another, each once the one
+    /// before it has joined (its key is in `view`).
     pub async fn start(
-        args: &ConvergeArgs,
+        options: &ConvergeOptions,
         view: &ClusterView<JsonDecoder>,
+        launch: Launch,
     ) -> Result<Self, String> {
-        let program = std::env::current_exe()
-            .map_err(|e| format!("cannot find this program to start the members: {e}"))?;
         let mut processes = Processes {
             members: Vec::new(),
             stopping: Arc::default(),
             quiet: Quiet::default(),
             needed: None,
         };
-        for i in 0..args.members {
-            let (zone, suffix) = args.member_name(i);
+        for i in 0..options.members {
+            let (zone, suffix) = options.member_name(i);
             let id = format!("{zone}#{suffix}");
             let metrics = TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
                 .map_err(|e| format!("cannot find a free port for member {id}'s metrics: {e}"))?;
-            let mut command = Command::new(&program);
-            command
-                .arg("member")
-                .args(["--etcd", &args.etcd, "--prefix", &args.prefix])
-                .args(args.security.to_args())
-                .args(["--zone", &zone, "--suffix", &suffix])
-                .args(["--lease-ttl", &args.lease_ttl.to_string()])
-                .args(["--item-limit", &args.item_limit().to_string()])
-                .args(["--metrics-addr", &metrics.to_string(), "--json"])
-                .env("NO_COLOR", "1")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true);
-            let mut child = crate::tied::spawn(command, libc::SIGKILL)
+            let spec = MemberSpec {
+                prefix: options.prefix.clone(),
+                zone,
+                suffix,
+                lease_ttl: options.lease_ttl,
+                item_limit: options.item_limit(),
+                metrics,
+            };
+            let mut child = launch(spec)
                 .await
                 .map_err(|e| format!("cannot start member {id}: {e}"))?;
             let pid = child
                 .id()
                 .ok_or_else(|| format!("member {id} exited at once"))?;
             let rejoins = Arc::default();
-            let stdout = child.stdout.take().expect("the member's stdout is piped");
+            let stdout = child.stdout.take().expect("the launcher pipes stdout");
             tokio::spawn(count_rejoins(stdout, Arc::clone(&rejoins)));
-            let stderr = child.stderr.take().expect("the member's stderr is piped");
+            let stderr = child.stderr.take().expect("the launcher pipes stderr");
             tokio::spawn(pass_on(stderr, id.clone(), Arc::clone(&processes.stopping)));
             processes.members.push(MemberProcess {
                 id: id.clone(),

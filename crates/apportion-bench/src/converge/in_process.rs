@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use apportion::cluster::ClusterView;
 use apportion::core::values::JsonDecoder;
@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::line::ProcessFigures;
-use super::{ConvergeArgs, Idle, Members, Totals};
+use super::{ConvergeOptions, Idle, Members, Totals};
 
 /// The members, as tasks of this process.
 pub(super) struct InProcess<S> {
@@ -29,28 +29,29 @@ pub(super) struct InProcess<S> {
 }
 
 impl<S: Store> InProcess<S> {
-    /// Starts `args.members` members one after another (so member 0 is the oldest and
+    /// Starts `options.members` members one after another (so member 0 is the oldest and
     /// leads), each on a connection from `connect`.
     pub async fn start<F: Future<Output = Result<S, String>>>(
         store: &S,
-        args: &ConvergeArgs,
+        options: &ConvergeOptions,
         connect: impl Fn() -> F,
     ) -> Result<Self, String> {
         let rounds: Arc<Mutex<Vec<RoundReport>>> = Arc::default();
         let mut apps = Vec::new();
-        for i in 0..args.members {
-            let (zone, suffix) = args.member_name(i);
+        for i in 0..options.members {
+            let (zone, suffix) = options.member_name(i);
             let id = format!("{zone}#{suffix}");
-            let mut config = MemberConfig::json(&args.prefix, zone, suffix, args.item_limit());
-            config.lease_ttl = Duration::from_secs(u64::try_from(args.lease_ttl).unwrap_or(0));
+            let mut config =
+                MemberConfig::json(&options.prefix, zone, suffix, options.item_limit());
+            config.lease_ttl = options.lease_ttl;
             let log = rounds.clone();
-            let options = MemberOptions {
+            let hooked = MemberOptions {
                 round_hook: Some(Arc::new(move |r: &RoundReport| {
                     log.lock().unwrap().push(r.clone())
                 })),
                 ..MemberOptions::default()
             };
-            let member = Member::start_with(connect().await?, JsonDecoder, config, options)
+            let member = Member::start_with(connect().await?, JsonDecoder, config, hooked)
                 .await
                 .map_err(|e| e.to_string())?;
             apps.push((id, tokio::spawn(serve(member))));

@@ -1,6 +1,6 @@
 //! What a process has used, from Linux's `/proc`: its peak resident memory and its CPU
-//! time. The benchmarks report them for themselves, and `bench converge --processes` for
-//! each member process, so both read them the same way. A process's files vanish once it
+//! time. The benchmarks report them for themselves, and the converge benchmark for each
+//! member process when its members are processes, so both read them the same way. A process's files vanish once it
 //! has been reaped: read them while it is alive. Where there is no `/proc` (or the process
 //! is gone) the figures are 0.
 
