@@ -332,7 +332,10 @@ fn an_exiting_member_has_no_fair_share_and_its_limit_no_longer_counts() {
     assert_eq!(shares[1], 0.0);
     assert!((shares[0] - 4.0 / 3.0).abs() < 1e-9, "{shares:?}");
     assert!((shares[2] - 8.0 / 3.0).abs() < 1e-9, "{shares:?}");
-    assert_eq!(overview.members, member_rows(&observed.state, &LeaseTimes::new()));
+    assert_eq!(
+        overview.members,
+        member_rows(&observed.state, &LeaseTimes::new())
+    );
     let attention: Vec<&str> = overview.attention.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(attention, ["orders", "payments"]);
 }
