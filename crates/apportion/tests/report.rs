@@ -1,12 +1,15 @@
 //! The operator's model of a cluster (`apportion::report`), on states built from hand-written
-//! keys: what changed between two states, why an item is short of copies, and the members'
-//! fair shares and the zones' limits.
+//! keys: what changed between two states, why an item is short of copies, the members' fair
+//! shares and the zones' limits, and where an item's copies are with their holders' leases.
 
-use apportion::cluster::Observed;
+use apportion::cluster::{ClusterView, Observed};
 use apportion::core::keys::{AssignmentKey, ItemId, MemberId, Prefix, Slot};
 use apportion::core::state::{decode_entry, JsonState, Meta, Snapshot, State};
-use apportion::report::{changes, member_rows, shortfall, Change, LeaseTimes, Overview, Shortfall};
-use apportion::JsonDecoder;
+use apportion::report::{
+    changes, item_copies, item_leases, lease_times, listed_items, member_rows, shortfall, Change,
+    LeaseTimes, ListedItem, Overview, Shortfall,
+};
+use apportion::{JsonDecoder, MemoryStore, Store};
 
 /// A state from `(key under /t, JSON value)` pairs, created in the order given (the first
 /// member leads).
@@ -338,4 +341,47 @@ fn an_exiting_member_has_no_fair_share_and_its_limit_no_longer_counts() {
     );
     let attention: Vec<&str> = overview.attention.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(attention, ["orders", "payments"]);
+}
+
+// Where an item's copies are, and how long their holders' leases have left.
+
+/// The copies come primary first, each with its holder's lease and the time left on it; a
+/// key without a lease has neither. The listing keeps an item key that does not decode, in
+/// id order, with the reason.
+#[tokio::test]
+async fn copies_come_primary_first_with_their_holders_leases() {
+    let store = MemoryStore::new();
+    let lease = store.grant(60).await.unwrap().id;
+    for (key, value, lease) in [
+        ("members/a#1", r#"{"item_limit": 2}"#, Some(lease)),
+        ("members/b#1", r#"{"item_limit": 2}"#, None),
+        ("items/x", r#"{"replication": 2}"#, None),
+        ("items/garbled", "not json", None),
+        ("assign/x#a#1#00001", "", Some(lease)),
+        ("assign/x#b#1#00000", READY, None),
+    ] {
+        store.put(format!("/t/{key}"), value, lease).await.unwrap();
+    }
+    let view = ClusterView::read(&store, "/t", JsonDecoder).await.unwrap();
+    let state = &view.state;
+    let index = state.item_index(&ItemId::new("x").unwrap()).unwrap();
+    let times = lease_times(&store, item_leases(state, index))
+        .await
+        .unwrap();
+    let copies = item_copies(state, index, &times);
+    let rows: Vec<_> = copies
+        .iter()
+        .map(|c| (c.copy.slot, c.copy.member.as_str(), c.copy.ready))
+        .collect();
+    assert_eq!(rows, [(0, "b#1", true), (1, "a#1", false)]);
+    assert_eq!(
+        (&copies[0].lease.lease, copies[0].lease.lease_ttl_secs),
+        (&None, None)
+    );
+    assert_eq!(copies[1].lease.lease, Some(lease.to_string()));
+    assert!(matches!(copies[1].lease.lease_ttl_secs, Some(1..=60)));
+
+    let listed = listed_items(&view, &Prefix::new("/t").unwrap());
+    assert!(matches!(&listed[0], ListedItem::Ignored { id, .. } if id == "garbled"));
+    assert!(matches!(&listed[1], ListedItem::Item(row) if row.id == "x" && row.consistent == 1));
 }
