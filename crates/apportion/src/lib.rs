@@ -69,8 +69,11 @@
 //! # Where things are
 //!
 //! What a service needs is at the top of the crate. [`cluster`] is the read-only picture
-//! of a cluster that members and tools share (`apportion status` is built on it);
-//! [`testing`] has the hooks that tests, the simulation and benchmarks use. The pure parts
+//! of a cluster that members and tools share; [`report`] computes from it what an operator
+//! reads (per-item, per-member and per-zone figures, what changed, why an item is short of
+//! copies), for `apportion status` and a service's own status page alike; [`admin`] edits
+//! a deployment from outside its members; [`testing`] has the hooks that tests, the
+//! simulation and benchmarks use. The pure parts
 //! (keys, values, the cluster's state, the solver and the planner) are in [`core`], the
 //! store interface and its two implementations in [`store`].
 
@@ -84,6 +87,7 @@ mod error;
 mod events;
 mod feed;
 mod member;
+pub mod report;
 mod retry;
 mod session;
 mod solve;

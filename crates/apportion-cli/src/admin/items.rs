@@ -8,6 +8,7 @@ use std::io::Write;
 
 use apportion::admin::{Admin, AdminError};
 use apportion::cluster::ClusterView;
+use apportion::report;
 use apportion_core::keys::{ItemId, Prefix};
 use apportion_core::values::JsonDecoder;
 use apportion_store::Store;
@@ -209,7 +210,7 @@ pub async fn list<S: Store>(
     out: &mut impl Write,
 ) -> Result<()> {
     let view = ClusterView::read(store, prefix.as_str(), JsonDecoder).await?;
-    let rows = summary::listed_items(&view, prefix);
+    let rows = report::listed_items(&view, prefix);
     let none = format!("no items under {prefix}");
     write_rows(out, json, &rows, none, |rows| {
         summary::listed_item_table(rows, wide)

@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use apportion::cluster::ClusterView;
+use apportion::report;
 use apportion_core::keys::Prefix;
 use apportion_core::values::JsonDecoder;
 use apportion_store::Store;
@@ -56,8 +57,8 @@ pub async fn list<S: Store>(
     out: &mut impl Write,
 ) -> Result<()> {
     let view = ClusterView::read(store, prefix.as_str(), JsonDecoder).await?;
-    let times = summary::lease_times(store, summary::member_leases(&view.state)).await?;
-    let rows = summary::member_rows(&view.state, &times);
+    let times = report::lease_times(store, report::member_leases(&view.state)).await?;
+    let rows = report::member_rows(&view.state, &times);
     let none = format!("no members under {prefix}");
     write_rows(out, json, &rows, none, summary::member_table)?;
     warn_if_empty(&view, prefix);

@@ -1,13 +1,13 @@
 //! `apportion events`: follows the cluster and prints one line per change of placement, as
 //! it happens, so an operator can see where items went and when (`status` only shows where
-//! they are now).
-
-mod changes;
+//! they are now). What changed is the library's [`apportion::report::changes`]; this
+//! command follows the cluster and words each change.
 
 use std::future::Future;
 use std::io::Write;
 
 use apportion::cluster::ClusterView;
+use apportion::report::{changes, Change};
 use apportion_core::keys::Prefix;
 use apportion_core::values::JsonDecoder;
 use apportion_store::{Revision, Store};
@@ -17,7 +17,6 @@ use serde_json::{json, Value};
 use crate::connect::Target;
 use crate::error::{CliError, Result};
 use crate::output::FormatArgs;
-use changes::{changes, Change};
 
 /// Flags of `apportion events`.
 #[derive(Args, Debug)]

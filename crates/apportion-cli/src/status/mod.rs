@@ -7,6 +7,7 @@ use std::io::Write;
 use std::time::{Duration, SystemTime};
 
 use apportion::cluster::{ClusterView, Observed};
+use apportion::report::{lease_times, member_leases, LeaseTimes, Overview};
 use apportion_core::keys::Prefix;
 use apportion_core::values::JsonDecoder;
 use apportion_store::{KeyRange, RangeOptions, Store};
@@ -16,7 +17,7 @@ use tokio::time::Instant;
 use crate::connect::Target;
 use crate::error::{CliError, Result};
 use crate::output::{write_json, write_json_line, FormatArgs};
-use crate::summary::{self, LeaseTimes};
+use crate::summary;
 use report::{Report, Stale};
 
 /// The shortest time between two redraws of the live view, so a burst of changes does not
@@ -83,8 +84,11 @@ pub async fn once<S: Store>(
     if let Some(line) = summary::nothing_under(&view, prefix) {
         return Err(CliError::failed(line));
     }
-    let times = summary::lease_times(store, summary::member_leases(&view.state)).await?;
-    let report = Report::new(prefix.as_str(), &view, &times);
+    let times = lease_times(store, member_leases(&view.state)).await?;
+    let report = Report {
+        overview: Overview::new(prefix, &view, &times),
+        stale: None,
+    };
     if json {
         write_json(out, &report)
     } else {
@@ -128,8 +132,10 @@ pub async fn watch<S: Store>(
             },
         };
         let drawn_at = Instant::now();
-        let mut report = Report::new(prefix.as_str(), &observed, &times);
-        report.stale = stale;
+        let report = Report {
+            overview: Overview::new(prefix, &observed, &times),
+            stale,
+        };
         if json {
             write_json_line(out, &report)?;
         } else {
@@ -170,7 +176,7 @@ async fn probe<S: Store>(
     store
         .range_with(KeyRange::prefix(prefix.root_dir()), one)
         .await?;
-    summary::lease_times(store, summary::member_leases(&observed.state)).await
+    Ok(lease_times(store, member_leases(&observed.state)).await?)
 }
 
 /// A wall-clock time of day as `HH:MM:SS` UTC, for the staleness banner: the time part of
@@ -251,23 +257,6 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("not valid JSON"));
-    }
-
-    #[tokio::test]
-    async fn an_exiting_member_has_no_fair_share_and_its_limit_no_longer_counts() {
-        let store = MemoryStore::new();
-        cluster::write(&store).await;
-        let member = apportion_core::keys::MemberId::parse("eu#h2").unwrap();
-        crate::admin::drain::drain(&store, &prefix(), &member, &mut Vec::new())
-            .await
-            .unwrap();
-        let report = json_report(&store).await;
-        assert_eq!(report["totals"]["capacity"], 12);
-        assert_eq!(report["zones"][0]["limit"], 4);
-        assert_eq!(report["members"][1]["fair_share"], 0.0);
-        // 4 placed copies over a capacity of 12: us#h1 (limit 8) should hold 8/3.
-        let us = report["members"][2]["fair_share"].as_f64().unwrap();
-        assert!((us - 8.0 / 3.0).abs() < 1e-9, "{us}");
     }
 
     #[tokio::test]
