@@ -3,9 +3,13 @@
 
 use std::io::Write;
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use apportion::core::settings::ClusterSettings;
 use apportion::report::Overview;
 use serde::Serialize;
 
+use crate::clock::rfc3339;
 use crate::error::Result;
 use crate::output::plural;
 use crate::summary;
@@ -60,6 +64,9 @@ impl Report {
             totals.capacity,
             plural(totals.members, "member")
         )?;
+        for line in settings_lines(&overview.settings, SystemTime::now()) {
+            writeln!(out, "{line}")?;
+        }
         if totals.dangling > 0 {
             writeln!(
                 out,
@@ -102,5 +109,69 @@ impl Report {
             }
         }
         Ok(())
+    }
+}
+
+/// What the settings hold back, in lines for the status summary: nothing when they are
+/// the defaults, so a cluster nobody configured reads as before.
+fn settings_lines(settings: &ClusterSettings, now: SystemTime) -> Vec<String> {
+    let mut lines = Vec::new();
+    let now_secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    if let Some(freeze) = settings.frozen_at(now_secs) {
+        let until = UNIX_EPOCH + Duration::from_secs(freeze.until_unix_secs);
+        lines.push(format!(
+            "FROZEN until {} ({}s left) by {}: {}; only items with fewer than {} ready \
+             (min_ready) are repaired",
+            rfc3339(until),
+            freeze.until_unix_secs - now_secs,
+            freeze.by,
+            freeze.reason,
+            match settings.min_ready {
+                1 => "1 copy".to_owned(),
+                n => format!("{n} copies"),
+            }
+        ));
+    }
+    if settings.min_ready != 1 || settings.max_moves_in_flight.is_some() {
+        let throttle = settings
+            .max_moves_in_flight
+            .map_or("no limit".to_owned(), |n| n.to_string());
+        lines.push(format!(
+            "settings: min_ready {}, max_moves_in_flight {throttle}",
+            settings.min_ready
+        ));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use apportion::core::settings::Freeze;
+
+    use super::*;
+
+    #[test]
+    fn the_defaults_say_nothing_and_a_freeze_says_who_why_and_until_when() {
+        let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
+        assert!(settings_lines(&ClusterSettings::default(), at(0)).is_empty());
+        let frozen = ClusterSettings {
+            min_ready: 2,
+            freeze: Some(Freeze {
+                until_unix_secs: 100,
+                reason: "kernel update".into(),
+                by: "ops@h".into(),
+            }),
+            ..ClusterSettings::default()
+        };
+        assert_eq!(
+            settings_lines(&frozen, at(40)),
+            [
+                "FROZEN until 1970-01-01T00:01:40Z (60s left) by ops@h: kernel update; only \
+                 items with fewer than 2 copies ready (min_ready) are repaired",
+                "settings: min_ready 2, max_moves_in_flight no limit",
+            ]
+        );
+        // Ended: no banner, though nobody removed it.
+        assert_eq!(settings_lines(&frozen, at(100)).len(), 1);
     }
 }

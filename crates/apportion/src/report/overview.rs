@@ -1,6 +1,7 @@
 //! The whole cluster at one revision, as `apportion status` reports it.
 
 use apportion_core::keys::Prefix;
+use apportion_core::settings::ClusterSettings;
 use apportion_core::values::Decoder;
 use serde::Serialize;
 
@@ -38,6 +39,9 @@ pub struct Overview {
     pub items: Vec<ItemRow>,
     /// Keys that did not decode.
     pub rejected: RejectedSummary,
+    /// The cluster settings the leader plans under (a freeze, with who set it, why and
+    /// until when).
+    pub settings: ClusterSettings,
 }
 
 /// Cluster-wide counts.
@@ -100,6 +104,7 @@ impl Overview {
                 count: view.rejected.len(),
                 first: view.rejected.iter().take(REJECTED_SHOWN).cloned().collect(),
             },
+            settings: state.settings().clone(),
         }
     }
 }
