@@ -229,6 +229,18 @@ impl<S: Store> Admin<S> {
         .await
     }
 
+    /// Replaces the cluster settings with the defaults, whatever is stored: the way out when
+    /// the stored value does not decode, since every other edit refuses to guess around it
+    /// (the members keep planning with the last value they could read meanwhile).
+    pub async fn reset_settings(&self) -> Result<(), AdminError> {
+        let put = Op::put(
+            self.prefix.settings_key(),
+            ClusterSettings::default().encode(),
+        );
+        self.store.txn(Txn::new().and_then([put])).await?;
+        Ok(())
+    }
+
     /// Applies `change` to `member`'s value; refused when the member is not registered (an
     /// edit must not create a member key: one without the member's lease would never go)
     /// or its value does not decode.

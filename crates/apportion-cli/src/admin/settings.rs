@@ -9,9 +9,9 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use apportion::admin::Admin;
+use apportion::admin::{Admin, AdminError};
 use apportion_core::keys::Prefix;
-use apportion_core::settings::{ClusterSettings, Freeze};
+use apportion_core::settings::{ClusterSettings, Freeze, SettingsError};
 use apportion_store::Store;
 use clap::{Args, Subcommand};
 
@@ -25,6 +25,12 @@ use crate::error::{CliError, Result};
 pub enum ConfigCommand {
     /// Print the cluster settings as JSON (the defaults when none are stored).
     Get {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Replace the cluster settings with the defaults (no freeze, no throttle, min_ready
+    /// 1), whatever is stored: the way out of a value that does not decode.
+    Reset {
         #[command(flatten)]
         target: Target,
     },
@@ -85,6 +91,12 @@ impl ConfigCommand {
                 let store = target.connect().await?;
                 get(&store, &target.prefix, &mut out).await
             }
+            ConfigCommand::Reset { target } => {
+                let store = target.connect().await?;
+                admin(&store, &target.prefix).reset_settings().await?;
+                writeln!(out, "{}", shown(&ClusterSettings::default()))?;
+                Ok(())
+            }
             ConfigCommand::Set { target, changes } => {
                 let store = target.connect().await?;
                 set(&store, &target.prefix, &changes, &mut out).await
@@ -95,7 +107,7 @@ impl ConfigCommand {
 
 /// Prints the settings as one JSON object, with `freeze.until` also in RFC 3339 for people.
 pub async fn get<S: Store>(store: &S, prefix: &Prefix, out: &mut impl Write) -> Result<()> {
-    let settings = admin(store, prefix).settings().await?;
+    let settings = admin(store, prefix).settings().await.map_err(refused)?;
     writeln!(out, "{}", shown(&settings))?;
     Ok(())
 }
@@ -117,7 +129,7 @@ pub async fn set<S: Store>(
             }
         })
         .await
-        .map_err(|e| CliError::failed(e.to_string()))?;
+        .map_err(refused)?;
     writeln!(out, "{}", shown(&edit.after))?;
     Ok(())
 }
@@ -176,7 +188,7 @@ pub async fn freeze<S: Store>(
         .unwrap_or_default()
         .as_secs_f64()
         .ceil() as u64;
-    admin(store, prefix)
+    let edit = admin(store, prefix)
         .update_settings(|settings| {
             settings.freeze = Some(Freeze {
                 until_unix_secs,
@@ -185,11 +197,21 @@ pub async fn freeze<S: Store>(
             })
         })
         .await
-        .map_err(|e| CliError::failed(e.to_string()))?;
+        .map_err(refused)?;
     Ok(format!(
-        "frozen until {} by {by}: {reason}; only items below min_ready are repaired",
-        rfc3339(UNIX_EPOCH + Duration::from_secs(until_unix_secs))
+        "frozen until {} by {by}: {reason}; {}",
+        rfc3339(UNIX_EPOCH + Duration::from_secs(until_unix_secs)),
+        repairs_only(edit.after.min_ready)
     ))
+}
+
+/// What a frozen cluster still does, as `freeze` and `status` say it.
+pub fn repairs_only(min_ready: u32) -> String {
+    let copies = match min_ready {
+        1 => "1 copy".to_owned(),
+        n => format!("{n} copies"),
+    };
+    format!("only items with fewer than {copies} ready (min_ready) are repaired")
 }
 
 /// Ends the freeze now; returns the line to print.
@@ -197,12 +219,26 @@ pub async fn unfreeze<S: Store>(store: &S, prefix: &Prefix) -> Result<String> {
     let edit = admin(store, prefix)
         .update_settings(|settings| settings.freeze = None)
         .await
-        .map_err(|e| CliError::failed(e.to_string()))?;
+        .map_err(refused)?;
     let was = edit.before.and_then(|s| s.freeze);
     Ok(match was {
         Some(_) => "unfrozen; the leader plans as usual".to_owned(),
         None => "not frozen".to_owned(),
     })
+}
+
+/// The words for a settings edit that failed: a stored value that does not decode says how
+/// to get out of it.
+fn refused(e: AdminError) -> CliError {
+    match e {
+        AdminError::Settings {
+            source: SettingsError::Json(_),
+            ..
+        } => CliError::failed(format!(
+            "{e}; replace it with the defaults with `apportion config reset`"
+        )),
+        e => CliError::failed(e.to_string()),
+    }
 }
 
 fn admin<S: Store>(store: &S, prefix: &Prefix) -> Admin<S> {
@@ -221,7 +257,9 @@ fn shown(settings: &ClusterSettings) -> String {
 
 /// Who freezes: `$USER@host`, for the status line that says who froze the cluster.
 fn who() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "someone".into());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     format!("{user}@{host}")
 }

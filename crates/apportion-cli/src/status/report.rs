@@ -9,6 +9,7 @@ use apportion::core::settings::ClusterSettings;
 use apportion::report::Overview;
 use serde::Serialize;
 
+use crate::admin::settings::repairs_only;
 use crate::clock::rfc3339;
 use crate::error::Result;
 use crate::output::plural;
@@ -120,16 +121,12 @@ fn settings_lines(settings: &ClusterSettings, now: SystemTime) -> Vec<String> {
     if let Some(freeze) = settings.frozen_at(now_secs) {
         let until = UNIX_EPOCH + Duration::from_secs(freeze.until_unix_secs);
         lines.push(format!(
-            "FROZEN until {} ({}s left) by {}: {}; only items with fewer than {} ready \
-             (min_ready) are repaired",
+            "FROZEN until {} ({}s left) by {}: {}; {}",
             rfc3339(until),
             freeze.until_unix_secs - now_secs,
             freeze.by,
             freeze.reason,
-            match settings.min_ready {
-                1 => "1 copy".to_owned(),
-                n => format!("{n} copies"),
-            }
+            repairs_only(settings.min_ready)
         ));
     }
     if settings.min_ready != 1 || settings.max_moves_in_flight.is_some() {
