@@ -624,3 +624,46 @@ async fn a_freeze_holds_moves_back_repairs_what_needs_it_and_ends_by_itself() {
     let thawed = placement(&cluster.settle().await.state);
     assert!(thawed.values().all(|m| m == &["b#1"]), "{thawed:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_throttle_keeps_the_added_copies_not_yet_ready_within_its_limit() {
+    let mut cluster = memory_cluster().await;
+    cluster.join("a", "1", 10).await;
+    for i in 0..6 {
+        cluster.put_item(&format!("i{i}"), 1, false).await;
+    }
+    cluster.settle().await;
+    let admin = Admin::new(cluster.store.clone(), Prefix::new(PREFIX).unwrap());
+    admin
+        .update_settings(|s| s.max_moves_in_flight = Some(1))
+        .await
+        .unwrap();
+    // Watch every state for copies not yet ready.
+    let mut states = cluster.view.subscribe();
+    let most_unready = tokio::spawn(async move {
+        let mut most = 0;
+        while let Some(observed) = states.changed().await {
+            let unready = observed
+                .state
+                .assignments()
+                .iter()
+                .filter(|a| !a.value.ready)
+                .count();
+            most = most.max(unready);
+            if placement(&observed.state)
+                .values()
+                .filter(|m| m == &&["b#1"])
+                .count()
+                == 3
+                && unready == 0
+            {
+                return most;
+            }
+        }
+        most
+    });
+    cluster.join("b", "1", 10).await;
+    let settled = cluster.settle().await;
+    assert_eq!(loads(&settled.state)["b#1"], 3, "the rebalance completed");
+    assert_eq!(most_unready.await.unwrap(), 1);
+}
