@@ -44,6 +44,11 @@ pub enum Instance {
     /// 1,000,000 items on 1,000 members.
     #[cfg_attr(feature = "clap", value(help = None::<&str>))]
     C,
+    /// 100,000 items on 10 members: the converge benchmark's shape, many items per
+    /// member, where a cost per member's holdings shows (the primary balancing was once
+    /// quadratic in it and no other instance showed it).
+    #[cfg_attr(feature = "clap", value(help = None::<&str>))]
+    D,
 }
 
 impl Instance {
@@ -54,6 +59,7 @@ impl Instance {
             Instance::A => (10_000, 100, 400),
             Instance::B => (100_000, 1_000, 400),
             Instance::C => (1_000_000, 1_000, 4_000),
+            Instance::D => (100_000, 10, 40_000),
         };
         Shape {
             items,

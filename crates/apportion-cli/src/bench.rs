@@ -19,7 +19,7 @@ pub struct BenchArgs {
 /// What to benchmark.
 #[derive(Subcommand, Debug)]
 enum BenchWhat {
-    /// The solver on instance A, B or C.
+    /// The solver on instance A, B, C or D.
     Solver(SolverArgs),
     /// The whole runtime: members converging on etcd (or the embedded store).
     Converge(crate::converge::ConvergeArgs),
@@ -30,7 +30,8 @@ enum BenchWhat {
 /// Arguments of `apportion bench solver`.
 #[derive(clap::Args, Debug)]
 struct SolverArgs {
-    /// A: 10,000 items on 100 members; B: 100,000 on 1,000; C: 1,000,000 on 1,000.
+    /// A: 10,000 items on 100 members; B: 100,000 on 1,000; C: 1,000,000 on 1,000; D:
+    /// 100,000 on 10.
     #[arg(long, ignore_case = true)]
     instance: Instance,
     /// One scenario; all by default (C leaves out rolling-deploy, 1,000 solves, unless named).

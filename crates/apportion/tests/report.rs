@@ -385,3 +385,18 @@ async fn copies_come_primary_first_with_their_holders_leases() {
     assert!(matches!(&listed[0], ListedItem::Ignored { id, .. } if id == "garbled"));
     assert!(matches!(&listed[1], ListedItem::Item(row) if row.id == "x" && row.consistent == 1));
 }
+
+/// An exclusive item has one owner at a time, whatever replication its value asks for
+/// (written raw: `Admin::put_item` refuses it): with its one copy ready it needs nothing.
+#[test]
+fn an_exclusive_item_with_its_one_copy_ready_needs_no_attention() {
+    let state = state(&[
+        ("members/eu#h1", r#"{"item_limit": 4}"#),
+        ("members/us#h1", r#"{"item_limit": 4}"#),
+        ("items/ledger", r#"{"replication": 3, "exclusive": true}"#),
+        ("assign/ledger#eu#h1#00000", r#"{"ready": true}"#),
+    ]);
+    let rows = apportion::report::item_rows(&state);
+    assert!(!rows[0].needs_attention(), "{rows:?}");
+    assert_eq!(state.item_slots(), 1);
+}

@@ -38,7 +38,10 @@ impl<I: ItemValue, M: MemberValue, A> State<I, M, A> {
         let local = local.and_then(|id| member_table.get(id.as_str()).copied());
         let links = Links::new(&items, &member_table, members.len(), assignments, local);
         let zones = zones_with_capacity(&members);
-        let item_slots = items.iter().map(|e| u64::from(e.value.replication())).sum();
+        let item_slots = items
+            .iter()
+            .map(|e| u64::from(e.value.copies_wanted()))
+            .sum();
         let member_slots = members
             .iter()
             .filter(|e| !e.value.is_exiting())

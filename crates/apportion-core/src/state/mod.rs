@@ -230,7 +230,8 @@ impl<I, M, A> State<I, M, A> {
         &self.zones
     }
 
-    /// How many copies all items ask for: the sum of their replication.
+    /// How many copies all items ask for: the sum of the copies each wants
+    /// ([`ItemValue::copies_wanted`]: an exclusive item wants one, whatever its replication).
     pub fn item_slots(&self) -> u64 {
         self.item_slots
     }

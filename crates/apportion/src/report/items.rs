@@ -26,13 +26,22 @@ pub struct ItemRow {
     /// The assigned copies in slot order (the primary first), so a script or an operator
     /// can see where the item is served without reading the assignment keys.
     pub copies: Vec<CopyRow>,
+    /// How many copies the allocator places ([`ItemValue::copies_wanted`]: one for an
+    /// exclusive item, whatever its replication); not printed, it only decides
+    /// [`needs_attention`](Self::needs_attention).
+    #[serde(skip)]
+    pub wanted: u16,
 }
 
 impl ItemRow {
-    /// Whether the item lacks copies or has copies that are not ready yet: what an operator
-    /// looks at first (the status report's `attention` list).
+    /// Whether the item lacks copies, has copies that are not ready yet, or (exclusive) has
+    /// more than its one owner: what an operator looks at first (the status report's
+    /// `attention` list).
     pub fn needs_attention(&self) -> bool {
-        self.assigned < usize::from(self.replication) || self.consistent < self.assigned
+        let wanted = usize::from(self.wanted);
+        self.assigned < wanted
+            || self.consistent < self.assigned
+            || (self.exclusive && self.assigned > wanted)
     }
 }
 
@@ -127,6 +136,7 @@ pub fn item_rows<I: ItemValue, M, A: AssignmentValue>(state: &State<I, M, A>) ->
                 assigned: copies.len(),
                 consistent: copies.iter().filter(|copy| copy.ready).count(),
                 copies,
+                wanted: item.value.copies_wanted(),
             }
         })
         .collect()
