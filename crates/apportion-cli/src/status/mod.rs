@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(report["leader"], "eu#h1");
         assert_eq!(
             report["totals"],
-            json!({"items": 3, "members": 3, "slots_wanted": 5, "slots_filled": 4,
+            json!({"items": 3, "members": 3, "slots_wanted": 3, "slots_filled": 4,
                    "capacity": 16, "dangling": 1})
         );
         assert_eq!(
@@ -274,7 +274,8 @@ mod tests {
         assert!(lines[0].ends_with("leader eu#h1"), "{text}");
         assert_eq!(
             lines[1],
-            "3 items, 4 of 5 copies placed, capacity 16, 3 members"
+            // The exclusive `payments` wants one copy and has two owners: one too many.
+            "3 items, 4 of 3 copies placed, capacity 16, 3 members"
         );
         assert!(
             lines.contains(&"us          1      8     2          1"),
