@@ -3,7 +3,7 @@
 //!
 //! They are the operator's say over *when* the allocator acts, never over *where*: the
 //! solver still decides the assignment, and the settings only hold back the planner's
-//! changes ([`restrain`](crate::planner::restrain)). So a bad or missing settings value can
+//! changes ([`restrain`](crate::restrain::restrain)). So a bad or missing settings value can
 //! delay moves but never place a replica wrongly, and the defaults (no freeze, no throttle,
 //! `min_ready` 1) are exactly the allocator's behaviour without settings.
 //!
