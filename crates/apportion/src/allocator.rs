@@ -132,6 +132,14 @@ where
                     failed_solves = 0;
                     self.step_down().await;
                 }
+                // One gauge, so that a scrape never pairs one round's revision with another's
+                // idleness (`testing::at_rest`, for tools in another process).
+                let idle_at = if report.idle {
+                    report.revision as f64
+                } else {
+                    -1.0
+                };
+                metrics::gauge!("apportion_idle_round_revision").set(idle_at);
                 if let Some(hook) = &self.hook {
                     hook(&report);
                 }

@@ -19,6 +19,11 @@ pub fn describe_metrics() {
         "apportion_rounds_total",
         "Allocation rounds this member ran as leader"
     );
+    describe_gauge!(
+        "apportion_idle_round_revision",
+        "Store revision of this member's latest round as leader if it found nothing to do, \
+         -1 if it had work: the leader is at rest when this equals the store's revision"
+    );
     describe_histogram!(
         "apportion_solve_seconds",
         Unit::Seconds,

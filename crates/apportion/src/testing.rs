@@ -10,7 +10,8 @@
 //! Every program that runs members in process and judges them needs the same three rules,
 //! and each lives here once, so that the tests, the simulation, the converge benchmark and
 //! the demo cannot come to mean different things by them:
-//! - when a cluster has settled ([`settled_now`], [`settle`], [`Quiet`]);
+//! - when a cluster has settled ([`settled_now`], [`settle`]; a tool in another process
+//!   reads the leader's `apportion_idle_round_revision` gauge for [`at_rest`]);
 //! - what an application serves, judged from its events, and whether two members serve an
 //!   exclusive item at once ([`Serving`]);
 //! - the event loop of a simple application ([`Application`], [`InProcessMember`]).
@@ -23,4 +24,4 @@ pub use crate::allocator::{ConsistencyCheck, RoundHook, RoundReport};
 pub use crate::member::MemberOptions;
 pub use harness::{Application, Command, InProcessMember};
 pub use serving::{Overlap, Serving};
-pub use settle::{at_rest, caught_up, is_settled_state, settle, settled_now, Quiet, Unsettled};
+pub use settle::{at_rest, caught_up, is_settled_state, settle, settled_now, Unsettled};

@@ -106,7 +106,7 @@ pub async fn run(options: &ConvergeOptions, deployment: Deployment) -> Result<Li
         Deployment::Processes(etcd, launch) => {
             let store = etcd.connect().await?;
             let view = phases::prepare(&store, options).await?;
-            let members = Processes::start(options, &view, launch).await?;
+            let members = Processes::start(&store, options, &view, launch).await?;
             phases::measure(store, "etcd", view, members, options).await
         }
     }

@@ -5,9 +5,9 @@
 //! event loop.
 //!
 //! The benchmark watches them from outside:
-//! - settled: its cluster view, as in process; but no hook says when the leader's round
-//!   was idle, so the state must stay unchanged under the prefix for a quiet period ([`QUIET`],
-//!   or twice the leader's longest solve if that is longer, read from its metrics);
+//! - settled: its cluster view, as in process, and the leader's latest idle round from its
+//!   metrics (`apportion_idle_round_revision`), the same rule as the in-process round hook
+//!   (a quiet period used before could pass while a long solve was still running);
 //! - rounds, transactions and changes: each member's Prometheus metrics (`--metrics-addr`
 //!   on a free loopback port), summed over the members (only a leader counts any);
 //! - lease losses: the `rejoined` lines of their `--json` output;
@@ -25,10 +25,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apportion::cluster::{ClusterView, Observed};
+use apportion::cluster::ClusterView;
 use apportion::core::values::JsonDecoder;
-use apportion::store::Revision;
-use apportion::testing::Quiet;
+use apportion::store::EtcdStore;
+use apportion::testing;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdout};
 
@@ -37,10 +37,6 @@ use super::scrape::Metrics;
 use super::{ConvergeOptions, Idle, Launch, Members, Totals};
 use crate::procfs::{self, Pid};
 
-/// How long the state must stay unchanged before the leader is taken to be idle in it (at
-/// least: twice its longest solve if that is longer). A leader that had something left to
-/// do would have written it by then: it plans again within milliseconds of a change.
-const QUIET: Duration = Duration::from_secs(1);
 /// How long a member may take from its start to its key in the view.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the members may take to leave when stopped, before they are killed.
@@ -74,11 +70,8 @@ pub(super) struct Processes {
     /// Set once the members are being stopped: what they say then (that they left before
     /// draining finished) is expected, and no longer passed on.
     stopping: Arc<AtomicBool>,
-    /// Since when the view has stood still.
-    quiet: Quiet,
-    /// How long it must stand still at a revision, once known (from the leader's longest
-    /// solve).
-    needed: Option<(Revision, Duration)>,
+    /// The benchmark's own connection, to read the store's revision.
+    store: EtcdStore,
 }
 
 /// One `apportion member` process.
@@ -107,6 +100,7 @@ impl Processes {
     /// Starts the member processes with `launch`, one after another, each once the one
     /// before it has joined (its key is in `view`).
     pub async fn start(
+        store: &EtcdStore,
         options: &ConvergeOptions,
         view: &ClusterView<JsonDecoder>,
         launch: Launch,
@@ -114,8 +108,7 @@ impl Processes {
         let mut processes = Processes {
             members: Vec::new(),
             stopping: Arc::default(),
-            quiet: Quiet::default(),
-            needed: None,
+            store: store.clone(),
         };
         for i in 0..options.members {
             let (zone, suffix) = options.member_name(i);
@@ -178,25 +171,6 @@ impl Processes {
             tokio::time::sleep(POLL).await;
         }
     }
-
-    /// How long the state must stand still: [`QUIET`], or twice the longest solve of the
-    /// leader of `observed` if that is longer.
-    async fn quiet_needed(&self, observed: &Observed<JsonDecoder>) -> Result<Duration, String> {
-        let state = &observed.state;
-        let leader = state.leader().map(|i| state.members()[i].key.as_str());
-        let Some(member) = self
-            .members
-            .iter()
-            .find(|m| Some(m.id.as_str()) == leader && m.killed.is_none())
-        else {
-            return Ok(QUIET);
-        };
-        let metrics = Metrics::fetch(member.metrics).await?;
-        let longest = metrics
-            .value("apportion_solve_seconds", r#"quantile="1""#)
-            .unwrap_or(0.0);
-        Ok(QUIET.max(Duration::from_secs_f64(2.0 * longest)))
-    }
 }
 
 impl Members for Processes {
@@ -218,25 +192,27 @@ impl Members for Processes {
         Ok(())
     }
 
-    /// Idle once the view's revision (its last change under the prefix) has not moved for
-    /// the quiet period; the state is the view's, from when it was first seen.
+    /// Idle once the leader's latest round found nothing to do at the store's revision
+    /// (`testing::at_rest`, read from its `apportion_idle_round_revision` gauge), with the
+    /// view at that revision: the rule the in-process shape applies to its round hook.
     async fn idle(&mut self, view: &ClusterView<JsonDecoder>) -> Result<Option<Idle>, String> {
-        let observed = view.current();
-        let Some(since) = self.quiet.still_for(observed.revision, QUIET) else {
+        let (revision, observed) = testing::caught_up(&self.store, view)
+            .await
+            .map_err(|e| e.to_string())?;
+        let state = &observed.state;
+        let leader = state.leader().map(|i| state.members()[i].key.as_str());
+        let Some(member) = self
+            .members
+            .iter()
+            .find(|m| Some(m.id.as_str()) == leader && m.killed.is_none())
+        else {
             return Ok(None);
         };
-        let needed = match self.needed {
-            Some((revision, needed)) if revision == observed.revision => needed,
-            _ => {
-                let needed = self.quiet_needed(&observed).await?;
-                self.needed = Some((observed.revision, needed));
-                needed
-            }
-        };
-        if since.elapsed() < needed {
-            return Ok(None);
-        }
-        Ok(Some((since.into_std(), observed)))
+        let idle_at = Metrics::fetch(member.metrics)
+            .await?
+            .sum("apportion_idle_round_revision");
+        let idle = observed.revision == revision && idle_at == revision as f64;
+        Ok(idle.then(|| (Instant::now(), observed)))
     }
 
     async fn totals(&mut self) -> Result<Totals, String> {

@@ -52,19 +52,6 @@ impl Metrics {
             .sum()
     }
 
-    /// The value of metric `name`'s series that has label `label` (`quantile="1"`),
-    /// whatever other labels it has (a member labels every series with itself and its
-    /// zone).
-    pub fn value(&self, name: &str, label: &str) -> Option<f64> {
-        self.samples()
-            .find(|(series, _)| {
-                series.split_once('{').is_some_and(|(metric, labels)| {
-                    metric == name && labels.trim_end_matches('}').split(',').any(|l| l == label)
-                })
-            })
-            .map(|(_, value)| value)
-    }
-
     /// What the leader did, as far as this member led: the same figures the in-process
     /// shape takes from its round hook.
     pub fn totals(&self) -> Totals {
@@ -106,14 +93,10 @@ apportion_solve_seconds_sum 0.5
 "#;
 
     #[test]
-    fn a_page_sums_over_labels_and_reads_one_series() {
+    fn a_page_sums_over_labels() {
         let metrics = Metrics(PAGE.to_string());
         assert_eq!(metrics.sum("apportion_changes_total"), 23.0);
         assert_eq!(metrics.sum("apportion_solve_seconds"), 0.25);
-        assert_eq!(
-            metrics.value("apportion_solve_seconds", r#"quantile="1""#),
-            Some(0.25)
-        );
         let totals = metrics.totals();
         assert_eq!((totals.rounds, totals.txns, totals.changes), (4, 0, 23));
     }

@@ -6,7 +6,8 @@
 //! released, none dangling. Asking only that nothing changed for a while would pass a
 //! cluster whose leader is still solving; asking only for an idle round would pass a state
 //! whose copies are still loading. The leader's word comes from its [`RoundHook`]; where no
-//! hook reaches it (members in other processes), a [`Quiet`] period stands in for it.
+//! hook reaches it (members in other processes), from its `apportion_idle_round_revision`
+//! gauge, which says the same in one value.
 //!
 //! [`RoundHook`]: crate::testing::RoundHook
 
@@ -149,67 +150,9 @@ impl fmt::Display for Unsettled {
 
 impl std::error::Error for Unsettled {}
 
-/// For members whose rounds no hook reports (they run in other processes): the leader is
-/// taken to be at rest once the state has not changed for a quiet period, long enough for
-/// a leader with something left to do to have written it.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Quiet {
-    /// The revision last seen, and since when it has not changed.
-    still: Option<(Revision, Instant)>,
-}
-
-impl Quiet {
-    /// Notes that the state is at `revision` now; returns since when it has stood still
-    /// there, once that is at least `period`.
-    pub fn still_for(&mut self, revision: Revision, period: Duration) -> Option<Instant> {
-        let since = match self.still {
-            Some((seen, since)) if seen == revision => since,
-            _ => {
-                self.still = Some((revision, Instant::now()));
-                return None;
-            }
-        };
-        (since.elapsed() >= period).then_some(since)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn quiet_counts_from_the_last_change() {
-        let mut quiet = Quiet::default();
-        let period = Duration::from_secs(1);
-        assert_eq!(quiet.still_for(5, period), None);
-        let first = Instant::now();
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        assert_eq!(quiet.still_for(5, period), None);
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        assert_eq!(quiet.still_for(5, period), Some(first));
-        // A change starts the count again.
-        assert_eq!(quiet.still_for(6, period), None);
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        assert_eq!(quiet.still_for(6, period), None);
-    }
-
-    /// A write outside the prefix moves the store's revision where the view can never
-    /// follow; `settle` still gives up at its limit instead of waiting for ever.
-    #[tokio::test(start_paused = true)]
-    async fn settle_keeps_its_limit_when_the_view_cannot_reach_the_store() {
-        use apportion_core::values::JsonDecoder;
-        use apportion_store::MemoryStore;
-        let store = MemoryStore::new();
-        let view = ClusterView::start(store.clone(), "/in", JsonDecoder)
-            .await
-            .unwrap();
-        store.put("/elsewhere/x", "1", None).await.unwrap();
-        let limit = Duration::from_secs(2);
-        let started = Instant::now();
-        let outcome = settle(&store, &view, |_| None, Duration::from_millis(100), limit).await;
-        assert!(outcome.is_err());
-        assert!(started.elapsed() <= limit + Duration::from_millis(100));
-    }
 
     #[test]
     fn at_rest_needs_an_idle_round_at_the_revision() {
