@@ -88,11 +88,17 @@ fn direct_slot(a: &Assignment, u: u32, v: u32) -> Option<u32> {
     let mut primary = None;
     for &s in &a.held[u as usize] {
         let x = a.slot_item[s as usize];
+        let is_primary = a.cur_primary[x as usize] == u;
+        // Once a primary replica qualifies, only a replica that is not one can do better:
+        // the others are not worth the checks (a donor's list can hold thousands of them).
+        if is_primary && primary.is_some() {
+            continue;
+        }
         if !a.holds(x, v) && a.move_cost(s, v) == need && a.allows(x, Some(zu), zv) {
-            if a.cur_primary[x as usize] != u {
+            if !is_primary {
                 return Some(s);
             }
-            primary.get_or_insert(s);
+            primary = Some(s);
         }
     }
     primary
