@@ -400,3 +400,19 @@ fn an_exclusive_item_with_its_one_copy_ready_needs_no_attention() {
     assert!(!rows[0].needs_attention(), "{rows:?}");
     assert_eq!(state.item_slots(), 1);
 }
+
+#[test]
+fn a_settings_change_comes_first() {
+    let old = state(&[("items/orders", r#"{"replication": 1}"#)]);
+    let new = state(&[
+        ("settings", r#"{"min_ready": 2}"#),
+        ("items/orders", r#"{"replication": 2}"#),
+    ]);
+    let seen = changes(&old, &new);
+    assert!(
+        matches!(&seen[0], Change::SettingsChanged { settings } if settings.min_ready == 2),
+        "{seen:?}"
+    );
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(changes(&new, &new).is_empty());
+}

@@ -245,14 +245,15 @@ fn admin<S: Store>(store: &S, prefix: &Prefix) -> Admin<S> {
     Admin::new(store.clone(), prefix.clone())
 }
 
-/// The settings as printed: their JSON, plus the freeze's end in RFC 3339.
-fn shown(settings: &ClusterSettings) -> String {
+/// The settings as printed (`config`, `events --json`): their JSON, plus the freeze's end
+/// in RFC 3339.
+pub fn shown(settings: &ClusterSettings) -> serde_json::Value {
     let mut value = serde_json::to_value(settings).expect("settings serialize");
     if let Some(freeze) = &settings.freeze {
         let until = UNIX_EPOCH + Duration::from_secs(freeze.until_unix_secs);
         value["freeze"]["until"] = rfc3339(until).into();
     }
-    value.to_string()
+    value
 }
 
 /// Who freezes: `$USER@host`, for the status line that says who froze the cluster.

@@ -5,8 +5,10 @@
 
 use std::future::Future;
 use std::io::Write;
+use std::time::{Duration, UNIX_EPOCH};
 
 use apportion::cluster::ClusterView;
+use apportion::core::settings::ClusterSettings;
 use apportion::report::{changes, Change};
 use apportion_core::keys::Prefix;
 use apportion_core::values::JsonDecoder;
@@ -14,6 +16,8 @@ use apportion_store::{Revision, Store};
 use clap::Args;
 use serde_json::{json, Value};
 
+use crate::admin::settings::shown;
+use crate::clock::rfc3339;
 use crate::connect::Target;
 use crate::error::{CliError, Result};
 use crate::output::FormatArgs;
@@ -88,9 +92,30 @@ fn slot_text(slot: apportion_core::keys::Slot) -> String {
     }
 }
 
+/// The settings in one line: the floor, the throttle and the freeze.
+fn settings_text(settings: &ClusterSettings) -> String {
+    let throttle = settings
+        .max_moves_in_flight
+        .map_or("none".to_owned(), |n| n.to_string());
+    let freeze = match &settings.freeze {
+        Some(f) => format!(
+            "frozen until {} by {}: {}",
+            rfc3339(UNIX_EPOCH + Duration::from_secs(f.until_unix_secs)),
+            f.by,
+            f.reason
+        ),
+        None => "not frozen".to_owned(),
+    };
+    format!(
+        "min_ready {}, max_moves_in_flight {throttle}, {freeze}",
+        settings.min_ready
+    )
+}
+
 /// The change as a person reads it: a verb padded to one width, then what it applies to.
 fn to_text(change: &Change) -> String {
     let (verb, what) = match change {
+        Change::SettingsChanged { settings } => ("config", settings_text(settings)),
         Change::ItemCreated { item, replication } => {
             ("created", format!("{item}  replication {replication}"))
         }
@@ -143,6 +168,9 @@ fn to_json(change: &Change, time: &str, revision: Revision) -> Value {
                "slot": copy.slot.0})
     };
     let mut value = match change {
+        Change::SettingsChanged { settings } => {
+            json!({"kind": "settings_changed", "settings": shown(settings)})
+        }
         Change::ItemCreated { item, replication } => {
             json!({"kind": "item_created", "item": item.as_str(), "replication": replication})
         }
@@ -195,6 +223,29 @@ mod tests {
             to_json(&change, "2026-12-01T06:20:01Z", 7).to_string(),
             r#"{"item":"orders","kind":"added","member":"eu#h1","revision":7,"slot":1,"time":"2026-12-01T06:20:01Z"}"#
         );
+    }
+
+    #[test]
+    fn a_settings_change_reads_as_the_whole_settings() {
+        let settings = ClusterSettings {
+            min_ready: 2,
+            freeze: Some(apportion::core::settings::Freeze {
+                until_unix_secs: 100,
+                reason: "kernel update".into(),
+                by: "ops@h".into(),
+            }),
+            ..ClusterSettings::default()
+        };
+        let change = Change::SettingsChanged { settings };
+        assert_eq!(
+            to_text(&change),
+            "config  min_ready 2, max_moves_in_flight none, frozen until \
+             1970-01-01T00:01:40Z by ops@h: kernel update"
+        );
+        let json = to_json(&change, "2026-12-01T06:20:01Z", 7);
+        assert_eq!(json["kind"], "settings_changed");
+        assert_eq!(json["settings"]["freeze"]["reason"], "kernel update");
+        assert_eq!(json["settings"]["min_ready"], 2);
     }
 
     #[tokio::test]

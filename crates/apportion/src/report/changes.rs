@@ -7,12 +7,18 @@
 use std::cmp::Ordering;
 
 use apportion_core::keys::{AssignmentKey, ItemId, MemberId, Slot};
+use apportion_core::settings::ClusterSettings;
 use apportion_core::state::{Entry, State};
 use apportion_core::values::{AssignmentValue, ItemValue, MemberValue};
 
 /// One change of placement, or of the items and members placement depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
+    /// The cluster settings changed (a freeze set or lifted, a throttle, `min_ready`).
+    SettingsChanged {
+        /// The settings now.
+        settings: ClusterSettings,
+    },
     /// An item appeared.
     ItemCreated {
         /// The item.
@@ -81,14 +87,19 @@ pub enum Change {
 }
 
 /// The changes from `old` to `new` (two states of one cluster, such as the successive
-/// states of a [`ClusterView`](crate::cluster::ClusterView)): members, then items, then
-/// copies, each in key order. Assignments left by deleted items or members are not
+/// states of a [`ClusterView`](crate::cluster::ClusterView)): the settings, then members,
+/// then items, then copies, each in key order. Assignments left by deleted items or members are not
 /// compared: they are not placements, only keys waiting for the leader to delete them.
 pub fn changes<I: ItemValue, M: MemberValue, A: AssignmentValue>(
     old: &State<I, M, A>,
     new: &State<I, M, A>,
 ) -> Vec<Change> {
     let mut out = Vec::new();
+    if old.settings() != new.settings() {
+        out.push(Change::SettingsChanged {
+            settings: new.settings().clone(),
+        });
+    }
     merge(old.members(), new.members(), |old, new| match (old, new) {
         (None, Some(new)) => out.push(Change::MemberJoined {
             member: new.key.clone(),
