@@ -200,7 +200,7 @@ pub async fn freeze<S: Store>(
         .map_err(refused)?;
     Ok(format!(
         "frozen until {} by {by}: {reason}; {}",
-        rfc3339(UNIX_EPOCH + Duration::from_secs(until_unix_secs)),
+        until_text(until_unix_secs),
         repairs_only(edit.after.min_ready)
     ))
 }
@@ -250,10 +250,14 @@ fn admin<S: Store>(store: &S, prefix: &Prefix) -> Admin<S> {
 pub fn shown(settings: &ClusterSettings) -> serde_json::Value {
     let mut value = serde_json::to_value(settings).expect("settings serialize");
     if let Some(freeze) = &settings.freeze {
-        let until = UNIX_EPOCH + Duration::from_secs(freeze.until_unix_secs);
-        value["freeze"]["until"] = rfc3339(until).into();
+        value["freeze"]["until"] = until_text(freeze.until_unix_secs).into();
     }
     value
+}
+
+/// A freeze's end (stored as seconds since the epoch) as every command prints it: RFC 3339.
+pub fn until_text(until_unix_secs: u64) -> String {
+    rfc3339(UNIX_EPOCH + Duration::from_secs(until_unix_secs))
 }
 
 /// Who freezes: `$USER@host`, for the status line that says who froze the cluster.

@@ -5,7 +5,6 @@
 
 use std::future::Future;
 use std::io::Write;
-use std::time::{Duration, UNIX_EPOCH};
 
 use apportion::cluster::ClusterView;
 use apportion::core::settings::ClusterSettings;
@@ -16,8 +15,7 @@ use apportion_store::{Revision, Store};
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::admin::settings::shown;
-use crate::clock::rfc3339;
+use crate::admin::settings::{shown, until_text};
 use crate::connect::Target;
 use crate::error::{CliError, Result};
 use crate::output::FormatArgs;
@@ -100,7 +98,7 @@ fn settings_text(settings: &ClusterSettings) -> String {
     let freeze = match &settings.freeze {
         Some(f) => format!(
             "frozen until {} by {}: {}",
-            rfc3339(UNIX_EPOCH + Duration::from_secs(f.until_unix_secs)),
+            until_text(f.until_unix_secs),
             f.by,
             f.reason
         ),

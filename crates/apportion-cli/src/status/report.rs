@@ -3,14 +3,13 @@
 
 use std::io::Write;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use apportion::core::settings::ClusterSettings;
 use apportion::report::Overview;
 use serde::Serialize;
 
-use crate::admin::settings::repairs_only;
-use crate::clock::rfc3339;
+use crate::admin::settings::{repairs_only, until_text};
 use crate::error::Result;
 use crate::output::plural;
 use crate::summary;
@@ -119,10 +118,9 @@ fn settings_lines(settings: &ClusterSettings, now: SystemTime) -> Vec<String> {
     let mut lines = Vec::new();
     let now_secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     if let Some(freeze) = settings.frozen_at(now_secs) {
-        let until = UNIX_EPOCH + Duration::from_secs(freeze.until_unix_secs);
         lines.push(format!(
             "FROZEN until {} ({}s left) by {}: {}; {}",
-            rfc3339(until),
+            until_text(freeze.until_unix_secs),
             freeze.until_unix_secs - now_secs,
             freeze.by,
             freeze.reason,
@@ -143,6 +141,8 @@ fn settings_lines(settings: &ClusterSettings, now: SystemTime) -> Vec<String> {
 
 #[cfg(test)]
 mod settings_tests {
+    use std::time::Duration;
+
     use apportion::core::settings::Freeze;
 
     use super::*;
