@@ -35,6 +35,8 @@ const MEMBERS_DIR: &str = "members";
 const ASSIGN_DIR: &str = "assign";
 /// The one key of the cluster settings, `P/settings`.
 const SETTINGS_KEY: &str = "settings";
+/// The directory of away records (`crate::away`), one per member that left to come back.
+const AWAY_DIR: &str = "away";
 
 /// The part of a key (or of a prefix) that an error is about, so that messages can say
 /// which component a user has to fix.
@@ -306,6 +308,16 @@ impl Prefix {
         format!("{}/{SETTINGS_KEY}", self.path)
     }
 
+    /// The key of a member's away record: `P/away/ZONE#SUFFIX` (see `away`).
+    pub fn away_key(&self, member: &MemberId) -> String {
+        format!("{}/{AWAY_DIR}/{member}", self.path)
+    }
+
+    /// The directory holding away records, `P/away/`.
+    pub fn away_dir(&self) -> String {
+        self.dir(AWAY_DIR)
+    }
+
     /// The key of an item: `P/items/ID`.
     pub fn item_key(&self, item: &ItemId) -> String {
         format!("{}/{ITEMS_DIR}/{item}", self.path)
@@ -346,6 +358,7 @@ impl Prefix {
             ITEMS_DIR => ItemId::parse_in(text, id, offset).map(Key::Item),
             MEMBERS_DIR => MemberId::parse_in(text, id, offset).map(Key::Member),
             ASSIGN_DIR => AssignmentKey::parse_in(text, id, offset).map(Key::Assignment),
+            AWAY_DIR => MemberId::parse_in(text, id, offset).map(Key::Away),
             _ => Err(KeyError::UnknownKind {
                 key: text.to_owned(),
             }),
@@ -370,6 +383,8 @@ pub enum Key {
     Assignment(AssignmentKey),
     /// `P/settings`.
     Settings,
+    /// `P/away/ZONE#SUFFIX`: the record of a member that is away for a while.
+    Away(MemberId),
 }
 
 /// The id of an item (shard). Validated text, stored once and shared: a copy (every

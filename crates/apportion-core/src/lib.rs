@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod away;
 pub mod keys;
 pub mod lease;
 pub mod planner;

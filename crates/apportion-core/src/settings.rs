@@ -31,6 +31,12 @@ pub struct ClusterSettings {
     /// primary) are repaired, and nothing else moves.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub freeze: Option<Freeze>,
+    /// How long the copies of a member whose lease expired wait for it to come back (in
+    /// seconds) before they are placed elsewhere, as if it had left to restart (see
+    /// [`away`](crate::away)); `None`: they are placed elsewhere at once. Items that would
+    /// drop below `min_ready` are refilled at once either way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refill_delay_secs: Option<u64>,
 }
 
 impl Default for ClusterSettings {
@@ -39,6 +45,7 @@ impl Default for ClusterSettings {
             min_ready: 1,
             max_moves_in_flight: None,
             freeze: None,
+            refill_delay_secs: None,
         }
     }
 }
@@ -67,6 +74,9 @@ pub enum SettingsError {
     /// follow-up, so the cluster would never rebalance.
     #[error("max_moves_in_flight must be at least 1 (leave it out for no limit)")]
     NoMoves,
+    /// `refill_delay_secs` is 0, which a lease cannot last.
+    #[error("refill_delay_secs must be at least 1 (leave it out to refill at once)")]
+    NoDelay,
 }
 
 impl ClusterSettings {
@@ -87,6 +97,9 @@ impl ClusterSettings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         if self.max_moves_in_flight == Some(0) {
             return Err(SettingsError::NoMoves);
+        }
+        if self.refill_delay_secs == Some(0) {
+            return Err(SettingsError::NoDelay);
         }
         Ok(())
     }
@@ -122,6 +135,7 @@ mod tests {
                 reason: "kernel update".into(),
                 by: "ops".into(),
             }),
+            refill_delay_secs: Some(300),
         };
         assert_eq!(
             ClusterSettings::decode(&settings.encode()).unwrap(),

@@ -60,6 +60,14 @@ pub trait MemberValue {
 
     /// Marks the member stepped down from leading (or not).
     fn set_yielding(&mut self, yielding: bool);
+
+    /// Whether the member is leaving to come back (a restart, see [`away`](crate::away)):
+    /// it hands its primaries and exclusive items to others and takes nothing new, but
+    /// its replicas stay where they are, and are not placed elsewhere while it is away.
+    fn is_restarting(&self) -> bool;
+
+    /// Marks the member leaving to come back (or not); a member sets it before a restart.
+    fn set_restarting(&mut self, restarting: bool);
 }
 
 /// What the allocator reads from an assignment's value: the status the member writes, and
@@ -214,8 +222,9 @@ impl ItemValue for JsonItem {
 }
 
 /// The default member value: `{"item_limit": 100, "exiting": false}`, plus
-/// `"yielding": true` once the member stepped down from leading. `item_limit` is required;
-/// `exiting` and `yielding` default to false. Other fields are kept in `extra`.
+/// `"yielding": true` once the member stepped down from leading and `"restarting": true`
+/// while it prepares a restart. `item_limit` is required; the flags default to false.
+/// Other fields are kept in `extra`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JsonMember {
     /// See [`MemberValue::item_limit`].
@@ -224,6 +233,8 @@ pub struct JsonMember {
     pub exiting: bool,
     /// See [`MemberValue::is_yielding`].
     pub yielding: bool,
+    /// See [`MemberValue::is_restarting`].
+    pub restarting: bool,
     /// Fields apportion does not read, kept so re-encoding does not lose them.
     pub extra: Map<String, Value>,
 }
@@ -250,6 +261,14 @@ impl MemberValue for JsonMember {
 
     fn set_yielding(&mut self, yielding: bool) {
         self.yielding = yielding;
+    }
+
+    fn is_restarting(&self) -> bool {
+        self.restarting
+    }
+
+    fn set_restarting(&mut self, restarting: bool) {
+        self.restarting = restarting;
     }
 }
 
@@ -309,6 +328,7 @@ impl Decoder for JsonDecoder {
             item_limit: fields.take_u32("item_limit")?,
             exiting: fields.take_bool("exiting")?,
             yielding: fields.take_bool("yielding")?,
+            restarting: fields.take_bool("restarting")?,
             extra: fields.rest,
         })
     }
@@ -337,10 +357,13 @@ impl Decoder for JsonDecoder {
     }
 
     fn encode_member(&self, value: &JsonMember) -> Result<Vec<u8>, JsonError> {
-        // Written only when set: nearly every member never steps down.
+        // Written only when set: nearly every member never steps down or restarts.
         let mut extra = value.extra.clone();
         if value.yielding {
             extra.insert("yielding".to_owned(), true.into());
+        }
+        if value.restarting {
+            extra.insert("restarting".to_owned(), true.into());
         }
         encode(
             ValueKind::Member,

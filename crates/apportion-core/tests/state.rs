@@ -82,6 +82,7 @@ fn sample() -> JsonSnapshot {
             assignment("a", "z1#m1", 0),
         ],
         settings: None,
+        away: Vec::new(),
     }
 }
 
@@ -161,6 +162,7 @@ fn zones_without_capacity_are_left_out_and_exiting_members_add_no_slots() {
         ],
         assignments: vec![assignment("x", "b#1", 0)],
         settings: None,
+        away: Vec::new(),
     };
     let state = build(snapshot);
     let zones: Vec<&str> = state.zones().iter().map(|z| &**z).collect();

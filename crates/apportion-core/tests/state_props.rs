@@ -42,6 +42,7 @@ fn snapshot() -> impl Strategy<Value = JsonSnapshot> {
     );
     (items, members, assignments).prop_map(|(items, members, assignments)| Snapshot {
         settings: None,
+        away: Vec::new(),
         items: items
             .into_iter()
             .map(|(id, (replication, exclusive))| Entry {

@@ -59,8 +59,9 @@ impl Unreadable {
                 Ok(Key::Assignment(key)) => {
                     unreadable.assignments.insert(key);
                 }
-                // Unreadable settings are the defaults: they hide no copy.
-                Ok(Key::Settings) | Err(_) => {}
+                // Unreadable settings are the defaults and unreadable away records hold
+                // nothing back: they hide no copy.
+                Ok(Key::Settings | Key::Away(_)) | Err(_) => {}
             }
         }
         unreadable

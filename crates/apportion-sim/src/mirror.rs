@@ -82,8 +82,9 @@ impl Mirror {
                     .or_default()
                     .insert((key.member, key.slot), value);
             }
-            // The settings hold moves back; they place nothing the mirror judges.
-            (EventKind::Put, Ok(Decoded::Settings(_)) | Err(_)) => {}
+            // The settings and away records hold moves back; they place nothing the
+            // mirror judges.
+            (EventKind::Put, Ok(Decoded::Settings(_) | Decoded::Away(..)) | Err(_)) => {}
             (EventKind::Delete, _) => match prefix.classify(&kv.key) {
                 Ok(Key::Item(id)) => {
                     self.items.remove(&id);
@@ -96,7 +97,7 @@ impl Mirror {
                         copies.remove(&(key.member, key.slot));
                     }
                 }
-                Ok(Key::Settings) | Err(_) => {}
+                Ok(Key::Settings | Key::Away(_)) | Err(_) => {}
             },
         }
     }

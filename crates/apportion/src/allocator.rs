@@ -6,10 +6,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::hash::{Hash, Hasher};
+
+use apportion_core::away;
 use apportion_core::planner::{self, Consistency};
 use apportion_core::restrain::restrain;
 use apportion_core::values::{Decoder, MemberValue};
-use apportion_store::{Compare, CompareOp, Store};
+use apportion_store::{Compare, CompareOp, Op, Store, Txn};
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -42,12 +45,17 @@ struct WallClock {
     started: tokio::time::Instant,
 }
 
+/// The system clock's time since the Unix epoch (zero for a clock set before it).
+pub(crate) fn unix_time() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
 impl WallClock {
     fn start() -> Self {
         WallClock {
-            unix_at_start: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default(),
+            unix_at_start: unix_time(),
             started: tokio::time::Instant::now(),
         }
     }
@@ -115,9 +123,19 @@ where
         let mut round = 0u64;
         let mut failed_solves = 0u32;
         let clock = WallClock::start();
+        // The state before this one, to see members vanish (`record_lost`); kept while not
+        // leading too, so that a new leader sees the loss of the old one.
+        let mut previous: Option<Arc<Observed<D>>> = None;
         loop {
             let observed = states.current();
             let leads = observed.state.is_local_leader() && *self.fence.borrow() == Fence::Healthy;
+            let before = previous.replace(observed.clone());
+            if let Some(before) = before.filter(|b| leads && b.revision < observed.revision) {
+                if self.record_lost(&before, &observed).await {
+                    // Plan from a view with the records, or the items would be refilled.
+                    continue;
+                }
+            }
             metrics::gauge!("apportion_leader").set(if leads { 1.0 } else { 0.0 });
             if !leads {
                 solved = None;
@@ -162,6 +180,67 @@ where
         }
     }
 
+    /// Writes an away record for each member that vanished between `before` and `observed`
+    /// without draining or leaving one of its own, when the cluster has a refill delay:
+    /// its items then wait for it (see `apportion_core::away`). Each record is created only
+    /// if absent, under one lease of the delay's length. Returns whether it wrote any
+    /// (after waiting for the view to show them).
+    async fn record_lost(&self, before: &Observed<D>, observed: &Observed<D>) -> bool {
+        let Some(delay) = observed.state.settings().refill_delay_secs else {
+            return false;
+        };
+        let lost: Vec<_> = away::lost_members(&before.state, &observed.state)
+            .into_iter()
+            .filter(|(_, items)| !items.is_empty())
+            .collect();
+        if lost.is_empty() {
+            return false;
+        }
+        let store = &self.member.store;
+        let lease = match store.grant(delay as i64).await {
+            Ok(lease) => lease,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record the members lost; their items are refilled at once");
+                return false;
+            }
+        };
+        let until_unix_secs = unix_time().as_secs() + delay;
+        let mut reached = 0;
+        for (member, items) in lost {
+            let key = self.member.prefix.away_key(&member);
+            let held = items.len();
+            let record = away::AwayRecord {
+                reason: away::AwayReason::Lost,
+                until_unix_secs,
+                items,
+            };
+            let txn = Txn::new()
+                .when([Compare::create_revision(
+                    key.as_bytes(),
+                    CompareOp::Equal,
+                    0,
+                )])
+                .and_then([Op::put_with_lease(
+                    key.as_bytes(),
+                    record.encode(),
+                    lease.id,
+                )]);
+            match store.txn(txn).await {
+                Ok(result) if result.succeeded => {
+                    reached = result.revision;
+                    tracing::info!(%member, items = held, delay_secs = delay, "member lost; its items wait for it");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(%member, error = %e, "cannot record a lost member"),
+            }
+        }
+        if reached > 0 {
+            let _ =
+                tokio::time::timeout(OWN_WRITES, self.member.view.wait_for_revision(reached)).await;
+        }
+        reached > 0
+    }
+
     /// Hands leadership to the next-oldest member: marks this member's value as yielding
     /// (see `MemberValue::is_yielding`). It keeps its items and goes on serving; its
     /// assignments stay where they are while the next leader takes over.
@@ -184,10 +263,19 @@ where
     ) -> RoundReport {
         metrics::counter!("apportion_rounds_total").increment(1);
         let state = &observed.state;
-        let hash = state.solver_hash();
+        // What away members hold back depends on which copies are ready, which the
+        // state's hash leaves out: both decide whether to solve again.
+        let holds = away::holds(state, &*self.consistency);
+        let hash = {
+            let mut hasher = std::hash::DefaultHasher::new();
+            (state.solver_hash(), &holds).hash(&mut hasher);
+            hasher.finish()
+        };
+        metrics::gauge!("apportion_held_items").set(holds.held_items() as f64);
         if solved.as_ref().is_none_or(|(h, _)| *h != hash) {
             let started = Instant::now();
-            match solve(problem(state, &*self.consistency), self.solve_budget).await {
+            let problem = problem(state, &*self.consistency, &holds);
+            match solve(problem, self.solve_budget, &holds.kept).await {
                 Ok(solution) => {
                     *failed_solves = 0;
                     metrics::histogram!("apportion_solve_seconds")

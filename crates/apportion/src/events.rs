@@ -46,6 +46,10 @@ use apportion_core::values::AssignmentValue;
 /// - `Drained` comes once the member is draining
 ///   ([`Member::begin_drain`](crate::Member::begin_drain)) and holds nothing: call
 ///   [`Member::leave`](crate::Member::leave).
+/// - `ReadyToRestart` comes once the member is restarting
+///   ([`Member::begin_restart`](crate::Member::begin_restart)) and holds only replicas
+///   that will wait for it: stop serving, then call
+///   [`Member::leave_for_restart`](crate::Member::leave_for_restart).
 ///
 /// New kinds of events may be added: match them with a `_` arm that ignores them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +94,10 @@ pub enum Event {
     /// The member is exiting and holds nothing any more: call
     /// [`Member::leave`](crate::Member::leave).
     Drained,
+    /// The member is restarting, handed its primaries and exclusive items over, and holds
+    /// only replicas the leader keeps for it while it is away: stop serving, then call
+    /// [`Member::leave_for_restart`](crate::Member::leave_for_restart).
+    ReadyToRestart,
     /// Renewals are acknowledged again. `Assigned` (and `ReleaseRequested`) events follow for
     /// everything the member still holds, so serving can be rebuilt from them.
     Unfenced,

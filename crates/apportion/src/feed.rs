@@ -4,8 +4,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use apportion_core::away;
 use apportion_core::values::{Decoder, MemberValue};
-use apportion_store::{Compare, CompareOp, Op, Store, Txn};
+use apportion_store::{Compare, CompareOp, KeyRange, Op, Store, Txn};
 use tokio::sync::mpsc;
 
 use crate::cluster::Observed;
@@ -30,6 +31,7 @@ pub(crate) async fn feed_events<S, D>(
     let mut held = events::Held::new();
     let mut fenced = false;
     let mut was_drained = false;
+    let mut was_ready_to_restart = false;
     let mut out = Vec::new();
     loop {
         let observed = states.current();
@@ -57,6 +59,11 @@ pub(crate) async fn feed_events<S, D>(
             out.push(Event::Drained);
         }
         was_drained = drained;
+        let ready_to_restart = away::ready_to_leave(&observed.state, &*shared.consistency);
+        if ready_to_restart && !was_ready_to_restart {
+            out.push(Event::ReadyToRestart);
+        }
+        was_ready_to_restart = ready_to_restart;
         held = next;
         for event in out.drain(..) {
             if events.send(event).is_err() {
@@ -89,6 +96,7 @@ async fn maintain<S: Store, D: Decoder>(
         reannounce(shared).await;
     }
     repair(shared, observed).await;
+    forget_return(shared, observed).await;
     shared.adopt_edits(observed);
     let own = shared.own_value();
     if own.written < own.version {
@@ -96,6 +104,32 @@ async fn maintain<S: Store, D: Decoder>(
         shared.write_value().await?;
     }
     Ok(())
+}
+
+/// Deletes this member's away record once it has done its work: the member is back and
+/// nothing it names is offered any more (it holds the items again, or they went
+/// elsewhere). Left in place, it would hold this member's items back after a later crash
+/// as if it were still coming back from the restart. Guarded on the record as read.
+async fn forget_return<S: Store, D: Decoder>(shared: &Shared<S, D>, observed: &Observed<D>) {
+    let state = &observed.state;
+    if away::pending_return(state, &*shared.consistency) != Some(0) {
+        return;
+    }
+    let Some(record) = state.away_record(&shared.id) else {
+        return;
+    };
+    let key = shared.prefix.away_key(&shared.id);
+    let delete = Txn::new()
+        .when([Compare::mod_revision(
+            key.as_bytes(),
+            CompareOp::Equal,
+            record.meta.mod_revision,
+        )])
+        .and_then([Op::Delete(KeyRange::key(key.as_bytes()))]);
+    match shared.store.txn(delete).await {
+        Ok(_) => tracing::info!(member = %shared.id, "back from being away; record deleted"),
+        Err(e) => tracing::warn!(member = %shared.id, error = %e, "cannot delete the away record"),
+    }
 }
 
 /// Writes back this member's own keys that someone overwrote with a value that does not

@@ -5,16 +5,17 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use apportion_core::away::{AwayReason, AwayRecord};
 use apportion_core::keys::{ItemId, MemberId, Prefix};
 use apportion_core::planner::ReadyStatus;
-use apportion_core::values::{AssignmentValue, Decoder, MemberValue};
+use apportion_core::values::{AssignmentValue, Decoder, ItemValue, MemberValue};
 use apportion_store::{
     Compare, CompareOp, KeepAlive, KeyRange, KeySpaceOptions, Lease, Op, Store, Txn,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::allocator::{Allocator, ConsistencyCheck, RoundHook};
+use crate::allocator::{unix_time, Allocator, ConsistencyCheck, RoundHook};
 use crate::cluster::{ClusterView, Observed, Updates};
 use crate::config::MemberConfig;
 use crate::error::Error;
@@ -130,6 +131,29 @@ macro_rules! member_calls {
             tracing::info!(member = %self.shared().id, "draining");
             self.shared().change_value(|v| v.set_exiting(true)).await
         }
+
+        /// Starts leaving *to come back* (a restart, a redeploy on the same host): marks the
+        /// member restarting, so the leader moves its primaries to other consistent
+        /// replicas and asks for its exclusive items back, gives it nothing new, and keeps
+        /// its replicas where they are (see [`away`](apportion_core::away)). Keep handling
+        /// events meanwhile (exclusive items must be released); once the member holds only
+        /// replicas that will wait for it, [`Event::ReadyToRestart`] comes, and
+        /// [`Member::leave_for_restart`] ends the session. A replica whose item would drop
+        /// below the cluster's `min_ready` without it moves first, as in a drain, so the
+        /// wait can be long: bound it, then leave anyway (the items short of `min_ready`
+        /// are then refilled at once). Returns once the store has the mark, or at once
+        /// while fenced (the mark is written when the fence lifts).
+        pub async fn begin_restart(&self) -> Result<(), Error> {
+            tracing::info!(member = %self.shared().id, "preparing to restart");
+            self.shared().change_value(|v| v.set_restarting(true)).await
+        }
+
+        /// Calls a restart off before [`Member::leave_for_restart`]: the member takes work
+        /// again (its primaries come back as the leader rebalances).
+        pub async fn cancel_restart(&self) -> Result<(), Error> {
+            tracing::info!(member = %self.shared().id, "restart called off");
+            self.shared().change_value(|v| v.set_restarting(false)).await
+        }
     };
 }
 
@@ -219,6 +243,9 @@ pub(crate) struct Shared<S, D: Decoder> {
     pub view: Arc<ClusterView<D>>,
     pub fence: watch::Receiver<Fence>,
     pub statuses: StatusWriter,
+    /// The check that says which copies are consistent (the allocator's), for the feed's
+    /// judgement of when a restarting member may leave.
+    pub consistency: ConsistencyCheck<D>,
 }
 
 /// Hooks into a member's allocation loop, for tests, the simulation and benchmarks
@@ -367,6 +394,7 @@ where
             view: Arc::new(view),
             fence,
             statuses,
+            consistency: setup.options.consistency.clone(),
         });
         let allocator = Allocator {
             member: shared.clone(),
@@ -414,6 +442,61 @@ where
     pub async fn leave(mut self) -> Result<(), Error> {
         self.stop_tasks();
         self.shared().store.revoke(self.shared().lease.id).await?;
+        Ok(())
+    }
+
+    /// Ends the session *to come back* within `grace`: writes this member's away record
+    /// (the replicated items it holds, under a lease of its own that ends after `grace`),
+    /// then revokes the session's lease. While the record lives, the leader leaves those
+    /// items one replica short instead of loading them elsewhere (unless one would drop
+    /// below `min_ready`); a process that starts again under the same zone and suffix
+    /// within `grace` gets them back. Call it after [`Event::ReadyToRestart`] (see
+    /// [`begin_restart`](MemberHandle::begin_restart)), once the application has stopped
+    /// serving: the copies go with the session like on [`leave`](Self::leave). If this
+    /// session no longer holds the member key (its lease was lost), no record is written
+    /// and the error says so.
+    pub async fn leave_for_restart(mut self, grace: Duration) -> Result<(), Error> {
+        self.stop_tasks();
+        let shared = self.shared();
+        let observed = shared.view.current();
+        let mut items: Vec<ItemId> = observed
+            .state
+            .local_assignments()
+            .filter(|copy| !copy.item.value.is_exclusive())
+            .map(|copy| copy.item.key.clone())
+            .collect();
+        items.dedup();
+        let held = items.len();
+        let ttl_secs = grace.as_secs().max(1) + u64::from(grace.subsec_nanos() > 0);
+        let record = AwayRecord {
+            reason: AwayReason::Restart,
+            until_unix_secs: unix_time().as_secs() + ttl_secs,
+            items,
+        };
+        let store = &shared.store;
+        let lease = store.grant(ttl_secs as i64).await?;
+        let write = Txn::new()
+            .when([Compare::lease(
+                shared.key.as_bytes(),
+                CompareOp::Equal,
+                Some(shared.lease.id),
+            )])
+            .and_then([Op::put_with_lease(
+                shared.prefix.away_key(&shared.id),
+                record.encode(),
+                lease.id,
+            )]);
+        let written = store.txn(write).await;
+        if !matches!(written, Ok(ref r) if r.succeeded) {
+            let _ = store.revoke(lease.id).await;
+            written?;
+            return Err(Error::LeaseLost {
+                member: shared.id.to_string(),
+                reason: "the member key is no longer under this session's lease".into(),
+            });
+        }
+        store.revoke(shared.lease.id).await?;
+        tracing::info!(member = %shared.id, items = held, grace_secs = ttl_secs, "left to restart");
         Ok(())
     }
 

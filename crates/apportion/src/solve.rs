@@ -8,7 +8,13 @@
 //! way it runs under a step budget derived from the instance's size
 //! (`solver::default_budget`), so that a solver defect is an error the caller reports,
 //! not a leader spinning forever.
+//!
+//! Members that are away (`apportion_core::away`) are the one place where the problem is
+//! not the state as it is: held slots are left out of the items' replication, restarting
+//! members take nothing and their kept copies are added back to the answer as replicas,
+//! and a returning member's recorded items are offered to it as current copies.
 
+use apportion_core::away::Holds;
 use apportion_core::planner::{Consistency, Desired};
 use apportion_core::solver::{self, Current, Item, Member, Problem};
 use apportion_core::state::State;
@@ -36,8 +42,13 @@ pub(crate) enum SolveFailure {
 }
 
 /// Solves `problem` under `budget` steps (by default its size's), on the blocking pool of
-/// a multi-thread runtime (see the module docs).
-pub(crate) async fn solve(problem: Problem, budget: Option<u64>) -> Result<Solved, SolveFailure> {
+/// a multi-thread runtime (see the module docs). `kept` (item, member) pairs, sorted, are
+/// added to the answer as replicas: the copies restarting members keep.
+pub(crate) async fn solve(
+    problem: Problem,
+    budget: Option<u64>,
+    kept: &[(u32, u32)],
+) -> Result<Solved, SolveFailure> {
     let budget = budget.unwrap_or_else(|| solver::default_budget(&problem));
     let flavor = tokio::runtime::Handle::current().runtime_flavor();
     let solution = if flavor == tokio::runtime::RuntimeFlavor::CurrentThread {
@@ -47,19 +58,35 @@ pub(crate) async fn solve(problem: Problem, budget: Option<u64>) -> Result<Solve
             .await
             .map_err(|e| SolveFailure::Thread(e.to_string()))??
     };
+    let kept_of = |x: u32| {
+        let start = kept.partition_point(|&(i, _)| i < x);
+        kept[start..]
+            .iter()
+            .take_while(move |&&(i, _)| i == x)
+            .map(|&(_, m)| m)
+    };
     Ok(Solved {
-        desired: Desired::from_lists(
-            (0..solution.items() as u32).map(|x| solution.replicas_of(x).iter().map(|r| r.member)),
-        ),
+        desired: Desired::from_lists((0..solution.items() as u32).map(|x| {
+            solution
+                .replicas_of(x)
+                .iter()
+                .map(|r| r.member)
+                .chain(kept_of(x))
+        })),
         unfilled_slots: solution.unfilled_slots,
     })
 }
 
-/// The solver's problem for `state`. Exclusive items want one owner at most, whatever
-/// their replication.
+/// The slot given to a returning member's offered copy: never the primary's, and after
+/// every real slot, so the solver drops it first where something must give.
+const OFFERED_SLOT: u32 = u16::MAX as u32;
+
+/// The solver's problem for `state` under `holds` (see the module docs). Exclusive items
+/// want one owner at most, whatever their replication.
 pub(crate) fn problem<I: ItemValue, M: MemberValue, A>(
     state: &State<I, M, A>,
     consistency: &(impl Consistency<I, A> + ?Sized),
+    holds: &Holds,
 ) -> Problem {
     let mut zones: Vec<&str> = Vec::new();
     let members = state
@@ -73,15 +100,16 @@ pub(crate) fn problem<I: ItemValue, M: MemberValue, A>(
             Member {
                 zone: zones.len() as u32 - 1,
                 item_limit: m.value.item_limit(),
-                exiting: m.value.is_exiting(),
+                exiting: m.value.is_exiting() || m.value.is_restarting(),
             }
         })
         .collect();
     let items = state
         .items()
         .iter()
-        .map(|i| Item {
-            replication: u32::from(i.value.copies_wanted()),
+        .enumerate()
+        .map(|(x, i)| Item {
+            replication: u32::from(i.value.copies_wanted()) - holds.held(x),
         })
         .collect();
     let mut current = Vec::with_capacity(state.assignments().len());
@@ -90,6 +118,9 @@ pub(crate) fn problem<I: ItemValue, M: MemberValue, A>(
         let all = &state.assignments()[range.clone()];
         for (a, entry) in range.zip(all) {
             if let Some(member) = state.assignment_member(a) {
+                if holds.kept.binary_search(&(x as u32, member as u32)).is_ok() {
+                    continue;
+                }
                 current.push(Current {
                     item: x as u32,
                     member: member as u32,
@@ -99,6 +130,12 @@ pub(crate) fn problem<I: ItemValue, M: MemberValue, A>(
             }
         }
     }
+    current.extend(holds.returning.iter().map(|&(item, member)| Current {
+        item,
+        member,
+        slot: OFFERED_SLOT,
+        consistent: false,
+    }));
     Problem {
         members,
         items,
@@ -127,13 +164,13 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn solves_on_the_blocking_pool() {
-        let solved = solve(cluster(), None).await.unwrap();
+        let solved = solve(cluster(), None, &[]).await.unwrap();
         assert_eq!(solved.unfilled_slots, 0);
     }
 
     #[tokio::test]
     async fn solves_inline_on_a_current_thread_runtime() {
-        let solved = solve(cluster(), None).await.unwrap();
+        let solved = solve(cluster(), None, &[]).await.unwrap();
         assert_eq!(solved.unfilled_slots, 0);
     }
 
@@ -146,7 +183,10 @@ mod tests {
             slot: 0,
             consistent: true,
         });
-        let err = solve(p, None).await.err().expect("item 9 does not exist");
+        let err = solve(p, None, &[])
+            .await
+            .err()
+            .expect("item 9 does not exist");
         assert!(matches!(
             err,
             SolveFailure::Problem(solver::ProblemError::UnknownItem { item: 9, .. })

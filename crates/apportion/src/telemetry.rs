@@ -33,6 +33,11 @@ pub fn describe_metrics() {
         "apportion_unfilled_slots",
         "Copies the last plan could not place on any member"
     );
+    describe_gauge!(
+        "apportion_held_items",
+        "Items the leader leaves a replica short while a member is away (restarting, or lost \
+         under a refill delay)"
+    );
     describe_counter!(
         "apportion_solve_failures_total",
         "Rounds whose solve failed"

@@ -13,15 +13,6 @@ use apportion::Prefix;
 use apportion::{Decoder, Event, JsonDecoder, MemoryStore, Store};
 use support::*;
 
-async fn memory_cluster() -> Cluster<MemoryStore> {
-    Cluster::new(
-        MemoryStore::new(),
-        Duration::from_secs(3),
-        |s: &MemoryStore| s.connect(),
-    )
-    .await
-}
-
 fn zones_of(members: &[String]) -> BTreeSet<String> {
     members
         .iter()

@@ -6,6 +6,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use super::hash::StableHasher;
 use super::order::sort_unique;
 use super::{BuildError, Entry, Snapshot, State};
+use crate::away::AwayRecord;
 use crate::keys::{AssignmentKey, ItemId, MemberId};
 use crate::values::{ItemValue, MemberValue};
 
@@ -26,6 +27,7 @@ impl<I: ItemValue, M: MemberValue, A> State<I, M, A> {
             mut members,
             mut assignments,
             settings,
+            mut away,
         } = snapshot;
         check_len(items.len(), "item")?;
         check_len(members.len(), "member")?;
@@ -33,6 +35,7 @@ impl<I: ItemValue, M: MemberValue, A> State<I, M, A> {
         sort_unique(&mut items, "item")?;
         sort_unique(&mut members, "member")?;
         sort_unique(&mut assignments, "assignment")?;
+        sort_unique(&mut away, "away record")?;
         let member_table = table(&members);
 
         let local = local.and_then(|id| member_table.get(id.as_str()).copied());
@@ -44,7 +47,7 @@ impl<I: ItemValue, M: MemberValue, A> State<I, M, A> {
             .sum();
         let member_slots = members
             .iter()
-            .filter(|e| !e.value.is_exiting())
+            .filter(|e| !e.value.is_exiting() && !e.value.is_restarting())
             .map(|e| u64::from(e.value.item_limit()))
             .sum();
         let leader = members
@@ -52,7 +55,10 @@ impl<I: ItemValue, M: MemberValue, A> State<I, M, A> {
             .enumerate()
             .min_by_key(|(_, e)| {
                 let value = &e.value;
-                let key = (value.is_exiting(), value.is_yielding());
+                let key = (
+                    value.is_exiting() || value.is_restarting(),
+                    value.is_yielding(),
+                );
                 (key, e.meta.create_revision, &e.key)
             })
             .map(|(index, _)| index as u32);
@@ -72,6 +78,7 @@ impl<I: ItemValue, M: MemberValue, A> State<I, M, A> {
             local_assignments: links.local_assignments,
             leader,
             settings: settings.unwrap_or_default(),
+            away,
             solver_hash: std::sync::OnceLock::new(),
         })
     }
@@ -203,12 +210,13 @@ impl<A> Links<A> {
     }
 }
 
-/// The sorted, distinct zones of members that can take copies (limit above 0, not
-/// exiting). Members are sorted by zone, so equal zones are adjacent.
+/// The sorted, distinct zones of members that can take copies (limit above 0, neither
+/// exiting nor restarting). Members are sorted by zone, so equal zones are adjacent.
 fn zones_with_capacity<M: MemberValue>(members: &[Entry<MemberId, M>]) -> Vec<Box<str>> {
     let mut zones: Vec<Box<str>> = Vec::new();
     for member in members {
-        let has_capacity = member.value.item_limit() > 0 && !member.value.is_exiting();
+        let value = &member.value;
+        let has_capacity = value.item_limit() > 0 && !value.is_exiting() && !value.is_restarting();
         let zone = member.key.zone();
         if has_capacity && zones.last().is_none_or(|last| **last != *zone) {
             zones.push(zone.into());
@@ -223,6 +231,7 @@ pub(super) fn solver_hash<I: ItemValue, M: MemberValue, A>(
     items: &[Entry<ItemId, I>],
     members: &[Entry<MemberId, M>],
     live: &[Entry<AssignmentKey, A>],
+    away: &[Entry<MemberId, AwayRecord>],
 ) -> u64 {
     let mut hasher = StableHasher::default();
     hasher.write_u64(members.len() as u64);
@@ -230,6 +239,7 @@ pub(super) fn solver_hash<I: ItemValue, M: MemberValue, A>(
         hasher.write_str(member.key.as_str());
         hasher.write_u64(u64::from(member.value.item_limit()));
         hasher.write_u64(u64::from(member.value.is_exiting()));
+        hasher.write_u64(u64::from(member.value.is_restarting()));
     }
     hasher.write_u64(items.len() as u64);
     for item in items {
@@ -242,6 +252,14 @@ pub(super) fn solver_hash<I: ItemValue, M: MemberValue, A>(
         hasher.write_str(assignment.key.item.as_str());
         hasher.write_str(assignment.key.member.as_str());
         hasher.write_u64(u64::from(assignment.key.slot.0));
+    }
+    hasher.write_u64(away.len() as u64);
+    for record in away {
+        hasher.write_str(record.key.as_str());
+        hasher.write_u64(record.value.items.len() as u64);
+        for item in &record.value.items {
+            hasher.write_str(item.as_str());
+        }
     }
     hasher.finish()
 }

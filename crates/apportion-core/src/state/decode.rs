@@ -6,6 +6,7 @@
 //! without knowing either.
 
 use super::{Entry, Meta, Snapshot};
+use crate::away::{AwayError, AwayRecord};
 use crate::keys::{AssignmentKey, ItemId, Key, KeyError, MemberId, Prefix};
 use crate::settings::{ClusterSettings, SettingsError};
 use crate::values::{Decoder, ItemValue, MAX_REPLICATION};
@@ -21,6 +22,8 @@ pub enum Decoded<I, M, A> {
     Assignment(AssignmentKey, A),
     /// The cluster settings (always JSON, whatever the decoder).
     Settings(ClusterSettings),
+    /// A member's away record (always JSON, whatever the decoder).
+    Away(MemberId, AwayRecord),
 }
 
 /// The [`Decoded`] type of a decoder's values.
@@ -58,6 +61,14 @@ pub enum EntryError<E: std::error::Error + 'static> {
         /// What is wrong with it.
         source: SettingsError,
     },
+    /// An away record that is not valid.
+    #[error("key `{key}`: {source}")]
+    Away {
+        /// The key, as text.
+        key: String,
+        /// What is wrong with it.
+        source: AwayError,
+    },
 }
 
 impl<E: std::error::Error + 'static> EntryError<E> {
@@ -73,6 +84,7 @@ impl<E: std::error::Error + 'static> EntryError<E> {
                 format!("replication {replication} is above the maximum of {MAX_REPLICATION}")
             }
             EntryError::Settings { source, .. } => source.to_string(),
+            EntryError::Away { source, .. } => source.to_string(),
         }
     }
 }
@@ -112,6 +124,13 @@ pub fn decode_entry<D: Decoder>(
                 source,
             }
         })?),
+        Key::Away(id) => Decoded::Away(
+            id,
+            AwayRecord::decode(value).map_err(|source| EntryError::Away {
+                key: String::from_utf8_lossy(key).into_owned(),
+                source,
+            })?,
+        ),
     })
 }
 
@@ -123,6 +142,7 @@ impl<I, M, A> Snapshot<I, M, A> {
             Decoded::Member(key, value) => self.members.push(Entry { key, value, meta }),
             Decoded::Assignment(key, value) => self.assignments.push(Entry { key, value, meta }),
             Decoded::Settings(settings) => self.settings = Some(settings),
+            Decoded::Away(key, value) => self.away.push(Entry { key, value, meta }),
         }
     }
 }

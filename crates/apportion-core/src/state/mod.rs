@@ -21,6 +21,7 @@ use std::ops::Range;
 
 pub use decode::{decode_entry, Decoded, DecodedBy, EntryError};
 
+use crate::away::AwayRecord;
 use crate::keys::{AssignmentKey, ItemId, MemberId};
 use crate::lease::LeaseId;
 use crate::settings::ClusterSettings;
@@ -66,6 +67,8 @@ pub struct Snapshot<I, M, A> {
     pub assignments: Vec<Entry<AssignmentKey, A>>,
     /// The value at `P/settings`, if there is one that decoded.
     pub settings: Option<ClusterSettings>,
+    /// Entries under `P/away/`.
+    pub away: Vec<Entry<MemberId, AwayRecord>>,
 }
 
 // A manual impl: deriving would needlessly require the value types to be `Default`.
@@ -76,6 +79,7 @@ impl<I, M, A> Default for Snapshot<I, M, A> {
             members: Vec::new(),
             assignments: Vec::new(),
             settings: None,
+            away: Vec::new(),
         }
     }
 }
@@ -131,6 +135,8 @@ pub struct State<I, M, A> {
     leader: Option<u32>,
     /// The cluster settings (the defaults when `P/settings` is missing or unreadable).
     settings: ClusterSettings,
+    /// Away records, sorted by member.
+    away: Vec<Entry<MemberId, AwayRecord>>,
     /// Computed on first use: only the leader asks, and every member builds a state per
     /// burst of changes.
     solver_hash: std::sync::OnceLock<u64>,
@@ -280,6 +286,19 @@ impl<I, M, A> State<I, M, A> {
         }
     }
 
+    /// The away records (see [`away`](crate::away)), sorted by member.
+    pub fn away_records(&self) -> &[Entry<MemberId, AwayRecord>] {
+        &self.away
+    }
+
+    /// The away record of `member`, if it has one.
+    pub fn away_record(&self, member: &MemberId) -> Option<&Entry<MemberId, AwayRecord>> {
+        self.away
+            .binary_search_by(|e| e.key.cmp(member))
+            .ok()
+            .map(|i| &self.away[i])
+    }
+
     /// The cluster settings the leader plans under: the value at `P/settings`, or the
     /// defaults (nothing held back) when there is none or it did not decode.
     pub fn settings(&self) -> &ClusterSettings {
@@ -287,10 +306,11 @@ impl<I, M, A> State<I, M, A> {
     }
 
     /// The index of the member that should lead: the oldest (lowest create revision,
-    /// ties broken by key) among members that are neither exiting nor stepped down
-    /// (yielding), else among those that are not exiting, else among all members.
-    /// Skipping exiting members hands leadership over while the old leader is still
-    /// draining instead of leaving a gap when it disappears; skipping yielding ones lets a
+    /// ties broken by key) among members that are neither exiting (nor restarting) nor
+    /// stepped down (yielding), else among those that are not exiting, else among all
+    /// members. Skipping exiting members hands leadership over while the old leader is
+    /// still draining (or preparing a restart) instead of leaving a gap when it
+    /// disappears; skipping yielding ones lets a
     /// leader whose solves keep failing hand over without giving up its items.
     pub fn leader(&self) -> Option<usize> {
         self.leader.map(|member| member as usize)
@@ -304,8 +324,11 @@ impl<I, M, A> State<I, M, A> {
 
 impl<I: ItemValue, M: MemberValue, A> State<I, M, A> {
     /// A hash of everything the solver reads, equal in every process for equal inputs:
-    /// members with their item limits and exiting flags, items with their replication and
-    /// exclusive flags, and the keys (item, member, slot) of live assignments.
+    /// members with their item limits, exiting and restarting flags, items with their
+    /// replication and exclusive flags, the keys (item, member, slot) of live assignments,
+    /// and the away records. (What the away records hold back also depends on how many
+    /// copies are ready, which this hash leaves out: the allocator compares
+    /// [`away::holds`](crate::away::holds) besides.)
     ///
     /// Assignment keys are included so that the leader also re-solves when an assignment
     /// disappears without its member (deleted by hand, or by a failed write) and repairs
@@ -316,8 +339,8 @@ impl<I: ItemValue, M: MemberValue, A> State<I, M, A> {
     /// trigger a re-solve. The leader's own writes do change the hash; re-solving then
     /// finds nothing to do.
     pub fn solver_hash(&self) -> u64 {
-        *self
-            .solver_hash
-            .get_or_init(|| build::solver_hash(&self.items, &self.members, &self.assignments))
+        *self.solver_hash.get_or_init(|| {
+            build::solver_hash(&self.items, &self.members, &self.assignments, &self.away)
+        })
     }
 }

@@ -28,6 +28,13 @@ pub enum Command {
     Drain,
     /// Change the member's item limit.
     Limit(u32),
+    /// Leave to come back within the grace (what `apportion member --on-sigterm restart`
+    /// does on SIGTERM): hand primaries and exclusive items over, then leave with an away
+    /// record once [`Event::ReadyToRestart`] comes.
+    Restart {
+        /// How long the member's items wait for it.
+        grace: std::time::Duration,
+    },
 }
 
 /// Sees every event before the application acts on it, so a checker judges the order in
@@ -80,6 +87,7 @@ impl<S: Store, D: Decoder> Application<S, D> {
             record,
             ready_concurrently,
         } = self;
+        let mut restart_grace = None;
         loop {
             tokio::select! {
                 event = member.next_event() => {
@@ -104,12 +112,21 @@ impl<S: Store, D: Decoder> Application<S, D> {
                             let _ = member.release(&item).await;
                         }
                         Event::Drained => return member.leave().await,
+                        Event::ReadyToRestart => {
+                            if let Some(grace) = restart_grace {
+                                return member.leave_for_restart(grace).await;
+                            }
+                        }
                         _ => {}
                     }
                 }
                 Some(command) = commands.recv() => match command {
                     Command::Drain => member.begin_drain().await?,
                     Command::Limit(limit) => member.set_item_limit(limit).await?,
+                    Command::Restart { grace } => {
+                        restart_grace = Some(grace);
+                        member.begin_restart().await?;
+                    }
                 },
             }
         }

@@ -126,6 +126,22 @@ impl<S: Store> Cluster<S> {
         self.apps[name].send(apportion::testing::Command::Drain);
     }
 
+    /// Asks a member to leave to come back within `grace`; see [`Cluster::wait_left`].
+    pub fn restart(&mut self, name: &str, grace: Duration) {
+        self.apps[name].send(apportion::testing::Command::Restart { grace });
+    }
+
+    /// Waits for a member's application to end by itself (drained, or left to restart)
+    /// and forgets it; panics if it ended with an error.
+    pub async fn wait_left(&mut self, name: &str) {
+        let app = self.apps.remove(name).expect("no such member");
+        tokio::time::timeout(Duration::from_secs(120), app.ended())
+            .await
+            .expect("the member did not leave")
+            .expect("the application panicked")
+            .expect("the application ended with an error");
+    }
+
     pub fn set_limit(&self, name: &str, limit: u32) {
         self.apps[name].send(apportion::testing::Command::Limit(limit));
     }
@@ -176,6 +192,16 @@ impl<S: Store> Cluster<S> {
             .map(|l| l.event.clone())
             .collect()
     }
+}
+
+/// A cluster on the embedded store, each member on a connection of its own, TTL 3 s.
+pub async fn memory_cluster() -> Cluster<apportion::MemoryStore> {
+    Cluster::new(
+        apportion::MemoryStore::new(),
+        Duration::from_secs(3),
+        |s: &apportion::MemoryStore| s.connect(),
+    )
+    .await
 }
 
 /// Items' replicas as (item, sorted member names) from a state.

@@ -1,0 +1,345 @@
+//! Members that are away for a while: a restart (planned) or a lost lease under a refill
+//! delay (unplanned). Their replicas wait for them instead of being placed elsewhere.
+//!
+//! Assignments live under their holder's lease, so the copies of a member that is gone are
+//! gone too. What survives is an **away record** at `P/away/ZONE#SUFFIX`: the items the
+//! member held (its replicated ones; an exclusive item is never held back), under a lease
+//! of its own whose TTL is the time the member may take to come back. A member leaving to
+//! restart writes its own record just before it ends its session; the leader writes one for
+//! a member whose lease expired when the cluster setting `refill_delay_secs` asks for it.
+//! The record ends with its lease, and with it every effect below.
+//!
+//! What [`holds`] makes of the records and of members marked `restarting`:
+//!
+//! - **Held slots.** An item with copies on an away member (restarting, or absent with a
+//!   record naming the item) is solved for that many fewer replicas, up to the slots its
+//!   present members leave free: it runs short instead of loading the copy elsewhere.
+//! - **Unless that is too few.** If the item has fewer consistent copies on present,
+//!   non-restarting members than `min(min_ready, replication)`, nothing is held: it is
+//!   refilled as after a crash (a restarting member's copy then moves make-before-break,
+//!   as in a drain).
+//! - **Kept copies.** The copies a restarting member still holds of held items stay in the
+//!   desired assignment, never as the primary: the member hands its primaries over and
+//!   keeps its replicas. It is leaving once [`ready_to_leave`] says so.
+//! - **Return.** A member back with a record of its own is offered the recorded items it
+//!   does not hold as if it held them (current, not consistent), in the slots the item
+//!   has free: the solver keeps such a pair like any current one, so the member gets the
+//!   same items back rather than new ones. It deletes its record once nothing more is
+//!   offered ([`pending_return`]).
+//!
+//! Why this is safe: a record never makes anyone serve anything. Serving still needs an
+//! assignment key under the holder's live lease, created by the leader through its guarded
+//! transactions; the record only changes what the solver prefers and what it may leave
+//! short. A record that outlives its purpose (a member that never returns) ends with its
+//! lease, and the items are then refilled; `min_ready` bounds how short an item may run in
+//! the meantime. Exclusive items are never held: an owner that restarts releases them
+//! break-before-make like a drain, and one that crashed lost them with its lease.
+//!
+//! Why a record rather than keeping the member's keys alive under a longer lease: keys kept
+//! alive would have to be re-attached to the returning process's lease one transaction at
+//! a time, and a copy outliving its holder's fence could still be taken for a served one.
+//! The record keeps the store's rule intact (a copy exists only while its holder lives) and
+//! works the same for a member that could not say goodbye (an expired lease).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{ItemId, KeyError, MemberId};
+use crate::planner::Consistency;
+use crate::state::State;
+use crate::values::{ItemValue, MemberValue};
+
+/// Why a member is away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AwayReason {
+    /// It left to come back (`Member::leave_for_restart`).
+    Restart,
+    /// Its lease expired, and the cluster's `refill_delay_secs` gives it time to return.
+    Lost,
+}
+
+/// The value at `P/away/ZONE#SUFFIX`: what a member that is away held, and until when it
+/// may come back (the record's lease ends it then; the time is for people).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwayRecord {
+    /// Why the member is away.
+    pub reason: AwayReason,
+    /// When the record's lease ends, in seconds since the Unix epoch.
+    pub until_unix_secs: u64,
+    /// The replicated items the member held when it went away.
+    pub items: Vec<ItemId>,
+}
+
+/// The stored form: item ids as plain text, checked on decode.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Stored {
+    reason: AwayReason,
+    until_unix_secs: u64,
+    items: Vec<String>,
+}
+
+/// Why an away record was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AwayError {
+    /// The value is not an away record's JSON.
+    #[error("not a valid away record: {0}")]
+    Json(String),
+    /// An item in it is not a valid item id.
+    #[error("away record names an invalid item: {0}")]
+    Item(#[from] KeyError),
+}
+
+impl AwayRecord {
+    /// Parses and validates a stored record.
+    pub fn decode(bytes: &[u8]) -> Result<Self, AwayError> {
+        let stored: Stored =
+            serde_json::from_slice(bytes).map_err(|e| AwayError::Json(e.to_string()))?;
+        let items = stored
+            .items
+            .iter()
+            .map(|id| ItemId::new(id))
+            .collect::<Result<_, _>>()?;
+        Ok(AwayRecord {
+            reason: stored.reason,
+            until_unix_secs: stored.until_unix_secs,
+            items,
+        })
+    }
+
+    /// The value to store.
+    pub fn encode(&self) -> Vec<u8> {
+        let stored = Stored {
+            reason: self.reason,
+            until_unix_secs: self.until_unix_secs,
+            items: self.items.iter().map(|i| i.as_str().to_owned()).collect(),
+        };
+        serde_json::to_vec(&stored).expect("away records serialize")
+    }
+}
+
+/// What the solver makes of away members this round (see the module documentation).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Holds {
+    /// Per item index with a held slot: how many.
+    held: BTreeMap<u32, u32>,
+    /// Copies of restarting members that stay: (item index, member index), sorted.
+    pub kept: Vec<(u32, u32)>,
+    /// Recorded items offered to the member that returned: (item index, member index),
+    /// sorted.
+    pub returning: Vec<(u32, u32)>,
+}
+
+impl Holds {
+    /// How many of item `x`'s slots are held for away members.
+    pub fn held(&self, x: usize) -> u32 {
+        self.held.get(&(x as u32)).copied().unwrap_or(0)
+    }
+
+    /// Whether nothing is held, kept or offered: the solver sees the state as it is.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty() && self.kept.is_empty() && self.returning.is_empty()
+    }
+
+    /// The number of items with a held slot.
+    pub fn held_items(&self) -> usize {
+        self.held.len()
+    }
+}
+
+/// Computes the holds of `state` (see the module documentation). The cost is in the items
+/// of away members, plus one pass over the assignments while a member is restarting.
+pub fn holds<I, M, A>(
+    state: &State<I, M, A>,
+    consistency: &(impl Consistency<I, A> + ?Sized),
+) -> Holds
+where
+    I: ItemValue,
+    M: MemberValue,
+{
+    let members = state.members();
+    let restarting: Vec<bool> = members.iter().map(|m| m.value.is_restarting()).collect();
+    let mut absent: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut offered: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for record in state.away_records() {
+        let member = state.member_index(&record.key);
+        if member.is_some_and(|m| restarting[m]) {
+            // Its live copies speak for it until it is gone.
+            continue;
+        }
+        for id in &record.value.items {
+            let Some(x) = state.item_index(id) else {
+                continue;
+            };
+            match member {
+                None => *absent.entry(x as u32).or_default() += 1,
+                Some(m) => offered.entry(x as u32).or_default().push(m as u32),
+            }
+        }
+    }
+    let mut touched: BTreeSet<u32> = absent.keys().chain(offered.keys()).copied().collect();
+    if restarting.iter().any(|&r| r) {
+        for x in 0..state.items().len() {
+            let range = state.item_assignment_range(x);
+            if range
+                .clone()
+                .any(|a| state.assignment_member(a).is_some_and(|m| restarting[m]))
+            {
+                touched.insert(x as u32);
+            }
+        }
+    }
+    let min_ready = state.settings().min_ready;
+    let mut holds = Holds::default();
+    for x in touched {
+        let item = &state.items()[x as usize];
+        let wanted = u32::from(item.value.copies_wanted());
+        if item.value.is_exclusive() || wanted == 0 {
+            continue;
+        }
+        let range = state.item_assignment_range(x as usize);
+        let all = state.item_assignments(x as usize);
+        let mut present: Vec<u32> = Vec::new();
+        let mut leaving: Vec<u32> = Vec::new();
+        let mut ready = 0u32;
+        for (a, copy) in range.zip(all) {
+            let Some(m) = state.assignment_member(a) else {
+                continue;
+            };
+            let list = if restarting[m] {
+                &mut leaving
+            } else {
+                if consistency.is_consistent(item, copy, all) {
+                    ready += 1;
+                }
+                &mut present
+            };
+            if !list.contains(&(m as u32)) {
+                list.push(m as u32);
+            }
+        }
+        let vacancy = wanted.saturating_sub(present.len() as u32);
+        let away = leaving.len() as u32 + absent.get(&x).copied().unwrap_or(0);
+        let mut held = 0;
+        if away > 0 && ready >= min_ready.min(wanted) {
+            held = away.min(vacancy);
+            holds
+                .kept
+                .extend(leaving.iter().take(held as usize).map(|&m| (x, m)));
+            holds.held.insert(x, held);
+        }
+        let open = (vacancy - held) as usize;
+        if let Some(back) = offered.get(&x) {
+            holds.returning.extend(
+                back.iter()
+                    .filter(|m| !present.contains(m))
+                    .take(open)
+                    .map(|&m| (x, m)),
+            );
+        }
+    }
+    holds.kept.sort_unstable();
+    holds.returning.sort_unstable();
+    holds
+}
+
+/// Whether the local member, restarting, may leave now: it holds no primary and no
+/// exclusive item, and every copy it holds is one the solver keeps for it (so none of its
+/// items drops below `min_ready` when it goes). `false` if it is not restarting.
+pub fn ready_to_leave<I, M, A>(
+    state: &State<I, M, A>,
+    consistency: &(impl Consistency<I, A> + ?Sized),
+) -> bool
+where
+    I: ItemValue,
+    M: MemberValue,
+{
+    let Some(local) = state.local_member() else {
+        return false;
+    };
+    if !state.members()[local].value.is_restarting() {
+        return false;
+    }
+    let holds = holds(state, consistency);
+    state.local_assignments().all(|copy| {
+        let x = state
+            .item_index(&copy.item.key)
+            .expect("a local copy's item exists") as u32;
+        !copy.assignment.key.slot.is_primary()
+            && !copy.item.value.is_exclusive()
+            && holds.kept.binary_search(&(x, local as u32)).is_ok()
+    })
+}
+
+/// For the local member back from being away: how many of the items its record names are
+/// still offered to it (`None` when it has no record, or is restarting again). At 0 the
+/// record has done its work and the member deletes it, so that a later crash is not taken
+/// for this absence.
+pub fn pending_return<I, M, A>(
+    state: &State<I, M, A>,
+    consistency: &(impl Consistency<I, A> + ?Sized),
+) -> Option<usize>
+where
+    I: ItemValue,
+    M: MemberValue,
+{
+    let local = state.local_member()?;
+    let member = &state.members()[local];
+    if member.value.is_restarting() {
+        return None;
+    }
+    state.away_record(&member.key)?;
+    let holds = holds(state, consistency);
+    Some(
+        holds
+            .returning
+            .iter()
+            .filter(|&&(_, m)| m as usize == local)
+            .count(),
+    )
+}
+
+/// The members of `before` that are gone from `after` without leaving on purpose (not
+/// draining) and without an away record, each with the replicated items it held that
+/// still exist: what the leader records when the cluster has a refill delay.
+pub fn lost_members<I, M, A>(
+    before: &State<I, M, A>,
+    after: &State<I, M, A>,
+) -> Vec<(MemberId, Vec<ItemId>)>
+where
+    I: ItemValue,
+    M: MemberValue,
+{
+    let gone: Vec<usize> = before
+        .members()
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| {
+            !m.value.is_exiting()
+                && after.member_index(&m.key).is_none()
+                && after.away_record(&m.key).is_none()
+        })
+        .map(|(index, _)| index)
+        .collect();
+    gone.into_iter()
+        .map(|m| {
+            let mut items: Vec<ItemId> = before
+                .assignments()
+                .iter()
+                .enumerate()
+                .filter(|(a, _)| before.assignment_member(*a) == Some(m))
+                .map(|(_, copy)| &copy.key.item)
+                .filter(|id| {
+                    after
+                        .item_index(id)
+                        .is_some_and(|x| !after.items()[x].value.is_exclusive())
+                })
+                .cloned()
+                .collect();
+            items.dedup();
+            (before.members()[m].key.clone(), items)
+        })
+        .collect()
+}
