@@ -46,7 +46,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{ItemId, KeyError, MemberId};
-use crate::planner::Consistency;
+use crate::planner::{Consistency, Desired};
+use crate::solver::{Current, Problem, Solution};
 use crate::state::State;
 use crate::values::{ItemValue, MemberValue};
 
@@ -121,10 +122,14 @@ impl AwayRecord {
 }
 
 /// What the solver makes of away members this round (see the module documentation).
+/// Indices are those of the [`State`] it was computed from, which are those of the
+/// solver's [`Problem`] built from it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Holds {
     /// Per item index with a held slot: how many.
-    held: BTreeMap<u32, u32>,
+    pub held: BTreeMap<u32, u32>,
+    /// Members that are restarting: they take nothing new.
+    pub restarting: Vec<u32>,
     /// Copies of restarting members that stay: (item index, member index), sorted.
     pub kept: Vec<(u32, u32)>,
     /// Recorded items offered to the member that returned: (item index, member index),
@@ -138,16 +143,70 @@ impl Holds {
         self.held.get(&(x as u32)).copied().unwrap_or(0)
     }
 
-    /// Whether nothing is held, kept or offered: the solver sees the state as it is.
+    /// Whether nothing is held, kept or offered and no member restarts: the solver sees
+    /// the state as it is.
     pub fn is_empty(&self) -> bool {
-        self.held.is_empty() && self.kept.is_empty() && self.returning.is_empty()
+        self.held.is_empty()
+            && self.kept.is_empty()
+            && self.returning.is_empty()
+            && self.restarting.is_empty()
     }
 
     /// The number of items with a held slot.
     pub fn held_items(&self) -> usize {
         self.held.len()
     }
+
+    /// Turns the problem of the state as it is into the one the solver must solve:
+    /// restarting members take nothing new, held slots leave their items' replication,
+    /// kept copies leave the current assignment (they are added back to the answer by
+    /// [`Holds::desired`]), and offered copies join it as current, not consistent copies.
+    pub fn apply(&self, problem: &mut Problem) {
+        for &m in &self.restarting {
+            problem.members[m as usize].exiting = true;
+        }
+        for (&x, &held) in &self.held {
+            let item = &mut problem.items[x as usize];
+            item.replication = item.replication.saturating_sub(held);
+        }
+        if !self.kept.is_empty() {
+            problem
+                .current
+                .retain(|c| self.kept.binary_search(&(c.item, c.member)).is_err());
+        }
+        problem
+            .current
+            .extend(self.returning.iter().map(|&(item, member)| Current {
+                item,
+                member,
+                slot: OFFERED_SLOT,
+                consistent: false,
+            }));
+    }
+
+    /// The assignment to work toward: the solution's, each item's kept copies added after
+    /// its solved ones (so never as the primary).
+    pub fn desired(&self, solution: &Solution) -> Desired {
+        let kept_of = |x: u32| {
+            let start = self.kept.partition_point(|&(i, _)| i < x);
+            self.kept[start..]
+                .iter()
+                .take_while(move |&&(i, _)| i == x)
+                .map(|&(_, m)| m)
+        };
+        Desired::from_lists((0..solution.items() as u32).map(|x| {
+            solution
+                .replicas_of(x)
+                .iter()
+                .map(|r| r.member)
+                .chain(kept_of(x))
+        }))
+    }
 }
+
+/// The slot given to a returning member's offered copy: never the primary's, and after
+/// every real slot, so the solver drops it first where something must give.
+const OFFERED_SLOT: u32 = u16::MAX as u32;
 
 /// Computes the holds of `state` (see the module documentation). The cost is in the items
 /// of away members, plus one pass over the assignments while a member is restarting.
@@ -161,6 +220,12 @@ where
 {
     let members = state.members();
     let restarting: Vec<bool> = members.iter().map(|m| m.value.is_restarting()).collect();
+    let mut holds = Holds {
+        restarting: (0..members.len() as u32)
+            .filter(|&m| restarting[m as usize])
+            .collect(),
+        ..Holds::default()
+    };
     let mut absent: BTreeMap<u32, u32> = BTreeMap::new();
     let mut offered: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     for record in state.away_records() {
@@ -192,7 +257,6 @@ where
         }
     }
     let min_ready = state.settings().min_ready;
-    let mut holds = Holds::default();
     for x in touched {
         let item = &state.items()[x as usize];
         let wanted = u32::from(item.value.copies_wanted());

@@ -275,7 +275,7 @@ where
         if solved.as_ref().is_none_or(|(h, _)| *h != hash) {
             let started = Instant::now();
             let problem = problem(state, &*self.consistency, &holds);
-            match solve(problem, self.solve_budget, &holds.kept).await {
+            match solve(problem, self.solve_budget, &holds).await {
                 Ok(solution) => {
                     *failed_solves = 0;
                     metrics::histogram!("apportion_solve_seconds")

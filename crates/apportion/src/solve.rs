@@ -42,12 +42,12 @@ pub(crate) enum SolveFailure {
 }
 
 /// Solves `problem` under `budget` steps (by default its size's), on the blocking pool of
-/// a multi-thread runtime (see the module docs). `kept` (item, member) pairs, sorted, are
-/// added to the answer as replicas: the copies restarting members keep.
+/// a multi-thread runtime (see the module docs). The copies `holds` keeps for restarting
+/// members are added to the answer.
 pub(crate) async fn solve(
     problem: Problem,
     budget: Option<u64>,
-    kept: &[(u32, u32)],
+    holds: &Holds,
 ) -> Result<Solved, SolveFailure> {
     let budget = budget.unwrap_or_else(|| solver::default_budget(&problem));
     let flavor = tokio::runtime::Handle::current().runtime_flavor();
@@ -58,28 +58,11 @@ pub(crate) async fn solve(
             .await
             .map_err(|e| SolveFailure::Thread(e.to_string()))??
     };
-    let kept_of = |x: u32| {
-        let start = kept.partition_point(|&(i, _)| i < x);
-        kept[start..]
-            .iter()
-            .take_while(move |&&(i, _)| i == x)
-            .map(|&(_, m)| m)
-    };
     Ok(Solved {
-        desired: Desired::from_lists((0..solution.items() as u32).map(|x| {
-            solution
-                .replicas_of(x)
-                .iter()
-                .map(|r| r.member)
-                .chain(kept_of(x))
-        })),
+        desired: holds.desired(&solution),
         unfilled_slots: solution.unfilled_slots,
     })
 }
-
-/// The slot given to a returning member's offered copy: never the primary's, and after
-/// every real slot, so the solver drops it first where something must give.
-const OFFERED_SLOT: u32 = u16::MAX as u32;
 
 /// The solver's problem for `state` under `holds` (see the module docs). Exclusive items
 /// want one owner at most, whatever their replication.
@@ -100,16 +83,15 @@ pub(crate) fn problem<I: ItemValue, M: MemberValue, A>(
             Member {
                 zone: zones.len() as u32 - 1,
                 item_limit: m.value.item_limit(),
-                exiting: m.value.is_exiting() || m.value.is_restarting(),
+                exiting: m.value.is_exiting(),
             }
         })
         .collect();
     let items = state
         .items()
         .iter()
-        .enumerate()
-        .map(|(x, i)| Item {
-            replication: u32::from(i.value.copies_wanted()) - holds.held(x),
+        .map(|i| Item {
+            replication: u32::from(i.value.copies_wanted()),
         })
         .collect();
     let mut current = Vec::with_capacity(state.assignments().len());
@@ -118,9 +100,6 @@ pub(crate) fn problem<I: ItemValue, M: MemberValue, A>(
         let all = &state.assignments()[range.clone()];
         for (a, entry) in range.zip(all) {
             if let Some(member) = state.assignment_member(a) {
-                if holds.kept.binary_search(&(x as u32, member as u32)).is_ok() {
-                    continue;
-                }
                 current.push(Current {
                     item: x as u32,
                     member: member as u32,
@@ -130,17 +109,13 @@ pub(crate) fn problem<I: ItemValue, M: MemberValue, A>(
             }
         }
     }
-    current.extend(holds.returning.iter().map(|&(item, member)| Current {
-        item,
-        member,
-        slot: OFFERED_SLOT,
-        consistent: false,
-    }));
-    Problem {
+    let mut problem = Problem {
         members,
         items,
         current,
-    }
+    };
+    holds.apply(&mut problem);
+    problem
 }
 
 #[cfg(test)]
@@ -164,13 +139,13 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn solves_on_the_blocking_pool() {
-        let solved = solve(cluster(), None, &[]).await.unwrap();
+        let solved = solve(cluster(), None, &Holds::default()).await.unwrap();
         assert_eq!(solved.unfilled_slots, 0);
     }
 
     #[tokio::test]
     async fn solves_inline_on_a_current_thread_runtime() {
-        let solved = solve(cluster(), None, &[]).await.unwrap();
+        let solved = solve(cluster(), None, &Holds::default()).await.unwrap();
         assert_eq!(solved.unfilled_slots, 0);
     }
 
@@ -183,7 +158,7 @@ mod tests {
             slot: 0,
             consistent: true,
         });
-        let err = solve(p, None, &[])
+        let err = solve(p, None, &Holds::default())
             .await
             .err()
             .expect("item 9 does not exist");
