@@ -106,8 +106,8 @@ pub fn nothing_under(view: &Observed<JsonDecoder>, prefix: &Prefix) -> Option<St
     report::is_vacant(view).then(|| format!("no members and no items under {prefix}"))
 }
 
-/// The member table: limit, exiting flag, load, fair share, primaries, lease and the time
-/// left on it.
+/// The member table: limit, exiting flag (`restart` for a member preparing a restart),
+/// load, fair share, primaries, lease and the time left on it.
 pub fn member_table(rows: &[MemberRow]) -> Table {
     let mut table = Table::new(&[
         ("MEMBER", Align::Left),
@@ -125,7 +125,11 @@ pub fn member_table(rows: &[MemberRow]) -> Table {
             row.member.clone(),
             row.zone.clone(),
             row.limit.to_string(),
-            yes_no(row.exiting),
+            if row.restarting {
+                "restart".to_owned()
+            } else {
+                yes_no(row.exiting)
+            },
             row.load.to_string(),
             format!("{:.1}", row.fair_share),
             row.primaries.to_string(),

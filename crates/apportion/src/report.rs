@@ -37,5 +37,5 @@ pub use changes::{changes, Change};
 pub use items::{item_copies, item_rows, listed_items, CopyRow, HeldCopy, ItemRow, ListedItem};
 pub use leases::{item_leases, lease_times, member_leases, LeaseInfo, LeaseTimes};
 pub use members::{member_rows, zone_rows, MemberRow, ZoneRow};
-pub use overview::{is_vacant, Overview, RejectedSummary, Totals};
+pub use overview::{is_vacant, AwayRow, Overview, RejectedSummary, Totals};
 pub use shortfall::{shortfall, Shortfall};

@@ -34,13 +34,14 @@ pub enum ConfigCommand {
         #[command(flatten)]
         target: Target,
     },
-    /// Change cluster settings: `min_ready=2`, `max_moves_in_flight=10` (or `none`).
+    /// Change cluster settings: `min_ready=2`, `max_moves_in_flight=10` (or `none`),
+    /// `refill_delay=5m` (or `none`: how long a lost member's replicas wait for it).
     Set {
         #[command(flatten)]
         target: Target,
         /// The settings to change, as NAME=VALUE.
         #[arg(value_name = "NAME=VALUE", required = true, value_parser = parse_assignment)]
-        changes: Vec<(Setting, Option<u32>)>,
+        changes: Vec<(Setting, Option<u64>)>,
     },
 }
 
@@ -51,29 +52,37 @@ pub enum Setting {
     MinReady,
     /// `max_moves_in_flight`.
     MaxMovesInFlight,
+    /// `refill_delay` (stored as `refill_delay_secs`).
+    RefillDelay,
 }
 
 /// Parses `NAME=VALUE`; the error names what is wrong.
-fn parse_assignment(text: &str) -> std::result::Result<(Setting, Option<u32>), String> {
+fn parse_assignment(text: &str) -> std::result::Result<(Setting, Option<u64>), String> {
     let (name, value) = text
         .split_once('=')
         .ok_or_else(|| format!("{text:?} is not NAME=VALUE"))?;
     let setting = match name {
         "min_ready" => Setting::MinReady,
         "max_moves_in_flight" => Setting::MaxMovesInFlight,
+        "refill_delay" => Setting::RefillDelay,
         _ => {
             return Err(format!(
-                "unknown setting {name:?} (min_ready, max_moves_in_flight; the freeze is set by \
-                 `apportion freeze`)"
+                "unknown setting {name:?} (min_ready, max_moves_in_flight, refill_delay; the \
+                 freeze is set by `apportion freeze`)"
             ))
         }
     };
     let number = match (setting, value) {
-        (Setting::MaxMovesInFlight, "none") => None,
+        (Setting::MaxMovesInFlight | Setting::RefillDelay, "none") => None,
+        (Setting::RefillDelay, _) => {
+            let span: Span = value.parse().map_err(|e| format!("{name}: {e}"))?;
+            Some(span.0.as_secs_f64().ceil() as u64)
+        }
         _ => Some(
             value
                 .parse::<u32>()
-                .map_err(|_| format!("{name}: {value:?} is not a whole number of at least 0"))?,
+                .map_err(|_| format!("{name}: {value:?} is not a whole number of at least 0"))?
+                .into(),
         ),
     };
     if setting == Setting::MinReady && number.is_none() {
@@ -116,15 +125,19 @@ pub async fn get<S: Store>(store: &S, prefix: &Prefix, out: &mut impl Write) -> 
 pub async fn set<S: Store>(
     store: &S,
     prefix: &Prefix,
-    changes: &[(Setting, Option<u32>)],
+    changes: &[(Setting, Option<u64>)],
     out: &mut impl Write,
 ) -> Result<()> {
     let edit = admin(store, prefix)
         .update_settings(|settings| {
             for (setting, value) in changes {
                 match setting {
-                    Setting::MinReady => settings.min_ready = value.unwrap_or(1),
-                    Setting::MaxMovesInFlight => settings.max_moves_in_flight = *value,
+                    // Parsed from a u32 (see `parse_assignment`).
+                    Setting::MinReady => settings.min_ready = value.unwrap_or(1) as u32,
+                    Setting::MaxMovesInFlight => {
+                        settings.max_moves_in_flight = value.map(|v| v as u32)
+                    }
+                    Setting::RefillDelay => settings.refill_delay_secs = *value,
                 }
             }
         })

@@ -6,7 +6,11 @@
 //! [`exec`]) and marks the assignment ready when the process is. SIGTERM or SIGINT drains
 //! it: its items move to other members first, then it leaves and exits 0. Items nobody
 //! else can take do not move, so the drain gives up after `--drain-timeout`: the member
-//! leaves anyway, dropping them, and exits 1. A second signal leaves at once. A member
+//! leaves anyway, dropping them, and exits 1. A second signal leaves at once. With
+//! `--on-sigterm restart` the signal prepares a restart instead: the member hands its
+//! primaries and exclusive items over, then leaves with an away record, and its replicas
+//! wait up to `--restart-grace` for it to start again under the same id (see
+//! `apportion::core::away`). A member
 //! started before etcd waits for it (`--wait-for-etcd`); a signal meanwhile, or during
 //! the start, stops the member as soon as the start is over (it then leaves at once), and
 //! a member that cannot start leaves nothing behind. A member whose lease was lost joins
@@ -33,6 +37,7 @@ use crate::output::FormatArgs;
 use exec::{ExecSpec, OnRoleChange, RoleDir, RoleSignal};
 use output::{Line, Printer};
 use serve::{Ending, Serving};
+use serve::{OnSignal, Stop};
 use signals::Signals;
 
 /// The command line of `apportion member`.
@@ -120,6 +125,17 @@ pub struct MemberArgs {
     /// the items it still holds and exits 1.
     #[arg(long, value_name = "DURATION", default_value = "5m")]
     drain_timeout: Span,
+    /// What SIGTERM (and SIGINT) does: `drain` moves every item away and leaves for good;
+    /// `restart` hands primaries and exclusive items over, keeps the replicas where they
+    /// are and leaves to come back: a member started again under the same zone and suffix
+    /// within --restart-grace gets them back, with no data moved. The hand-over is bounded
+    /// by --drain-timeout.
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = OnSignal::Drain)]
+    on_sigterm: OnSignal,
+    /// With --on-sigterm restart: how long the replicas wait for the member to start
+    /// again (30s, 5m, or seconds) before they are placed on other members.
+    #[arg(long, value_name = "DURATION", default_value = "2m")]
+    restart_grace: Span,
     /// Serve Prometheus metrics at http://HOST:PORT/metrics.
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<SocketAddr>,
@@ -222,8 +238,13 @@ pub async fn run(args: MemberArgs) -> ExitCode {
         };
     }
     let serving = Serving::new(member, exec, printer, signals, !args.no_rejoin);
-    match serving.run(args.drain_timeout).await {
-        Ending::Drained => ExitCode::SUCCESS,
+    let stop = Stop {
+        on_signal: args.on_sigterm,
+        timeout: args.drain_timeout,
+        grace: args.restart_grace,
+    };
+    match serving.run(stop).await {
+        Ending::Drained | Ending::LeftToRestart => ExitCode::SUCCESS,
         Ending::Gone => {
             eprintln!(
                 "apportion member: the lease ended while stopping; nothing held, nothing to leave"
@@ -231,6 +252,14 @@ pub async fn run(args: MemberArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ending::Abandoned => fail(1, "left before draining finished (second signal)"),
+        Ending::TimedOut { held } if stop.on_signal == OnSignal::Restart => fail(
+            1,
+            &format!(
+                "the hand-over before the restart did not finish within {}: left holding {held} item{}; items short of min_ready are refilled at once",
+                args.drain_timeout,
+                if held == 1 { "" } else { "s" }
+            ),
+        ),
         Ending::TimedOut { held } => fail(
             1,
             &format!(

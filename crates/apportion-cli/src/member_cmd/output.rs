@@ -76,8 +76,22 @@ pub enum Line<'a> {
         /// How long the drain may take before the member leaves anyway.
         timeout: Span,
     },
+    /// A signal started the hand-over before a restart.
+    Restarting {
+        /// The signal's name.
+        signal: &'a str,
+        /// How long the hand-over may take before the member leaves anyway.
+        timeout: Span,
+        /// How long its replicas wait for it.
+        grace: Span,
+    },
     /// The member left the cluster.
     Left,
+    /// The member left to come back; its replicas wait for it up to the grace.
+    LeftToRestart {
+        /// How long they wait.
+        grace: Span,
+    },
     /// The lease was lost (the member had fenced itself already); it joined again under a
     /// new lease.
     Rejoined {
@@ -143,6 +157,9 @@ pub fn to_text(line: &Line<'_>) -> String {
             Event::Fenced => "fenced: lease renewals unacknowledged, stopping everything".into(),
             Event::Unfenced => "unfenced: lease renewed, serving again".into(),
             Event::Drained => "drained: holds nothing any more".into(),
+            Event::ReadyToRestart => {
+                "ready to restart: holds only replicas that will wait for it".into()
+            }
             // A kind of event added to the library since this command was written.
             event => format!("{event:?}"),
         },
@@ -171,7 +188,20 @@ pub fn to_text(line: &Line<'_>) -> String {
             "{signal}: draining, items move away first if another member can take them; \
              leaving anyway after {timeout} (send it again to leave at once)"
         ),
+        Line::Restarting {
+            signal,
+            timeout,
+            grace,
+        } => format!(
+            "{signal}: preparing to restart, primaries and exclusive items move to other \
+             members; replicas stay and wait {grace} for this member to start again; \
+             leaving anyway after {timeout} (send it again to leave at once)"
+        ),
         Line::Left => "left the cluster".into(),
+        Line::LeftToRestart { grace } => format!(
+            "left to restart: start again with the same zone and suffix within {grace} to \
+             get the replicas back"
+        ),
         Line::Rejoined { reason, lease } => {
             format!("session lost ({reason}); joined again under lease {lease}")
         }
@@ -207,6 +237,7 @@ pub fn to_json(line: &Line<'_>) -> Value {
             Event::Fenced => json!({"event": "fenced"}),
             Event::Unfenced => json!({"event": "unfenced"}),
             Event::Drained => json!({"event": "drained"}),
+            Event::ReadyToRestart => json!({"event": "ready_to_restart"}),
             event => json!({"event": "other", "detail": format!("{event:?}")}),
         },
         Line::Started { item, pid } => {
@@ -235,7 +266,18 @@ pub fn to_json(line: &Line<'_>) -> Value {
         Line::Draining { signal, timeout } => json!({
             "event": "draining", "signal": signal, "timeout_secs": timeout.0.as_secs_f64()
         }),
+        Line::Restarting {
+            signal,
+            timeout,
+            grace,
+        } => json!({
+            "event": "restarting", "signal": signal, "timeout_secs": timeout.0.as_secs_f64(),
+            "grace_secs": grace.0.as_secs_f64()
+        }),
         Line::Left => json!({"event": "left"}),
+        Line::LeftToRestart { grace } => {
+            json!({"event": "left_to_restart", "grace_secs": grace.0.as_secs_f64()})
+        }
         Line::Rejoined { reason, lease } => {
             json!({"event": "rejoined", "reason": reason, "lease": lease.to_string()})
         }

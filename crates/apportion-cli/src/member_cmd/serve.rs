@@ -34,11 +34,33 @@ const FIRST_REJOIN_BACKOFF: Duration = Duration::from_millis(200);
 /// The longest pause between two attempts to join again after the lease was lost.
 const MAX_REJOIN_BACKOFF: Duration = Duration::from_secs(10);
 
+/// What a stopping signal does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnSignal {
+    /// Move every item away, then leave for good.
+    Drain,
+    /// Hand primaries and exclusive items over, then leave to come back; the replicas wait.
+    Restart,
+}
+
+/// How the member stops when a signal comes.
+#[derive(Clone, Copy, Debug)]
+pub struct Stop {
+    /// Drain or restart.
+    pub on_signal: OnSignal,
+    /// How long the drain or the hand-over may take before the member leaves anyway.
+    pub timeout: Span,
+    /// How long the replicas wait for a restarted member.
+    pub grace: Span,
+}
+
 /// How the member's run ended.
 #[derive(Debug)]
 pub enum Ending {
     /// Drained and left: everything moved away first.
     Drained,
+    /// Handed its primaries and exclusive items over and left to come back.
+    LeftToRestart,
     /// Left on a second signal, before draining finished.
     Abandoned,
     /// Left when the drain timeout ran out, still holding `held` items that no other
@@ -99,19 +121,32 @@ impl Serving {
         }
     }
 
-    /// Runs until drained, abandoned, timed out or failed; stops every process before
-    /// returning. A drain that has not finished `drain_timeout` after the signal leaves
-    /// anyway: a member that nobody can take over from would otherwise never stop.
-    pub async fn run(mut self, drain_timeout: Span) -> Ending {
-        let ending = self.serve(drain_timeout).await;
+    /// Runs until drained (or ready to restart), abandoned, timed out or failed; stops
+    /// every process before returning. A drain or hand-over that has not finished
+    /// `stop.timeout` after the signal leaves anyway: a member that nobody can take over
+    /// from would otherwise never stop. In restart mode it leaves with an away record
+    /// (`Member::leave_for_restart`), timed out or not, so that its replicas wait.
+    pub async fn run(mut self, stop: Stop) -> Ending {
+        let ending = self.serve(stop).await;
         if let Some(supervisor) = self.supervisor.take() {
             supervisor.shut_down().await;
             while let Ok(notice) = self.notices.try_recv() {
                 self.print_notice(&notice);
             }
         }
+        let restart = stop.on_signal == OnSignal::Restart;
         match ending {
             Ending::Failed(_) | Ending::Gone => ending,
+            Ending::LeftToRestart | Ending::TimedOut { .. } if restart => {
+                match self.member.leave_for_restart(stop.grace.0).await {
+                    Ok(()) => {
+                        self.printer
+                            .print(&Line::LeftToRestart { grace: stop.grace });
+                        ending
+                    }
+                    Err(e) => Ending::Failed(format!("cannot leave to restart: {e}")),
+                }
+            }
             ending => match self.member.leave().await {
                 Ok(()) => {
                     self.printer.print(&Line::Left);
@@ -122,7 +157,7 @@ impl Serving {
         }
     }
 
-    async fn serve(&mut self, drain_timeout: Span) -> Ending {
+    async fn serve(&mut self, stop: Stop) -> Ending {
         let mut draining = false;
         // Set when a signal starts the drain; its branch below is off until then.
         let deadline = tokio::time::sleep(Duration::ZERO);
@@ -142,8 +177,8 @@ impl Serving {
                         }
                         continue;
                     };
-                    if self.on_event(event).await {
-                        return Ending::Drained;
+                    if let Some(ending) = self.on_event(event).await {
+                        return ending;
                     }
                     None
                 }
@@ -167,13 +202,26 @@ impl Serving {
                 draining = true;
                 deadline
                     .as_mut()
-                    .reset(tokio::time::Instant::now() + drain_timeout.0);
-                self.printer.print(&Line::Draining {
-                    signal: name,
-                    timeout: drain_timeout,
-                });
-                if let Err(e) = self.member.begin_drain().await {
-                    return Ending::Failed(format!("cannot start draining: {e}"));
+                    .reset(tokio::time::Instant::now() + stop.timeout.0);
+                let started = match stop.on_signal {
+                    OnSignal::Drain => {
+                        self.printer.print(&Line::Draining {
+                            signal: name,
+                            timeout: stop.timeout,
+                        });
+                        self.member.begin_drain().await
+                    }
+                    OnSignal::Restart => {
+                        self.printer.print(&Line::Restarting {
+                            signal: name,
+                            timeout: stop.timeout,
+                            grace: stop.grace,
+                        });
+                        self.member.begin_restart().await
+                    }
+                };
+                if let Err(e) = started {
+                    return Ending::Failed(format!("cannot start stopping: {e}"));
                 }
             }
             self.record_metrics();
@@ -223,8 +271,9 @@ impl Serving {
         }
     }
 
-    /// Acts on a library event; true once the member has drained.
-    async fn on_event(&mut self, event: Event) -> bool {
+    /// Acts on a library event; the ending once the member has drained or is ready to
+    /// restart.
+    async fn on_event(&mut self, event: Event) -> Option<Ending> {
         self.printer.print(&Line::Event(&event));
         match event {
             Event::Assigned { item, slot } => {
@@ -256,11 +305,12 @@ impl Serving {
                 }
             }
             Event::Unfenced => self.fenced = false,
-            Event::Drained => return true,
+            Event::Drained => return Some(Ending::Drained),
+            Event::ReadyToRestart => return Some(Ending::LeftToRestart),
             // A kind of event added to the library since: nothing to serve differently.
             _ => {}
         }
-        false
+        None
     }
 
     /// Prints what a notice says by itself (a ready mark is printed once written).

@@ -5,8 +5,9 @@ use std::io::Write;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use apportion::core::away::AwayReason;
 use apportion::core::settings::ClusterSettings;
-use apportion::report::Overview;
+use apportion::report::{AwayRow, Overview};
 use serde::Serialize;
 
 use crate::admin::settings::{repairs_only, until_text};
@@ -65,6 +66,9 @@ impl Report {
             plural(totals.members, "member")
         )?;
         for line in settings_lines(&overview.settings, SystemTime::now()) {
+            writeln!(out, "{line}")?;
+        }
+        for line in away_lines(&overview.away, SystemTime::now()) {
             writeln!(out, "{line}")?;
         }
         if totals.dangling > 0 {
@@ -127,16 +131,52 @@ fn settings_lines(settings: &ClusterSettings, now: SystemTime) -> Vec<String> {
             repairs_only(settings.min_ready)
         ));
     }
-    if settings.min_ready != 1 || settings.max_moves_in_flight.is_some() {
+    if settings.min_ready != 1
+        || settings.max_moves_in_flight.is_some()
+        || settings.refill_delay_secs.is_some()
+    {
         let throttle = settings
             .max_moves_in_flight
             .map_or("no limit".to_owned(), |n| n.to_string());
+        let delay = settings
+            .refill_delay_secs
+            .map_or("none".to_owned(), |s| format!("{s}s"));
         lines.push(format!(
-            "settings: min_ready {}, max_moves_in_flight {throttle}",
+            "settings: min_ready {}, max_moves_in_flight {throttle}, refill_delay {delay}",
             settings.min_ready
         ));
     }
     lines
+}
+
+/// One line per away record: a member away, whose replicas wait for it, or one back
+/// that is getting its items again.
+fn away_lines(away: &[AwayRow], now: SystemTime) -> Vec<String> {
+    let now_secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    away.iter()
+        .map(|row| {
+            let reason = match row.reason {
+                AwayReason::Restart => "restarting",
+                AwayReason::Lost => "lost",
+            };
+            let until = until_text(row.until_unix_secs);
+            let left = row.until_unix_secs.saturating_sub(now_secs);
+            if row.back {
+                format!(
+                    "back: {} ({reason}), getting its {} back (record ends {until})",
+                    row.member,
+                    plural(row.items, "item")
+                )
+            } else {
+                format!(
+                    "AWAY {} ({reason}) until {until} ({left}s left): {} wait for it, one \
+                     replica short",
+                    row.member,
+                    plural(row.items, "item")
+                )
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -165,7 +205,7 @@ mod settings_tests {
             [
                 "FROZEN until 1970-01-01T00:01:40Z (60s left) by ops@h: kernel update; only \
                  items with fewer than 2 copies ready (min_ready) are repaired",
-                "settings: min_ready 2, max_moves_in_flight no limit",
+                "settings: min_ready 2, max_moves_in_flight no limit, refill_delay none",
             ]
         );
         // Ended: no banner, though nobody removed it.

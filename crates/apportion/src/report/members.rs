@@ -17,6 +17,9 @@ pub struct MemberRow {
     pub limit: u32,
     /// Whether it is draining (takes no new copies; its capacity no longer counts).
     pub exiting: bool,
+    /// Whether it is preparing a restart (hands its primaries over; its replicas will wait
+    /// for it).
+    pub restarting: bool,
     /// How many copies it holds.
     pub load: u32,
     /// What it would hold if the placed copies were spread in proportion to the limits of
@@ -46,7 +49,8 @@ pub fn member_rows<I, M: MemberValue, A>(
         .map(|(index, member)| {
             let limit = member.value.item_limit();
             let exiting = member.value.is_exiting();
-            let fair_share = if exiting || capacity == 0.0 {
+            let restarting = member.value.is_restarting();
+            let fair_share = if exiting || restarting || capacity == 0.0 {
                 0.0
             } else {
                 placed * f64::from(limit) / capacity
@@ -56,6 +60,7 @@ pub fn member_rows<I, M: MemberValue, A>(
                 zone: member.key.zone().to_owned(),
                 limit,
                 exiting,
+                restarting,
                 load: state.member_assignment_count(index),
                 fair_share,
                 primaries: state.member_primary_count(index),

@@ -1,5 +1,6 @@
 //! The whole cluster at one revision, as `apportion status` reports it.
 
+use apportion_core::away::AwayReason;
 use apportion_core::keys::Prefix;
 use apportion_core::settings::ClusterSettings;
 use apportion_core::values::Decoder;
@@ -42,6 +43,24 @@ pub struct Overview {
     /// The cluster settings the leader plans under (a freeze, with who set it, why and
     /// until when).
     pub settings: ClusterSettings,
+    /// Members away for a while (restarting, or lost under a refill delay), and members
+    /// back whose record has not done its work yet, in member order.
+    pub away: Vec<AwayRow>,
+}
+
+/// One away record (see `apportion_core::away`): whose, why, until when, and what waits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AwayRow {
+    /// The member, `ZONE#SUFFIX`.
+    pub member: String,
+    /// `restart` or `lost`.
+    pub reason: AwayReason,
+    /// When the record ends (the items are then placed elsewhere), seconds since the epoch.
+    pub until_unix_secs: u64,
+    /// How many items it names.
+    pub items: usize,
+    /// Whether the member is back (its record goes once it has its items again).
+    pub back: bool,
 }
 
 /// Cluster-wide counts.
@@ -105,6 +124,17 @@ impl Overview {
                 first: view.rejected.iter().take(REJECTED_SHOWN).cloned().collect(),
             },
             settings: state.settings().clone(),
+            away: state
+                .away_records()
+                .iter()
+                .map(|record| AwayRow {
+                    member: record.key.to_string(),
+                    reason: record.value.reason,
+                    until_unix_secs: record.value.until_unix_secs,
+                    items: record.value.items.len(),
+                    back: state.member_index(&record.key).is_some(),
+                })
+                .collect(),
         }
     }
 }
