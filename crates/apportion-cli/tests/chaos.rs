@@ -1,9 +1,11 @@
 //! Chaos on real etcd. Several `apportion member --exec` processes serve items through a small
 //! script that logs when it starts and stops serving; the test kills members (SIGKILL), pauses
 //! them past their lease (SIGSTOP of the member and its children), restarts etcd, drains a
-//! member (SIGTERM), and on a three-node etcd cluster kills the etcd leader. From the log it
-//! checks that no exclusive item was ever served by two processes at once, and that every
-//! item ends up served by as many processes as it has replicas.
+//! member (SIGTERM), restarts every member in turn in restart mode (`--on-sigterm
+//! restart`), and on a three-node etcd cluster kills the etcd leader. From the log it
+//! checks that no exclusive item was ever served by two processes at once, that every
+//! item ends up served by as many processes as it has replicas, and that a rolling restart
+//! serves no replica on a member that did not hold it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -74,6 +76,11 @@ impl Chaos {
     }
 
     fn start(&mut self, zone: &str, suffix: &str) {
+        self.start_with(zone, suffix, &[]);
+    }
+
+    /// Starts a member with `extra` arguments after the usual ones.
+    fn start_with(&mut self, zone: &str, suffix: &str, extra: &[&str]) {
         let name = format!("{zone}#{suffix}");
         let stderr =
             std::fs::File::create(self.dir.path().join(format!("{zone}-{suffix}.err"))).unwrap();
@@ -93,6 +100,7 @@ impl Chaos {
                 "--grace",
                 "2",
             ])
+            .args(extra)
             .arg("--exec")
             .arg(format!("exec {}", script.display()))
             .env("CHAOS_LOG", self.log_path())
@@ -132,7 +140,8 @@ impl Chaos {
         self.paused.push((name.to_string(), from, to));
     }
 
-    /// Drains a member with SIGTERM and waits for it to exit; returns its exit code.
+    /// Sends SIGTERM to a member (it drains, or prepares a restart) and waits for it to
+    /// exit; returns its exit code.
     fn drain(&mut self, name: &str) -> Option<i32> {
         self.signal(name, libc::SIGTERM);
         let mut child = self.members.remove(name).unwrap();
@@ -212,6 +221,31 @@ impl Chaos {
         panic!(
             "after {what}, items were not all served: {:?}\n{}",
             serving_now(&self.intervals()),
+            self.stderr_tail()
+        );
+    }
+
+    /// Waits until `apportion status` says every item has all its copies, all ready: what
+    /// an operator waits for between two restarts (a copy that is served but not yet
+    /// marked ready does not count toward `min_ready`, and its item would be refilled).
+    fn wait_ready(&self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_apportion"));
+            command.args(["status", "--json", "--prefix", PREFIX]);
+            for endpoint in &self.endpoints {
+                command.arg("--etcd").arg(endpoint);
+            }
+            let output = command.output().unwrap();
+            let status: serde_json::Value =
+                serde_json::from_slice(&output.stdout).unwrap_or_default();
+            if status["attention"].as_array().is_some_and(Vec::is_empty) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "after {what}, copies were not all ready\n{}",
             self.stderr_tail()
         );
     }
@@ -453,6 +487,55 @@ async fn allocation_goes_on_when_the_etcd_leader_dies() {
         chaos.kill(&victim);
         chaos.wait_served("the etcd leader's death and a member crash");
         chaos.assert_moved(&item, &victim);
+        chaos.check_exclusive();
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_in_restart_mode_moves_no_replica_while_a_member_is_away() {
+    let etcd = TestEtcd::start();
+    let mut chaos = Chaos::new(vec![etcd.endpoint()]);
+    let restart = ["--on-sigterm", "restart", "--restart-grace", "60s"];
+    let members = [("a", "m0"), ("a", "m1"), ("b", "m2"), ("b", "m3")];
+    for (zone, suffix) in members {
+        chaos.start_with(zone, suffix, &restart);
+    }
+    put_items(&[etcd.endpoint()]).await;
+    tokio::task::block_in_place(|| {
+        chaos.wait_served("the start");
+        chaos.wait_ready("the start");
+        for (zone, suffix) in members {
+            let name = format!("{zone}#{suffix}");
+            let before = serving_now(&chaos.intervals());
+            let left = now();
+            assert_eq!(chaos.drain(&name), Some(0), "{name} left to restart");
+            let back = now();
+            chaos.start_with(zone, suffix, &restart);
+            chaos.wait_served(&format!("the restart of {name}"));
+            chaos.wait_ready(&format!("the restart of {name}"));
+            // While it was away, no replica was loaded anywhere else: its items waited.
+            // (Once it is back, the balance may move some items to it: it handed its
+            // exclusive items over before leaving, so it returns below its share.)
+            let intervals = chaos.intervals();
+            for moved in intervals.iter().filter(|i| {
+                REPLICATED.contains(&i.item.as_str())
+                    && i.start >= left
+                    && i.start < back
+                    && !before[&i.item].contains(&i.member)
+            }) {
+                panic!(
+                    "{} loaded on {} while {name} was away",
+                    moved.item, moved.member
+                );
+            }
+            // It serves its replicas again.
+            for item in REPLICATED.iter().filter(|i| before[**i].contains(&name)) {
+                let again = intervals
+                    .iter()
+                    .any(|i| i.item == *item && i.member == name && i.start >= back);
+                assert!(again, "{item} did not come back to {name}");
+            }
+        }
         chaos.check_exclusive();
     });
 }
