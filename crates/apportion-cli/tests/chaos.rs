@@ -517,12 +517,13 @@ async fn a_rolling_restart_in_restart_mode_moves_no_replica_while_a_member_is_aw
             // (Once it is back, the balance may move some items to it: it handed its
             // exclusive items over before leaving, so it returns below its share.)
             let intervals = chaos.intervals();
-            for moved in intervals.iter().filter(|i| {
+            let moved = intervals.iter().find(|i| {
                 REPLICATED.contains(&i.item.as_str())
                     && i.start >= left
                     && i.start < back
                     && !before[&i.item].contains(&i.member)
-            }) {
+            });
+            if let Some(moved) = moved {
                 panic!(
                     "{} loaded on {} while {name} was away",
                     moved.item, moved.member
