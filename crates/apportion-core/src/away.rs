@@ -289,6 +289,8 @@ where
         let mut held = 0;
         if away > 0 && ready >= min_ready.min(wanted) {
             held = away.min(vacancy);
+        }
+        if held > 0 {
             holds
                 .kept
                 .extend(leaving.iter().take(held as usize).map(|&m| (x, m)));

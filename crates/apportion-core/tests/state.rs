@@ -1,5 +1,6 @@
 //! Hand-made `State` cases: sorting and grouping, dangling assignments, counts, zones,
-//! the leader, the local member's view, duplicates, and what changes the solver hash.
+//! the leader, the local member's view, duplicates, what changes the solver hash, and
+//! what away members hold back (`away`).
 
 use apportion_core::keys::{AssignmentKey, ItemId, MemberId, Slot};
 use apportion_core::lease::LeaseId;
@@ -366,4 +367,238 @@ fn an_empty_snapshot_builds_an_empty_state() {
     assert_eq!((state.item_slots(), state.member_slots()), (0, 0));
     assert_eq!(state.leader(), None);
     assert_ne!(state.solver_hash(), build(sample()).solver_hash());
+}
+
+mod away {
+    use super::*;
+    use apportion_core::away::{self, AwayReason, AwayRecord, Holds};
+    use apportion_core::planner::ReadyStatus;
+    use apportion_core::solver::{self, Current, Item, Member, Problem};
+
+    fn ready(mut entry: Entry<AssignmentKey, JsonStatus>) -> Entry<AssignmentKey, JsonStatus> {
+        entry.value.ready = true;
+        entry
+    }
+
+    fn restarting(mut entry: Entry<MemberId, JsonMember>) -> Entry<MemberId, JsonMember> {
+        entry.value.restarting = true;
+        entry
+    }
+
+    fn record(member: &str, items: &[&str]) -> Entry<MemberId, AwayRecord> {
+        Entry {
+            key: member_id(member),
+            value: AwayRecord {
+                reason: AwayReason::Restart,
+                until_unix_secs: 100,
+                items: items.iter().map(|i| ItemId::new(i).unwrap()).collect(),
+            },
+            meta: meta(20),
+        }
+    }
+
+    /// `r` (2 replicas) on a#1 and b#1, `one` (1) and exclusive `x` on a#1, which is
+    /// restarting; c#1 holds nothing.
+    fn restart_of_a(local: Option<&str>) -> JsonState {
+        let mut x = item("x", 1);
+        x.value.exclusive = true;
+        let snapshot = Snapshot {
+            items: vec![item("r", 2), item("one", 1), x],
+            members: vec![
+                restarting(member("a#1", 10, 1)),
+                member("b#1", 10, 2),
+                member("c#1", 10, 3),
+            ],
+            assignments: vec![
+                ready(assignment("r", "a#1", 1)),
+                ready(assignment("r", "b#1", 0)),
+                ready(assignment("one", "a#1", 0)),
+                ready(assignment("x", "a#1", 0)),
+            ],
+            settings: None,
+            away: Vec::new(),
+        };
+        JsonState::build(snapshot, local.map(member_id).as_ref()).unwrap()
+    }
+
+    #[test]
+    fn a_restarting_member_keeps_only_replicas_whose_item_stays_ready_enough() {
+        let state = restart_of_a(None);
+        let holds = away::holds(&state, &ReadyStatus);
+        let r = state.item_index(&ItemId::new("r").unwrap()).unwrap();
+        // `r` keeps a#1's copy, one slot held; `one` would have no ready copy and `x` is
+        // exclusive: both move as in a drain.
+        assert_eq!(holds.kept, vec![(r as u32, 0)]);
+        assert_eq!(holds.held(r), 1);
+        assert_eq!(holds.held_items(), 1);
+        assert_eq!(holds.restarting, vec![0]);
+    }
+
+    #[test]
+    fn min_ready_turns_a_hold_into_a_refill() {
+        let mut state_snapshot = restart_of_a(None);
+        // Rebuild with min_ready 2: r's one other ready copy is too few.
+        let settings = apportion_core::settings::ClusterSettings {
+            min_ready: 2,
+            ..Default::default()
+        };
+        let snapshot = Snapshot {
+            items: state_snapshot.items().to_vec(),
+            members: state_snapshot.members().to_vec(),
+            assignments: state_snapshot.assignments().to_vec(),
+            settings: Some(settings),
+            away: Vec::new(),
+        };
+        state_snapshot = build(snapshot);
+        assert!(away::holds(&state_snapshot, &ReadyStatus).kept.is_empty());
+    }
+
+    #[test]
+    fn a_restarting_member_may_leave_once_it_holds_only_kept_replicas() {
+        let state = restart_of_a(Some("a#1"));
+        assert!(!away::ready_to_leave(&state, &ReadyStatus));
+        let snapshot = Snapshot {
+            items: state.items().to_vec(),
+            members: state.members().to_vec(),
+            assignments: vec![
+                ready(assignment("r", "a#1", 1)),
+                ready(assignment("r", "b#1", 0)),
+                ready(assignment("one", "c#1", 0)),
+                ready(assignment("x", "c#1", 0)),
+            ],
+            settings: None,
+            away: Vec::new(),
+        };
+        let moved = JsonState::build(snapshot.clone(), Some(&member_id("a#1"))).unwrap();
+        assert!(away::ready_to_leave(&moved, &ReadyStatus));
+        // Holding the primary, it may not.
+        let mut primary = snapshot;
+        primary.assignments[0] = ready(assignment("r", "a#1", 0));
+        primary.assignments[1] = ready(assignment("r", "b#1", 1));
+        let primary = JsonState::build(primary, Some(&member_id("a#1"))).unwrap();
+        assert!(!away::ready_to_leave(&primary, &ReadyStatus));
+    }
+
+    #[test]
+    fn an_absent_members_record_holds_slots_and_a_returned_member_is_offered_them() {
+        let away_snapshot = |members: Vec<Entry<MemberId, JsonMember>>| Snapshot {
+            items: vec![item("r", 2), item("s", 2), item("gone-elsewhere", 1)],
+            members,
+            assignments: vec![
+                ready(assignment("r", "b#1", 0)),
+                ready(assignment("s", "b#1", 0)),
+                ready(assignment("s", "c#1", 1)),
+                ready(assignment("gone-elsewhere", "c#1", 0)),
+            ],
+            settings: None,
+            away: vec![record("a#1", &["r", "s", "gone-elsewhere", "deleted"])],
+        };
+        let absent = build(away_snapshot(vec![
+            member("b#1", 10, 2),
+            member("c#1", 10, 3),
+        ]));
+        let holds = away::holds(&absent, &ReadyStatus);
+        let r = absent.item_index(&ItemId::new("r").unwrap()).unwrap();
+        // Only `r` has a free slot: `s` was refilled meanwhile, `gone-elsewhere` has
+        // its one copy, `deleted` is no item.
+        assert_eq!(
+            holds.held.iter().collect::<Vec<_>>(),
+            vec![(&(r as u32), &1)]
+        );
+        assert!(holds.returning.is_empty());
+        let back = build(away_snapshot(vec![
+            member("a#1", 10, 9),
+            member("b#1", 10, 2),
+            member("c#1", 10, 3),
+        ]));
+        let holds = away::holds(&back, &ReadyStatus);
+        assert!(holds.held.is_empty());
+        assert_eq!(holds.returning, vec![(r as u32, 0)]);
+    }
+
+    #[test]
+    fn the_problem_keeps_kept_copies_out_and_the_answer_puts_them_back_last() {
+        let holds = Holds {
+            held: [(0, 1)].into(),
+            restarting: vec![1],
+            kept: vec![(0, 1)],
+            returning: vec![(1, 2)],
+        };
+        let mut problem = Problem {
+            members: (0..3)
+                .map(|zone| Member {
+                    zone,
+                    item_limit: 5,
+                    exiting: false,
+                })
+                .collect(),
+            items: vec![Item { replication: 2 }; 2],
+            current: vec![
+                Current {
+                    item: 0,
+                    member: 0,
+                    slot: 0,
+                    consistent: true,
+                },
+                Current {
+                    item: 0,
+                    member: 1,
+                    slot: 1,
+                    consistent: true,
+                },
+            ],
+        };
+        holds.apply(&mut problem);
+        assert!(problem.members[1].exiting);
+        assert_eq!(problem.items[0].replication, 1);
+        assert_eq!(problem.current.len(), 2, "{:?}", problem.current);
+        assert!(problem.current.iter().all(|c| c.member != 1));
+        let solution = solver::solve(&problem).unwrap();
+        let desired = holds.desired(&solution);
+        assert_eq!(desired.wanted(0), &[0, 1]);
+        assert!(desired.wanted(1).contains(&2), "the offered copy is kept");
+    }
+
+    #[test]
+    fn a_lost_member_is_one_that_vanished_without_draining_or_a_record() {
+        let before = build(Snapshot {
+            items: vec![item("r", 2), item("one", 1)],
+            members: vec![
+                member("a#1", 10, 1),
+                exiting(member("b#1", 10, 2)),
+                member("c#1", 10, 3),
+            ],
+            assignments: vec![
+                assignment("r", "a#1", 0),
+                assignment("one", "a#1", 1),
+                assignment("r", "b#1", 1),
+            ],
+            settings: None,
+            away: Vec::new(),
+        });
+        let after = build(Snapshot {
+            items: before.items().to_vec(),
+            members: vec![member("c#1", 10, 3)],
+            assignments: Vec::new(),
+            settings: None,
+            away: Vec::new(),
+        });
+        let lost = away::lost_members(&before, &after);
+        assert_eq!(lost.len(), 1, "b#1 drained: {lost:?}");
+        assert_eq!(lost[0].0, member_id("a#1"));
+        assert_eq!(lost[0].1.len(), 2);
+    }
+
+    #[test]
+    fn a_bad_record_names_what_is_wrong() {
+        let bad_item =
+            AwayRecord::decode(br#"{"reason":"restart","until_unix_secs":1,"items":["a#b"]}"#)
+                .unwrap_err();
+        assert!(bad_item.to_string().contains("a#b"), "{bad_item}");
+        let unknown =
+            AwayRecord::decode(br#"{"reason":"nap","until_unix_secs":1,"items":[]}"#).unwrap_err();
+        assert!(unknown.to_string().contains("nap"), "{unknown}");
+        let record = record("a#1", &["x"]).value;
+        assert_eq!(AwayRecord::decode(&record.encode()).unwrap(), record);
+    }
 }
