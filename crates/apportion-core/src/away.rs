@@ -15,7 +15,8 @@
 //!   record naming the item) is solved for that many fewer replicas, up to the slots its
 //!   present members leave free: it runs short instead of loading the copy elsewhere.
 //! - **Unless that is too few.** If the item has fewer consistent copies on present,
-//!   non-restarting members than `min(min_ready, replication)`, nothing is held: it is
+//!   non-restarting members than its `min_ready` (its own, else the cluster's, at most
+//!   its replication), nothing is held: it is
 //!   refilled as after a crash (a restarting member's copy then moves make-before-break,
 //!   as in a drain).
 //! - **Kept copies.** The copies a restarting member still holds of held items stay in the
@@ -256,7 +257,6 @@ where
             }
         }
     }
-    let min_ready = state.settings().min_ready;
     for x in touched {
         let item = &state.items()[x as usize];
         let wanted = u32::from(item.value.copies_wanted());
@@ -287,7 +287,7 @@ where
         let vacancy = wanted.saturating_sub(present.len() as u32);
         let away = leaving.len() as u32 + absent.get(&x).copied().unwrap_or(0);
         let mut held = 0;
-        if away > 0 && ready >= min_ready.min(wanted) {
+        if away > 0 && ready >= state.settings().min_ready_of(&item.value) {
             held = away.min(vacancy);
         }
         if held > 0 {

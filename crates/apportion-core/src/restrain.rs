@@ -42,7 +42,7 @@ where
     }
     let (repairs, others): (Vec<_>, Vec<_>) = plans
         .into_iter()
-        .partition(|plan| needs_repair(plan, state, settings.min_ready, consistency));
+        .partition(|plan| needs_repair(plan, state, settings, consistency));
     let mut kept = repairs;
     if frozen {
         kept.extend(others.into_iter().filter(|plan| plan.entry.is_none()));
@@ -66,7 +66,7 @@ where
 fn needs_repair<I, M, A>(
     plan: &ItemChanges<'_, I, A>,
     state: &State<I, M, A>,
-    min_ready: u32,
+    settings: &ClusterSettings,
     consistency: &(impl Consistency<I, A> + ?Sized),
 ) -> bool
 where
@@ -81,7 +81,7 @@ where
         return false;
     };
     let copies = state.item_assignments(x);
-    let floor = min_ready.min(u32::from(entry.value.replication()));
+    let floor = settings.min_ready_of(&entry.value);
     let ready = copies
         .iter()
         .filter(|c| consistency.is_consistent(entry, c, copies))

@@ -14,6 +14,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::values::ItemValue;
+
 /// The cluster's settings. Every field has a default, so `{}` is a valid value and a field
 /// added later leaves older values valid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +104,16 @@ impl ClusterSettings {
             return Err(SettingsError::NoDelay);
         }
         Ok(())
+    }
+
+    /// The fewest ready copies `item` may be left with by a planned action: its own
+    /// `min_ready` if it sets one, else the cluster's, never more than it wants copies.
+    /// The one rule behind repairs ([`restrain`](crate::restrain)) and held slots
+    /// ([`away`](crate::away)).
+    pub fn min_ready_of(&self, item: &impl ItemValue) -> u32 {
+        item.min_ready()
+            .unwrap_or(self.min_ready)
+            .min(u32::from(item.copies_wanted()))
     }
 
     /// The freeze in force at `now` (seconds since the epoch), if any: an expired freeze

@@ -25,6 +25,14 @@ pub trait ItemValue {
     /// next owner is assigned only once the old one has let go or its lease has expired.
     fn is_exclusive(&self) -> bool;
 
+    /// The fewest ready copies this item may be left with by a planned action (a freeze, a
+    /// throttle, a member away), if the item sets its own; `None` follows the cluster's
+    /// `min_ready` ([`ClusterSettings::min_ready_of`](crate::settings::ClusterSettings::min_ready_of)).
+    /// An item whose service cannot run short sets it to its replication.
+    fn min_ready(&self) -> Option<u32> {
+        None
+    }
+
     /// How many copies the allocator places: the replication, but at most 1 for an
     /// exclusive item (one owner at a time). The solver and the tools that explain a
     /// shortfall must agree on it, so it is said once, here.
@@ -199,15 +207,18 @@ pub enum JsonError {
     },
 }
 
-/// The default item value: `{"replication": 3, "exclusive": false}`.
-/// `replication` is required (a typo must not silently park an item); `exclusive`
-/// defaults to false. Other fields are kept in `extra` and written back on encode.
+/// The default item value: `{"replication": 3, "exclusive": false}`, plus `"min_ready": N`
+/// when the item sets its own. `replication` is required (a typo must not silently park an
+/// item); `exclusive` defaults to false. Other fields are kept in `extra` and written back
+/// on encode.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JsonItem {
     /// See [`ItemValue::replication`].
     pub replication: u16,
     /// See [`ItemValue::is_exclusive`].
     pub exclusive: bool,
+    /// See [`ItemValue::min_ready`].
+    pub min_ready: Option<u32>,
     /// Fields apportion does not read, kept so re-encoding does not lose them.
     pub extra: Map<String, Value>,
 }
@@ -218,6 +229,9 @@ impl ItemValue for JsonItem {
     }
     fn is_exclusive(&self) -> bool {
         self.exclusive
+    }
+    fn min_ready(&self) -> Option<u32> {
+        self.min_ready
     }
 }
 
@@ -318,6 +332,7 @@ impl Decoder for JsonDecoder {
         Ok(JsonItem {
             replication: fields.take_u16("replication")?,
             exclusive: fields.take_bool("exclusive")?,
+            min_ready: fields.take_optional_u32("min_ready")?,
             extra: fields.rest,
         })
     }
@@ -346,9 +361,14 @@ impl Decoder for JsonDecoder {
     }
 
     fn encode_item(&self, value: &JsonItem) -> Result<Vec<u8>, JsonError> {
+        // Written only when set: most items follow the cluster's min_ready.
+        let mut extra = value.extra.clone();
+        if let Some(min_ready) = value.min_ready {
+            extra.insert("min_ready".to_owned(), min_ready.into());
+        }
         encode(
             ValueKind::Item,
-            &value.extra,
+            &extra,
             [
                 ("replication", value.replication.into()),
                 ("exclusive", value.exclusive.into()),
@@ -441,6 +461,17 @@ impl Fields {
 
     fn take_u32(&mut self, field: &'static str) -> Result<u32, JsonError> {
         self.take_unsigned(field, "an integer from 0 to 4294967295")
+    }
+
+    /// Takes an optional unsigned integer field; absent (or null) means `None`.
+    fn take_optional_u32(&mut self, field: &'static str) -> Result<Option<u32>, JsonError> {
+        match self.rest.get(field) {
+            None | Some(Value::Null) => {
+                self.rest.remove(field);
+                Ok(None)
+            }
+            Some(_) => self.take_u32(field).map(Some),
+        }
     }
 
     /// Takes an optional boolean field; absent means false.

@@ -454,6 +454,22 @@ mod away {
     }
 
     #[test]
+    fn an_items_own_min_ready_wins_over_the_clusters() {
+        let state = restart_of_a(None);
+        let mut items = state.items().to_vec();
+        let r = state.item_index(&ItemId::new("r").unwrap()).unwrap();
+        items[r].value.min_ready = Some(2);
+        let snapshot = Snapshot {
+            items,
+            members: state.members().to_vec(),
+            assignments: state.assignments().to_vec(),
+            settings: None,
+            away: Vec::new(),
+        };
+        assert!(away::holds(&build(snapshot), &ReadyStatus).kept.is_empty());
+    }
+
+    #[test]
     fn a_restarting_member_may_leave_once_it_holds_only_kept_replicas() {
         let state = restart_of_a(Some("a#1"));
         assert!(!away::ready_to_leave(&state, &ReadyStatus));

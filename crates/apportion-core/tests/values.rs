@@ -192,3 +192,28 @@ fn a_release_request_survives_a_round_trip_and_keeps_the_status() {
     assert_eq!(back.extra["lag"], 3);
     assert!(!decoder.decode_assignment(b"").unwrap().is_releasing());
 }
+
+#[test]
+fn an_items_own_min_ready_and_a_restarting_member_round_trip() {
+    let item = JsonDecoder
+        .decode_item(br#"{"replication": 3, "min_ready": 2}"#)
+        .unwrap();
+    assert_eq!(item.min_ready(), Some(2));
+    let again = JsonDecoder
+        .decode_item(&JsonDecoder.encode_item(&item).unwrap())
+        .unwrap();
+    assert_eq!(again, item);
+    let plain = JsonDecoder.decode_item(br#"{"replication": 3}"#).unwrap();
+    assert_eq!(plain.min_ready(), None);
+    assert!(!String::from_utf8(JsonDecoder.encode_item(&plain).unwrap())
+        .unwrap()
+        .contains("min_ready"));
+    assert!(item_error(r#"{"replication": 3, "min_ready": -1}"#).contains("min_ready"));
+    let mut member = JsonDecoder.decode_member(br#"{"item_limit": 5}"#).unwrap();
+    assert!(!member.is_restarting());
+    member.set_restarting(true);
+    let again = JsonDecoder
+        .decode_member(&JsonDecoder.encode_member(&member).unwrap())
+        .unwrap();
+    assert!(again.is_restarting());
+}
