@@ -62,6 +62,16 @@ pub enum AwayReason {
     Lost,
 }
 
+impl std::fmt::Display for AwayReason {
+    /// One word for the lines people read (`status`, `events`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AwayReason::Restart => "restarting",
+            AwayReason::Lost => "lost",
+        })
+    }
+}
+
 /// The value at `P/away/ZONE#SUFFIX`: what a member that is away held, and until when it
 /// may come back (the record's lease ends it then; the time is for people).
 #[derive(Debug, Clone, PartialEq, Eq)]

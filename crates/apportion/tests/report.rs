@@ -416,3 +416,43 @@ fn a_settings_change_comes_first() {
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert!(changes(&new, &new).is_empty());
 }
+
+#[test]
+fn a_member_restarting_going_away_and_coming_back() {
+    let member = |id| MemberId::parse(id).unwrap();
+    let old = with(&[], &[]);
+    let restarting = with(
+        &[("members/eu#h2", r#"{"item_limit": 4, "restarting": true}"#)],
+        &["members/eu#h2"],
+    );
+    assert_eq!(
+        changes(&old, &restarting),
+        [Change::MemberRestarting {
+            member: member("eu#h2")
+        }]
+    );
+    let away = with(
+        &[(
+            "away/eu#h2",
+            r#"{"reason": "restart", "until_unix_secs": 100, "items": ["orders"]}"#,
+        )],
+        &["members/eu#h2", "assign/orders#eu#h2#00001"],
+    );
+    let recorded = changes(&restarting, &away);
+    assert!(
+        recorded.contains(&Change::AwayRecorded {
+            member: member("eu#h2"),
+            reason: apportion::core::away::AwayReason::Restart,
+            items: 1,
+            until_unix_secs: 100,
+        }),
+        "{recorded:?}"
+    );
+    let back = changes(&away, &old);
+    assert!(
+        back.contains(&Change::AwayEnded {
+            member: member("eu#h2")
+        }),
+        "{back:?}"
+    );
+}

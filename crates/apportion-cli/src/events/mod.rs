@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use crate::admin::settings::{shown, until_text};
 use crate::connect::Target;
 use crate::error::{CliError, Result};
+use crate::output::plural;
 use crate::output::FormatArgs;
 
 /// Flags of `apportion events`.
@@ -124,6 +125,21 @@ fn to_text(change: &Change) -> String {
         Change::MemberJoined { member } => ("joined", format!("{member}")),
         Change::MemberLeft { member } => ("left", format!("{member}")),
         Change::MemberExiting { member } => ("exiting", format!("{member}")),
+        Change::MemberRestarting { member } => ("restart", format!("{member}")),
+        Change::AwayRecorded {
+            member,
+            reason,
+            items,
+            until_unix_secs,
+        } => (
+            "away",
+            format!(
+                "{member}  {reason}, {} wait until {}",
+                plural(*items, "item"),
+                until_text(*until_unix_secs)
+            ),
+        ),
+        Change::AwayEnded { member } => ("back", format!("{member}  away record ended")),
         Change::Added { copy } => (
             "added",
             format!("{}  on {} {}", copy.item, copy.member, slot_text(copy.slot)),
@@ -183,6 +199,19 @@ fn to_json(change: &Change, time: &str, revision: Revision) -> Value {
         Change::MemberExiting { member } => {
             json!({"kind": "member_exiting", "member": member.as_str()})
         }
+        Change::MemberRestarting { member } => {
+            json!({"kind": "member_restarting", "member": member.as_str()})
+        }
+        Change::AwayRecorded {
+            member,
+            reason,
+            items,
+            until_unix_secs,
+        } => json!({
+            "kind": "away", "member": member.as_str(), "reason": reason.to_string(),
+            "items": items, "until": until_text(*until_unix_secs)
+        }),
+        Change::AwayEnded { member } => json!({"kind": "away_ended", "member": member.as_str()}),
         Change::Added { copy: key } => copy("added", key),
         Change::Removed { copy: key } => copy("removed", key),
         Change::Moved { copy: key, from } => {

@@ -5,7 +5,6 @@ use std::io::Write;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use apportion::core::away::AwayReason;
 use apportion::core::settings::ClusterSettings;
 use apportion::report::{AwayRow, Overview};
 use serde::Serialize;
@@ -155,10 +154,7 @@ fn away_lines(away: &[AwayRow], now: SystemTime) -> Vec<String> {
     let now_secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     away.iter()
         .map(|row| {
-            let reason = match row.reason {
-                AwayReason::Restart => "restarting",
-                AwayReason::Lost => "lost",
-            };
+            let reason = row.reason;
             let until = until_text(row.until_unix_secs);
             let left = row.until_unix_secs.saturating_sub(now_secs);
             if row.back {

@@ -6,6 +6,7 @@
 
 use std::cmp::Ordering;
 
+use apportion_core::away::AwayReason;
 use apportion_core::keys::{AssignmentKey, ItemId, MemberId, Slot};
 use apportion_core::settings::ClusterSettings;
 use apportion_core::state::{Entry, State};
@@ -55,6 +56,29 @@ pub enum Change {
         /// The member.
         member: MemberId,
     },
+    /// A member was marked restarting: its primaries move away, its replicas wait.
+    MemberRestarting {
+        /// The member.
+        member: MemberId,
+    },
+    /// A member went away for a while: its replicated items wait for it (see
+    /// `apportion_core::away`).
+    AwayRecorded {
+        /// The member.
+        member: MemberId,
+        /// Why: a restart, or a lost lease under a refill delay.
+        reason: AwayReason,
+        /// How many items wait.
+        items: usize,
+        /// When the wait ends, in seconds since the epoch.
+        until_unix_secs: u64,
+    },
+    /// A member's away record ended: it is back with its items, or its time ran out (its
+    /// items are then placed elsewhere).
+    AwayEnded {
+        /// The member.
+        member: MemberId,
+    },
     /// A copy was placed.
     Added {
         /// The copy's key.
@@ -88,7 +112,7 @@ pub enum Change {
 
 /// The changes from `old` to `new` (two states of one cluster, such as the successive
 /// states of a [`ClusterView`](crate::cluster::ClusterView)): the settings, then members,
-/// then items, then copies, each in key order. Assignments left by deleted items or members are not
+/// then away records, then items, then copies, each in key order. Assignments left by deleted items or members are not
 /// compared: they are not placements, only keys waiting for the leader to delete them.
 pub fn changes<I: ItemValue, M: MemberValue, A: AssignmentValue>(
     old: &State<I, M, A>,
@@ -112,7 +136,30 @@ pub fn changes<I: ItemValue, M: MemberValue, A: AssignmentValue>(
                 member: new.key.clone(),
             });
         }
+        (Some(old), Some(new)) if new.value.is_restarting() && !old.value.is_restarting() => {
+            out.push(Change::MemberRestarting {
+                member: new.key.clone(),
+            });
+        }
         _ => {}
+    });
+    merge(old.away_records(), new.away_records(), |old, new| {
+        match (old, new) {
+            (_, Some(new))
+                if old.is_none_or(|old| old.meta.mod_revision != new.meta.mod_revision) =>
+            {
+                out.push(Change::AwayRecorded {
+                    member: new.key.clone(),
+                    reason: new.value.reason,
+                    items: new.value.items.len(),
+                    until_unix_secs: new.value.until_unix_secs,
+                })
+            }
+            (Some(old), None) => out.push(Change::AwayEnded {
+                member: old.key.clone(),
+            }),
+            _ => {}
+        }
     });
     merge(old.items(), new.items(), |old, new| match (old, new) {
         (None, Some(new)) => out.push(Change::ItemCreated {
