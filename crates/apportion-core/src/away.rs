@@ -13,7 +13,8 @@
 //!
 //! - **Held slots.** An item with copies on an away member (restarting, or absent with a
 //!   record naming the item) is solved for that many fewer replicas, up to the slots its
-//!   present members leave free: it runs short instead of loading the copy elsewhere.
+//!   present members leave free, and never all of them (one placed copy is the primary):
+//!   it runs short instead of loading the copy elsewhere.
 //! - **Unless that is too few.** If the item has fewer consistent copies on present,
 //!   non-restarting members than its `min_ready` (its own, else the cluster's, at most
 //!   its replication), nothing is held: it is
@@ -298,7 +299,9 @@ where
         let away = leaving.len() as u32 + absent.get(&x).copied().unwrap_or(0);
         let mut held = 0;
         if away > 0 && ready >= state.settings().min_ready_of(&item.value) {
-            held = away.min(vacancy);
+            // Never every slot: one copy is placed to be the primary (a kept copy never
+            // is), even where min_ready 0 would let the item run empty.
+            held = away.min(vacancy).min(wanted - 1);
         }
         if held > 0 {
             holds

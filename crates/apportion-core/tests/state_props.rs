@@ -1,12 +1,17 @@
 //! Properties of `State::build` over small random snapshots: every assignment is either
 //! live (item and member exist) or dangling, the indexes and counts agree with the
-//! entries, and nothing depends on the order of the input.
+//! entries, and nothing depends on the order of the input. And of what away members hold
+//! back (`away::holds`) on such states with restarting members and away records.
 
 use std::collections::BTreeMap;
 
+use apportion_core::away::{self, AwayReason, AwayRecord};
 use apportion_core::keys::{AssignmentKey, ItemId, MemberId, Slot};
+use apportion_core::planner::ReadyStatus;
+use apportion_core::settings::ClusterSettings;
+use apportion_core::solver;
 use apportion_core::state::{Entry, JsonState, Meta, Snapshot};
-use apportion_core::values::{JsonItem, JsonMember, JsonStatus};
+use apportion_core::values::{ItemValue, JsonItem, JsonMember, JsonStatus};
 use proptest::prelude::*;
 
 type JsonSnapshot = Snapshot<JsonItem, JsonMember, JsonStatus>;
@@ -178,5 +183,120 @@ proptest! {
             }
         }
         prop_assert_eq!(by_item, expected);
+    }
+}
+
+/// A snapshot with some members restarting, away records for present and absent members
+/// (zone 4 never has a member), and a cluster `min_ready` from 0 to 3.
+fn away_snapshot() -> impl Strategy<Value = JsonSnapshot> {
+    let records = prop::collection::btree_map(
+        (1u8..5, 1u8..3),
+        prop::collection::vec(prop::sample::select(vec!["a", "b", "c", "x"]), 0..4),
+        0..3,
+    );
+    (
+        snapshot(),
+        prop::collection::vec(any::<bool>(), 6),
+        records,
+        0u32..4,
+    )
+        .prop_map(|(mut snapshot, restarting, records, min_ready)| {
+            for (member, restarting) in snapshot.members.iter_mut().zip(restarting) {
+                member.value.restarting = restarting;
+            }
+            snapshot.away = records
+                .into_iter()
+                .map(|((zone, host), mut items)| {
+                    items.dedup();
+                    Entry {
+                        key: member(zone, host),
+                        value: AwayRecord {
+                            reason: AwayReason::Restart,
+                            until_unix_secs: 1,
+                            items: items.into_iter().map(|i| ItemId::new(i).unwrap()).collect(),
+                        },
+                        meta: meta(7),
+                    }
+                })
+                .collect();
+            snapshot.settings = Some(ClusterSettings {
+                min_ready,
+                ..ClusterSettings::default()
+            });
+            snapshot
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn holds_never_overfill_hold_exclusive_items_or_go_below_min_ready(
+        snapshot in away_snapshot()
+    ) {
+        let state = JsonState::build(snapshot, None).unwrap();
+        let holds = away::holds(&state, &ReadyStatus);
+        for (x, item) in state.items().iter().enumerate() {
+            let held = holds.held(x);
+            if held == 0 {
+                continue;
+            }
+            prop_assert!(!item.value.exclusive, "exclusive {} held", item.key);
+            let copies = state.item_assignments(x);
+            let members = state.members();
+            let staying = |c: &&Entry<AssignmentKey, JsonStatus>| {
+                !members[state.member_index(&c.key.member).unwrap()].value.restarting
+            };
+            let present = copies.iter().filter(staying).count() as u32;
+            let ready = copies.iter().filter(staying).filter(|c| c.value.ready).count() as u32;
+            // A held slot is a free one, and only where enough stays ready.
+            prop_assert!(present + held <= u32::from(item.value.copies_wanted()));
+            prop_assert!(ready >= state.settings().min_ready_of(&item.value));
+        }
+        for &(x, m) in &holds.kept {
+            prop_assert!(state.members()[m as usize].value.restarting);
+            prop_assert!(holds.held(x as usize) > 0);
+            let member = &state.members()[m as usize].key;
+            prop_assert!(state.item_assignments(x as usize).iter().any(|c| &c.key.member == member));
+        }
+        for &(x, m) in &holds.returning {
+            let member = &state.members()[m as usize];
+            prop_assert!(!member.value.restarting);
+            prop_assert!(state.away_record(&member.key).is_some());
+            prop_assert!(!state.item_assignments(x as usize).iter().any(|c| c.key.member == member.key));
+        }
+    }
+
+    #[test]
+    fn the_answer_under_holds_keeps_kept_copies_as_replicas_within_replication(
+        snapshot in away_snapshot()
+    ) {
+        let state = JsonState::build(snapshot, None).unwrap();
+        let holds = away::holds(&state, &ReadyStatus);
+        let mut problem = solver::Problem {
+            members: state.members().iter().map(|m| solver::Member {
+                zone: state.zones().iter().position(|z| **z == *m.key.zone()).unwrap_or(0) as u32,
+                item_limit: m.value.item_limit,
+                exiting: m.value.exiting,
+            }).collect(),
+            items: state.items().iter().map(|i| solver::Item {
+                replication: u32::from(i.value.copies_wanted()),
+            }).collect(),
+            current: Vec::new(),
+        };
+        holds.apply(&mut problem);
+        let solution = solver::solve(&problem).unwrap();
+        let desired = holds.desired(&solution);
+        for (x, item) in state.items().iter().enumerate() {
+            let wanted = desired.wanted(x);
+            prop_assert!(wanted.len() <= usize::from(item.value.copies_wanted()), "{} over", item.key);
+            for &(kx, m) in holds.kept.iter().filter(|(kx, _)| *kx as usize == x) {
+                prop_assert_eq!(kx as usize, x);
+                prop_assert!(wanted.contains(&m));
+                // Unless no other member can take a copy at all.
+                let placed = !solution.replicas_of(x as u32).is_empty();
+                prop_assert!(!placed || wanted.first() != Some(&m), "a kept copy leads {}", item.key);
+            }
+        }
     }
 }

@@ -124,12 +124,14 @@ where
         let mut failed_solves = 0u32;
         let clock = WallClock::start();
         // The state before this one, to see members vanish (`record_lost`); kept while not
-        // leading too, so that a new leader sees the loss of the old one.
+        // leading too, so that a new leader sees the loss of the old one, but only under a
+        // refill delay: on a large cluster a second state is a lot of memory.
         let mut previous: Option<Arc<Observed<D>>> = None;
         loop {
             let observed = states.current();
             let leads = observed.state.is_local_leader() && *self.fence.borrow() == Fence::Healthy;
-            let before = previous.replace(observed.clone());
+            let delayed = observed.state.settings().refill_delay_secs.is_some();
+            let before = std::mem::replace(&mut previous, delayed.then(|| observed.clone()));
             if let Some(before) = before.filter(|b| leads && b.revision < observed.revision) {
                 if self.record_lost(&before, &observed).await {
                     // Plan from a view with the records, or the items would be refilled.

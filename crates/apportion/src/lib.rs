@@ -17,7 +17,10 @@
 //! - while `Fenced`, it serves nothing; [`Event::Unfenced`] is followed by an `Assigned`
 //!   for everything it still holds, so serving is rebuilt from that replay;
 //! - to stop, [`Member::begin_drain`], keep serving events until [`Event::Drained`], then
-//!   [`Member::leave`];
+//!   [`Member::leave`]; to restart (a deploy, a reboot), [`Member::begin_restart`], keep
+//!   serving events until [`Event::ReadyToRestart`], stop serving, then
+//!   [`Member::leave_for_restart`]: its replicas wait for it instead of loading elsewhere
+//!   ([`core::away`]);
 //! - a member's identity is its zone and suffix ([`MemberConfig::suffix`]): give an
 //!   instance the same ones when it restarts (a host name, a stateful pod's name), so it
 //!   comes back as the member that left, and never the same to two live instances (the
@@ -71,8 +74,8 @@
 //! planner's rules in full are in [`core::planner`], the solver's in [`core::solver`].
 //! Operators say *when* the leader may act through the cluster settings (a maintenance
 //! freeze that ends by itself, a floor of ready copies, a limit on copies loading at
-//! once; [`core::settings`], edited with [`admin::Admin::update_settings`]), never where
-//! copies go.
+//! once, a delay before a lost member's replicas load elsewhere; [`core::settings`],
+//! edited with [`admin::Admin::update_settings`]), never where copies go.
 //!
 //! # Where things are
 //!
