@@ -44,7 +44,8 @@ fn members_list_and_status_describe_a_hand_written_cluster() {
     assert!((1..=60).contains(&ttl), "{ttl}");
     assert_eq!(
         rows[0],
-        json!({"member": "eu#h1", "zone": "eu", "limit": 4, "exiting": false, "load": 1,
+        json!({"member": "eu#h1", "zone": "eu", "limit": 4, "exiting": false,
+               "restarting": false, "load": 1,
                "fair_share": 1.0, "primaries": 1, "lease": format!("{:x}", leases["eu#h1"].get()),
                "lease_ttl_secs": ttl})
     );
