@@ -148,6 +148,12 @@ pub async fn run(args: MemberArgs) -> ExitCode {
         Ok(signals) => signals,
         Err(e) => return fail(1, &format!("cannot handle signals: {e}")),
     };
+    if args.on_sigterm == OnSignal::Restart && args.restart_grace.0 < Duration::from_secs(1) {
+        return fail(
+            2,
+            "--restart-grace must be at least 1s: the replicas wait that long for the member",
+        );
+    }
     let suffix = args.suffix.clone().unwrap_or_else(default_suffix);
     let id = match MemberId::new(&args.zone, &suffix) {
         Ok(id) => id,
@@ -251,6 +257,10 @@ pub async fn run(args: MemberArgs) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Ending::Abandoned if stop.on_signal == OnSignal::Restart => fail(
+            1,
+            "left to restart before the hand-over finished (second signal)",
+        ),
         Ending::Abandoned => fail(1, "left before draining finished (second signal)"),
         Ending::TimedOut { held } if stop.on_signal == OnSignal::Restart => fail(
             1,

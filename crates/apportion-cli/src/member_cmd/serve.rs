@@ -125,7 +125,8 @@ impl Serving {
     /// every process before returning. A drain or hand-over that has not finished
     /// `stop.timeout` after the signal leaves anyway: a member that nobody can take over
     /// from would otherwise never stop. In restart mode it leaves with an away record
-    /// (`Member::leave_for_restart`), timed out or not, so that its replicas wait.
+    /// (`Member::leave_for_restart`), timed out, cut short by a second signal or not, so
+    /// that its replicas wait.
     pub async fn run(mut self, stop: Stop) -> Ending {
         let ending = self.serve(stop).await;
         if let Some(supervisor) = self.supervisor.take() {
@@ -137,7 +138,7 @@ impl Serving {
         let restart = stop.on_signal == OnSignal::Restart;
         match ending {
             Ending::Failed(_) | Ending::Gone => ending,
-            Ending::LeftToRestart | Ending::TimedOut { .. } if restart => {
+            Ending::LeftToRestart | Ending::TimedOut { .. } | Ending::Abandoned if restart => {
                 match self.member.leave_for_restart(stop.grace.0).await {
                     Ok(()) => {
                         self.printer
