@@ -20,6 +20,12 @@
 //!   its replication), nothing is held: it is
 //!   refilled as after a crash (a restarting member's copy then moves make-before-break,
 //!   as in a drain).
+//! - **Frozen items.** An item that misses nothing but its away copies is left out of the
+//!   solve and stays exactly as it is (its primary handed to a present copy if a
+//!   restarting member holds it): otherwise the slot it holds would free a zone and a
+//!   share of load that the balance would fill by moving the item's other copies. Only an
+//!   item that also misses copies for another reason (a crash meanwhile), or has a copy
+//!   on a draining member, is solved, one replica short.
 //! - **Kept copies.** The copies a restarting member still holds of held items stay in the
 //!   desired assignment, never as the primary: the member hands its primaries over and
 //!   keeps its replicas. It is leaving once [`ready_to_leave`] says so.
@@ -47,10 +53,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{ItemId, KeyError, MemberId};
+use crate::keys::{AssignmentKey, ItemId, KeyError, MemberId};
 use crate::planner::{Consistency, Desired};
 use crate::solver::{Current, Problem, Solution};
-use crate::state::State;
+use crate::state::{Entry, State};
 use crate::values::{ItemValue, MemberValue};
 
 /// Why a member is away.
@@ -138,8 +144,13 @@ impl AwayRecord {
 /// solver's [`Problem`] built from it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Holds {
-    /// Per item index with a held slot: how many.
+    /// Per item index with a held slot: how many. An item not frozen (it also misses
+    /// copies for other reasons) is solved for that many fewer replicas.
     pub held: BTreeMap<u32, u32>,
+    /// Items that miss nothing but the away members' copies, left out of the solve and
+    /// left as they are: per item index, its members in the desired order (the primary
+    /// first, the kept copies last).
+    pub frozen: BTreeMap<u32, Vec<u32>>,
     /// Members that are restarting: they take nothing new.
     pub restarting: Vec<u32>,
     /// Copies of restarting members that stay: (item index, member index), sorted.
@@ -150,7 +161,7 @@ pub struct Holds {
 }
 
 impl Holds {
-    /// How many of item `x`'s slots are held for away members.
+    /// How many of item `x`'s slots are held for away members (frozen or not).
     pub fn held(&self, x: usize) -> u32 {
         self.held.get(&(x as u32)).copied().unwrap_or(0)
     }
@@ -159,6 +170,7 @@ impl Holds {
     /// the state as it is.
     pub fn is_empty(&self) -> bool {
         self.held.is_empty()
+            && self.frozen.is_empty()
             && self.kept.is_empty()
             && self.returning.is_empty()
             && self.restarting.is_empty()
@@ -169,10 +181,22 @@ impl Holds {
         self.held.len()
     }
 
+    /// Item `x`'s kept copies (their members).
+    fn kept_of(&self, x: u32) -> impl Iterator<Item = u32> + '_ {
+        let start = self.kept.partition_point(|&(i, _)| i < x);
+        self.kept[start..]
+            .iter()
+            .take_while(move |&&(i, _)| i == x)
+            .map(|&(_, m)| m)
+    }
+
     /// Turns the problem of the state as it is into the one the solver must solve:
-    /// restarting members take nothing new, held slots leave their items' replication,
-    /// kept copies leave the current assignment (they are added back to the answer by
-    /// [`Holds::desired`]), and offered copies join it as current, not consistent copies.
+    /// restarting members take nothing new; frozen items leave the problem (replication 0,
+    /// no current copy), their copies leave their holders' limits and are pinned there
+    /// ([`Problem::pinned`]: they still count in the loads the balance evens out, so that
+    /// nothing else moves to make up for them); held slots leave their items' replication; kept copies
+    /// leave the current assignment (they are added back to the answer by
+    /// [`Holds::desired`]); offered copies join it as current, not consistent copies.
     pub fn apply(&self, problem: &mut Problem) {
         for &m in &self.restarting {
             problem.members[m as usize].exiting = true;
@@ -181,10 +205,27 @@ impl Holds {
             let item = &mut problem.items[x as usize];
             item.replication = item.replication.saturating_sub(held);
         }
-        if !self.kept.is_empty() {
-            problem
-                .current
-                .retain(|c| self.kept.binary_search(&(c.item, c.member)).is_err());
+        // After the held slots: a frozen item is held too, and wants nothing solved.
+        for (&x, members) in &self.frozen {
+            problem.items[x as usize].replication = 0;
+            for &m in members {
+                let member = &mut problem.members[m as usize];
+                if member.exiting {
+                    continue; // a restarting member's kept copy: it takes nothing anyway
+                }
+                // Its room for the solved copies shrinks, and the copy counts in its load.
+                member.item_limit = member.item_limit.saturating_sub(1);
+                if problem.pinned.len() <= m as usize {
+                    problem.pinned.resize(m as usize + 1, 0);
+                }
+                problem.pinned[m as usize] += 1;
+            }
+        }
+        if !self.kept.is_empty() || !self.frozen.is_empty() {
+            problem.current.retain(|c| {
+                !self.frozen.contains_key(&c.item)
+                    && self.kept.binary_search(&(c.item, c.member)).is_err()
+            });
         }
         problem
             .current
@@ -196,22 +237,22 @@ impl Holds {
             }));
     }
 
-    /// The assignment to work toward: the solution's, each item's kept copies added after
-    /// its solved ones (so never as the primary).
+    /// The assignment to work toward: a frozen item's members as they are, else the
+    /// solution's, each item's kept copies added after its solved ones (so never as the
+    /// primary).
     pub fn desired(&self, solution: &Solution) -> Desired {
-        let kept_of = |x: u32| {
-            let start = self.kept.partition_point(|&(i, _)| i < x);
-            self.kept[start..]
-                .iter()
-                .take_while(move |&&(i, _)| i == x)
-                .map(|&(_, m)| m)
-        };
         Desired::from_lists((0..solution.items() as u32).map(|x| {
-            solution
-                .replicas_of(x)
-                .iter()
-                .map(|r| r.member)
-                .chain(kept_of(x))
+            let solved: Box<dyn Iterator<Item = u32>> = match self.frozen.get(&x) {
+                Some(members) => Box::new(members.iter().copied()),
+                None => Box::new(
+                    solution
+                        .replicas_of(x)
+                        .iter()
+                        .map(|r| r.member)
+                        .chain(self.kept_of(x)),
+                ),
+            };
+            solved
         }))
     }
 }
@@ -304,10 +345,23 @@ where
             held = away.min(vacancy).min(wanted - 1);
         }
         if held > 0 {
-            holds
-                .kept
-                .extend(leaving.iter().take(held as usize).map(|&m| (x, m)));
+            let kept = &leaving[..held.min(leaving.len() as u32) as usize];
+            holds.kept.extend(kept.iter().map(|&m| (x, m)));
             holds.held.insert(x, held);
+            let draining = present
+                .iter()
+                .any(|&m| members[m as usize].value.is_exiting());
+            if held == vacancy && !draining {
+                // Nothing else is missing: the item stays exactly as it is, its primary
+                // handed to a present copy if a restarting member holds it.
+                let mut members = present.clone();
+                if let Some(first) = primary_among(state, x as usize, &present, consistency) {
+                    members.retain(|&m| m != first);
+                    members.insert(0, first);
+                }
+                members.extend_from_slice(kept);
+                holds.frozen.insert(x, members);
+            }
         }
         let open = (vacancy - held) as usize;
         if let Some(back) = offered.get(&x) {
@@ -322,6 +376,65 @@ where
     holds.kept.sort_unstable();
     holds.returning.sort_unstable();
     holds
+}
+
+/// The consistency the leader plans by while members restart: `inner`'s, except that a
+/// copy on a restarting member is never consistent. Such a copy is about to go: the
+/// planner must not promote it to primary, nor count on it to remove another copy, nor
+/// count it as ready for `min_ready` (it keeps it, as the answer says, and that is all).
+pub struct Staying<'a, C: ?Sized, I, M, A> {
+    /// The check for copies of members that stay.
+    pub inner: &'a C,
+    /// The state the plan is made from.
+    pub state: &'a State<I, M, A>,
+}
+
+impl<C, I, M, A> Consistency<I, A> for Staying<'_, C, I, M, A>
+where
+    C: Consistency<I, A> + ?Sized,
+    M: MemberValue,
+{
+    fn is_consistent(
+        &self,
+        item: &Entry<ItemId, I>,
+        assignment: &Entry<AssignmentKey, A>,
+        all: &[Entry<AssignmentKey, A>],
+    ) -> bool {
+        let leaving = self
+            .state
+            .member_index(&assignment.key.member)
+            .is_some_and(|m| self.state.members()[m].value.is_restarting());
+        !leaving && self.inner.is_consistent(item, assignment, all)
+    }
+}
+
+/// The primary a frozen item keeps among its `present` members: the present one in slot
+/// 0, else the first consistent present copy (the planner promotes only a consistent
+/// copy), else the first present one.
+fn primary_among<I, M, A>(
+    state: &State<I, M, A>,
+    x: usize,
+    present: &[u32],
+    consistency: &(impl Consistency<I, A> + ?Sized),
+) -> Option<u32>
+where
+    I: ItemValue,
+{
+    let item = &state.items()[x];
+    let range = state.item_assignment_range(x);
+    let all = state.item_assignments(x);
+    let copies = || {
+        range
+            .clone()
+            .zip(all)
+            .filter_map(|(a, copy)| Some((state.assignment_member(a)? as u32, copy)))
+            .filter(|(m, _)| present.contains(m))
+    };
+    copies()
+        .find(|(_, c)| c.key.slot.is_primary())
+        .or_else(|| copies().find(|(_, c)| consistency.is_consistent(item, c, all)))
+        .map(|(m, _)| m)
+        .or_else(|| present.first().copied())
 }
 
 /// Whether the local member, restarting, may leave now: it holds no primary and no

@@ -13,7 +13,8 @@
 //! - **Frozen**, nothing else is written, except the removal of copies of items that are
 //!   gone (they serve nothing).
 //! - **Throttled** (`max_moves_in_flight`): a plan that adds copies is written only while
-//!   the copies added so far and not yet consistent, plus its own, stay within the limit;
+//!   the copies added so far and not yet consistent, plus its own, stay within the limit
+//!   (a plan that adds more than the limit by itself goes alone, when nothing is in flight);
 //!   plans that add nothing (a removal after a move completed, a primary moving to a copy
 //!   that is ready) are not moves in flight and always go.
 
@@ -52,7 +53,9 @@ where
     let mut in_flight = unready_copies(state, consistency) + adds(&kept);
     for plan in others {
         let adding = adds(std::slice::from_ref(&plan));
-        if adding == 0 || in_flight + adding <= limit {
+        // A plan adding more than the limit goes alone, once nothing else is in flight:
+        // held back whole, it would never go.
+        if adding == 0 || in_flight + adding <= limit || in_flight == 0 {
             in_flight += adding;
             kept.push(plan);
         }

@@ -220,6 +220,7 @@ fn a_new_primary_is_a_consistent_replica() {
         members: vec![member(0), member(1), member(2), member(3)],
         items: vec![Item { replication: 3 }],
         current: Vec::new(),
+        pinned: Vec::new(),
     };
     let cur = |member, slot, consistent| apportion_core::solver::Current {
         item: 0,
@@ -282,6 +283,7 @@ fn empty_and_degenerate_problems_solve() {
         members: Vec::new(),
         items: vec![Item { replication: 2 }, Item { replication: 0 }],
         current: Vec::new(),
+        pinned: Vec::new(),
     };
     let sol = solve(&p).unwrap();
     assert_eq!(sol.unfilled_slots, 2);

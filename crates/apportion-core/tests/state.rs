@@ -539,6 +539,7 @@ mod away {
             restarting: vec![1],
             kept: vec![(0, 1)],
             returning: vec![(1, 2)],
+            ..Holds::default()
         };
         let mut problem = Problem {
             members: (0..3)
@@ -563,6 +564,7 @@ mod away {
                     consistent: true,
                 },
             ],
+            pinned: Vec::new(),
         };
         holds.apply(&mut problem);
         assert!(problem.members[1].exiting);

@@ -283,6 +283,7 @@ proptest! {
                 replication: u32::from(i.value.copies_wanted()),
             }).collect(),
             current: Vec::new(),
+            pinned: Vec::new(),
         };
         holds.apply(&mut problem);
         let solution = solver::solve(&problem).unwrap();

@@ -282,6 +282,7 @@ fn problem(state: &State, current: bool) -> Problem {
         members,
         items,
         current: assigned,
+        pinned: Vec::new(),
     }
 }
 

@@ -310,13 +310,18 @@ where
             return report;
         };
         report.unfilled_slots = solution.unfilled_slots;
-        let plans = planner::plan(state, &solution.desired, &*self.consistency);
+        // A restarting member's copies are kept, never relied on (`away::Staying`).
+        let consistency = away::Staying {
+            inner: &*self.consistency,
+            state,
+        };
+        let plans = planner::plan(state, &solution.desired, &consistency);
         let plans = restrain(
             plans,
             state,
             state.settings(),
             clock.unix_now(),
-            &*self.consistency,
+            &consistency,
         );
         if plans.is_empty() {
             return report;

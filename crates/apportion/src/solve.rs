@@ -113,6 +113,7 @@ pub(crate) fn problem<I: ItemValue, M: MemberValue, A>(
         members,
         items,
         current,
+        pinned: Vec::new(),
     };
     holds.apply(&mut problem);
     problem
@@ -134,6 +135,7 @@ mod tests {
                 .collect(),
             items: vec![Item { replication: 3 }; 4],
             current: Vec::new(),
+            pinned: Vec::new(),
         }
     }
 

@@ -195,3 +195,30 @@ async fn without_a_refill_delay_a_lost_members_items_are_refilled_at_once() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_moves_no_copy_of_any_item_even_where_zones_are_uneven() {
+    // Zone c has four members, a and b three: c's members hold fewer copies, and a slot
+    // held for c#m9 would let the balance move the other items' copies into zone c.
+    let mut cluster = memory_cluster().await;
+    let zones = ["a", "b", "c", "a", "b", "c", "a", "b", "c", "c"];
+    for (i, zone) in zones.iter().enumerate() {
+        cluster.join(zone, &format!("m{i}"), 1000).await;
+    }
+    for i in 0..200 {
+        cluster.put_item(&format!("i{i:04}"), 3, false).await;
+    }
+    let before = cluster.settle().await;
+    cluster.restart("c#m9", Duration::from_secs(60));
+    cluster.wait_left("c#m9").await;
+    let away = cluster.settle().await;
+    assert_eq!(
+        moves(&before.state, &away.state),
+        0,
+        "a copy moved while away"
+    );
+    assert_eq!(away.state.away_records()[0].value.items.len(), 50);
+    cluster.join("c", "m9", 1000).await;
+    let back = cluster.settle().await;
+    assert_eq!(placement(&back.state), placement(&before.state));
+}

@@ -68,9 +68,12 @@ pub(crate) struct Assignment {
     pub hazard: Vec<u32>,
     /// Kept replicas, of items with a dormant pair, held per member (free arcs start there).
     pub kept_flagged: Vec<u32>,
-    /// Members that hold nothing in the current assignment: they are joining, and take
-    /// their fair share even where that only trades places with an equally loaded member.
+    /// Members that hold nothing in the current assignment (nor pinned copies): they are
+    /// joining, and take their fair share even where that only trades places with an
+    /// equally loaded member.
     pub joining: Vec<bool>,
+    /// Per member, copies held outside the problem ([`Problem::pinned`]).
+    pub pinned: Vec<u32>,
     /// Replicas held per member whose item can never change zones (see `Self::zone_locked`).
     pub locked: Vec<u32>,
     /// Members with `hazard > 0`.
@@ -167,6 +170,9 @@ impl Assignment {
             kept_flagged: vec![0; members],
             locked: vec![0; members],
             joining: vec![false; members],
+            pinned: (0..members)
+                .map(|m| p.pinned.get(m).copied().unwrap_or(0))
+                .collect(),
             hazard_members: 0,
             spare_dormant: 0,
             spare_items: 0,
@@ -196,7 +202,7 @@ impl Assignment {
         }
         for (m, &n) in per_member.iter().enumerate() {
             self.held[m].reserve(n.min(self.cap[m]) as usize);
-            self.joining[m] = n == 0;
+            self.joining[m] = n == 0 && self.pinned[m] == 0;
         }
         for x in 0..items {
             count[x + 1] += count[x];

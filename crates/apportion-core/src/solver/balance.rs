@@ -23,7 +23,7 @@ pub(crate) fn balance(a: &mut Assignment, search: &mut Search) {
     if total == 0 || a.filled == 0 {
         return;
     }
-    let fair = Fair::new(&a.cap, &a.joining, a.filled);
+    let fair = Fair::new(&a.cap, &a.pinned, &a.joining, a.filled);
     direct(a, &fair);
     by_paths(&mut Replicas {
         a,

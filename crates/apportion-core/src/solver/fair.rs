@@ -33,16 +33,36 @@ pub(crate) struct Fair {
 
 impl Fair {
     /// Shares of `amount` over members with capacities `caps`; `joining` marks the members
-    /// that hold nothing in the current assignment.
-    pub fn new(caps: &[u32], joining: &[bool], amount: u64) -> Self {
-        let total: u128 = caps.iter().map(|&c| u128::from(c)).sum();
-        let share: Vec<u128> = caps
+    /// that hold nothing in the current assignment. `pinned` (per member, or empty) are
+    /// copies held outside the problem: a member's weight is its capacity plus its pinned
+    /// copies, the shares are of `amount` plus every pinned copy, and a member's pinned
+    /// copies come off its share, so that loads balance *with* them.
+    pub fn new(caps: &[u32], pinned: &[u32], joining: &[bool], amount: u64) -> Self {
+        let pin = |m: usize| i128::from(pinned.get(m).copied().unwrap_or(0));
+        let weight = |m: usize, c: u32| {
+            if c == 0 {
+                0
+            } else {
+                i128::from(c) + pin(m)
+            }
+        };
+        let total: i128 = caps.iter().enumerate().map(|(m, &c)| weight(m, c)).sum();
+        let all_pinned: i128 = (0..caps.len()).filter(|&m| caps[m] > 0).map(pin).sum();
+        let share: Vec<i128> = caps
             .iter()
-            .map(|&c| u128::from(amount) * u128::from(c))
+            .enumerate()
+            .map(|(m, &c)| {
+                if c == 0 {
+                    0
+                } else {
+                    (i128::from(amount) + all_pinned) * weight(m, c) - pin(m) * total
+                }
+            })
             .collect();
         let band = share
             .iter()
             .map(|&num| {
+                let num = num.max(0);
                 let lo = num.checked_div(total).unwrap_or(0);
                 let hi = (num + total)
                     .saturating_sub(1)
@@ -52,8 +72,8 @@ impl Fair {
             })
             .collect();
         Fair {
-            total: total as i128,
-            share: share.into_iter().map(|n| n as i128).collect(),
+            total,
+            share,
             band,
             joining: joining.to_vec(),
         }

@@ -317,6 +317,7 @@ impl PlanInput {
             members,
             items,
             current,
+            pinned: Vec::new(),
         })
     }
 

@@ -28,7 +28,8 @@ use super::fair::{by_paths, Fair, Key, Paths};
 /// The primary slot of every item, `NONE` for an item without replicas.
 pub(crate) fn choose(a: &Assignment) -> Vec<u32> {
     let assigned = a.nfill.iter().filter(|&&n| n > 0).count() as u64;
-    let fair = Fair::new(&a.cap, &a.joining, assigned);
+    // Pinned copies are left out here: their primaries are not this solve's to balance.
+    let fair = Fair::new(&a.cap, &[], &a.joining, assigned);
     // Every member starts with no primary: below its band whenever its band is not empty.
     let below = (0..a.cap.len() as u32)
         .filter(|&m| fair.side(m, 0) < 0)

@@ -64,6 +64,11 @@ pub struct Problem {
     /// The current assignment. Entries on exiting members, duplicates and entries beyond
     /// what the constraints allow are legal input: the solver drops them.
     pub current: Vec<Current>,
+    /// Per member, copies it holds outside this problem that stay where they are (items
+    /// left out of the solve while a member is away, see `crate::away`): they count in the
+    /// member's load when loads are balanced, on top of its `item_limit`, which is its room
+    /// for this problem's copies. Empty, or shorter than `members`: none for the rest.
+    pub pinned: Vec<u32>,
 }
 
 /// The most replica slots one solve handles, so that slot indices fit in a `u32`.

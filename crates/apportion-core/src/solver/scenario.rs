@@ -37,6 +37,7 @@ impl Shape {
                 self.items
             ],
             current: Vec::new(),
+            pinned: Vec::new(),
         }
     }
 }

@@ -75,6 +75,7 @@ impl Soak {
                 members,
                 items,
                 current,
+                pinned: Vec::new(),
             },
             changes_left,
         }
