@@ -150,11 +150,13 @@ fn kind(happening: &Happening) -> &'static str {
         Happening::Event(Event::Fenced) => "fenced",
         Happening::Event(Event::Unfenced) => "unfenced",
         Happening::Event(Event::Drained) => "drained",
+        Happening::Event(Event::ReadyToRestart) => "ready to restart",
         Happening::Event(_) => "other event",
         Happening::Paused => "paused",
         Happening::Resumed => "resumed",
         Happening::Crashed => "crashed",
         Happening::Left => "left",
+        Happening::LeftToRestart => "left to restart",
         Happening::Ended(_) => "session ended",
     }
 }

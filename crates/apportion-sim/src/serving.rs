@@ -26,6 +26,8 @@ pub enum Happening {
     Crashed,
     /// The member left after draining.
     Left,
+    /// The member left to restart (it starts again later, `Joined`).
+    LeftToRestart,
     /// The session ended on its own (its lease was lost, or it could not start).
     Ended(String),
 }
@@ -50,7 +52,11 @@ impl Serving {
                 Vec::new()
             }
             Happening::Resumed => self.0.resume(member),
-            Happening::Joined | Happening::Crashed | Happening::Left | Happening::Ended(_) => {
+            Happening::Joined
+            | Happening::Crashed
+            | Happening::Left
+            | Happening::LeftToRestart
+            | Happening::Ended(_) => {
                 self.0.stop(member);
                 Vec::new()
             }

@@ -9,7 +9,7 @@ use apportion::core::values::JsonDecoder;
 use apportion::store::{Revision, Store};
 use apportion::testing::{self, RoundReport};
 
-use super::{Driver, Mode};
+use super::{settings, Driver, Mode};
 use crate::checks::{self, Finding, Unreadable};
 use crate::record::Record;
 use crate::rounds::Rounds;
@@ -64,7 +64,8 @@ impl Driver {
         let (revision, observed) = self.caught_up().await;
         let unreadable = self.unreadable().await;
         let mut findings = rejected_findings(&observed, &unreadable);
-        if self.leader_at_rest(&observed, revision) {
+        let held_back = settings::holding_back(&observed.state, self.clock.unix_now());
+        if !held_back && self.leader_at_rest(&observed, revision) {
             self.report.at_rest_checks += 1;
             findings.extend(checks::at_rest(&observed.state, &unreadable));
         }
