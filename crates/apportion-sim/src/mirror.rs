@@ -8,7 +8,8 @@
 //! - a member whose key goes serves nothing any more (checked against the record);
 //! - no planned step (a write of the allocator, a member leaving to restart) takes an item
 //!   that had at least `min(min_ready, replication)` ready replicas below that (a lease
-//!   expiry may, and so may a drain that leaves too few members to hold that many);
+//!   expiry may, and so may the allocator when its solve could not place every replica:
+//!   the planner keeps as many ready copies as the solver places, no more);
 //! - while a freeze is in force, the allocator changes no item but to repair one (below
 //!   `min_ready`, or without a primary) or to remove the copies of a deleted one;
 //! - while a throttle is set and no item needs repair, the allocator's additions never
@@ -321,11 +322,12 @@ fn apply(
             );
             record.violate("last consistent replica dropped", detail);
         }
-        let findings = [
-            below_floor(mirror, &step, item, before),
-            frozen_move(mirror, &step, item, before, clock),
-        ];
-        for (rule, detail) in findings.into_iter().flatten() {
+        match below_floor(mirror, &step, item, before) {
+            Some(((rule, detail), Some(view))) => record.suspect(view, rule, detail),
+            Some(((rule, detail), None)) => record.violate(rule, detail),
+            None => {}
+        }
+        if let Some((rule, detail)) = frozen_move(mirror, &step, item, before, clock) {
             record.violate(rule, detail);
         }
     }
@@ -337,38 +339,36 @@ fn apply(
 }
 
 /// The min_ready rule: a planned step took `item` from at least its floor of ready
-/// replicas to below it. A write of the allocator is excused when it leaves fewer copies
-/// than the floor at all: the solver then places fewer (a drain with too little room left),
-/// and the planner lets the copies beyond what it places go once those are ready.
-fn below_floor(mirror: &Mirror, step: &Step, item: &ItemId, before: &Before) -> Option<Finding> {
-    let planned = step.planned_from.is_some() || step.restart_leave;
+/// replicas to below it. A member leaving to restart breaks it outright. A write of the
+/// allocator is only suspect (the view it was planned from comes with it): it is excused
+/// if that round's solve left replica slots unfilled, since the planner then lets the
+/// copies beyond what the solver places go once those are ready (a drain or a lowered limit
+/// with too little room left), and the mirror cannot tell which items the solver shorted.
+fn below_floor(
+    mirror: &Mirror,
+    step: &Step,
+    item: &ItemId,
+    before: &Before,
+) -> Option<(Finding, Option<Revision>)> {
     let after = mirror.ready(item);
-    if !planned || before.ready < before.floor || after >= before.floor || !before.existed {
+    let planned = step.planned_from.is_some() || step.restart_leave;
+    if !planned || !before.existed || before.ready < before.floor || after >= before.floor {
         return None;
     }
-    let live_copies = mirror
-        .copies(item)
-        .filter(|((member, _), _)| mirror.members.contains(member))
-        .count();
-    if step.planned_from.is_some() && !step.restart_leave && live_copies < before.floor {
-        return None;
-    }
-    let by = if step.restart_leave {
-        "a member leaving to restart"
+    let (by, suspect) = if step.restart_leave {
+        ("a member leaving to restart", None)
     } else {
-        "the allocator"
+        ("the allocator", step.planned_from)
     };
-    Some((
-        "below min_ready by a planned step",
-        format!(
-            "revision {}: {by} left {item} with {after} ready replicas, floor {} (before: {}; \
-             after: {})",
-            step.revision,
-            before.floor,
-            before.copies,
-            mirror.describe(item)
-        ),
-    ))
+    let detail = format!(
+        "revision {}: {by} left {item} with {after} ready replicas, floor {} (before: {}; \
+         after: {})",
+        step.revision,
+        before.floor,
+        before.copies,
+        mirror.describe(item)
+    );
+    Some((("below min_ready by a planned step", detail), suspect))
 }
 
 /// The freeze rule: the allocator changed `item` while a freeze it had seen was in force,
@@ -425,4 +425,186 @@ fn over_throttle(mirror: &Mirror, step: &Step, clock: SimClock) -> Option<Findin
 /// force now (a write planned from an older view obeyed the settings of then).
 fn binding_view(mirror: &Mirror, step: &Step) -> Option<Revision> {
     step.planned_from.filter(|&view| view >= mirror.settings.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apportion::store::{KeyValue, TxnResult};
+
+    use crate::plan::EPOCH;
+
+    /// Feeds a mirror one revision at a time, as its watch would, and collects the rules
+    /// it finds broken.
+    struct Feed {
+        mirror: Mirror,
+        prefix: Prefix,
+        journal: Journal,
+        record: SharedRecord,
+        clock: SimClock,
+        revision: Revision,
+        created: BTreeMap<String, Revision>,
+    }
+
+    impl Feed {
+        /// Members `a#1`, `b#1` and `c#1`, items with their replication, and `settings`
+        /// (JSON), each written in a revision of its own.
+        fn new(items: &[(&str, u16)], settings: &str) -> Feed {
+            let mut feed = Feed {
+                mirror: Mirror::default(),
+                prefix: Prefix::new("/t").unwrap(),
+                journal: Journal::default(),
+                record: Record::shared(),
+                clock: SimClock::start(),
+                revision: 0,
+                created: BTreeMap::new(),
+            };
+            for member in ["a#1", "b#1", "c#1"] {
+                feed.put(&format!("members/{member}"), r#"{"item_limit": 9}"#, None);
+            }
+            for (id, replication) in items {
+                let value = format!(r#"{{"replication": {replication}}}"#);
+                feed.put(&format!("items/{id}"), &value, None);
+            }
+            feed.put("settings", settings, None);
+            feed
+        }
+
+        /// One revision writing `puts` and deleting `deletes` (keys below the prefix);
+        /// `planned_from`: the allocator wrote it, from the view of that revision.
+        fn step(&mut self, puts: &[(&str, &str)], deletes: &[&str], planned: Option<Revision>) {
+            self.revision += 1;
+            let revision = self.revision;
+            let mut events = Vec::new();
+            for (key, value) in puts {
+                let create_revision = *self.created.entry(key.to_string()).or_insert(revision);
+                events.push(Event {
+                    kind: EventKind::Put,
+                    kv: KeyValue {
+                        key: format!("/t/{key}").into_bytes(),
+                        value: value.as_bytes().to_vec(),
+                        create_revision,
+                        mod_revision: revision,
+                        ..KeyValue::default()
+                    },
+                });
+            }
+            for key in deletes {
+                self.created.remove(*key);
+                events.push(Event {
+                    kind: EventKind::Delete,
+                    kv: KeyValue {
+                        key: format!("/t/{key}").into_bytes(),
+                        mod_revision: revision,
+                        ..KeyValue::default()
+                    },
+                });
+            }
+            if let Some(view) = planned {
+                let written = TxnResult {
+                    succeeded: true,
+                    revision,
+                    results: Vec::new(),
+                };
+                self.journal.record(view, &written);
+            }
+            let batch = WatchBatch { events, revision };
+            apply(
+                &mut self.mirror,
+                &self.prefix,
+                &batch,
+                &self.journal,
+                &self.record,
+                self.clock,
+            );
+        }
+
+        fn put(&mut self, key: &str, value: &str, planned: Option<Revision>) {
+            self.step(&[(key, value)], &[], planned);
+        }
+
+        /// The allocator writes `puts`, planned from the latest view.
+        fn allocate(&mut self, puts: &[(&str, &str)]) {
+            self.step(puts, &[], Some(self.revision));
+        }
+
+        fn rules(&self) -> Vec<&'static str> {
+            let record = Record::lock(&self.record);
+            record.violations().iter().map(|v| v.rule).collect()
+        }
+    }
+
+    const READY: &str = r#"{"ready": true}"#;
+    const LOADING: &str = r#"{"ready": false}"#;
+
+    fn frozen() -> String {
+        let until = EPOCH.as_secs() + 1000;
+        format!(r#"{{"freeze": {{"until_unix_secs": {until}}}}}"#)
+    }
+
+    #[test]
+    fn a_move_while_frozen_is_caught_and_a_repair_is_not() {
+        let mut feed = Feed::new(&[("r", 2), ("s", 2)], &frozen());
+        feed.allocate(&[("assign/r#a#1#00000", READY), ("assign/r#b#1#00001", READY)]);
+        feed.allocate(&[("assign/s#a#1#00000", LOADING)]);
+        // s has no ready replica: adding to it is a repair.
+        feed.allocate(&[("assign/s#b#1#00001", LOADING)]);
+        assert_eq!(feed.rules(), Vec::<&str>::new());
+        // r has its two: moving it is not.
+        feed.allocate(&[("assign/r#c#1#00002", LOADING)]);
+        assert_eq!(feed.rules(), ["moved while frozen"]);
+    }
+
+    #[test]
+    fn a_write_planned_before_the_freeze_is_not_held_to_it() {
+        let mut feed = Feed::new(&[("r", 2)], "{}");
+        feed.allocate(&[("assign/r#a#1#00000", READY), ("assign/r#b#1#00001", READY)]);
+        let view = feed.revision;
+        feed.put("settings", &frozen(), None);
+        feed.step(&[("assign/r#c#1#00002", LOADING)], &[], Some(view));
+        assert_eq!(feed.rules(), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn more_moves_than_the_throttle_are_caught_unless_a_repair_was_due() {
+        let mut feed = Feed::new(&[("r", 2), ("s", 2)], r#"{"max_moves_in_flight": 1}"#);
+        feed.allocate(&[("assign/r#a#1#00000", READY), ("assign/s#a#1#00000", READY)]);
+        // A copy moved to another slot is not a move in flight.
+        feed.step(
+            &[("assign/r#a#1#00001", READY)],
+            &["assign/r#a#1#00000"],
+            Some(feed.revision),
+        );
+        feed.allocate(&[("assign/r#b#1#00000", LOADING)]);
+        assert_eq!(feed.rules(), Vec::<&str>::new());
+        feed.allocate(&[("assign/s#b#1#00001", LOADING)]);
+        assert_eq!(feed.rules(), ["throttle exceeded"]);
+    }
+
+    #[test]
+    fn a_restart_below_min_ready_is_caught_and_a_crash_is_not() {
+        let away = r#"{"reason": "restart", "until_unix_secs": 0, "items": ["r"]}"#;
+        for (restart, expected) in [(false, vec![]), (true, vec!["below min_ready by a planned step"])] {
+            let mut feed = Feed::new(&[("r", 2)], r#"{"min_ready": 2}"#);
+            feed.allocate(&[("assign/r#a#1#00000", READY), ("assign/r#b#1#00001", READY)]);
+            if restart {
+                feed.put("away/a#1", away, None);
+            }
+            feed.step(&[], &["members/a#1", "assign/r#a#1#00000"], None);
+            assert_eq!(feed.rules(), expected, "restart {restart}");
+        }
+    }
+
+    #[test]
+    fn an_allocator_removal_below_min_ready_stands_unless_its_round_excuses_it() {
+        for excused in [true, false] {
+            let mut feed = Feed::new(&[("r", 2)], r#"{"min_ready": 2}"#);
+            feed.allocate(&[("assign/r#a#1#00000", READY), ("assign/r#b#1#00001", READY)]);
+            feed.step(&[], &["assign/r#b#1#00001"], Some(feed.revision));
+            assert_eq!(feed.rules(), Vec::<&str>::new(), "only suspect at first");
+            Record::lock(&feed.record).judge_suspects(|_| excused);
+            let expected = if excused { vec![] } else { vec!["below min_ready by a planned step"] };
+            assert_eq!(feed.rules(), expected, "excused {excused}");
+        }
+    }
 }

@@ -54,7 +54,8 @@ impl Journal {
         lock(&self.inner).reloads
     }
 
-    fn record(&self, view: Revision, result: &TxnResult) {
+    /// Counts one allocator transaction, planned from `view`, that reached the store.
+    pub(crate) fn record(&self, view: Revision, result: &TxnResult) {
         let mut inner = lock(&self.inner);
         inner.allocator_txns += 1;
         if result.succeeded {

@@ -59,8 +59,18 @@ impl Driver {
         observed.revision == revision && testing::at_rest(round.as_ref(), revision)
     }
 
+    /// Judges the mirror's suspects now that the rounds behind them have reported: a write
+    /// planned from a solve that left slots unfilled is excused (and so is one whose round
+    /// never reported, its leader having died in it).
+    pub(super) fn judge_suspects(&self) {
+        let rounds = Rounds::lock(&self.rounds);
+        Record::lock(&self.record)
+            .judge_suspects(|s| rounds.unfilled_at(s.planned_from).is_none_or(|n| n > 0));
+    }
+
     /// The checks after a step (or, with `None`, after the warm-up).
     pub(super) async fn check(&mut self, step: Option<usize>) {
+        self.judge_suspects();
         let (revision, observed) = self.caught_up().await;
         let unreadable = self.unreadable().await;
         let mut findings = rejected_findings(&observed, &unreadable);

@@ -426,6 +426,7 @@ impl Driver {
 
     fn finish(mut self) -> Report {
         self.mirror.abort();
+        self.judge_suspects();
         for session in self.sessions.values() {
             session.task.abort();
         }
