@@ -108,6 +108,22 @@ mod tests {
         assert!(serving.apply("b", &assigned("r1")).is_empty());
     }
 
+    /// A restart ends the old process's serving: the item may go to another member while
+    /// it is away, and it serves again only what its new session is assigned.
+    #[test]
+    fn a_member_away_for_a_restart_serves_nothing_until_assigned_again() {
+        let mut serving = Serving::default();
+        for m in ["a", "b"] {
+            serving.apply(m, &Happening::Joined);
+        }
+        serving.apply("a", &assigned("x1"));
+        serving.apply("a", &Happening::LeftToRestart);
+        assert!(serving.served_by("a").is_empty());
+        assert!(serving.apply("b", &assigned("x1")).is_empty());
+        serving.apply("a", &Happening::Joined);
+        assert_eq!(serving.apply("a", &assigned("x1")).len(), 1);
+    }
+
     #[test]
     fn a_paused_member_serves_nothing_until_it_resumes() {
         let mut serving = Serving::default();
