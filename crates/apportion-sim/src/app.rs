@@ -4,8 +4,10 @@
 //! It marks an item ready a random while after it is assigned (loading takes time),
 //! releases an exclusive item a random while after it is asked to, leaves once drained,
 //! and, asked to restart, leaves with an away record once its member is ready to and
-//! starts again (a new process under the same name) a while later. Every event is written to the record the moment it arrives, so the checker
-//! judges the library's timing, not the application's. While paused it takes events in
+//! starts again (a new process under the same name) a while later; a restart that cannot
+//! get ready in time is killed, as a supervisor's stop timeout would. Every event is
+//! written to the record the moment it arrives, so the checker judges the library's
+//! timing, not the application's. While paused it takes events in
 //! (the library's tasks keep running, as the kernel keeps a stopped process's sockets) but
 //! acts on nothing until resumed: its timers do not run. It awaits each call into the
 //! library in its event loop, as the simplest application would, which holds the library
@@ -190,7 +192,7 @@ enum Exit {
     /// For good: the member left, or its session ended.
     Over,
     /// Ready to restart: the member is to leave with an away record.
-    Restart(SimMember, Restart),
+    Restart(Box<SimMember>, Restart),
     /// Not ready to restart in time: the process was killed (the member is dropped, its
     /// lease left to expire).
     Killed(Restart),
@@ -274,7 +276,7 @@ async fn serve(
                     }
                     Chore::LeaveToRestart => {
                         if let Some(restart) = restart {
-                            return Exit::Restart(member, restart);
+                            return Exit::Restart(Box::new(member), restart);
                         }
                     }
                     Chore::Kill => {

@@ -584,7 +584,10 @@ mod tests {
     #[test]
     fn a_restart_below_min_ready_is_caught_and_a_crash_is_not() {
         let away = r#"{"reason": "restart", "until_unix_secs": 0, "items": ["r"]}"#;
-        for (restart, expected) in [(false, vec![]), (true, vec!["below min_ready by a planned step"])] {
+        for (restart, expected) in [
+            (false, vec![]),
+            (true, vec!["below min_ready by a planned step"]),
+        ] {
             let mut feed = Feed::new(&[("r", 2)], r#"{"min_ready": 2}"#);
             feed.allocate(&[("assign/r#a#1#00000", READY), ("assign/r#b#1#00001", READY)]);
             if restart {
@@ -603,7 +606,11 @@ mod tests {
             feed.step(&[], &["assign/r#b#1#00001"], Some(feed.revision));
             assert_eq!(feed.rules(), Vec::<&str>::new(), "only suspect at first");
             Record::lock(&feed.record).judge_suspects(|_| excused);
-            let expected = if excused { vec![] } else { vec!["below min_ready by a planned step"] };
+            let expected = if excused {
+                vec![]
+            } else {
+                vec!["below min_ready by a planned step"]
+            };
             assert_eq!(feed.rules(), expected, "excused {excused}");
         }
     }

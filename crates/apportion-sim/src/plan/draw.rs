@@ -9,7 +9,8 @@ use crate::rng::Rng;
 impl Plan {
     /// Draws the plan of `seed`: 2-4 zones, 3-8 members with random limits, 10-60 items
     /// with replication 1-3 (about a fifth exclusive), and 30-100 steps of 0.2-3 s each
-    /// (or, after a fault that stops renewals, often about a lease TTL).
+    /// (or, after a fault that stops renewals, often about a lease TTL). About one step in
+    /// eight is a planned event: a restart or a change of the cluster settings.
     pub fn generate(seed: u64) -> Plan {
         let mut rng = Rng::new(seed);
         let mut names = Names::default();
