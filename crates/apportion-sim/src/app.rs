@@ -2,9 +2,12 @@
 //! events, at a service's pace.
 //!
 //! It marks an item ready a random while after it is assigned (loading takes time),
-//! releases an exclusive item a random while after it is asked to, and leaves once
-//! drained. Every event is written to the record the moment it arrives, so the checker
-//! judges the library's timing, not the application's. While paused it takes events in
+//! releases an exclusive item a random while after it is asked to, leaves once drained,
+//! and, asked to restart, leaves with an away record once its member is ready to and
+//! starts again (a new process under the same name) a while later; a restart that cannot
+//! get ready in time is killed, as a supervisor's stop timeout would. Every event is
+//! written to the record the moment it arrives, so the checker judges the library's
+//! timing, not the application's. While paused it takes events in
 //! (the library's tasks keep running, as the kernel keeps a stopped process's sockets) but
 //! acts on nothing until resumed: its timers do not run. It awaits each call into the
 //! library in its event loop, as the simplest application would, which holds the library
@@ -36,6 +39,10 @@ use crate::store::SimStore;
 const LEAVE_LIMIT: Duration = Duration::from_millis(200);
 /// How long the application waits before it tries a failed call again.
 const RETRY: Duration = Duration::from_millis(500);
+/// How long a restart may wait for the member to be ready to leave before the supervisor
+/// kills the process (as systemd's stop timeout does): a member whose items have nowhere
+/// else to go is never ready, like a drain that cannot end.
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What the driver asks of a running application.
 #[derive(Debug)]
@@ -48,6 +55,21 @@ pub enum Command {
     Drain,
     /// Change the item limit.
     Limit(u32),
+    /// Restart: leave once ready to, with items waiting `grace` for the member, and start
+    /// again `back_after` it left.
+    Restart {
+        /// How long the member's items wait for it.
+        grace: Duration,
+        /// How long the process is down.
+        back_after: Duration,
+    },
+}
+
+/// A restart asked for, until the member is ready to leave.
+#[derive(Clone, Copy, Debug)]
+struct Restart {
+    grace: Duration,
+    back_after: Duration,
 }
 
 /// Something the application does later.
@@ -56,9 +78,16 @@ enum Chore {
     Ready(ItemId),
     Release(ItemId),
     Leave,
+    LeaveToRestart,
+    Kill,
 }
 
 impl Chore {
+    /// Whether it ends the session (kept when the member is fenced: it leaves anyway).
+    fn leaves(&self) -> bool {
+        matches!(self, Chore::Leave | Chore::LeaveToRestart | Chore::Kill)
+    }
+
     fn about(&self, item: &ItemId) -> bool {
         matches!(self, Chore::Ready(i) | Chore::Release(i) if i == item)
     }
@@ -115,28 +144,71 @@ impl Pace {
 type SimMember = Member<SimStore, JsonDecoder>;
 
 /// Runs one member's application: starts the member, then serves until it leaves, its
-/// session ends, or the task is aborted (a crash).
-pub async fn run(
-    start: impl Future<Output = Result<SimMember, Error>>,
+/// session ends, or the task is aborted (a crash). After leaving to restart it starts
+/// again, as a supervisor would start the process again, with a member from `start`.
+pub async fn run<F>(
+    start: impl Fn() -> F,
     name: String,
     record: SharedRecord,
     mut commands: mpsc::UnboundedReceiver<Command>,
     mut pace: Pace,
-) {
-    let mut member = match start.await {
-        Ok(member) => member,
-        Err(e) => {
-            note(
-                &record,
-                &name,
-                Happening::Ended(format!("could not start: {e}")),
-            );
-            return;
-        }
-    };
-    note(&record, &name, Happening::Joined);
+) where
+    F: Future<Output = Result<SimMember, Error>>,
+{
+    loop {
+        let member = match start().await {
+            Ok(member) => member,
+            Err(e) => {
+                note(
+                    &record,
+                    &name,
+                    Happening::Ended(format!("could not start: {e}")),
+                );
+                return;
+            }
+        };
+        note(&record, &name, Happening::Joined);
+        let back_after = match serve(member, &name, &record, &mut commands, &mut pace).await {
+            Exit::Over => return,
+            Exit::Restart(member, restart) => {
+                // The session ends either way; if the record is not written, the items are
+                // placed elsewhere as after a departure.
+                let leaving = member.leave_for_restart(restart.grace);
+                let _ = tokio::time::timeout(LEAVE_LIMIT, leaving).await;
+                note(&record, &name, Happening::LeftToRestart);
+                restart.back_after
+            }
+            Exit::Killed(restart) => {
+                note(&record, &name, Happening::Crashed);
+                restart.back_after
+            }
+        };
+        tokio::time::sleep(back_after).await;
+    }
+}
+
+/// How a session ended.
+enum Exit {
+    /// For good: the member left, or its session ended.
+    Over,
+    /// Ready to restart: the member is to leave with an away record.
+    Restart(Box<SimMember>, Restart),
+    /// Not ready to restart in time: the process was killed (the member is dropped, its
+    /// lease left to expire).
+    Killed(Restart),
+}
+
+/// Serves one session, until it ends (see [`Exit`]).
+async fn serve(
+    mut member: SimMember,
+    name: &str,
+    record: &SharedRecord,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    pace: &mut Pace,
+) -> Exit {
     let mut chores = Chores::default();
     let mut paused = false;
+    let mut restart = None;
     loop {
         let due = chores.next_due().filter(|_| !paused);
         tokio::select! {
@@ -144,10 +216,10 @@ pub async fn run(
             event = member.next_event() => {
                 let Some(event) = event else {
                     let reason = member.session_error().map(|e| e.to_string()).unwrap_or_default();
-                    note(&record, &name, Happening::Ended(reason));
-                    return;
+                    note(record, name, Happening::Ended(reason));
+                    return Exit::Over;
                 };
-                note(&record, &name, Happening::Event(event.clone()));
+                note(record, name, Happening::Event(event.clone()));
                 match event {
                     Event::Assigned { item, .. } => chores.add(pace.ready_delay(), Chore::Ready(item)),
                     Event::ReleaseRequested { item } => {
@@ -155,23 +227,32 @@ pub async fn run(
                         chores.add(pace.release_delay(), Chore::Release(item));
                     }
                     Event::Revoked { item } => chores.retain(|c| !c.about(&item)),
-                    Event::Fenced => chores.retain(|c| matches!(c, Chore::Leave)),
+                    Event::Fenced => chores.retain(Chore::leaves),
                     Event::Drained => chores.add(Duration::ZERO, Chore::Leave),
+                    Event::ReadyToRestart if restart.is_some() => {
+                        chores.add(Duration::ZERO, Chore::LeaveToRestart);
+                    }
                     _ => {}
                 }
             }
             command = commands.recv() => match command {
-                None => return,
+                None => return Exit::Over,
                 Some(Command::Pause) => {
                     paused = true;
-                    note(&record, &name, Happening::Paused);
+                    note(record, name, Happening::Paused);
                 }
                 Some(Command::Resume) => {
                     paused = false;
-                    note(&record, &name, Happening::Resumed);
+                    note(record, name, Happening::Resumed);
                 }
                 Some(Command::Drain) => attempt(member.begin_drain()).await,
                 Some(Command::Limit(limit)) => attempt(member.set_item_limit(limit)).await,
+                Some(Command::Restart { grace, back_after }) => {
+                    if restart.replace(Restart { grace, back_after }).is_none() {
+                        chores.add(STOP_TIMEOUT, Chore::Kill);
+                    }
+                    attempt(member.begin_restart()).await;
+                }
             },
             () = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                 let Some(chore) = chores.pop() else { continue };
@@ -190,8 +271,18 @@ pub async fn run(
                         // The session ends either way; a revoke that fails leaves the
                         // lease to expire.
                         let _ = tokio::time::timeout(LEAVE_LIMIT, member.leave()).await;
-                        note(&record, &name, Happening::Left);
-                        return;
+                        note(record, name, Happening::Left);
+                        return Exit::Over;
+                    }
+                    Chore::LeaveToRestart => {
+                        if let Some(restart) = restart {
+                            return Exit::Restart(Box::new(member), restart);
+                        }
+                    }
+                    Chore::Kill => {
+                        if let Some(restart) = restart {
+                            return Exit::Killed(restart);
+                        }
                     }
                 }
             }

@@ -1,15 +1,17 @@
 //! Deterministic fault simulation of apportion.
 //!
-//! A seed draws a cluster and a schedule of events and faults ([`Plan`]); the [`driver`]
+//! A seed draws a cluster and a schedule of events and faults ([`Plan`]), planned events
+//! among them (restarts, freezes, throttles, `min_ready`, refill delays); the [`driver`]
 //! runs it against `MemoryStore` on a single-threaded tokio runtime with paused time, so
-//! leases, fencing and delays all happen in simulated time, and the same seed replays the
-//! same run. Invariants are checked as the run goes: at every store revision ([`mirror`]),
+//! leases, fencing and delays all happen in simulated time, and with a wall clock fixed at
+//! the start ([`plan::SimClock`]) the same seed replays the same run. Invariants are checked as the run goes: at every store revision ([`mirror`]),
 //! on every member event ([`serving`]), whenever the leader is at rest and once the
 //! cluster has settled ([`checks`]).
 //!
 //! Members run a small application ([`app`]) that behaves like a service: it loads items
 //! for a while before reporting them ready, lets go of exclusive items a while after it is
-//! asked, and leaves when drained.
+//! asked, leaves when drained, and leaves to restart (coming back under the same name)
+//! when asked to.
 //!
 //! The same rules judge the [`story`] that `apportion demo` tells: a cluster over any store
 //! (the embedded one or a real etcd), in real time, through a fixed sequence of phases.

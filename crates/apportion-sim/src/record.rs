@@ -31,6 +31,16 @@ impl fmt::Display for Violation {
     }
 }
 
+/// A broken rule that stands unless what the round behind a write of the allocator reports
+/// excuses it: the mirror sees the write before its round ends.
+#[derive(Clone, Debug)]
+pub struct Suspect {
+    /// The revision of the view the write was planned from.
+    pub planned_from: i64,
+    /// The violation it is, unless excused.
+    pub violation: Violation,
+}
+
 /// One line: when, which member, what.
 #[derive(Clone, Debug)]
 pub struct Line {
@@ -49,6 +59,7 @@ pub struct Record {
     lines: Vec<Line>,
     serving: Serving,
     violations: Vec<Violation>,
+    suspects: Vec<Suspect>,
 }
 
 /// The record, shared.
@@ -62,6 +73,7 @@ impl Record {
             lines: Vec::new(),
             serving: Serving::default(),
             violations: Vec::new(),
+            suspects: Vec::new(),
         }))
     }
 
@@ -103,6 +115,27 @@ impl Record {
     pub fn violate(&mut self, rule: &'static str, detail: String) {
         let at = self.elapsed();
         self.violations.push(Violation { at, rule, detail });
+    }
+
+    /// Records a violation that the round of the allocator that planned from `planned_from`
+    /// may yet excuse (see [`Record::judge_suspects`]).
+    pub fn suspect(&mut self, planned_from: i64, rule: &'static str, detail: String) {
+        let at = self.elapsed();
+        let violation = Violation { at, rule, detail };
+        self.suspects.push(Suspect {
+            planned_from,
+            violation,
+        });
+    }
+
+    /// Turns the suspects that `excused` does not excuse into violations, and forgets the
+    /// rest.
+    pub fn judge_suspects(&mut self, excused: impl Fn(&Suspect) -> bool) {
+        for suspect in std::mem::take(&mut self.suspects) {
+            if !excused(&suspect) {
+                self.violations.push(suspect.violation);
+            }
+        }
     }
 
     /// The violations so far.
@@ -150,11 +183,13 @@ fn kind(happening: &Happening) -> &'static str {
         Happening::Event(Event::Fenced) => "fenced",
         Happening::Event(Event::Unfenced) => "unfenced",
         Happening::Event(Event::Drained) => "drained",
+        Happening::Event(Event::ReadyToRestart) => "ready to restart",
         Happening::Event(_) => "other event",
         Happening::Paused => "paused",
         Happening::Resumed => "resumed",
         Happening::Crashed => "crashed",
         Happening::Left => "left",
+        Happening::LeftToRestart => "left to restart",
         Happening::Ended(_) => "session ended",
     }
 }

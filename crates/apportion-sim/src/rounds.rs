@@ -1,5 +1,6 @@
 //! What the allocators' round hooks report: each member's latest round (to tell when the
-//! leader is at rest) and totals for the figures.
+//! leader is at rest), whether the solve behind a round's writes placed every replica, and
+//! totals for the figures.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,6 +17,8 @@ pub struct Rounds {
     pub busy: u64,
     /// Transactions whose guards failed or that did not reach the store.
     pub failed_txns: u64,
+    /// Per revision a round planned from, the most replica slots its solve left unfilled.
+    unfilled: BTreeMap<i64, u64>,
 }
 
 /// The rounds, shared with the hooks.
@@ -35,8 +38,16 @@ impl Rounds {
             rounds.total += 1;
             rounds.busy += u64::from(!report.idle);
             rounds.failed_txns += report.failed_txns as u64;
+            let unfilled = rounds.unfilled.entry(report.revision).or_default();
+            *unfilled = (*unfilled).max(report.unfilled_slots);
             rounds.latest.insert(member.clone(), report.clone());
         })
+    }
+
+    /// How many replica slots the solve of the round that planned from `revision` left
+    /// unfilled (the most, if two leaders did); `None` if no round reported on it.
+    pub fn unfilled_at(&self, revision: i64) -> Option<u64> {
+        self.unfilled.get(&revision).copied()
     }
 
     /// `member`'s latest round: whether it is at rest, and diagnostics.

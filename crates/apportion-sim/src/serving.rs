@@ -26,6 +26,8 @@ pub enum Happening {
     Crashed,
     /// The member left after draining.
     Left,
+    /// The member left to restart (it starts again later, `Joined`).
+    LeftToRestart,
     /// The session ended on its own (its lease was lost, or it could not start).
     Ended(String),
 }
@@ -50,7 +52,11 @@ impl Serving {
                 Vec::new()
             }
             Happening::Resumed => self.0.resume(member),
-            Happening::Joined | Happening::Crashed | Happening::Left | Happening::Ended(_) => {
+            Happening::Joined
+            | Happening::Crashed
+            | Happening::Left
+            | Happening::LeftToRestart
+            | Happening::Ended(_) => {
                 self.0.stop(member);
                 Vec::new()
             }
@@ -100,6 +106,22 @@ mod tests {
         // Replicated items may have many servers.
         assert!(serving.apply("a", &assigned("r1")).is_empty());
         assert!(serving.apply("b", &assigned("r1")).is_empty());
+    }
+
+    /// A restart ends the old process's serving: the item may go to another member while
+    /// it is away, and it serves again only what its new session is assigned.
+    #[test]
+    fn a_member_away_for_a_restart_serves_nothing_until_assigned_again() {
+        let mut serving = Serving::default();
+        for m in ["a", "b"] {
+            serving.apply(m, &Happening::Joined);
+        }
+        serving.apply("a", &assigned("x1"));
+        serving.apply("a", &Happening::LeftToRestart);
+        assert!(serving.served_by("a").is_empty());
+        assert!(serving.apply("b", &assigned("x1")).is_empty());
+        serving.apply("a", &Happening::Joined);
+        assert_eq!(serving.apply("a", &assigned("x1")).len(), 1);
     }
 
     #[test]

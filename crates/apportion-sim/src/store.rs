@@ -3,19 +3,20 @@
 //! carry a [`Tripwire`] that crashes its member right after the allocator's k-th write.
 //!
 //! The checker needs the first to tell a replica the leader deleted from one that went with
-//! its member's lease or that its member released; the schedule needs the second to crash a
+//! its member's lease or that its member released, and to know which view the leader
+//! planned a write from (a freeze or throttle set after that view did not bind it); the schedule needs the second to crash a
 //! leader in the middle of a round, between two of the round's transactions. Calls also
 //! take time ([`Latency`]), so that what a member read can change before what it writes
 //! arrives, as on a network.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
 use crate::rng::Rng;
 use apportion::store::{
-    CompareTarget, KeepAlive, KeyRange, Lease, LeaseId, MemoryStore, RangeOptions, RangeResult,
-    Revision, Store, StoreError, Txn, TxnResult, Watch,
+    CompareOp, CompareTarget, KeepAlive, KeyRange, Lease, LeaseId, MemoryStore, RangeOptions,
+    RangeResult, Revision, Store, StoreError, Txn, TxnResult, Watch,
 };
 
 /// What the members' connections saw of the allocator's writes.
@@ -26,15 +27,20 @@ pub struct Journal {
 
 #[derive(Default)]
 struct JournalInner {
-    allocator_revisions: BTreeSet<Revision>,
+    /// Revisions the allocator wrote, each with the revision of the view it planned from.
+    allocator_revisions: BTreeMap<Revision, Revision>,
     allocator_txns: u64,
     reloads: u64,
 }
 
 impl Journal {
-    /// Whether the allocator (some member's leader loop) wrote `revision`.
-    pub fn by_allocator(&self, revision: Revision) -> bool {
-        lock(&self.inner).allocator_revisions.contains(&revision)
+    /// If the allocator (some member's leader loop) wrote `revision`, the revision of the
+    /// view it planned that write from.
+    pub fn planned_from(&self, revision: Revision) -> Option<Revision> {
+        lock(&self.inner)
+            .allocator_revisions
+            .get(&revision)
+            .copied()
     }
 
     /// How many transactions allocators sent that reached the store.
@@ -48,11 +54,12 @@ impl Journal {
         lock(&self.inner).reloads
     }
 
-    fn record(&self, result: &TxnResult) {
+    /// Counts one allocator transaction, planned from `view`, that reached the store.
+    pub(crate) fn record(&self, view: Revision, result: &TxnResult) {
         let mut inner = lock(&self.inner);
         inner.allocator_txns += 1;
         if result.succeeded {
-            inner.allocator_revisions.insert(result.revision);
+            inner.allocator_revisions.insert(result.revision, view);
         }
     }
 }
@@ -167,6 +174,21 @@ impl SimStore {
     }
 }
 
+/// The view an allocator transaction was planned from: each item's "no new copy" guard
+/// (see `apportion`'s writer) says no copy was created after it (`create_revision <
+/// view + 1` over the item's copies). A transaction without one (none is written) counts
+/// as planned from before anything.
+fn planned_from(txn: &Txn) -> Revision {
+    txn.compares
+        .iter()
+        .filter_map(|c| match (c.op, &c.target) {
+            (CompareOp::Less, CompareTarget::CreateRevision(next)) => Some(next - 1),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(0)
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -191,11 +213,11 @@ impl Store for SimStore {
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResult> {
-        let allocator = self.is_allocator(&txn);
+        let view = self.is_allocator(&txn).then(|| planned_from(&txn));
         self.travel().await;
         let result = self.inner.txn(txn).await;
-        if let (true, Ok(result)) = (allocator, &result) {
-            self.tap.journal.record(result);
+        if let (Some(view), Ok(result)) = (view, &result) {
+            self.tap.journal.record(view, result);
             self.step_tripwire();
         }
         result

@@ -40,28 +40,39 @@ const TXNS_IN_FLIGHT: usize = 4;
 /// advanced by the runtime's clock from one reading of the system's: under a paused test
 /// clock a freeze ends when the test's time reaches it, and a step of the system clock
 /// (NTP) while the loop runs does not end a freeze early or stretch it.
-struct WallClock {
+///
+/// [`MemberOptions::wall_clock`](crate::testing::MemberOptions::wall_clock) can fix the
+/// reading instead: the simulation does, so that whether a freeze is in force at a given
+/// simulated instant, hence the whole run, is a function of its seed and not of the day it
+/// runs on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WallClock {
     unix_at_start: Duration,
     started: tokio::time::Instant,
 }
 
-/// The system clock's time since the Unix epoch (zero for a clock set before it).
-pub(crate) fn unix_time() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-}
-
 impl WallClock {
-    fn start() -> Self {
+    /// The system clock, read now.
+    pub(crate) fn system() -> Self {
+        WallClock::fixed(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default(),
+            tokio::time::Instant::now(),
+        )
+    }
+
+    /// A clock that reads `unix` (time since the Unix epoch) at the runtime instant `at`,
+    /// and advances with the runtime's clock from there.
+    pub(crate) fn fixed(unix: Duration, at: tokio::time::Instant) -> Self {
         WallClock {
-            unix_at_start: unix_time(),
-            started: tokio::time::Instant::now(),
+            unix_at_start: unix,
+            started: at,
         }
     }
 
     /// Whole seconds since the Unix epoch.
-    fn unix_now(&self) -> u64 {
+    pub(crate) fn unix_now(&self) -> u64 {
         (self.unix_at_start + self.started.elapsed()).as_secs()
     }
 }
@@ -107,6 +118,8 @@ pub(crate) struct Allocator<S: Store, D: Decoder> {
     pub hook: Option<RoundHook>,
     /// The solver's step budget; `None`: derived from each instance's size.
     pub solve_budget: Option<u64>,
+    /// The clock freezes end by.
+    pub clock: WallClock,
 }
 
 impl<S, D> Allocator<S, D>
@@ -122,7 +135,7 @@ where
         let mut solved: Option<(u64, Option<Solved>)> = None;
         let mut round = 0u64;
         let mut failed_solves = 0u32;
-        let clock = WallClock::start();
+        let clock = self.clock;
         // The state before this one, to see members vanish (`record_lost`); kept while not
         // leading too, so that a new leader sees the loss of the old one, but only under a
         // refill delay: on a large cluster a second state is a lot of memory.
@@ -133,7 +146,7 @@ where
             let delayed = observed.state.settings().refill_delay_secs.is_some();
             let before = std::mem::replace(&mut previous, delayed.then(|| observed.clone()));
             if let Some(before) = before.filter(|b| leads && b.revision < observed.revision) {
-                if self.record_lost(&before, &observed).await {
+                if self.record_lost(&before, &observed, &clock).await {
                     // Plan from a view with the records, or the items would be refilled.
                     continue;
                 }
@@ -187,7 +200,12 @@ where
     /// its items then wait for it (see `apportion_core::away`). Each record is created only
     /// if absent, under one lease of the delay's length. Returns whether it wrote any
     /// (after waiting for the view to show them).
-    async fn record_lost(&self, before: &Observed<D>, observed: &Observed<D>) -> bool {
+    async fn record_lost(
+        &self,
+        before: &Observed<D>,
+        observed: &Observed<D>,
+        clock: &WallClock,
+    ) -> bool {
         let Some(delay) = observed.state.settings().refill_delay_secs else {
             return false;
         };
@@ -206,7 +224,7 @@ where
                 return false;
             }
         };
-        let until_unix_secs = unix_time().as_secs() + delay;
+        let until_unix_secs = clock.unix_now() + delay;
         let mut reached = 0;
         for (member, items) in lost {
             let key = self.member.prefix.away_key(&member);

@@ -15,7 +15,7 @@ use apportion_store::{
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::allocator::{unix_time, Allocator, ConsistencyCheck, RoundHook};
+use crate::allocator::{Allocator, ConsistencyCheck, RoundHook, WallClock};
 use crate::cluster::{ClusterView, Observed, Updates};
 use crate::config::MemberConfig;
 use crate::error::Error;
@@ -24,6 +24,11 @@ use crate::feed::feed_events;
 use crate::retry::retry_transient;
 use crate::session::{self, Claim, Fence};
 use crate::status_writer::StatusWriter;
+
+/// The clock of [`MemberOptions::wall_clock`].
+fn wall_clock(fixed: Option<(Duration, tokio::time::Instant)>) -> WallClock {
+    fixed.map_or_else(WallClock::system, |(unix, at)| WallClock::fixed(unix, at))
+}
 
 /// The calls an application makes on its member, from the event loop ([`Member`]) or
 /// from any task ([`MemberHandle`]): written once, for both, so that they cannot differ.
@@ -260,6 +265,12 @@ pub struct MemberOptions<D: Decoder> {
     /// above what a solve needs. A leader whose solves fail three times in a row steps
     /// down. Set it low only to see that happen.
     pub solve_budget: Option<u64>,
+    /// The wall clock a freeze's end and an away record's time are read from, as the time
+    /// since the Unix epoch at a runtime instant, from which it advances with the runtime's
+    /// clock; default (`None`): the system's, read when the member starts. The simulation
+    /// fixes it, so that under paused time whether a freeze is in force at a simulated
+    /// instant (hence the run) depends on the seed alone, not on the day it runs.
+    pub wall_clock: Option<(Duration, tokio::time::Instant)>,
 }
 
 impl<D: Decoder> Clone for MemberOptions<D> {
@@ -268,6 +279,7 @@ impl<D: Decoder> Clone for MemberOptions<D> {
             consistency: self.consistency.clone(),
             round_hook: self.round_hook.clone(),
             solve_budget: self.solve_budget,
+            wall_clock: self.wall_clock,
         }
     }
 }
@@ -278,6 +290,7 @@ impl<D: Decoder> Default for MemberOptions<D> {
             consistency: Arc::new(ReadyStatus),
             round_hook: None,
             solve_budget: None,
+            wall_clock: None,
         }
     }
 }
@@ -402,6 +415,7 @@ where
             consistency: setup.options.consistency.clone(),
             hook: setup.options.round_hook.clone(),
             solve_budget: setup.options.solve_budget,
+            clock: wall_clock(setup.options.wall_clock),
         };
         let tasks = vec![
             status_task,
@@ -470,7 +484,7 @@ where
         let ttl_secs = grace.as_secs().max(1) + u64::from(grace.subsec_nanos() > 0);
         let record = AwayRecord {
             reason: AwayReason::Restart,
-            until_unix_secs: unix_time().as_secs() + ttl_secs,
+            until_unix_secs: wall_clock(self.setup.options.wall_clock).unix_now() + ttl_secs,
             items,
         };
         let store = &shared.store;

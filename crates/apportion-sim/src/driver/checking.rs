@@ -9,7 +9,7 @@ use apportion::core::values::JsonDecoder;
 use apportion::store::{Revision, Store};
 use apportion::testing::{self, RoundReport};
 
-use super::{Driver, Mode};
+use super::{settings, Driver, Mode};
 use crate::checks::{self, Finding, Unreadable};
 use crate::record::Record;
 use crate::rounds::Rounds;
@@ -59,12 +59,23 @@ impl Driver {
         observed.revision == revision && testing::at_rest(round.as_ref(), revision)
     }
 
+    /// Judges the mirror's suspects now that the rounds behind them have reported: a write
+    /// planned from a solve that left slots unfilled is excused (and so is one whose round
+    /// never reported, its leader having died in it).
+    pub(super) fn judge_suspects(&self) {
+        let rounds = Rounds::lock(&self.rounds);
+        Record::lock(&self.record)
+            .judge_suspects(|s| rounds.unfilled_at(s.planned_from).is_none_or(|n| n > 0));
+    }
+
     /// The checks after a step (or, with `None`, after the warm-up).
     pub(super) async fn check(&mut self, step: Option<usize>) {
+        self.judge_suspects();
         let (revision, observed) = self.caught_up().await;
         let unreadable = self.unreadable().await;
         let mut findings = rejected_findings(&observed, &unreadable);
-        if self.leader_at_rest(&observed, revision) {
+        let held_back = settings::holding_back(&observed.state, self.clock.unix_now());
+        if !held_back && self.leader_at_rest(&observed, revision) {
             self.report.at_rest_checks += 1;
             findings.extend(checks::at_rest(&observed.state, &unreadable));
         }

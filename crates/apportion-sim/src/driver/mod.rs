@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::{self, Command, Pace};
 use crate::mirror;
-use crate::plan::{Action, ItemSpec, MemberSpec, Plan, PREFIX};
+use crate::plan::{Action, ItemSpec, MemberSpec, Plan, SimClock, PREFIX};
 use crate::record::{Record, SharedRecord};
 use crate::report::Report;
 use crate::rng::Rng;
@@ -28,6 +28,7 @@ use crate::store::{Journal, Latency, SimStore, Tripwire};
 
 mod bad;
 mod checking;
+mod settings;
 mod settle;
 
 /// How long the cluster runs after the starting members and items, before the first step.
@@ -71,6 +72,8 @@ pub struct Driver {
     armed: Option<String>,
     /// Members started to settle so far (they are named after it).
     late: u32,
+    /// The wall clock every member and check reads, fixed at the run's start.
+    clock: SimClock,
     rng: Rng,
     report: Report,
     trace: bool,
@@ -83,7 +86,8 @@ impl Driver {
         let base = MemoryStore::with_max_txn_ops(plan.cluster.max_txn_ops);
         let journal = Arc::new(Journal::default());
         let record = Record::shared();
-        let mirror = mirror::start(&base, journal.clone(), record.clone()).await;
+        let clock = SimClock::start();
+        let mirror = mirror::start(&base, journal.clone(), record.clone(), clock).await;
         let view = ClusterView::start(base.clone(), PREFIX, JsonDecoder)
             .await
             .expect("the observer's connection is never cut");
@@ -109,6 +113,7 @@ impl Driver {
             items: BTreeMap::new(),
             armed: None,
             late: 0,
+            clock,
             trace,
         }
     }
@@ -169,9 +174,18 @@ impl Driver {
         config.lease_ttl = Duration::from_secs(self.plan.cluster.ttl_secs as u64);
         let options = MemberOptions {
             round_hook: Some(Rounds::hook(&self.rounds, name.clone())),
+            wall_clock: Some(self.clock.base()),
             ..MemberOptions::default()
         };
-        let start = Member::start_with(store.clone(), JsonDecoder, config, options);
+        let connection = store.clone();
+        let start = move || {
+            Member::start_with(
+                connection.clone(),
+                JsonDecoder,
+                config.clone(),
+                options.clone(),
+            )
+        };
         let (commands, rx) = mpsc::unbounded_channel();
         let pace = Pace::new(self.rng.fork());
         let task = tokio::spawn(app::run(start, name.clone(), self.record.clone(), rx, pace));
@@ -324,6 +338,20 @@ impl Driver {
                 self.command(&name, Command::Limit(*limit));
                 Some(format!("{name} to {limit}"))
             }
+            Action::Restart {
+                pick,
+                grace,
+                back_after,
+            } => {
+                let name = self.pick_session(*pick, |s| up(s) && !s.draining)?;
+                let restart = Command::Restart {
+                    grace: *grace,
+                    back_after: *back_after,
+                };
+                self.command(&name, restart);
+                Some(name)
+            }
+            Action::Settings(change) => self.change_settings(change).await,
             Action::Bad(bad) => self.bad(bad).await,
         }
     }
@@ -398,6 +426,7 @@ impl Driver {
 
     fn finish(mut self) -> Report {
         self.mirror.abort();
+        self.judge_suspects();
         for session in self.sessions.values() {
             session.task.abort();
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use apportion::testing;
 
 use super::checking::rejected_findings;
-use super::{Driver, Mode};
+use super::{settings, Driver, Mode};
 use crate::app::Command;
 use crate::checks;
 use crate::plan::{ItemSpec, MemberSpec};
@@ -49,7 +49,19 @@ impl Driver {
             self.put_item(item).await;
         }
         let began = Record::lock(&self.record).elapsed();
-        let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
+        // A freeze is never lifted by the schedule: the cluster must settle after it ends.
+        let thaw = self
+            .view
+            .current()
+            .state
+            .settings()
+            .freeze
+            .as_ref()
+            .map(|f| self.clock.instant_of(f.until_unix_secs));
+        let deadline = thaw
+            .unwrap_or_else(tokio::time::Instant::now)
+            .max(tokio::time::Instant::now())
+            + SETTLE_LIMIT;
         while tokio::time::Instant::now() < deadline {
             self.reap();
             self.ensure_members();
@@ -58,7 +70,8 @@ impl Driver {
             let settled =
                 testing::settled_now(&self.base, &self.view, |state| self.leader_round(state));
             let settled = settled.await.expect("the driver's connection is never cut");
-            if let Some(observed) = settled {
+            let now = self.clock.unix_now();
+            if let Some(observed) = settled.filter(|o| settings::nothing_deferred(&o.state, now)) {
                 self.report.settled_after = Some(Record::lock(&self.record).elapsed() - began);
                 let unreadable = self.unreadable().await;
                 let mut findings = checks::settled(&observed.state, &unreadable);
@@ -73,7 +86,10 @@ impl Driver {
         let diagnosis = self.diagnose().await;
         Record::lock(&self.record).violate(
             "did not settle",
-            format!("not settled {SETTLE_LIMIT:?} after the faults stopped: {diagnosis}"),
+            format!(
+                "not settled {SETTLE_LIMIT:?} after the faults stopped (and any freeze \
+                 ended): {diagnosis}"
+            ),
         );
     }
 
@@ -119,10 +135,21 @@ impl Driver {
             .iter()
             .filter(|a| a.value.releasing)
             .count();
+        let away: Vec<String> = state
+            .away_records()
+            .iter()
+            .map(|r| format!("{} {:?}", r.key, r.value.reason))
+            .collect();
+        let restarting: Vec<String> = state
+            .members()
+            .iter()
+            .filter(|m| m.value.restarting)
+            .map(|m| m.key.to_string())
+            .collect();
         format!(
             "revision {revision}, leader {leader:?} (session {:?}), its last round {round:?}, \
              not ready {unready:?}, {releasing} releasing, {} dangling, members {:?}, \
-             sessions {:?}",
+             sessions {:?}, settings {:?} at {}, away {away:?}, restarting {restarting:?}",
             leader
                 .as_ref()
                 .and_then(|l| self.sessions.get(l))
@@ -134,6 +161,8 @@ impl Driver {
                 .map(|m| m.key.to_string())
                 .collect::<Vec<_>>(),
             self.sessions.keys().collect::<Vec<_>>(),
+            state.settings(),
+            self.clock.unix_now(),
         )
     }
 }

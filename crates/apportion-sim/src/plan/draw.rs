@@ -1,13 +1,16 @@
 //! Drawing a plan from a seed: the cluster, then the schedule, every choice from one
 //! generator in a fixed order.
 
-use super::{Action, BadInput, ClusterSpec, ItemSpec, MemberSpec, Plan, Step};
+use std::time::Duration;
+
+use super::{Action, BadInput, ClusterSpec, ItemSpec, MemberSpec, Plan, SettingsChange, Step};
 use crate::rng::Rng;
 
 impl Plan {
     /// Draws the plan of `seed`: 2-4 zones, 3-8 members with random limits, 10-60 items
     /// with replication 1-3 (about a fifth exclusive), and 30-100 steps of 0.2-3 s each
-    /// (or, after a fault that stops renewals, often about a lease TTL).
+    /// (or, after a fault that stops renewals, often about a lease TTL). About one step in
+    /// eight is a planned event: a restart or a change of the cluster settings.
     pub fn generate(seed: u64) -> Plan {
         let mut rng = Rng::new(seed);
         let mut names = Names::default();
@@ -116,7 +119,9 @@ fn draw_action(
 ) -> Action {
     let limit = |rng: &mut Rng| rng.range(*limits.start(), *limits.end()) as u32;
     let pick = rng.next_u64();
-    const WEIGHTS: [u64; 14] = [8, 6, 5, 6, 6, 6, 6, 5, 4, 8, 5, 8, 6, 6];
+    // The faults and changes of issue 7 first, then the planned events of issue 15
+    // (restarts, settings), about as often as a crash and a drain together.
+    const WEIGHTS: [u64; 16] = [8, 6, 5, 6, 6, 6, 6, 5, 4, 8, 5, 8, 6, 6, 7, 6];
     match rng.weighted(&WEIGHTS) {
         0 => {
             let zone = rng.range(0, zones as u64 - 1) as usize;
@@ -158,7 +163,45 @@ fn draw_action(
             pick,
             limit: rng.range(0, *limits.end()) as u32,
         },
-        _ => Action::Bad(draw_bad(rng, names, pick)),
+        13 => Action::Bad(draw_bad(rng, names, pick)),
+        14 => draw_restart(rng, pick),
+        _ => Action::Settings(draw_settings(rng)),
+    }
+}
+
+/// A restart with a grace of 1-8 s (whole seconds, as the record's lease counts them),
+/// back within it (at least 300 ms before its end) three times in five, else 0.5-5 s
+/// after it.
+fn draw_restart(rng: &mut Rng, pick: u64) -> Action {
+    let grace_ms = rng.range(1, 8) * 1000;
+    let back_after = if rng.chance(60) {
+        rng.millis(200, grace_ms - 300)
+    } else {
+        rng.millis(grace_ms + 500, grace_ms + 5000)
+    };
+    Action::Restart {
+        pick,
+        grace: Duration::from_millis(grace_ms),
+        back_after,
+    }
+}
+
+/// A settings change: a freeze of 2-20 s, a throttle of 1-6 moves (or none), a floor of
+/// 1-3 ready replicas, a refill delay of 2-10 s (or none).
+fn draw_settings(rng: &mut Rng) -> SettingsChange {
+    match rng.weighted(&[2, 2, 1, 1]) {
+        0 => SettingsChange::Freeze {
+            secs: rng.range(2, 20),
+        },
+        1 => SettingsChange::Throttle {
+            max_moves_in_flight: rng.chance(80).then(|| rng.range(1, 6) as u32),
+        },
+        2 => SettingsChange::MinReady {
+            min_ready: rng.range(1, 3) as u32,
+        },
+        _ => SettingsChange::RefillDelay {
+            secs: rng.chance(75).then(|| rng.range(2, 10)),
+        },
     }
 }
 

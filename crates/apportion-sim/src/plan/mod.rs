@@ -9,7 +9,10 @@
 use std::fmt;
 use std::time::Duration;
 
+mod clock;
 mod draw;
+
+pub use clock::{SimClock, EPOCH};
 
 /// The prefix every run works under.
 pub const PREFIX: &str = "/sim";
@@ -160,8 +163,47 @@ pub enum Action {
         /// The new limit.
         limit: u32,
     },
+    /// A member leaves to restart ([`apportion::Member::leave_for_restart`]) and comes
+    /// back under the same name `back_after` it left: within `grace` it gets its items
+    /// back, after it they have been placed elsewhere.
+    Restart {
+        /// Picks among the members that are up and not draining.
+        pick: u64,
+        /// How long its items wait for it.
+        grace: Duration,
+        /// How long after leaving it starts again.
+        back_after: Duration,
+    },
+    /// An operator changes the cluster settings (`P/settings`).
+    Settings(SettingsChange),
     /// Something writes what it should not.
     Bad(BadInput),
+}
+
+/// A change of the cluster settings, as `apportion freeze` or `apportion config set` writes
+/// it. The schedule never lifts a freeze: it must end by itself.
+#[derive(Clone, Debug)]
+pub enum SettingsChange {
+    /// A maintenance freeze that ends `secs` from now.
+    Freeze {
+        /// Seconds until it ends.
+        secs: u64,
+    },
+    /// The most added replicas not yet ready (`None`: no limit).
+    Throttle {
+        /// The limit.
+        max_moves_in_flight: Option<u32>,
+    },
+    /// The fewest ready replicas a planned step may leave an item with.
+    MinReady {
+        /// The floor.
+        min_ready: u32,
+    },
+    /// How long a lost member's items wait for it (`None`: not at all).
+    RefillDelay {
+        /// Seconds.
+        secs: Option<u64>,
+    },
 }
 
 /// Bad input, written straight into the store (issue 7, part 3). Every kind must be
@@ -279,6 +321,16 @@ impl Action {
             Action::RemoveItem { .. } => "remove item",
             Action::SetReplication { .. } => "set replication",
             Action::SetLimit { .. } => "set limit",
+            Action::Restart {
+                back_after, grace, ..
+            } if back_after < grace => "restart, back in time",
+            Action::Restart { .. } => "restart, back too late",
+            Action::Settings(change) => match change {
+                SettingsChange::Freeze { .. } => "settings: freeze",
+                SettingsChange::Throttle { .. } => "settings: throttle",
+                SettingsChange::MinReady { .. } => "settings: min_ready",
+                SettingsChange::RefillDelay { .. } => "settings: refill delay",
+            },
             Action::Bad(bad) => match bad {
                 BadInput::GarbageItem { .. } => "bad: garbage item",
                 BadInput::GarbleItem { .. } => "bad: garbled item",
