@@ -12,20 +12,21 @@
 //! What [`holds`] makes of the records and of members marked `restarting`:
 //!
 //! - **Held slots.** An item with copies on an away member (restarting, or absent with a
-//!   record naming the item) is solved for that many fewer replicas, up to the slots its
-//!   present members leave free, and never all of them (one placed copy is the primary):
-//!   it runs short instead of loading the copy elsewhere.
+//!   record naming the item) runs that many replicas short instead of loading them
+//!   elsewhere, up to the slots its present members leave free, and never all of them
+//!   (a present copy is the primary).
 //! - **Unless that is too few.** If the item has fewer consistent copies on present,
 //!   non-restarting members than its `min_ready` (its own, else the cluster's, at most
 //!   its replication), nothing is held: it is
 //!   refilled as after a crash (a restarting member's copy then moves make-before-break,
 //!   as in a drain).
-//! - **Frozen items.** An item that misses nothing but its away copies is left out of the
-//!   solve and stays exactly as it is (its primary handed to a present copy if a
-//!   restarting member holds it): otherwise the slot it holds would free a zone and a
+//! - **Frozen items.** A held item is left out of the solve and stays exactly as it is
+//!   (its primary handed to a present copy if a restarting member holds it), its copies
+//!   pinned in their holders' loads: otherwise the slot it holds would free a zone and a
 //!   share of load that the balance would fill by moving the item's other copies. Only an
-//!   item that also misses copies for another reason (a crash meanwhile), or has a copy
-//!   on a draining member, is solved, one replica short.
+//!   item that misses nothing but its away copies, none of them on a draining member, is
+//!   held: one that also lost a copy for another reason (a crash meanwhile) is refilled
+//!   whole, and the planner never has a copy that is about to go to count on.
 //! - **Kept copies.** The copies a restarting member still holds of held items stay in the
 //!   desired assignment, never as the primary: the member hands its primaries over and
 //!   keeps its replicas. It is leaving once [`ready_to_leave`] says so.
@@ -53,10 +54,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{AssignmentKey, ItemId, KeyError, MemberId};
+use crate::keys::{ItemId, KeyError, MemberId};
 use crate::planner::{Consistency, Desired};
 use crate::solver::{Current, Problem, Solution};
-use crate::state::{Entry, State};
+use crate::state::State;
 use crate::values::{ItemValue, MemberValue};
 
 /// Why a member is away.
@@ -144,12 +145,10 @@ impl AwayRecord {
 /// solver's [`Problem`] built from it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Holds {
-    /// Per item index with a held slot: how many. An item not frozen (it also misses
-    /// copies for other reasons) is solved for that many fewer replicas.
+    /// Per item index with a held slot: how many.
     pub held: BTreeMap<u32, u32>,
-    /// Items that miss nothing but the away members' copies, left out of the solve and
-    /// left as they are: per item index, its members in the desired order (the primary
-    /// first, the kept copies last).
+    /// The items with a held slot, left out of the solve and left as they are: per item
+    /// index, its members in the desired order (the primary first, kept copies last).
     pub frozen: BTreeMap<u32, Vec<u32>>,
     /// Members that are restarting: they take nothing new.
     pub restarting: Vec<u32>,
@@ -181,15 +180,6 @@ impl Holds {
         self.held.len()
     }
 
-    /// Item `x`'s kept copies (their members).
-    fn kept_of(&self, x: u32) -> impl Iterator<Item = u32> + '_ {
-        let start = self.kept.partition_point(|&(i, _)| i < x);
-        self.kept[start..]
-            .iter()
-            .take_while(move |&&(i, _)| i == x)
-            .map(|&(_, m)| m)
-    }
-
     /// Turns the problem of the state as it is into the one the solver must solve:
     /// restarting members take nothing new; frozen items leave the problem (replication 0,
     /// no current copy), their copies leave their holders' limits and are pinned there
@@ -201,11 +191,6 @@ impl Holds {
         for &m in &self.restarting {
             problem.members[m as usize].exiting = true;
         }
-        for (&x, &held) in &self.held {
-            let item = &mut problem.items[x as usize];
-            item.replication = item.replication.saturating_sub(held);
-        }
-        // After the held slots: a frozen item is held too, and wants nothing solved.
         for (&x, members) in &self.frozen {
             problem.items[x as usize].replication = 0;
             for &m in members {
@@ -237,22 +222,17 @@ impl Holds {
             }));
     }
 
-    /// The assignment to work toward: a frozen item's members as they are, else the
-    /// solution's, each item's kept copies added after its solved ones (so never as the
-    /// primary).
+    /// The assignment to work toward: a frozen item's members as they are (kept copies
+    /// last, so never as the primary), every other item's as solved.
     pub fn desired(&self, solution: &Solution) -> Desired {
         Desired::from_lists((0..solution.items() as u32).map(|x| {
-            let solved: Box<dyn Iterator<Item = u32>> = match self.frozen.get(&x) {
-                Some(members) => Box::new(members.iter().copied()),
-                None => Box::new(
-                    solution
-                        .replicas_of(x)
-                        .iter()
-                        .map(|r| r.member)
-                        .chain(self.kept_of(x)),
-                ),
+            let frozen = self.frozen.get(&x);
+            let solved = match frozen {
+                Some(_) => &[][..],
+                None => solution.replicas_of(x),
             };
-            solved
+            let kept = frozen.into_iter().flatten().copied();
+            kept.chain(solved.iter().map(|r| r.member))
         }))
     }
 }
@@ -344,24 +324,24 @@ where
             // is), even where min_ready 0 would let the item run empty.
             held = away.min(vacancy).min(wanted - 1);
         }
-        if held > 0 {
+        let draining = present
+            .iter()
+            .any(|&m| members[m as usize].value.is_exiting());
+        if held > 0 && held == vacancy && !draining {
+            // Nothing else is missing: the item stays exactly as it is, its primary handed
+            // to a present copy if a restarting member holds it.
             let kept = &leaving[..held.min(leaving.len() as u32) as usize];
             holds.kept.extend(kept.iter().map(|&m| (x, m)));
             holds.held.insert(x, held);
-            let draining = present
-                .iter()
-                .any(|&m| members[m as usize].value.is_exiting());
-            if held == vacancy && !draining {
-                // Nothing else is missing: the item stays exactly as it is, its primary
-                // handed to a present copy if a restarting member holds it.
-                let mut members = present.clone();
-                if let Some(first) = primary_among(state, x as usize, &present, consistency) {
-                    members.retain(|&m| m != first);
-                    members.insert(0, first);
-                }
-                members.extend_from_slice(kept);
-                holds.frozen.insert(x, members);
+            let mut members = present.clone();
+            if let Some(first) = primary_among(state, x as usize, &present, consistency) {
+                members.retain(|&m| m != first);
+                members.insert(0, first);
             }
+            members.extend_from_slice(kept);
+            holds.frozen.insert(x, members);
+        } else {
+            held = 0;
         }
         let open = (vacancy - held) as usize;
         if let Some(back) = offered.get(&x) {
@@ -376,36 +356,6 @@ where
     holds.kept.sort_unstable();
     holds.returning.sort_unstable();
     holds
-}
-
-/// The consistency the leader plans by while members restart: `inner`'s, except that a
-/// copy on a restarting member is never consistent. Such a copy is about to go: the
-/// planner must not promote it to primary, nor count on it to remove another copy, nor
-/// count it as ready for `min_ready` (it keeps it, as the answer says, and that is all).
-pub struct Staying<'a, C: ?Sized, I, M, A> {
-    /// The check for copies of members that stay.
-    pub inner: &'a C,
-    /// The state the plan is made from.
-    pub state: &'a State<I, M, A>,
-}
-
-impl<C, I, M, A> Consistency<I, A> for Staying<'_, C, I, M, A>
-where
-    C: Consistency<I, A> + ?Sized,
-    M: MemberValue,
-{
-    fn is_consistent(
-        &self,
-        item: &Entry<ItemId, I>,
-        assignment: &Entry<AssignmentKey, A>,
-        all: &[Entry<AssignmentKey, A>],
-    ) -> bool {
-        let leaving = self
-            .state
-            .member_index(&assignment.key.member)
-            .is_some_and(|m| self.state.members()[m].value.is_restarting());
-        !leaving && self.inner.is_consistent(item, assignment, all)
-    }
 }
 
 /// The primary a frozen item keeps among its `present` members: the present one in slot

@@ -533,13 +533,13 @@ mod away {
     }
 
     #[test]
-    fn the_problem_keeps_kept_copies_out_and_the_answer_puts_them_back_last() {
+    fn a_frozen_item_leaves_the_problem_pinned_and_comes_back_as_it_is() {
         let holds = Holds {
             held: [(0, 1)].into(),
             restarting: vec![1],
             kept: vec![(0, 1)],
             returning: vec![(1, 2)],
-            ..Holds::default()
+            frozen: [(0, vec![0, 1])].into(),
         };
         let mut problem = Problem {
             members: (0..3)
@@ -568,9 +568,13 @@ mod away {
         };
         holds.apply(&mut problem);
         assert!(problem.members[1].exiting);
-        assert_eq!(problem.items[0].replication, 1);
-        assert_eq!(problem.current.len(), 2, "{:?}", problem.current);
-        assert!(problem.current.iter().all(|c| c.member != 1));
+        assert_eq!(problem.items[0].replication, 0);
+        // Item 0's copies leave the problem; member 0's counts as pinned load; the
+        // offered copy of item 1 joins it.
+        assert_eq!(problem.current.len(), 1, "{:?}", problem.current);
+        assert_eq!((problem.current[0].item, problem.current[0].member), (1, 2));
+        assert_eq!(problem.pinned[0], 1);
+        assert_eq!(problem.members[0].item_limit, 4);
         let solution = solver::solve(&problem).unwrap();
         let desired = holds.desired(&solution);
         assert_eq!(desired.wanted(0), &[0, 1]);

@@ -13,7 +13,8 @@
 //! - while a freeze is in force, the allocator changes no item but to repair one (below
 //!   `min_ready`, or without a primary) or to remove the copies of a deleted one;
 //! - while a throttle is set and no item needs repair, the allocator's additions never
-//!   leave more than `max_moves_in_flight` copies not ready.
+//!   leave more than `max_moves_in_flight` copies not ready, unless they are all there is
+//!   loading (one item's plan larger than the limit goes alone).
 //!
 //! The last two judge a write by the settings its leader planned it from: a write planned
 //! before the settings changed is held to the old ones, and one planned from a view where
@@ -409,7 +410,7 @@ fn over_throttle(mirror: &Mirror, step: &Step, clock: SimClock) -> Option<Findin
         return None;
     }
     let unready = mirror.unready();
-    (unready > limit).then(|| {
+    (unready > limit && unready > step.adds).then(|| {
         (
             "throttle exceeded",
             format!(

@@ -138,7 +138,6 @@ fn restarts_and_settings_keep_every_rule_and_a_freeze_ends_by_itself() {
 /// cluster stops short of the solver's answer. A runtime defect, reported rather than
 /// fixed here; the test shows it until the runtime is fixed.
 #[test]
-#[ignore = "runtime defect: a plan adding more copies than max_moves_in_flight never goes"]
 fn a_throttle_below_one_plans_additions_still_lets_it_through() {
     let cluster = ClusterSpec {
         members: vec![member("z0", "a"), member("z1", "b"), member("z2", "c")],

@@ -89,7 +89,6 @@ fn a_seed_replays_the_same_run() {
 /// leaves moments later, and both items have no ready replica. A runtime defect, reported
 /// rather than fixed here; the test shows it until the runtime is fixed.
 #[test]
-#[ignore = "runtime defect: a restarting member's kept copy is relied on and promoted"]
 fn a_restart_never_takes_an_item_below_min_ready() {
     let report = run_watched(43, false).unwrap();
     assert!(report.violations.is_empty(), "{:?}", report.violations);

@@ -328,18 +328,13 @@ where
             return report;
         };
         report.unfilled_slots = solution.unfilled_slots;
-        // A restarting member's copies are kept, never relied on (`away::Staying`).
-        let consistency = away::Staying {
-            inner: &*self.consistency,
-            state,
-        };
-        let plans = planner::plan(state, &solution.desired, &consistency);
+        let plans = planner::plan(state, &solution.desired, &*self.consistency);
         let plans = restrain(
             plans,
             state,
             state.settings(),
             clock.unix_now(),
-            &consistency,
+            &*self.consistency,
         );
         if plans.is_empty() {
             return report;
