@@ -252,7 +252,11 @@ where
     M: MemberValue,
 {
     let members = state.members();
-    let restarting: Vec<bool> = members.iter().map(|m| m.value.is_restarting()).collect();
+    // A member both draining and restarting drains: an operator's drain wins.
+    let restarting: Vec<bool> = members
+        .iter()
+        .map(|m| m.value.is_restarting() && !m.value.is_exiting())
+        .collect();
     let mut holds = Holds {
         restarting: (0..members.len() as u32)
             .filter(|&m| restarting[m as usize])

@@ -45,6 +45,9 @@ use crate::store::Journal;
 struct Mirror {
     items: BTreeMap<ItemId, JsonItem>,
     members: BTreeSet<MemberId>,
+    /// Members whose key holds a value that does not decode now: a view started since
+    /// never read them, and a leader with such a view sees their copies as nobody's.
+    garbled: BTreeSet<MemberId>,
     /// By item, then by (member, slot).
     assignments: BTreeMap<ItemId, BTreeMap<(MemberId, Slot), JsonStatus>>,
     /// The cluster settings, and the revision they were written at.
@@ -81,17 +84,25 @@ impl Mirror {
     }
 
     /// Whether the leader repairs the item whatever the settings hold back: it exists and
-    /// has fewer ready replicas than its floor, or copies but none as the primary.
+    /// has fewer ready replicas than its floor, or copies but none as the primary. Copies
+    /// of garbled members do not count: a leader whose view never read the member's value
+    /// sees them as nobody's, and repairs the item.
     fn needs_repair(&self, item: &ItemId) -> bool {
         if !self.items.contains_key(item) {
             return false;
         }
+        let readable =
+            |member: &MemberId| self.members.contains(member) && !self.garbled.contains(member);
         let mut live = self
             .copies(item)
-            .filter(|((member, _), _)| self.members.contains(member))
+            .filter(|((member, _), _)| readable(member))
             .peekable();
         let headless = live.peek().is_some() && !live.any(|((_, slot), _)| slot.0 == 0);
-        headless || self.ready(item) < self.floor(item)
+        let ready = self
+            .copies(item)
+            .filter(|((member, _), s)| s.ready && readable(member))
+            .count();
+        headless || ready < self.floor(item)
     }
 
     /// Copies of existing items on live members that are not ready: the moves in flight.
@@ -153,6 +164,7 @@ impl Mirror {
                 self.items.insert(id, value);
             }
             (EventKind::Put, Ok(Decoded::Member(id, _))) => {
+                self.garbled.remove(&id);
                 self.members.insert(id);
             }
             (EventKind::Put, Ok(Decoded::Assignment(key, value))) => {
@@ -167,12 +179,17 @@ impl Mirror {
             (EventKind::Put, Ok(Decoded::Away(id, record))) => {
                 self.away.insert(id, record.reason);
             }
-            (EventKind::Put, Err(_)) => {}
+            (EventKind::Put, Err(_)) => {
+                if let Ok(Key::Member(id)) = prefix.classify(&kv.key) {
+                    self.garbled.insert(id);
+                }
+            }
             (EventKind::Delete, _) => match prefix.classify(&kv.key) {
                 Ok(Key::Item(id)) => {
                     self.items.remove(&id);
                 }
                 Ok(Key::Member(id)) => {
+                    self.garbled.remove(&id);
                     self.members.remove(&id);
                 }
                 Ok(Key::Assignment(key)) => {
