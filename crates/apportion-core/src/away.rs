@@ -284,29 +284,151 @@ where
                 list.push(m as u32);
             }
         }
-        let vacancy = wanted.saturating_sub(present.len() as u32);
-        let away = leaving.len() as u32 + absent.get(&x).copied().unwrap_or(0);
-        let mut held = 0;
-        if away > 0 && ready >= min_ready.min(wanted) {
-            held = away.min(vacancy);
-            holds
-                .kept
-                .extend(leaving.iter().take(held as usize).map(|&m| (x, m)));
-            holds.held.insert(x, held);
-        }
-        let open = (vacancy - held) as usize;
-        if let Some(back) = offered.get(&x) {
-            holds.returning.extend(
-                back.iter()
-                    .filter(|m| !present.contains(m))
-                    .take(open)
-                    .map(|&m| (x, m)),
-            );
-        }
+        let copies = Copies {
+            wanted,
+            present: &present,
+            ready,
+            leaving: &leaving,
+            absent: absent.get(&x).copied().unwrap_or(0),
+            offered: offered.get(&x).map_or(&[], Vec::as_slice),
+        };
+        holds.weigh(x, &copies, min_ready);
     }
     holds.kept.sort_unstable();
     holds.returning.sort_unstable();
     holds
+}
+
+/// One item's copies as the holds weigh them ([`Holds::weigh`]), whatever they were read
+/// from: a [`State`] by [`holds`], or a solver's [`Problem`] by [`Holds::for_restart`] and
+/// [`Holds::for_return`].
+struct Copies<'a> {
+    /// The copies the item wants.
+    wanted: u32,
+    /// The distinct members holding a copy that are there and not restarting.
+    present: &'a [u32],
+    /// How many of those members' copies are consistent.
+    ready: u32,
+    /// The distinct restarting members holding a copy.
+    leaving: &'a [u32],
+    /// How many members gone have a record naming the item.
+    absent: u32,
+    /// The members back with a record naming the item.
+    offered: &'a [u32],
+}
+
+impl Holds {
+    /// Adds what item `x`'s copies make of away members (see the module documentation):
+    /// its held slots and kept copies unless too few copies stay ready, then the members
+    /// back that are offered a copy, in the slots left free. The one place this rule
+    /// lives, so that the benchmark's restart is the allocator's.
+    fn weigh(&mut self, x: u32, copies: &Copies, min_ready: u32) {
+        let vacancy = copies.wanted.saturating_sub(copies.present.len() as u32);
+        let away = copies.leaving.len() as u32 + copies.absent;
+        let mut held = 0;
+        if away > 0 && copies.ready >= min_ready.min(copies.wanted) {
+            held = away.min(vacancy);
+            self.kept
+                .extend(copies.leaving.iter().take(held as usize).map(|&m| (x, m)));
+            self.held.insert(x, held);
+        }
+        let open = (vacancy - held) as usize;
+        self.returning.extend(
+            copies
+                .offered
+                .iter()
+                .filter(|m| !copies.present.contains(m))
+                .take(open)
+                .map(|&m| (x, m)),
+        );
+    }
+
+    /// The holds while `member` of `problem` restarts and no other member is away: what
+    /// [`holds`] computes for such a state, read from the solver's problem instead, so
+    /// that the solver's benchmark and scenario tests measure a restart without a cluster.
+    /// The copies' consistency is the problem's; every item counts as replicated (a
+    /// problem does not say which items are exclusive, and those are never held).
+    pub fn for_restart(problem: &Problem, member: u32, min_ready: u32) -> Holds {
+        Holds::of_problem(problem, member, Turn::Restarting, min_ready)
+    }
+
+    /// The holds once `member` of `problem` is back from a restart with a record of the
+    /// items `recorded` (item indices) and no other member is away: each recorded item it
+    /// does not hold is offered to it where the item has a slot free, as [`holds`] offers
+    /// them in such a state. Read from the problem, as [`Holds::for_restart`] is.
+    pub fn for_return(problem: &Problem, member: u32, recorded: &[u32], min_ready: u32) -> Holds {
+        Holds::of_problem(problem, member, Turn::Back { recorded }, min_ready)
+    }
+
+    /// The holds of `problem` whose only away member is `member`, at `turn`.
+    fn of_problem(problem: &Problem, member: u32, turn: Turn, min_ready: u32) -> Holds {
+        /// One touched item's copies: present members, their consistent copies, leaving.
+        type Seen = (Vec<u32>, u32, Vec<u32>);
+        let restarting = matches!(turn, Turn::Restarting);
+        let touched: BTreeSet<u32> = match turn {
+            Turn::Restarting => problem
+                .current
+                .iter()
+                .filter(|c| c.member == member)
+                .map(|c| c.item)
+                .collect(),
+            Turn::Back { recorded } => recorded.iter().copied().collect(),
+        };
+        let mut seen: BTreeMap<u32, Seen> =
+            touched.into_iter().map(|x| (x, Seen::default())).collect();
+        for c in &problem.current {
+            let Some((present, ready, leaving)) = seen.get_mut(&c.item) else {
+                continue;
+            };
+            let list = if restarting && c.member == member {
+                leaving
+            } else {
+                *ready += u32::from(c.consistent);
+                present
+            };
+            if !list.contains(&c.member) {
+                list.push(c.member);
+            }
+        }
+        let mut holds = Holds {
+            restarting: if restarting { vec![member] } else { Vec::new() },
+            ..Holds::default()
+        };
+        let offered: &[u32] = if restarting {
+            &[]
+        } else {
+            std::slice::from_ref(&member)
+        };
+        for (x, (present, ready, leaving)) in seen {
+            let wanted = problem.items[x as usize].replication;
+            if wanted == 0 {
+                continue;
+            }
+            let copies = Copies {
+                wanted,
+                present: &present,
+                ready,
+                leaving: &leaving,
+                absent: 0,
+                offered,
+            };
+            holds.weigh(x, &copies, min_ready);
+        }
+        // Item by item, one member each: sorted already.
+        holds
+    }
+}
+
+/// Where the one away member of a problem is in its restart.
+#[derive(Clone, Copy)]
+enum Turn<'a> {
+    /// Restarting: it still holds its copies and takes nothing new.
+    Restarting,
+    /// Back, with a record of these items.
+    Back {
+        /// The item indices its record names.
+        recorded: &'a [u32],
+    },
 }
 
 /// Whether the local member, restarting, may leave now: it holds no primary and no
