@@ -7,7 +7,9 @@
 
 use std::time::Instant;
 
-use apportion::core::solver::scenario::{remove_members, settle, stats, Shape, Stats};
+use apportion::core::solver::scenario::{
+    remove_members, settle, stats, RollingRestart, Shape, Stats,
+};
 use apportion::core::solver::{solve, Item, Member, Problem, Solution};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -19,8 +21,9 @@ use crate::procfs;
 pub struct SolverOptions {
     /// The synthetic cluster to solve.
     pub instance: Instance,
-    /// One scenario; `None` runs every one ([`Scenario::ALL`]), except rolling-deploy on
-    /// instance C (1,000 solves of a million items), which runs only when named.
+    /// One scenario; `None` runs every one ([`Scenario::ALL`]), except rolling-deploy and
+    /// rolling-restart on instance C (1,000 and 2,000 solves of a million items), which run
+    /// only when named.
     pub scenario: Option<Scenario>,
     /// Solves per scenario; the median time is reported (at least one runs).
     pub runs: usize,
@@ -105,11 +108,15 @@ pub enum Scenario {
     /// Every member replaced once, one after another, as a deploy does.
     #[cfg_attr(feature = "clap", value(help = None::<&str>))]
     RollingDeploy,
+    /// Every member restarted once, one after another, in restart mode: its replicas wait
+    /// for it and come back to it ([`RollingRestart`]), so no replica should move.
+    #[cfg_attr(feature = "clap", value(help = None::<&str>))]
+    RollingRestart,
 }
 
 impl Scenario {
     /// Every scenario, in the order a run without `scenario` goes through them.
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::Scratch,
         Scenario::Unchanged,
         Scenario::MemberLoss,
@@ -119,7 +126,14 @@ impl Scenario {
         Scenario::ZoneLoss,
         Scenario::ZoneShrink,
         Scenario::RollingDeploy,
+        Scenario::RollingRestart,
     ];
+
+    /// Whether this scenario solves once per member (or twice), too many solves of a
+    /// million items to run on instance C unless named.
+    fn rolls(self) -> bool {
+        matches!(self, Scenario::RollingDeploy | Scenario::RollingRestart)
+    }
 }
 
 /// The figures of one scenario: its size, the solve's time, and the solution's stats.
@@ -137,15 +151,44 @@ pub struct Line {
     pub zones: u32,
     /// Replicas per item.
     pub replication: u32,
-    /// The median solve time in milliseconds (rolling-deploy: the slowest of its solves).
+    /// The median solve time in milliseconds (rolling-deploy and rolling-restart: the
+    /// slowest of their solves).
     pub solve_ms: f64,
-    /// The solution's figures (rolling-deploy: adds, removes and primary moves summed over
-    /// every solve, steps the most of any, the rest of the last solve). The line has them
-    /// as fields of its own, beside the others.
+    /// The solution's figures (rolling-deploy and rolling-restart: adds, removes and
+    /// primary moves summed over every solve, steps the most of any, the rest of the last
+    /// solve). The line has them as fields of its own, beside the others.
     #[serde(flatten, serialize_with = "stats_fields")]
     pub stats: Stats,
+    /// A rolling restart's own figures (only that scenario's line has them), as fields of
+    /// the line.
+    #[serde(flatten)]
+    pub restart: Option<Restarts>,
     /// This process's peak resident memory so far, in MiB.
     pub peak_rss_mb: f64,
+}
+
+/// What a rolling restart moved, by the measure of [`RollingRestart`]: whether the
+/// members' replicas waited for them, which the summed adds of the line cannot tell.
+#[derive(Debug, Serialize)]
+pub struct Restarts {
+    /// Copies added on a member that held that item neither at the start nor when it left:
+    /// the replicas that moved (the aim is none).
+    pub replica_moves: u64,
+    /// Copies added back on a member that held them at the start or when it left.
+    pub returned: u64,
+    /// The solves timed: two per member (restarting, then back).
+    pub solves: usize,
+    /// The median of their times in milliseconds (the line's `solve_ms` is the slowest).
+    pub solve_ms_median: f64,
+}
+
+/// One scenario measured: the solve time, the stats, the problem solved (for its size),
+/// and a rolling restart's own figures.
+struct Measured {
+    solve_ms: f64,
+    stats: Stats,
+    problem: Problem,
+    restart: Option<Restarts>,
 }
 
 /// Writes a solution's stats as fields of the line, named as [`Stats`] names them, so that
@@ -180,7 +223,7 @@ pub fn run(options: &SolverOptions) -> Result<impl Iterator<Item = Result<Line, 
         Some(s) => vec![s],
         None => Scenario::ALL
             .into_iter()
-            .filter(|&s| !matches!((instance, s), (Instance::C, Scenario::RollingDeploy)))
+            .filter(|&s| !(instance == Instance::C && s.rolls()))
             .collect(),
     };
     let empty = shape.empty();
@@ -190,20 +233,22 @@ pub fn run(options: &SolverOptions) -> Result<impl Iterator<Item = Result<Line, 
         settle(&mut settled, &sol);
     }
     Ok(scenarios.into_iter().map(move |scenario| {
-        let (ms, st, p) = match scenario {
+        let measured = match scenario {
             Scenario::Scratch => timed(&empty, runs)?,
             Scenario::RollingDeploy => rolling(&settled, shape)?,
+            Scenario::RollingRestart => restarting(&settled)?,
             _ => timed(&changed(&settled, shape, scenario), runs)?,
         };
         Ok(Line {
             instance,
             scenario,
-            items: p.items.len(),
-            members: p.members.len(),
+            items: measured.problem.items.len(),
+            members: measured.problem.members.len(),
             zones: shape.zones,
             replication: shape.replication,
-            solve_ms: ms,
-            stats: st,
+            solve_ms: measured.solve_ms,
+            stats: measured.stats,
+            restart: measured.restart,
             peak_rss_mb: procfs::peak_rss_mb(procfs::Pid::This),
         })
     }))
@@ -227,13 +272,16 @@ fn changed(settled: &Problem, shape: Shape, scenario: Scenario) -> Problem {
         // Two thirds of one zone gone: room is left, but too little in that zone for
         // every item to keep a replica there, so many items must give way to two zones.
         Scenario::ZoneShrink => remove_members(&mut p, |i, m| m.zone == 2 && i % 9 != 2),
-        Scenario::Scratch | Scenario::Unchanged | Scenario::RollingDeploy => {}
+        Scenario::Scratch
+        | Scenario::Unchanged
+        | Scenario::RollingDeploy
+        | Scenario::RollingRestart => {}
     }
     p
 }
 
 /// Median solve time over `runs`, and the stats of the solution.
-fn timed(p: &Problem, runs: usize) -> Result<(f64, Stats, Problem), String> {
+fn timed(p: &Problem, runs: usize) -> Result<Measured, String> {
     let mut times = Vec::new();
     let mut last: Option<Solution> = None;
     for _ in 0..runs.max(1) {
@@ -244,13 +292,18 @@ fn timed(p: &Problem, runs: usize) -> Result<(f64, Stats, Problem), String> {
     }
     times.sort_by(f64::total_cmp);
     let sol = last.expect("at least one run");
-    Ok((times[times.len() / 2], stats(p, &sol), p.clone()))
+    Ok(Measured {
+        solve_ms: times[times.len() / 2],
+        stats: stats(p, &sol),
+        problem: p.clone(),
+        restart: None,
+    })
 }
 
 /// Replaces every member once: a new member joins the old one's zone while the old one
 /// exits, the plan is applied, and the old one leaves. Reports total moves (replicas and
 /// primaries), the worst solve time and steps, and the stats of the last solve.
-fn rolling(settled: &Problem, shape: Shape) -> Result<(f64, Stats, Problem), String> {
+fn rolling(settled: &Problem, shape: Shape) -> Result<Measured, String> {
     let mut p = settled.clone();
     let (mut adds, mut removes, mut primary_moves, mut steps, mut worst) = (0, 0, 0, 0, 0.0f64);
     let mut last = None;
@@ -279,5 +332,48 @@ fn rolling(settled: &Problem, shape: Shape) -> Result<(f64, Stats, Problem), Str
     st.removes = removes;
     st.primary_moves = primary_moves;
     st.steps = steps;
-    Ok((worst, st, p))
+    Ok(Measured {
+        solve_ms: worst,
+        stats: st,
+        problem: p,
+        restart: None,
+    })
+}
+
+/// Restarts every member once in restart mode ([`RollingRestart::turn`]: it restarts, is
+/// solved for, leaves and comes back, and is solved for again). Reports the slowest and
+/// the median solve, the replicas that moved and those returned, adds, removes and primary
+/// moves summed, the most steps, and the stats of the last solve.
+fn restarting(settled: &Problem) -> Result<Measured, String> {
+    let mut p = settled.clone();
+    let mut restart = RollingRestart::begin(&p);
+    let (mut times, mut steps, mut last) = (Vec::new(), 0, None);
+    for member in 0..p.members.len() as u32 {
+        restart.turn(&mut p, member, |solving| {
+            let start = Instant::now();
+            let sol = solve(solving).map_err(|e| e.to_string())?;
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+            let st = stats(solving, &sol);
+            steps = st.steps.max(steps);
+            last = Some(st);
+            Ok::<_, String>(sol)
+        })?;
+    }
+    let mut st = last.ok_or("the instance has no members")?;
+    st.adds = restart.replica_moves + restart.returned;
+    st.removes = restart.removes;
+    st.primary_moves = restart.primary_moves;
+    st.steps = steps;
+    times.sort_by(f64::total_cmp);
+    Ok(Measured {
+        solve_ms: times.last().copied().unwrap_or(0.0),
+        stats: st,
+        problem: p,
+        restart: Some(Restarts {
+            replica_moves: restart.replica_moves,
+            returned: restart.returned,
+            solves: times.len(),
+            solve_ms_median: times[times.len() / 2],
+        }),
+    })
 }

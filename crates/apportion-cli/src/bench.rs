@@ -34,7 +34,8 @@ struct SolverArgs {
     /// 100,000 on 10.
     #[arg(long, ignore_case = true)]
     instance: Instance,
-    /// One scenario; all by default (C leaves out rolling-deploy, 1,000 solves, unless named).
+    /// One scenario; all by default (C leaves out rolling-deploy and rolling-restart, 1,000
+    /// and 2,000 solves, unless named).
     #[arg(long)]
     scenario: Option<Scenario>,
     /// Solves per scenario; the median is reported.

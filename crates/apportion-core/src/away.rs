@@ -293,6 +293,10 @@ where
             }
         }
     }
+    // Primaries per member, counting the ones frozen items hand over as they are chosen.
+    let mut primaries: Vec<u32> = (0..members.len())
+        .map(|m| state.member_primary_count(m))
+        .collect();
     for x in touched {
         let item = &state.items()[x as usize];
         let wanted = u32::from(item.value.copies_wanted());
@@ -303,6 +307,8 @@ where
         let all = state.item_assignments(x as usize);
         let mut present: Vec<u32> = Vec::new();
         let mut leaving: Vec<u32> = Vec::new();
+        let mut consistent: Vec<u32> = Vec::new();
+        let mut primary = None;
         let mut ready = 0u32;
         for (a, copy) in range.zip(all) {
             let Some(m) = state.assignment_member(a) else {
@@ -313,6 +319,10 @@ where
             } else {
                 if consistency.is_consistent(item, copy, all) {
                     ready += 1;
+                    consistent.push(m as u32);
+                }
+                if copy.key.slot.is_primary() {
+                    primary = Some(m as u32);
                 }
                 &mut present
             };
@@ -320,75 +330,212 @@ where
                 list.push(m as u32);
             }
         }
-        let vacancy = wanted.saturating_sub(present.len() as u32);
-        let away = leaving.len() as u32 + absent.get(&x).copied().unwrap_or(0);
-        let mut held = 0;
-        if away > 0 && ready >= state.settings().min_ready_of(&item.value) {
-            // Never every slot: one copy is placed to be the primary (a kept copy never
-            // is), even where min_ready 0 would let the item run empty.
-            held = away.min(vacancy).min(wanted - 1);
-        }
         let draining = present
             .iter()
             .any(|&m| members[m as usize].value.is_exiting());
-        if held > 0 && held == vacancy && !draining {
-            // Nothing else is missing: the item stays exactly as it is, its primary handed
-            // to a present copy if a restarting member holds it.
-            let kept = &leaving[..held.min(leaving.len() as u32) as usize];
-            holds.kept.extend(kept.iter().map(|&m| (x, m)));
-            holds.held.insert(x, held);
-            let mut members = present.clone();
-            if let Some(first) = primary_among(state, x as usize, &present, consistency) {
-                members.retain(|&m| m != first);
-                members.insert(0, first);
-            }
-            members.extend_from_slice(kept);
-            holds.frozen.insert(x, members);
-        } else {
-            held = 0;
-        }
-        let open = (vacancy - held) as usize;
-        if let Some(back) = offered.get(&x) {
-            holds.returning.extend(
-                back.iter()
-                    .filter(|m| !present.contains(m))
-                    .take(open)
-                    .map(|&m| (x, m)),
-            );
-        }
+        let copies = Copies {
+            wanted,
+            floor: state.settings().min_ready_of(&item.value),
+            present: &present,
+            ready,
+            leaving: &leaving,
+            absent: absent.get(&x).copied().unwrap_or(0),
+            offered: offered.get(&x).map_or(&[], Vec::as_slice),
+            draining,
+            primary,
+            consistent: &consistent,
+        };
+        holds.weigh(x, &copies, &mut primaries);
     }
     holds.kept.sort_unstable();
     holds.returning.sort_unstable();
     holds
 }
 
-/// The primary a frozen item keeps among its `present` members: the present one in slot
-/// 0, else the first consistent present copy (the planner promotes only a consistent
-/// copy), else the first present one.
-fn primary_among<I, M, A>(
-    state: &State<I, M, A>,
-    x: usize,
-    present: &[u32],
-    consistency: &(impl Consistency<I, A> + ?Sized),
-) -> Option<u32>
-where
-    I: ItemValue,
-{
-    let item = &state.items()[x];
-    let range = state.item_assignment_range(x);
-    let all = state.item_assignments(x);
-    let copies = || {
-        range
-            .clone()
-            .zip(all)
-            .filter_map(|(a, copy)| Some((state.assignment_member(a)? as u32, copy)))
-            .filter(|(m, _)| present.contains(m))
-    };
-    copies()
-        .find(|(_, c)| c.key.slot.is_primary())
-        .or_else(|| copies().find(|(_, c)| consistency.is_consistent(item, c, all)))
-        .map(|(m, _)| m)
-        .or_else(|| present.first().copied())
+/// One item's copies as the holds weigh them ([`Holds::weigh`]), whatever they were read
+/// from: a [`State`] by [`holds`], or a solver's [`Problem`] by [`Holds::for_restart`] and
+/// [`Holds::for_return`].
+struct Copies<'a> {
+    /// The copies the item wants.
+    wanted: u32,
+    /// The fewest ready copies it may be left with (`ClusterSettings::min_ready_of`).
+    floor: u32,
+    /// The distinct members holding a copy that are there and not restarting.
+    present: &'a [u32],
+    /// How many of those members' copies are consistent.
+    ready: u32,
+    /// The distinct restarting members holding a copy.
+    leaving: &'a [u32],
+    /// How many members gone have a record naming the item.
+    absent: u32,
+    /// The members back with a record naming the item.
+    offered: &'a [u32],
+    /// Whether a present member holding a copy is draining (then nothing is held).
+    draining: bool,
+    /// The present member in slot 0, if any: it leads the item if the item is held.
+    primary: Option<u32>,
+    /// The present members whose copies are consistent: else one of them leads it.
+    consistent: &'a [u32],
+}
+
+impl Holds {
+    /// Adds what item `x`'s copies make of away members (see the module documentation):
+    /// held and frozen as it is, with its kept copies, if it misses nothing but its away
+    /// copies, keeps its floor of ready copies and has no copy on a draining member; then
+    /// the members back that are offered a copy, in the slots left free. The one place
+    /// this rule lives, so that the benchmark's restart is the allocator's.
+    /// A frozen item whose primary was on an away member hands it to the consistent
+    /// present copy whose member has the fewest `primaries` (counted as they are handed),
+    /// so that the hand-over leaves the primaries as balanced as they were and the solver
+    /// moves no other item's primary to make up for it.
+    fn weigh(&mut self, x: u32, copies: &Copies, primaries: &mut [u32]) {
+        let vacancy = copies.wanted.saturating_sub(copies.present.len() as u32);
+        let away = copies.leaving.len() as u32 + copies.absent;
+        // Never every slot: a present copy is the primary (a kept copy never is), even
+        // where min_ready 0 would let the item run empty.
+        let held = away.min(vacancy).min(copies.wanted.saturating_sub(1));
+        let holds = away > 0
+            && copies.ready >= copies.floor
+            && held > 0
+            && held == vacancy
+            && !copies.draining;
+        let held = if holds { held } else { 0 };
+        if holds {
+            let kept = &copies.leaving[..held.min(copies.leaving.len() as u32) as usize];
+            self.kept.extend(kept.iter().map(|&m| (x, m)));
+            self.held.insert(x, held);
+            let mut members = copies.present.to_vec();
+            let handed = || {
+                let least = copies
+                    .consistent
+                    .iter()
+                    .copied()
+                    .min_by_key(|&m| (primaries[m as usize], m));
+                least.or_else(|| copies.present.first().copied())
+            };
+            if let Some(first) = copies.primary.or_else(handed) {
+                if copies.primary.is_none() {
+                    primaries[first as usize] += 1;
+                }
+                members.retain(|&m| m != first);
+                members.insert(0, first);
+            }
+            members.extend_from_slice(kept);
+            self.frozen.insert(x, members);
+        }
+        let open = (vacancy - held) as usize;
+        self.returning.extend(
+            copies
+                .offered
+                .iter()
+                .filter(|m| !copies.present.contains(m))
+                .take(open)
+                .map(|&m| (x, m)),
+        );
+    }
+
+    /// The holds while `member` of `problem` restarts and no other member is away: what
+    /// [`holds`] computes for such a state, read from the solver's problem instead, so
+    /// that the solver's benchmark and scenario tests measure a restart without a cluster.
+    /// The copies' consistency is the problem's; every item counts as replicated (a
+    /// problem does not say which items are exclusive, and those are never held).
+    pub fn for_restart(problem: &Problem, member: u32, min_ready: u32) -> Holds {
+        Holds::of_problem(problem, member, Turn::Restarting, min_ready)
+    }
+
+    /// The holds once `member` of `problem` is back from a restart with a record of the
+    /// items `recorded` (item indices) and no other member is away: each recorded item it
+    /// does not hold is offered to it where the item has a slot free, as [`holds`] offers
+    /// them in such a state. Read from the problem, as [`Holds::for_restart`] is.
+    pub fn for_return(problem: &Problem, member: u32, recorded: &[u32], min_ready: u32) -> Holds {
+        Holds::of_problem(problem, member, Turn::Back { recorded }, min_ready)
+    }
+
+    /// The holds of `problem` whose only away member is `member`, at `turn`.
+    fn of_problem(problem: &Problem, member: u32, turn: Turn, min_ready: u32) -> Holds {
+        /// One touched item's copies: present members, their consistent copies, leaving,
+        /// the present members with a consistent copy, and the present one in slot 0.
+        type Seen = (Vec<u32>, u32, Vec<u32>, Vec<u32>, Option<u32>);
+        let restarting = matches!(turn, Turn::Restarting);
+        let touched: BTreeSet<u32> = match turn {
+            Turn::Restarting => problem
+                .current
+                .iter()
+                .filter(|c| c.member == member)
+                .map(|c| c.item)
+                .collect(),
+            Turn::Back { recorded } => recorded.iter().copied().collect(),
+        };
+        let mut seen: BTreeMap<u32, Seen> =
+            touched.into_iter().map(|x| (x, Seen::default())).collect();
+        for c in &problem.current {
+            let Some((present, ready, leaving, consistent, primary)) = seen.get_mut(&c.item) else {
+                continue;
+            };
+            let list = if restarting && c.member == member {
+                leaving
+            } else {
+                *ready += u32::from(c.consistent);
+                if c.consistent {
+                    consistent.push(c.member);
+                }
+                if c.slot == 0 {
+                    *primary = Some(c.member);
+                }
+                present
+            };
+            if !list.contains(&c.member) {
+                list.push(c.member);
+            }
+        }
+        let mut holds = Holds {
+            restarting: if restarting { vec![member] } else { Vec::new() },
+            ..Holds::default()
+        };
+        let offered: &[u32] = if restarting {
+            &[]
+        } else {
+            std::slice::from_ref(&member)
+        };
+        let mut primaries = vec![0u32; problem.members.len()];
+        for c in problem.current.iter().filter(|c| c.slot == 0) {
+            primaries[c.member as usize] += 1;
+        }
+        for (x, (present, ready, leaving, consistent, primary)) in seen {
+            let wanted = problem.items[x as usize].replication;
+            if wanted == 0 {
+                continue;
+            }
+            let draining = present.iter().any(|&m| problem.members[m as usize].exiting);
+            let copies = Copies {
+                wanted,
+                floor: min_ready.min(wanted),
+                present: &present,
+                ready,
+                leaving: &leaving,
+                absent: 0,
+                offered,
+                draining,
+                primary,
+                consistent: &consistent,
+            };
+            holds.weigh(x, &copies, &mut primaries);
+        }
+        // Item by item, one member each: sorted already.
+        holds
+    }
+}
+
+/// Where the one away member of a problem is in its restart.
+#[derive(Clone, Copy)]
+enum Turn<'a> {
+    /// Restarting: it still holds its copies and takes nothing new.
+    Restarting,
+    /// Back, with a record of these items.
+    Back {
+        /// The item indices its record names.
+        recorded: &'a [u32],
+    },
 }
 
 /// Whether the local member, restarting, may leave now: it holds no primary and no

@@ -245,23 +245,29 @@ proptest! {
             let copies = state.item_assignments(x);
             let members = state.members();
             let staying = |c: &&Entry<AssignmentKey, JsonStatus>| {
-                !members[state.member_index(&c.key.member).unwrap()].value.restarting
+                let value = &members[state.member_index(&c.key.member).unwrap()].value;
+                !value.restarting || value.exiting
             };
-            let present = copies.iter().filter(staying).count() as u32;
+            let mut holders: Vec<&MemberId> =
+                copies.iter().filter(staying).map(|c| &c.key.member).collect();
+            holders.dedup();
+            let present = holders.len() as u32;
             let ready = copies.iter().filter(staying).filter(|c| c.value.ready).count() as u32;
             // A held slot is a free one, and only where enough stays ready.
             prop_assert!(present + held <= u32::from(item.value.copies_wanted()));
             prop_assert!(ready >= state.settings().min_ready_of(&item.value));
         }
         for &(x, m) in &holds.kept {
-            prop_assert!(state.members()[m as usize].value.restarting);
+            let value = &state.members()[m as usize].value;
+            prop_assert!(value.restarting && !value.exiting);
             prop_assert!(holds.held(x as usize) > 0);
             let member = &state.members()[m as usize].key;
             prop_assert!(state.item_assignments(x as usize).iter().any(|c| &c.key.member == member));
         }
         for &(x, m) in &holds.returning {
             let member = &state.members()[m as usize];
-            prop_assert!(!member.value.restarting);
+            // A member both restarting and draining drains: it counts as staying.
+            prop_assert!(!member.value.restarting || member.value.exiting);
             prop_assert!(state.away_record(&member.key).is_some());
             prop_assert!(!state.item_assignments(x as usize).iter().any(|c| c.key.member == member.key));
         }

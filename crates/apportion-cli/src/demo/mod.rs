@@ -1,7 +1,8 @@
 //! `apportion demo`: a simulated cluster in this process that tells the library's story in
-//! phases (initial allocation, a crash, a zone down and back, a rolling restart, a drain,
-//! members joining), printing after each a table of the allocation and a check of the
-//! invariants. It runs on the embedded store by default, or on a real etcd with `--etcd`,
+//! phases (initial allocation, a crash, a zone down and back, a rolling restart draining
+//! each member and one restarting each in place, a drain, members joining), printing after
+//! each a table of the allocation, what it moved, and a check of the invariants, and the
+//! two rolling restarts side by side. It runs on the embedded store by default, or on a real etcd with `--etcd`,
 //! in real time with short leases, so the whole story takes seconds.
 //!
 //! The cluster, the script, the ledger and the invariants are the simulation's
@@ -17,12 +18,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use apportion::store::{MemoryStore, Store};
-use apportion_sim::story::{Script, Size, SizeError, Story, StoryError};
+use apportion_sim::story::{Phase, Script, Size, SizeError, Story, StoryError};
 
 use crate::connect::{reach, Patience, Security};
 use narration::narrate;
 use progress::Progress;
-use report::PhaseReport;
+use report::{Comparison, PhaseReport, RestartCost};
 
 /// The prefix the demo works under on the embedded store.
 const MEMORY_PREFIX: &str = "/apportion-demo";
@@ -142,12 +143,14 @@ async fn tell<S: Store>(
 }
 
 /// Plays the phases one by one: the heading, a spinner until the cluster settles, then the
-/// report. Stops at the first phase that cannot be played.
+/// report; after the second rolling restart, the two compared. Stops at the first phase
+/// that cannot be played.
 async fn play<S: Store>(
     story: &mut Story<S>,
     lease_ttl: Duration,
     told: &mut Told,
 ) -> Result<(), StoryError> {
+    let mut restarts: Vec<RestartCost> = Vec::new();
     while let Some(phase) = story.next_phase() {
         told.phases += 1;
         let (title, detail) = narrate(&phase, lease_ttl);
@@ -161,6 +164,12 @@ async fn play<S: Store>(
             told.broken += 1;
         }
         print!("{}", PhaseReport(&outcome));
+        if let Phase::RollingRestart { mode } = phase {
+            restarts.push(RestartCost::of(mode, &outcome));
+            if restarts.len() == 2 {
+                print!("{}", Comparison(&restarts));
+            }
+        }
     }
     Ok(())
 }

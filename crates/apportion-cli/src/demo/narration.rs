@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use apportion_sim::story::Phase;
+use apportion_sim::story::{Phase, RestartMode};
 
 /// The phase's heading (without its number) and what happens in it.
 pub fn narrate(phase: &Phase, lease_ttl: Duration) -> (String, String) {
@@ -51,11 +51,26 @@ pub fn narrate(phase: &Phase, lease_ttl: Duration) -> (String, String) {
                 list(members)
             ),
         ),
-        Phase::RollingRestart => (
-            "Rolling restart".into(),
+        Phase::RollingRestart {
+            mode: RestartMode::Drain,
+        } => (
+            "Rolling restart, draining".into(),
             "Every member in turn drains (its items move away first), leaves and starts \
              again; the next one goes once the cluster has settled."
                 .into(),
+        ),
+        Phase::RollingRestart {
+            mode: RestartMode::Restart { grace },
+        } => (
+            "Rolling restart, in place".into(),
+            format!(
+                "Every member in turn restarts in place (as SIGTERM does to `apportion \
+                 member --on-sigterm restart`): it hands its primaries and exclusive items \
+                 over and leaves, and its replicas wait for it, one short, for up to {} s; \
+                 started again, it gets them back. The next one goes once the cluster has \
+                 settled.",
+                grace.as_secs()
+            ),
         ),
         Phase::GracefulDrain { member } => (
             "A member drains".into(),

@@ -1,12 +1,15 @@
 //! What a phase prints once the cluster has settled: a table of the members (zone, load
 //! against limit, primaries; the leader marked), the zones' totals, the unfilled slots, the
-//! moves the phase made, how long it took, and the invariants' verdict.
+//! moves the phase made and the copies it returned, the fewest ready replicas an item had,
+//! how long it took, and the invariants' verdict. After the second rolling restart, the two
+//! side by side ([`Comparison`]).
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write};
+use std::time::Duration;
 
 use apportion::core::values::MemberValue;
-use apportion_sim::story::Outcome;
+use apportion_sim::story::{Figures, Outcome, RestartMode};
 
 /// What the story's judgement guarantees when nothing is broken, in words: the simulation's
 /// settled rules ([`apportion_sim::checks::settled`]: the solver's own answer, which stays
@@ -82,10 +85,14 @@ impl fmt::Display for PhaseReport<'_> {
         }
         let figures = &outcome.figures;
         let mut footer = format!(
-            "   unfilled slots: {}   moves: {}, {}   settled in {:.2} s",
+            "   unfilled slots: {}   moves: {}, {}, {}   returned: {}   lowest ready: {}   \
+             settled in {:.2} s",
             outcome.unfilled,
             count(figures.replica_moves, "replica"),
             count(figures.primary_moves, "primary"),
+            count(figures.handovers, "handover"),
+            figures.returned,
+            lowest(outcome.lowest_ready),
             outcome.took.as_secs_f64()
         );
         if figures.fenced > 0 {
@@ -109,6 +116,64 @@ fn verdict(f: &mut fmt::Formatter<'_>, problems: &[String]) -> fmt::Result {
         writeln!(f, "     - and {} more", problems.len() - SHOWN_PROBLEMS)?;
     }
     Ok(())
+}
+
+/// What a rolling restart cost, kept from its outcome to be compared with the other.
+pub struct RestartCost {
+    /// How its members left.
+    mode: RestartMode,
+    figures: Figures,
+    lowest_ready: Option<u32>,
+    took: Duration,
+}
+
+impl RestartCost {
+    /// The cost of the rolling restart in `mode` that ended in `outcome`.
+    pub fn of(mode: RestartMode, outcome: &Outcome) -> Self {
+        RestartCost {
+            mode,
+            figures: outcome.figures,
+            lowest_ready: outcome.lowest_ready,
+            took: outcome.took,
+        }
+    }
+}
+
+/// Rolling restarts side by side, one column each: what draining every member costs
+/// against restarting each in place, the figure the restart mode exists to bring down.
+pub struct Comparison<'a>(pub &'a [RestartCost]);
+
+impl fmt::Display for Comparison<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let row =
+            |f: &mut fmt::Formatter<'_>, label: &str, cell: &dyn Fn(&RestartCost) -> String| {
+                write!(f, "   {label:<22}")?;
+                for cost in self.0 {
+                    write!(f, "  {:>10}", cell(cost))?;
+                }
+                writeln!(f)
+            };
+        writeln!(f, "\nRolling restarts compared")?;
+        row(f, "", &|c| match c.mode {
+            RestartMode::Drain => "draining".into(),
+            RestartMode::Restart { .. } => "in place".into(),
+        })?;
+        row(f, "replica moves", &|c| c.figures.replica_moves.to_string())?;
+        row(f, "returned", &|c| c.figures.returned.to_string())?;
+        row(f, "primary moves", &|c| c.figures.primary_moves.to_string())?;
+        row(f, "exclusive handovers", &|c| {
+            c.figures.handovers.to_string()
+        })?;
+        row(f, "lowest ready replicas", &|c| lowest(c.lowest_ready))?;
+        row(f, "wall time", &|c| {
+            format!("{:.1} s", c.took.as_secs_f64())
+        })
+    }
+}
+
+/// The fewest ready replicas, `-` when there was no replicated item.
+fn lowest(ready: Option<u32>) -> String {
+    ready.map_or_else(|| "-".into(), |n| n.to_string())
 }
 
 /// `1 replica`, `2 replicas`, `0 primaries`.

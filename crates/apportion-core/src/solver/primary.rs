@@ -28,7 +28,7 @@ use super::fair::{by_paths, Fair, Key, Paths};
 /// The primary slot of every item, `NONE` for an item without replicas.
 pub(crate) fn choose(a: &Assignment) -> Vec<u32> {
     let assigned = a.nfill.iter().filter(|&&n| n > 0).count() as u64;
-    // Pinned copies are left out here: their primaries are not this solve's to balance.
+    // Pinned copies are left out here (see `Problem::pinned`).
     let fair = Fair::new(&a.cap, &[], &a.joining, assigned);
     // Every member starts with no primary: below its band whenever its band is not empty.
     let below = (0..a.cap.len() as u32)

@@ -6,18 +6,19 @@
 //!
 //! A crash aborts a member's application, which drops the member: renewals stop and the
 //! store ends its lease one TTL later, exactly as for a process killed with SIGKILL. A
-//! drain is the graceful way, as `apportion member` does on SIGTERM.
+//! drain is the graceful way to go, as `apportion member` does on SIGTERM; a restart the
+//! graceful way to come back (`apportion member --on-sigterm restart`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use apportion::admin::Admin;
-use apportion::cluster::{ClusterView, Observed, StateOf};
+use apportion::cluster::{ClusterView, Observed, StateOf, Updates};
 use apportion::core::keys::{ItemId, Prefix};
 use apportion::core::values::{JsonDecoder, JsonItem};
 use apportion::store::{KeyRange, LeaseId, Store};
-use apportion::testing::MemberOptions;
+use apportion::testing::{Command, MemberOptions};
 use apportion::{Error, Member, MemberConfig};
 
 use super::error::StoryError;
@@ -123,18 +124,52 @@ impl<S: Store> Cluster<S> {
 
     /// Drains a member and waits until it has left.
     pub async fn drain(&mut self, name: &str, limit: Duration) -> Result<(), StoryError> {
+        self.leave(name, Command::Drain, "drain", limit).await
+    }
+
+    /// Restarts a member in place: it hands its primaries and exclusive items over and
+    /// leaves with an away record that keeps its replicas waiting for it for `grace`;
+    /// once its application has ended it starts again under the same id.
+    pub async fn restart(
+        &mut self,
+        spec: &MemberSpec,
+        grace: Duration,
+        limit: Duration,
+    ) -> Result<(), StoryError> {
+        let name = spec.name();
+        self.leave(&name, Command::Restart { grace }, "restart", limit)
+            .await?;
+        ledger::lock(&self.ledger).left(&name);
+        self.join(spec).await
+    }
+
+    /// Sends a member `command`, after which its application ends by itself, and waits
+    /// until it has (the `what` of `name`, for the timeout's message). Nothing to do for a
+    /// member that is not running.
+    async fn leave(
+        &mut self,
+        name: &str,
+        command: Command,
+        what: &str,
+        limit: Duration,
+    ) -> Result<(), StoryError> {
         let Some(app) = self.apps.remove(name) else {
             return Ok(());
         };
-        app.member.send(apportion::testing::Command::Drain);
+        app.member.send(command);
         match tokio::time::timeout(limit, app.member.ended()).await {
             Ok(Ok(result)) => Ok(result?),
             Ok(Err(e)) => Err(StoryError::Crashed(format!("{name}: {e}"))),
             Err(_) => Err(StoryError::Timeout {
-                what: format!("the drain of {name}"),
+                what: format!("the {what} of {name}"),
                 limit,
             }),
         }
+    }
+
+    /// Follows the observer's view: every state it publishes from now on.
+    pub fn subscribe(&self) -> Updates<JsonDecoder> {
+        self.view.subscribe()
     }
 
     /// The id of the member that leads now, if any.

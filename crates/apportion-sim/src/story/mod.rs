@@ -1,6 +1,7 @@
 //! The story the demo tells: a cluster in this process, over any [`Store`] (the embedded
-//! one or a real etcd), in real time with short leases, taken through seven phases (initial
-//! allocation, a crash, a zone down and back, a rolling restart, a drain, members joining).
+//! one or a real etcd), in real time with short leases, taken through eight phases (initial
+//! allocation, a crash, a zone down and back, a rolling restart that drains each member and
+//! one that restarts each in place, a drain, members joining).
 //!
 //! Where the simulation draws random faults on a paused clock to hunt for bugs, the story
 //! shows a person what the library does, at the pace it does it. It is judged by the
@@ -8,6 +9,12 @@
 //! phase the cluster must settle ([`apportion::testing::settle`]) to a state that passes
 //! [`checks::settled`], and the applications' event streams must never show two owners
 //! of an exclusive item at once (the ledger, by the library's serving rule).
+//!
+//! Besides the verdict, each phase reports what it cost: the replicas and primaries that
+//! moved and the copies returned to their holders ([`Figures`], from the event streams),
+//! the fewest ready copies any replicated item had meanwhile (from every state the view
+//! showed), and how long it took. The two rolling restarts are told one after the other so
+//! that their figures can be compared.
 //!
 //! This module returns data: what each phase is about to do ([`Phase`]) and how it went
 //! ([`Outcome`]). Wording and printing them is the caller's job (`apportion demo`). A
@@ -17,6 +24,7 @@
 mod cluster;
 mod error;
 mod ledger;
+mod lowest;
 mod script;
 
 use std::sync::{Arc, Mutex};
@@ -32,11 +40,15 @@ use cluster::Cluster;
 pub use error::StoryError;
 pub use ledger::Figures;
 use ledger::Ledger;
+use lowest::LowestReady;
 use script::REPLICATION;
 pub use script::{ItemSpec, Script, Size, SizeError};
 
 /// The longest a cluster may take to settle after one action.
 const SETTLE_LIMIT: Duration = Duration::from_secs(60);
+/// How long a member restarting in place may stay away before its replicas are placed
+/// elsewhere: ample, since it starts again at once.
+const RESTART_GRACE: Duration = Duration::from_secs(30);
 
 /// One phase, as it stands when it begins: what will happen, and to whom.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,8 +91,11 @@ pub enum Phase {
         /// The ids of its members.
         members: Vec<String>,
     },
-    /// Every member in turn drains, leaves and starts again, once the cluster has settled.
-    RollingRestart,
+    /// Every member in turn leaves and starts again, once the cluster has settled.
+    RollingRestart {
+        /// How each member leaves.
+        mode: RestartMode,
+    },
     /// One member drains and leaves for good.
     GracefulDrain {
         /// Its id.
@@ -90,6 +105,21 @@ pub enum Phase {
     MembersJoin {
         /// Their ids.
         members: Vec<String>,
+    },
+}
+
+/// How a rolling restart takes each member out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartMode {
+    /// It drains first: its items move to the others before it leaves, and it starts
+    /// again empty.
+    Drain,
+    /// It restarts in place (`Command::Restart`): it hands its primaries and exclusive
+    /// items over, and its replicas wait for it, one short, for up to `grace`; started
+    /// again under the same id, it gets them back.
+    Restart {
+        /// How long its replicas wait.
+        grace: Duration,
     },
 }
 
@@ -103,6 +133,9 @@ pub struct Outcome {
     pub unfilled: u64,
     /// What the applications' event streams showed.
     pub figures: Figures,
+    /// The fewest members holding a ready copy of any replicated item in any state the
+    /// view showed during the phase; `None` without replicated items.
+    pub lowest_ready: Option<u32>,
     /// Every broken invariant, one sentence each: the settled state's first, then what
     /// the event streams showed. Empty when every invariant held.
     pub problems: Vec<String>,
@@ -147,7 +180,7 @@ impl<S: Store> Story<S> {
     }
 
     /// The next phase, described from the cluster as it is now (who leads, who holds
-    /// what); `None` once all seven have begun.
+    /// what); `None` once all eight have begun.
     pub fn next_phase(&mut self) -> Option<Phase> {
         let script = &self.script;
         let phase = match self.begun {
@@ -181,11 +214,18 @@ impl<S: Store> Story<S> {
                 zone: script.incident_zone.clone(),
                 members: self.in_incident_zone().map(|m| m.name()).collect(),
             },
-            4 => Phase::RollingRestart,
-            5 => Phase::GracefulDrain {
+            4 => Phase::RollingRestart {
+                mode: RestartMode::Drain,
+            },
+            5 => Phase::RollingRestart {
+                mode: RestartMode::Restart {
+                    grace: RESTART_GRACE,
+                },
+            },
+            6 => Phase::GracefulDrain {
                 member: script.drained.clone(),
             },
-            6 => Phase::MembersJoin {
+            7 => Phase::MembersJoin {
                 members: script.joiners.iter().map(|m| m.name()).collect(),
             },
             _ => return None,
@@ -195,11 +235,17 @@ impl<S: Store> Story<S> {
     }
 
     /// Plays `phase`, waits for the cluster to settle, and judges the settled state and
-    /// what the applications heard meanwhile.
+    /// what the applications heard meanwhile, watching every state on the way.
     pub async fn play(&mut self, phase: &Phase) -> Result<Outcome, StoryError> {
         let began = Instant::now();
-        self.act(phase).await?;
-        let settled = self.cluster.settle(SETTLE_LIMIT).await?;
+        ledger::lock(&self.ledger).begin();
+        let mut lowest = LowestReady::watch(self.cluster.subscribe());
+        let settled = lowest
+            .during(async {
+                self.act(phase).await?;
+                self.cluster.settle(SETTLE_LIMIT).await
+            })
+            .await?;
         let took = began.elapsed();
         let unreadable = self.cluster.unreadable().await?;
         let findings = checks::settled(&settled.state, &unreadable);
@@ -214,6 +260,7 @@ impl<S: Store> Story<S> {
             settled,
             took,
             figures,
+            lowest_ready: lowest.lowest(),
             problems,
         })
     }
@@ -250,10 +297,17 @@ impl<S: Store> Story<S> {
                     self.cluster.join(member).await?;
                 }
             }
-            Phase::RollingRestart => {
+            Phase::RollingRestart { mode } => {
                 for member in &self.script.members {
-                    self.cluster.drain(&member.name(), SETTLE_LIMIT).await?;
-                    self.cluster.join(member).await?;
+                    match *mode {
+                        RestartMode::Drain => {
+                            self.cluster.drain(&member.name(), SETTLE_LIMIT).await?;
+                            self.cluster.join(member).await?;
+                        }
+                        RestartMode::Restart { grace } => {
+                            self.cluster.restart(member, grace, SETTLE_LIMIT).await?;
+                        }
+                    }
                     self.cluster.settle(SETTLE_LIMIT).await?;
                 }
             }
