@@ -165,16 +165,6 @@ impl Holds {
         self.held.get(&(x as u32)).copied().unwrap_or(0)
     }
 
-    /// Whether nothing is held, kept or offered and no member restarts: the solver sees
-    /// the state as it is.
-    pub fn is_empty(&self) -> bool {
-        self.held.is_empty()
-            && self.frozen.is_empty()
-            && self.kept.is_empty()
-            && self.returning.is_empty()
-            && self.restarting.is_empty()
-    }
-
     /// The number of items with a held slot.
     pub fn held_items(&self) -> usize {
         self.held.len()
@@ -182,11 +172,10 @@ impl Holds {
 
     /// Turns the problem of the state as it is into the one the solver must solve:
     /// restarting members take nothing new; frozen items leave the problem (replication 0,
-    /// no current copy), their copies leave their holders' limits and are pinned there
-    /// ([`Problem::pinned`]: they still count in the loads the balance evens out, so that
-    /// nothing else moves to make up for them); held slots leave their items' replication; kept copies
-    /// leave the current assignment (they are added back to the answer by
-    /// [`Holds::desired`]); offered copies join it as current, not consistent copies.
+    /// no current copy; [`Holds::desired`] puts them back as they are), their copies leave
+    /// their holders' limits and are pinned there ([`Problem::pinned`]: they still count
+    /// in the loads the balance evens out, so that nothing else moves to make up for
+    /// them); offered copies join the current assignment as current, not consistent ones.
     pub fn apply(&self, problem: &mut Problem) {
         for &m in &self.restarting {
             problem.members[m as usize].exiting = true;
@@ -206,11 +195,11 @@ impl Holds {
                 problem.pinned[m as usize] += 1;
             }
         }
-        if !self.kept.is_empty() || !self.frozen.is_empty() {
-            problem.current.retain(|c| {
-                !self.frozen.contains_key(&c.item)
-                    && self.kept.binary_search(&(c.item, c.member)).is_err()
-            });
+        // Kept copies are copies of frozen items: they go with them.
+        if !self.frozen.is_empty() {
+            problem
+                .current
+                .retain(|c| !self.frozen.contains_key(&c.item));
         }
         problem
             .current
@@ -231,8 +220,8 @@ impl Holds {
                 Some(_) => &[][..],
                 None => solution.replicas_of(x),
             };
-            let kept = frozen.into_iter().flatten().copied();
-            kept.chain(solved.iter().map(|r| r.member))
+            let as_is = frozen.into_iter().flatten().copied();
+            as_is.chain(solved.iter().map(|r| r.member))
         }))
     }
 }
@@ -292,6 +281,9 @@ where
                 touched.insert(x as u32);
             }
         }
+    }
+    if touched.is_empty() {
+        return holds; // nobody away: what nearly every round of the leader finds
     }
     // Primaries per member, counting the ones frozen items hand over as they are chosen.
     let mut primaries: Vec<u32> = (0..members.len())
@@ -384,6 +376,7 @@ impl Holds {
     /// copies, keeps its floor of ready copies and has no copy on a draining member; then
     /// the members back that are offered a copy, in the slots left free. The one place
     /// this rule lives, so that the benchmark's restart is the allocator's.
+    ///
     /// A frozen item whose primary was on an away member hands it to the consistent
     /// present copy whose member has the fewest `primaries` (counted as they are handed),
     /// so that the hand-over leaves the primaries as balanced as they were and the solver

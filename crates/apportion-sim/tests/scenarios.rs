@@ -132,11 +132,10 @@ fn restarts_and_settings_keep_every_rule_and_a_freeze_ends_by_itself() {
     assert_eq!(report.happenings.get("left to restart"), Some(&2));
 }
 
-/// A throttle below what one item's plan adds holds that plan back for ever: raising an
-/// item from one replica to three plans two additions at once, which a limit of one never
-/// lets through (`core/restrain.rs` keeps whole plans, and this one is no repair), so the
-/// cluster stops short of the solver's answer. A runtime defect, reported rather than
-/// fixed here; the test shows it until the runtime is fixed.
+/// A throttle below what one item's plan adds: raising an item from one replica to three
+/// plans two additions at once, which a limit of one would hold back for ever
+/// (`core/restrain.rs` keeps whole plans, and this one is no repair). Such a plan goes
+/// alone once nothing else is in flight, so the cluster reaches the solver's answer.
 #[test]
 fn a_throttle_below_one_plans_additions_still_lets_it_through() {
     let cluster = ClusterSpec {

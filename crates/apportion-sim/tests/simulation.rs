@@ -83,11 +83,11 @@ fn a_seed_replays_the_same_run() {
     );
 }
 
-/// Seed 43: the leader relies on a restarting member's kept copy to remove another ready
-/// copy and makes it the primary (revision 168: `r024` and `r030` lose the draining
-/// `z2#m3`'s copy, `z0#m1`'s moves to slot 0) after `z0#m1` was told `ReadyToRestart`; it
-/// leaves moments later, and both items have no ready replica. A runtime defect, reported
-/// rather than fixed here; the test shows it until the runtime is fixed.
+/// Seed 43 once made the leader rely on a restarting member's kept copy to remove another
+/// ready copy, and promote it (revision 168: `r024` and `r030` lost the draining `z2#m3`'s
+/// copy, `z0#m1`'s moved to slot 0) after `z0#m1` was told `ReadyToRestart`; it left
+/// moments later, and both items had no ready replica. Only an item missing nothing but
+/// its away copies, none on a draining member, is held now (`core/away.rs`).
 #[test]
 fn a_restart_never_takes_an_item_below_min_ready() {
     let report = run_watched(43, false).unwrap();

@@ -127,7 +127,11 @@ async fn forget_return<S: Store, D: Decoder>(shared: &Shared<S, D>, observed: &O
         )])
         .and_then([Op::Delete(KeyRange::key(key.as_bytes()))]);
     match shared.store.txn(delete).await {
-        Ok(_) => tracing::info!(member = %shared.id, "back from being away; record deleted"),
+        Ok(result) if result.succeeded => {
+            tracing::info!(member = %shared.id, "back from being away; record deleted")
+        }
+        // The record changed since this view: the next view decides again.
+        Ok(_) => {}
         Err(e) => tracing::warn!(member = %shared.id, error = %e, "cannot delete the away record"),
     }
 }
